@@ -1,0 +1,30 @@
+// The syscalls Node's fs lacks, from our own N-API addon (src/layers/native/host.c):
+// mknod, nanosecond utimensat, the no-follow l*xattr family with flags, renameat2.
+// Only src/layers/ may import this. Every call is synchronous and throws a Node-shaped
+// error ({ errno: -N, code: 'ENOENT', syscall, path }) on failure.
+import { createRequire } from 'node:module'
+
+/** A time for utimens: nanoseconds since the epoch, or the kernel's UTIME_NOW / UTIME_OMIT. */
+export type TimeSpec = bigint | 'now' | 'omit'
+
+export interface HostCalls {
+  /** mknod(2): mode includes the type bits (S_IFCHR, S_IFIFO, ...); dev is makedev(major, minor). */
+  mknod(path: string, mode: number, dev: number): void
+  /** utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW). */
+  lutimens(path: string, atime: TimeSpec, mtime: TimeSpec): void
+  /** futimens(2) */
+  futimens(fd: number, atime: TimeSpec, mtime: TimeSpec): void
+  /** lgetxattr(2); undefined for ENODATA. */
+  lgetxattr(path: string, name: string): Buffer | undefined
+  /** llistxattr(2): the names. */
+  llistxattr(path: string): string[]
+  /** lsetxattr(2); flags: 0, XATTR_CREATE (1), XATTR_REPLACE (2). */
+  lsetxattr(path: string, name: string, value: Buffer, flags: number): void
+  /** lremovexattr(2) */
+  lremovexattr(path: string, name: string): void
+  /** renameat2(AT_FDCWD, from, AT_FDCWD, to, flags): RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4. */
+  renameat2(from: string, to: string, flags: number): void
+}
+
+const require = createRequire(import.meta.url)
+export const host: HostCalls = require('../../src/layers/native/build/Release/host.node') as HostCalls

@@ -1,0 +1,8 @@
+// The loggers: DEBUG=layerfs:* shows everything. A leaf module: imports nothing of ours.
+import createDebug from 'debug'
+
+export const log = createDebug('layerfs')
+export const fuseLog = createDebug('layerfs:fuse')
+export const hostLog = createDebug('layerfs:host')
+export const copyUpLog = createDebug('layerfs:copy-up')
+export const mountLog = createDebug('layerfs:mount')
