@@ -1,0 +1,447 @@
+/*
+ * host.c: the few host syscalls Node's fs lacks, as a synchronous N-API addon.
+ * Contract: src/layers/native.ts (HostCalls). Only src/layers/ loads it.
+ *
+ * Every call either returns or throws an Error shaped like Node's fs errors:
+ *   message  "ENOENT: no such file or directory, mknod '/x'"
+ *   errno    negative (libuv convention, as Node's fs)
+ *   code     'ENOENT', syscall, path (and dest for renameat2)
+ * Wrong argument types throw a TypeError with code ERR_INVALID_ARG_TYPE, as Node does.
+ *
+ * Paths and xattr names are JS strings converted to UTF-8; a string with an embedded
+ * NUL is refused (the kernel would silently see a shorter path).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <uv.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+/* Both come from the kernel ABI; older headers may lack them. */
+#ifndef UTIME_NOW
+#define UTIME_NOW ((1l << 30) - 1l)
+#endif
+#ifndef UTIME_OMIT
+#define UTIME_OMIT ((1l << 30) - 2l)
+#endif
+
+/* A value that fits most xattrs we read (overlay's "y", redirects, short user values):
+ * one syscall in the common case, the size query only when it does not fit. */
+#define XATTR_STACK_BUF 256
+
+/* On a napi_status failure a JS exception is already pending (or we raise a generic one);
+ * returning NULL from a callback then throws it. */
+#define NAPI_OK(call)                                                          \
+  do {                                                                         \
+    if ((call) != napi_ok) goto napi_fail;                                     \
+  } while (0)
+
+/* ---- errors ---------------------------------------------------------------------- */
+
+/* Fill name/message for errno `err` (positive). libuv knows the names Node uses; for the
+ * rare errno it does not map, fall back to glibc so code is still 'EFOO', not 'Unknown'. */
+static void errno_strings(int err, char *name, size_t nlen, char *msg, size_t mlen) {
+  uv_err_name_r(-err, name, nlen);
+  uv_strerror_r(-err, msg, mlen);
+  if (strncmp(name, "Unknown", 7) == 0) {
+    const char *gname = strerrorname_np(err);
+    snprintf(name, nlen, "%s", gname ? gname : "UNKNOWN");
+    /* strerror's text is capitalised; Node's libuv messages are lower case: keep glibc's as is. */
+    snprintf(msg, mlen, "%s", strerror(err));
+  }
+}
+
+static void set_string_prop(napi_env env, napi_value obj, const char *key, const char *val) {
+  napi_value v;
+  if (napi_create_string_utf8(env, val, NAPI_AUTO_LENGTH, &v) == napi_ok)
+    napi_set_named_property(env, obj, key, v);
+}
+
+/* Throw the Node-shaped error for errno `err` (positive). path and dest may be NULL. */
+static void throw_errno(napi_env env, int err, const char *syscall_name, const char *path,
+                        const char *dest) {
+  char name[64], msg[256];
+  errno_strings(err, name, sizeof name, msg, sizeof msg);
+
+  /* Node's format: "CODE: message, syscall 'path' -> 'dest'". */
+  size_t cap = strlen(name) + strlen(msg) + strlen(syscall_name) + 16 +
+               (path ? strlen(path) + 3 : 0) + (dest ? strlen(dest) + 7 : 0);
+  char *text = malloc(cap);
+  if (text == NULL) {
+    napi_throw_error(env, name, msg);
+    return;
+  }
+  int n = snprintf(text, cap, "%s: %s, %s", name, msg, syscall_name);
+  if (path) n += snprintf(text + n, cap - n, " '%s'", path);
+  if (dest) snprintf(text + n, cap - n, " -> '%s'", dest);
+
+  napi_value jmsg, error, jerrno;
+  if (napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &jmsg) != napi_ok ||
+      napi_create_error(env, NULL, jmsg, &error) != napi_ok) {
+    free(text);
+    napi_throw_error(env, name, msg);
+    return;
+  }
+  free(text);
+  if (napi_create_int32(env, -err, &jerrno) == napi_ok)
+    napi_set_named_property(env, error, "errno", jerrno);
+  set_string_prop(env, error, "code", name);
+  set_string_prop(env, error, "syscall", syscall_name);
+  if (path) set_string_prop(env, error, "path", path);
+  if (dest) set_string_prop(env, error, "dest", dest);
+  napi_throw(env, error);
+}
+
+static void throw_arg_type(napi_env env, const char *arg, const char *expected) {
+  char text[160];
+  snprintf(text, sizeof text, "The \"%s\" argument must be %s", arg, expected);
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", text);
+}
+
+/* ---- argument conversion ---------------------------------------------------------- */
+
+/* Fetch exactly `want` arguments; missing ones come back as undefined and fail their
+ * type check below. */
+static int get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return -1;
+  return 0;
+}
+
+/* A JS string as a malloc'd NUL-terminated UTF-8 string; NULL (with a pending TypeError)
+ * when it is not a string or holds a NUL byte. The caller frees it. */
+static char *get_utf8(napi_env env, napi_value value, const char *arg) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_string) {
+    throw_arg_type(env, arg, "of type string");
+    return NULL;
+  }
+  size_t len;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) return NULL;
+  char *buf = malloc(len + 1);
+  if (buf == NULL) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  if (napi_get_value_string_utf8(env, value, buf, len + 1, &len) != napi_ok) {
+    free(buf);
+    return NULL;
+  }
+  if (strlen(buf) != len) {
+    char text[160];
+    snprintf(text, sizeof text,
+             "The argument '%s' must be a string without null bytes", arg);
+    napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", text);
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+/* An integral JS number in [min, max]. */
+static int get_integer(napi_env env, napi_value value, const char *arg, double min, double max,
+                       double *out) {
+  napi_valuetype type;
+  double d;
+  if (napi_typeof(env, value, &type) != napi_ok || type != napi_number ||
+      napi_get_value_double(env, value, &d) != napi_ok) {
+    throw_arg_type(env, arg, "of type number");
+    return -1;
+  }
+  if (d != d || d < min || d > max || d != (double)(int64_t)d) {
+    char text[160];
+    snprintf(text, sizeof text, "The value of \"%s\" is out of range. Received %g", arg, d);
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", text);
+    return -1;
+  }
+  *out = d;
+  return 0;
+}
+
+/* A TimeSpec (bigint ns since the epoch | 'now' | 'omit') as a struct timespec.
+ * Times before 1970 are negative bigints: floor division keeps tv_nsec in [0, 1e9). */
+static int get_timespec(napi_env env, napi_value value, const char *arg, struct timespec *ts) {
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) != napi_ok) return -1;
+  if (type == napi_bigint) {
+    int64_t ns;
+    bool lossless;
+    if (napi_get_value_bigint_int64(env, value, &ns, &lossless) != napi_ok) return -1;
+    if (!lossless) {
+      char text[160];
+      snprintf(text, sizeof text, "The value of \"%s\" is out of range (64-bit nanoseconds)", arg);
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", text);
+      return -1;
+    }
+    int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+    if (nsec < 0) {
+      nsec += 1000000000;
+      sec -= 1;
+    }
+    ts->tv_sec = (time_t)sec;
+    ts->tv_nsec = (long)nsec;
+    return 0;
+  }
+  if (type == napi_string) {
+    char word[8];
+    size_t len;
+    if (napi_get_value_string_utf8(env, value, word, sizeof word, &len) != napi_ok) return -1;
+    if (strcmp(word, "now") == 0) {
+      ts->tv_sec = 0;
+      ts->tv_nsec = UTIME_NOW;
+      return 0;
+    }
+    if (strcmp(word, "omit") == 0) {
+      ts->tv_sec = 0;
+      ts->tv_nsec = UTIME_OMIT;
+      return 0;
+    }
+  }
+  throw_arg_type(env, arg, "a bigint (ns since the epoch), 'now' or 'omit'");
+  return -1;
+}
+
+static napi_value undefined(napi_env env) {
+  napi_value u = NULL;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+/* ---- the calls --------------------------------------------------------------------- */
+
+/* mknod(path, mode, dev): mode carries the type bits; dev is makedev(major, minor),
+ * which may exceed 32 bits (glibc's dev_t is 64-bit), so take any safe integer. */
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  double mode, dev;
+  if (get_args(env, info, 3, argv)) return NULL;
+  char *path = get_utf8(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  if (get_integer(env, argv[1], "mode", 0, 0xffffffffu, &mode) ||
+      get_integer(env, argv[2], "dev", 0, 9007199254740991.0, &dev)) {
+    free(path);
+    return NULL;
+  }
+  if (mknod(path, (mode_t)mode, (dev_t)dev) != 0) throw_errno(env, errno, "mknod", path, NULL);
+  free(path);
+  return undefined(env);
+}
+
+/* lutimens(path, atime, mtime): utimensat(AT_FDCWD, ..., AT_SYMLINK_NOFOLLOW), ns exact. */
+static napi_value js_lutimens(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct timespec ts[2];
+  if (get_args(env, info, 3, argv)) return NULL;
+  char *path = get_utf8(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  if (get_timespec(env, argv[1], "atime", &ts[0]) || get_timespec(env, argv[2], "mtime", &ts[1])) {
+    free(path);
+    return NULL;
+  }
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0)
+    throw_errno(env, errno, "utimensat", path, NULL);
+  free(path);
+  return undefined(env);
+}
+
+/* futimens(fd, atime, mtime) */
+static napi_value js_futimens(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct timespec ts[2];
+  double fd;
+  if (get_args(env, info, 3, argv)) return NULL;
+  if (get_integer(env, argv[0], "fd", 0, 2147483647.0, &fd) ||
+      get_timespec(env, argv[1], "atime", &ts[0]) || get_timespec(env, argv[2], "mtime", &ts[1]))
+    return NULL;
+  if (futimens((int)fd, ts) != 0) throw_errno(env, errno, "futimens", NULL, NULL);
+  return undefined(env);
+}
+
+/* lgetxattr(path, name) -> Buffer | undefined (ENODATA).
+ * First try a small stack buffer; on ERANGE ask the size and read into a heap buffer of
+ * that size, retrying while the value keeps growing between the two calls. */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result = NULL;
+  char stackbuf[XATTR_STACK_BUF];
+  char *heap = NULL, *data = stackbuf;
+  if (get_args(env, info, 2, argv)) return NULL;
+  char *path = get_utf8(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  char *name = get_utf8(env, argv[1], "name");
+  if (name == NULL) {
+    free(path);
+    return NULL;
+  }
+
+  ssize_t n = lgetxattr(path, name, stackbuf, sizeof stackbuf);
+  while (n < 0 && errno == ERANGE) {
+    ssize_t size = lgetxattr(path, name, NULL, 0);
+    if (size < 0) break;
+    free(heap);
+    heap = malloc(size > 0 ? (size_t)size : 1);
+    if (heap == NULL) {
+      errno = ENOMEM;
+      n = -1;
+      break;
+    }
+    data = heap;
+    n = lgetxattr(path, name, heap, (size_t)size);
+  }
+
+  if (n >= 0) {
+    void *unused;
+    if (napi_create_buffer_copy(env, (size_t)n, data, &unused, &result) != napi_ok) result = NULL;
+  } else if (errno == ENODATA) {
+    result = undefined(env);
+  } else {
+    throw_errno(env, errno, "lgetxattr", path, NULL);
+  }
+  free(heap);
+  free(name);
+  free(path);
+  return result;
+}
+
+/* llistxattr(path) -> string[]: the NUL-separated list split into names. */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result = NULL;
+  char stackbuf[XATTR_STACK_BUF];
+  char *heap = NULL, *data = stackbuf;
+  if (get_args(env, info, 1, argv)) return NULL;
+  char *path = get_utf8(env, argv[0], "path");
+  if (path == NULL) return NULL;
+
+  ssize_t n = llistxattr(path, stackbuf, sizeof stackbuf);
+  while (n < 0 && errno == ERANGE) {
+    ssize_t size = llistxattr(path, NULL, 0);
+    if (size < 0) break;
+    free(heap);
+    heap = malloc(size > 0 ? (size_t)size : 1);
+    if (heap == NULL) {
+      errno = ENOMEM;
+      n = -1;
+      break;
+    }
+    data = heap;
+    n = llistxattr(path, heap, (size_t)size);
+  }
+
+  if (n < 0) {
+    throw_errno(env, errno, "llistxattr", path, NULL);
+    goto done;
+  }
+  NAPI_OK(napi_create_array(env, &result));
+  uint32_t index = 0;
+  for (ssize_t at = 0; at < n;) {
+    size_t len = strnlen(data + at, (size_t)(n - at));
+    napi_value item;
+    NAPI_OK(napi_create_string_utf8(env, data + at, len, &item));
+    NAPI_OK(napi_set_element(env, result, index++, item));
+    at += (ssize_t)len + 1;
+  }
+  goto done;
+napi_fail:
+  result = NULL;
+done:
+  free(heap);
+  free(path);
+  return result;
+}
+
+/* lsetxattr(path, name, value, flags); flags: XATTR_CREATE 1, XATTR_REPLACE 2. */
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  void *value;
+  size_t size;
+  bool is_buffer = false;
+  double flags;
+  if (get_args(env, info, 4, argv)) return NULL;
+  if (napi_is_buffer(env, argv[2], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, argv[2], &value, &size) != napi_ok) {
+    throw_arg_type(env, "value", "an instance of Buffer");
+    return NULL;
+  }
+  if (get_integer(env, argv[3], "flags", 0, 2147483647.0, &flags)) return NULL;
+  char *path = get_utf8(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  char *name = get_utf8(env, argv[1], "name");
+  if (name == NULL) {
+    free(path);
+    return NULL;
+  }
+  if (lsetxattr(path, name, value, size, (int)flags) != 0)
+    throw_errno(env, errno, "lsetxattr", path, NULL);
+  free(name);
+  free(path);
+  return undefined(env);
+}
+
+/* lremovexattr(path, name) */
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (get_args(env, info, 2, argv)) return NULL;
+  char *path = get_utf8(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  char *name = get_utf8(env, argv[1], "name");
+  if (name == NULL) {
+    free(path);
+    return NULL;
+  }
+  if (lremovexattr(path, name) != 0) throw_errno(env, errno, "lremovexattr", path, NULL);
+  free(name);
+  free(path);
+  return undefined(env);
+}
+
+/* renameat2(from, to, flags): through syscall(2) so it does not depend on the glibc
+ * wrapper (2.28+) being declared. RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4. */
+static napi_value js_renameat2(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  double flags;
+  if (get_args(env, info, 3, argv)) return NULL;
+  if (get_integer(env, argv[2], "flags", 0, 4294967295.0, &flags)) return NULL;
+  char *from = get_utf8(env, argv[0], "from");
+  if (from == NULL) return NULL;
+  char *to = get_utf8(env, argv[1], "to");
+  if (to == NULL) {
+    free(from);
+    return NULL;
+  }
+  if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, (unsigned int)flags) != 0)
+    throw_errno(env, errno, "renameat2", from, to);
+  free(to);
+  free(from);
+  return undefined(env);
+}
+
+/* ---- module ------------------------------------------------------------------------ */
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lutimens", NULL, js_lutimens, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"futimens", NULL, js_futimens, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"renameat2", NULL, js_renameat2, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
+    return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
