@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+# Runs a list of syscalls (JSON on stdin) in its cwd and prints one JSON result per op:
+# {"ok": true, "value": ...} or {"errno": "ENOENT"}. Exact errno from the real syscall, which
+# is what the scenario stories compare between layerfs and the kernel. Paths are used as given
+# (relative to cwd). Open fds can be kept under a name ("as") for later ops.
+import ctypes, errno, json, os, stat, sys
+
+libc = ctypes.CDLL(None, use_errno=True)
+libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+AT_FDCWD = -100
+RENAME_FLAGS = {"NOREPLACE": 1, "EXCHANGE": 2, "WHITEOUT": 4}
+
+fds = {}
+
+def flags_of(s):
+    v = 0
+    for f in s.split("|"):
+        v |= getattr(os, f.strip())
+    return v
+
+TYPES = [(stat.S_ISREG, "file"), (stat.S_ISDIR, "dir"), (stat.S_ISLNK, "symlink"), (stat.S_ISCHR, "chardev"),
+         (stat.S_ISBLK, "blockdev"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket")]
+
+def describe(st, fields):
+    out = {}
+    for f in fields:
+        if f == "type":
+            out[f] = next(n for p, n in TYPES if p(st.st_mode))
+        elif f == "mode":
+            out[f] = oct(stat.S_IMODE(st.st_mode))
+        elif f == "rdev":
+            out[f] = "%d:%d" % (os.major(st.st_rdev), os.minor(st.st_rdev))
+        elif f in ("atime_ns", "mtime_ns", "ctime_ns"):
+            out[f] = str(getattr(st, "st_" + f))
+        else:
+            out[f] = getattr(st, "st_" + f)
+    return out
+
+DEFAULT_FIELDS = ["type", "mode", "uid", "gid", "size", "nlink"]
+
+def do(op):
+    name = op["op"]
+    p = op.get("path")
+    if name == "open":
+        fd = os.open(p, flags_of(op.get("flags", "O_RDONLY")), op.get("mode", 0o644))
+        if "as" in op:
+            fds[op["as"]] = fd
+        else:
+            os.close(fd)
+        return None
+    if name == "close":
+        os.close(fds.pop(op["fd"]))
+        return None
+    if name == "write":
+        return os.write(fds[op["fd"]], op["data"].encode())
+    if name == "pwrite":
+        return os.pwrite(fds[op["fd"]], op["data"].encode(), op["offset"])
+    if name == "read":
+        return os.pread(fds[op["fd"]], op.get("size", 1 << 20), op.get("offset", 0)).decode("utf-8", "replace")
+    if name == "fstat":
+        return describe(os.fstat(fds[op["fd"]]), op.get("fields", DEFAULT_FIELDS))
+    if name == "fsync":
+        return os.fsync(fds[op["fd"]])
+    if name == "ftruncate":
+        return os.ftruncate(fds[op["fd"]], op["length"])
+    if name == "fchmod":
+        return os.fchmod(fds[op["fd"]], op["mode"])
+    if name == "readfile":
+        with open(p, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    if name == "writefile":
+        fd = os.open(p, flags_of(op.get("flags", "O_WRONLY|O_CREAT|O_TRUNC")), op.get("mode", 0o644))
+        try:
+            os.write(fd, op["data"].encode())
+        finally:
+            os.close(fd)
+        return None
+    if name == "stat":
+        return describe(os.stat(p), op.get("fields", DEFAULT_FIELDS))
+    if name == "lstat":
+        return describe(os.lstat(p), op.get("fields", DEFAULT_FIELDS))
+    if name == "access":
+        return os.access(p, op.get("mode", os.F_OK))
+    if name == "unlink":
+        return os.unlink(p)
+    if name == "rmdir":
+        return os.rmdir(p)
+    if name == "mkdir":
+        return os.mkdir(p, op.get("mode", 0o755))
+    if name == "rename":
+        return os.rename(p, op["to"])
+    if name == "renameat2":
+        fl = 0
+        for f in op.get("flags", "").split("|"):
+            if f:
+                fl |= RENAME_FLAGS[f]
+        if libc.renameat2(AT_FDCWD, p.encode(), AT_FDCWD, op["to"].encode(), fl) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return None
+    if name == "link":
+        return os.link(p, op["to"])
+    if name == "symlink":
+        return os.symlink(op["target"], p)
+    if name == "readlink":
+        return os.readlink(p)
+    if name == "truncate":
+        return os.truncate(p, op.get("length", 0))
+    if name == "chmod":
+        return os.chmod(p, op["mode"], follow_symlinks=op.get("follow", True))
+    if name == "chown":
+        return os.chown(p, op["uid"], op["gid"], follow_symlinks=op.get("follow", True))
+    if name == "utime":
+        return os.utime(p, ns=(int(op["atime_ns"]), int(op["mtime_ns"])), follow_symlinks=op.get("follow", True))
+    if name == "setxattr":
+        return os.setxattr(p, op["name"], op["value"].encode(), op.get("flags", 0), follow_symlinks=op.get("follow", True))
+    if name == "getxattr":
+        return os.getxattr(p, op["name"], follow_symlinks=op.get("follow", True)).decode("utf-8", "replace")
+    if name == "removexattr":
+        return os.removexattr(p, op["name"], follow_symlinks=op.get("follow", True))
+    if name == "listxattr":
+        return sorted(os.listxattr(p, follow_symlinks=op.get("follow", True)))
+    if name == "mknod":
+        kind = {"chr": stat.S_IFCHR, "blk": stat.S_IFBLK, "fifo": stat.S_IFIFO, "reg": stat.S_IFREG, "sock": stat.S_IFSOCK}[op.get("kind", "chr")]
+        return os.mknod(p, kind | op.get("mode", 0o644), os.makedev(op.get("major", 0), op.get("minor", 0)))
+    if name == "mkfifo":
+        return os.mkfifo(p, op.get("mode", 0o644))
+    if name == "readdir":
+        # Raw order and every entry as the kernel gives it (duplicates would show), with d_ino.
+        out = []
+        with os.scandir(p or ".") as it:
+            for e in it:
+                out.append({"name": e.name, "d_ino": e.inode(), "type": ("dir" if e.is_dir(follow_symlinks=False) else "symlink" if e.is_symlink() else "file" if e.is_file(follow_symlinks=False) else "other")})
+        return out
+    if name == "listdir":
+        return sorted(os.listdir(p or "."))
+    if name == "statvfs":
+        s = os.statvfs(p or ".")
+        return {"bsize": s.f_bsize, "blocks": s.f_blocks, "namemax": s.f_namemax, "flag": s.f_flag}
+    if name == "chdir":
+        return os.chdir(p)
+    raise ValueError("unknown op " + name)
+
+results = []
+for op in json.load(sys.stdin):
+    try:
+        v = do(op)
+        results.append({"ok": True} if v is None else {"ok": True, "value": v})
+    except OSError as e:
+        results.append({"errno": errno.errorcode.get(e.errno, str(e.errno))})
+json.dump(results, sys.stdout)
