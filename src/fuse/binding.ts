@@ -1,0 +1,345 @@
+/// <reference path="./fuse-native.d.ts" />
+// The only module that imports fuse-native (patched: scripts/fuse-native/). It owns the typed op
+// table (FuseOps), the stat reply (StatReply), the exact libfuse -o list (validated, since an
+// unknown option leaves a dead mount), xattr sizes/ERANGE, nanosecond utimens, and a guard that
+// turns any bad reply or throw from an op into EIO instead of a dead daemon. No union logic here.
+import Fuse from 'fuse-native'
+import { constants } from 'node:os'
+import { errnoOf } from '../errors.js'
+import { fuseLog } from '../log.js'
+import type { TimeSpec } from '../layers/native.js'
+
+export type { TimeSpec }
+
+/** The patch revision binding.ts is written against (scripts/fuse-native/fuse-native.patch). */
+const PATCH_REV = 1
+
+const e = constants.errno
+/** Negative errno numbers, as every reply wants them. */
+export const FuseErrno = {
+  EPERM: -e.EPERM, ENOENT: -e.ENOENT, EIO: -e.EIO, ENXIO: -e.ENXIO, EBADF: -e.EBADF,
+  EAGAIN: -e.EAGAIN, ENOMEM: -e.ENOMEM, EACCES: -e.EACCES, EBUSY: -e.EBUSY, EEXIST: -e.EEXIST,
+  EXDEV: -e.EXDEV, ENODEV: -e.ENODEV, ENOTDIR: -e.ENOTDIR, EISDIR: -e.EISDIR, EINVAL: -e.EINVAL,
+  EMFILE: -e.EMFILE, ETXTBSY: -e.ETXTBSY, EFBIG: -e.EFBIG, ENOSPC: -e.ENOSPC, ESPIPE: -e.ESPIPE,
+  EROFS: -e.EROFS, EMLINK: -e.EMLINK, ERANGE: -e.ERANGE, ENAMETOOLONG: -e.ENAMETOOLONG,
+  ENOSYS: -e.ENOSYS, ENOTEMPTY: -e.ENOTEMPTY, ELOOP: -e.ELOOP, ENODATA: -e.ENODATA,
+  EOVERFLOW: -e.EOVERFLOW, EOPNOTSUPP: -e.EOPNOTSUPP, ENOTSUP: -e.ENOTSUP, ENOTCONN: -e.ENOTCONN,
+  ETIMEDOUT: -e.ETIMEDOUT, EDQUOT: -e.EDQUOT, ESTALE: -e.ESTALE,
+} as const
+
+/** setxattr flags (linux/xattr.h). */
+export const XATTR_CREATE = 1
+export const XATTR_REPLACE = 2
+
+/** The kernel's sentinels in timespec.tv_nsec; the patched C passes them through unchanged. */
+const UTIME_NOW = (1 << 30) - 1
+const UTIME_OMIT = (1 << 30) - 2
+
+/**
+ * A stat reply (getattr, and readdir's per-entry stats). Numbers or bigints, so a
+ * `fs.lstatSync(p, { bigint: true })` object can be passed as is. Times are nanoseconds since
+ * the epoch; an absent time is sent as "now", so always fill them for getattr.
+ * With `use_ino`, every readdir stat needs a non-zero `ino`, or libfuse drops the whole listing.
+ */
+export interface StatReply {
+  /** Type bits and permissions. Required. */
+  mode: number | bigint
+  uid?: number | bigint
+  gid?: number | bigint
+  size?: number | bigint
+  /** Absent means 1. */
+  nlink?: number | bigint
+  /** All 64 bits reach the kernel (with `use_ino`; without it libfuse numbers nodes itself). */
+  ino?: number | bigint
+  rdev?: number | bigint
+  blksize?: number | bigint
+  blocks?: number | bigint
+  atimeNs?: bigint
+  mtimeNs?: bigint
+  ctimeNs?: bigint
+}
+
+/** A statfs reply; counts are 64-bit in the patched build. */
+export interface StatfsReply {
+  bsize: number | bigint
+  frsize?: number | bigint
+  blocks: number | bigint
+  bfree: number | bigint
+  bavail: number | bigint
+  files: number | bigint
+  ffree: number | bigint
+  favail?: number | bigint
+  fsid?: number | bigint
+  flag?: number | bigint
+  namemax: number | bigint
+}
+
+/** `0` or a negative errno. */
+export type Code = number
+export type Done = (code: Code) => void
+
+/**
+ * The op table LayerFuse serves. Every op replies exactly once with 0 or -errno (read/write:
+ * a byte count or -errno); a thrown error or a malformed reply becomes EIO. An absent op makes
+ * the kernel see ENOSYS (access: "allowed"; getxattr: never asked again).
+ * Buffers handed to read/write/setxattr are views of libfuse memory, dead after the reply: copy
+ * what you keep.
+ */
+export interface FuseOps {
+  init?(done: Done): void
+  getattr?(path: string, reply: (code: Code, stat?: StatReply) => void): void
+  access?(path: string, mode: number, done: Done): void
+  statfs?(path: string, reply: (code: Code, statfs?: StatfsReply) => void): void
+  /** The whole directory at once (no offset). `stats`, if given, must match `names` 1:1. */
+  readdir?(path: string, reply: (code: Code, names?: string[], stats?: StatReply[]) => void): void
+  /** fh 0 means "no handle". fh is a uint32, at most 2^31-1 here. */
+  opendir?(path: string, flags: number, reply: (code: Code, fh?: number) => void): void
+  releasedir?(path: string, fh: number, done: Done): void
+  /** `flags` are the open(2) flags minus O_CREAT/O_EXCL/O_TRUNC (truncate comes as its own op). */
+  open?(path: string, flags: number, reply: (code: Code, fh?: number) => void): void
+  /** No flags are passed: open read-write. */
+  create?(path: string, mode: number, reply: (code: Code, fh?: number) => void): void
+  read?(path: string, fh: number, buf: Buffer, len: number, pos: number, reply: (bytesOrCode: number) => void): void
+  write?(path: string, fh: number, buf: Buffer, len: number, pos: number, reply: (bytesOrCode: number) => void): void
+  flush?(path: string, fh: number, done: Done): void
+  release?(path: string, fh: number, done: Done): void
+  fsync?(path: string, datasync: number, fh: number, done: Done): void
+  fsyncdir?(path: string, datasync: number, fh: number, done: Done): void
+  truncate?(path: string, size: number, done: Done): void
+  ftruncate?(path: string, fh: number, size: number, done: Done): void
+  /** Either time may be 'omit' (leave it) or 'now'. Nanosecond exact. */
+  utimens?(path: string, atime: TimeSpec, mtime: TimeSpec, done: Done): void
+  readlink?(path: string, reply: (code: Code, target?: string) => void): void
+  /** uid/gid 4294967295 means "leave unchanged" (chown's -1). */
+  chown?(path: string, uid: number, gid: number, done: Done): void
+  chmod?(path: string, mode: number, done: Done): void
+  /** dev is the kernel's 32-bit encoding (new_encode_dev). */
+  mknod?(path: string, mode: number, dev: number, done: Done): void
+  unlink?(path: string, done: Done): void
+  rmdir?(path: string, done: Done): void
+  mkdir?(path: string, mode: number, done: Done): void
+  /** No flags: libfuse 2.9 has no RENAME2 (renameat2 flags are refused by the kernel first). */
+  rename?(src: string, dest: string, done: Done): void
+  /** link(existing, newPath) */
+  link?(src: string, dest: string, done: Done): void
+  symlink?(target: string, linkPath: string, done: Done): void
+  /** flags: 0, XATTR_CREATE, XATTR_REPLACE. `value` is dead after the reply. */
+  setxattr?(path: string, name: string, value: Buffer, flags: number, done: Done): void
+  /** The whole value, or `undefined` for ENODATA; sizes and ERANGE are handled here. */
+  getxattr?(path: string, name: string, reply: (code: Code, value?: Buffer) => void): void
+  listxattr?(path: string, reply: (code: Code, names?: string[]) => void): void
+  removexattr?(path: string, name: string, done: Done): void
+}
+
+export type FuseOpName = keyof FuseOps
+
+export interface LayerFuseOptions {
+  /** The exact libfuse `-o` list, e.g. ['use_ino', 'big_writes', 'max_write=131072']. Validated. */
+  options: readonly string[]
+  /** fuse-native's per-op timeout. Default `false`: a request waits for its reply. */
+  timeout?: false | number
+  /** Unmount a stale (ENOTCONN) mount point before mounting. Default false. */
+  force?: boolean
+  /** Create the mount point if it is missing. Default false. */
+  mkdir?: boolean
+}
+
+// ---- -o validation -----------------------------------------------------------------------
+
+/** Flags libfuse 2.9.9 accepted here as root (each mounted once and checked in /proc/mounts). */
+const FLAG_OPTIONS = new Set([
+  'use_ino', 'readdir_ino', 'big_writes', 'kernel_cache', 'auto_cache', 'default_permissions',
+  'allow_other', 'allow_root', 'auto_unmount', 'hard_remove', 'debug', 'ro', 'rw', 'noforget',
+  'nonempty', 'direct_io', 'async_read', 'sync_read', 'atomic_o_trunc', 'intr',
+  // mount(8) flags that libfuse's mount code understands
+  'dev', 'nodev', 'suid', 'nosuid', 'exec', 'noexec', 'atime', 'noatime', 'sync', 'async', 'dirsync',
+])
+const UINT = /^\d{1,10}$/
+const SECONDS = /^\d{1,9}(\.\d{1,9})?$/
+const VALUE_OPTIONS: ReadonlyMap<string, RegExp> = new Map([
+  ['max_write', UINT], ['max_read', UINT], ['max_readahead', UINT], ['max_background', UINT],
+  ['congestion_threshold', UINT], ['remember', UINT], ['uid', UINT], ['gid', UINT],
+  ['umask', /^[0-7]{1,4}$/],
+  ['entry_timeout', SECONDS], ['attr_timeout', SECONDS], ['negative_timeout', SECONDS],
+  ['ac_attr_timeout', SECONDS],
+  // No ',' (it would inject an option), no '\' (libfuse's escape), no NUL or whitespace.
+  ['fsname', /^[^,\\\s\0]{1,255}$/], ['subtype', /^[A-Za-z0-9_.+-]{1,64}$/],
+])
+/** The C side copies '-o…' into a 1024-byte buffer. */
+const MAX_OPTIONS_LENGTH = 1023 - 2
+
+/** Throws (code ERR_FUSE_OPTION) unless every entry is an option libfuse 2.9 accepts. */
+export function validateFuseOptions(options: readonly string[]): void {
+  for (const opt of options) {
+    const eq = opt.indexOf('=')
+    const ok = eq < 0 ? FLAG_OPTIONS.has(opt) : VALUE_OPTIONS.get(opt.slice(0, eq))?.test(opt.slice(eq + 1)) === true
+    if (!ok) throw optionError(`invalid or unsupported FUSE option '${opt}'`)
+  }
+  if (options.join(',').length > MAX_OPTIONS_LENGTH) throw optionError('FUSE option list too long')
+}
+
+function optionError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ERR_FUSE_OPTION' })
+}
+
+// ---- the guard ---------------------------------------------------------------------------
+
+type AnyCb = (code: number, ...values: unknown[]) => void
+type AnyOp = (...args: unknown[]) => void
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v)
+const isFh = (v: unknown): boolean => v === undefined || (isInt(v) && v >= 0 && v <= 0x7fffffff)
+
+/** Why a successful reply of `op` is malformed, or undefined when it is fine. */
+function badReply(op: string, code: number, values: unknown[]): string | undefined {
+  if (!isInt(code)) return 'non-integer reply'
+  if (op === 'read' || op === 'write') return code > 0x7fffffff ? 'byte count too large' : undefined
+  if (code > 0) return 'positive reply'
+  if (code < 0) return undefined
+  const v = values[0]
+  switch (op) {
+    case 'getattr': return v !== null && typeof v === 'object' ? undefined : 'no stat'
+    case 'statfs': return v !== null && typeof v === 'object' ? undefined : 'no statfs'
+    case 'readdir': {
+      if (!Array.isArray(v) || !v.every(n => typeof n === 'string')) return 'names not a string[]'
+      const stats = values[1]
+      return stats === undefined || (Array.isArray(stats) && stats.every(s => s !== null && typeof s === 'object'))
+        ? undefined : 'stats not an object[]'
+    }
+    case 'readlink': return typeof v === 'string' ? undefined : 'no target'
+    case 'open': case 'opendir': case 'create': return isFh(v) ? undefined : 'bad fh'
+    case 'getxattr': return v === undefined || v === null || Buffer.isBuffer(v) ? undefined : 'value not a Buffer'
+    case 'listxattr': return Array.isArray(v) && v.every(n => typeof n === 'string') ? undefined : 'names not a string[]'
+    default: return undefined
+  }
+}
+
+/** Wrap one op: exactly one reply, always well-formed, a throw becomes its errno (or EIO). */
+function guard(op: string, fn: AnyOp, self: FuseOps): AnyOp {
+  return (...args: unknown[]) => {
+    const cb = args.pop() as AnyCb
+    let replied = false
+    const reply: AnyCb = (code, ...values) => {
+      if (replied) {
+        fuseLog('%s %o: second reply ignored', op, args[0])
+        return
+      }
+      replied = true
+      const why = badReply(op, code, values)
+      if (why !== undefined) {
+        fuseLog('%s %o: %s (%o), answering EIO', op, args[0], why, code)
+        cb(FuseErrno.EIO)
+        return
+      }
+      cb(code, ...values)
+    }
+    try {
+      fn.call(self, ...args, reply)
+    } catch (err) {
+      fuseLog('%s %o threw: %O', op, args[0], err)
+      reply(errnoOf(err))
+    }
+  }
+}
+
+const OP_NAMES: readonly FuseOpName[] = [
+  'init', 'getattr', 'access', 'statfs', 'readdir', 'opendir', 'releasedir', 'open', 'create',
+  'read', 'write', 'flush', 'release', 'fsync', 'fsyncdir', 'truncate', 'ftruncate', 'utimens',
+  'readlink', 'chown', 'chmod', 'mknod', 'unlink', 'rmdir', 'mkdir', 'rename', 'link', 'symlink',
+  'setxattr', 'getxattr', 'listxattr', 'removexattr',
+]
+
+function guardOps(ops: FuseOps): Record<string, AnyOp> {
+  const guarded: Record<string, AnyOp> = {}
+  for (const name of OP_NAMES) {
+    const fn = ops[name] as AnyOp | undefined
+    if (typeof fn === 'function') guarded[name] = guard(name, fn, ops)
+  }
+  return guarded
+}
+
+function timeSpecOf(sec: number, nsec: number): TimeSpec {
+  if (nsec === UTIME_NOW) return 'now'
+  if (nsec === UTIME_OMIT) return 'omit'
+  return BigInt(sec) * 1_000_000_000n + BigInt(nsec)
+}
+
+// ---- the Fuse subclass -------------------------------------------------------------------
+
+type Signal = (code: number, ...values: unknown[]) => void
+
+export class LayerFuse extends Fuse {
+  readonly #options: readonly string[]
+  readonly #ops: Record<string, AnyOp>
+
+  constructor(mnt: string, ops: FuseOps, opts: LayerFuseOptions) {
+    if (Fuse.layerfsPatch !== PATCH_REV) {
+      throw Object.assign(new Error(
+        `fuse-native is not the layerfs-patched build (patch rev ${String(Fuse.layerfsPatch)}, ` +
+        `want ${PATCH_REV}): run scripts/build-native.sh`), { code: 'ERR_FUSE_UNPATCHED' })
+    }
+    validateFuseOptions(opts.options)
+    const guarded = guardOps(ops)
+    super(mnt, guarded, { timeout: opts.timeout ?? false, force: opts.force ?? false, mkdir: opts.mkdir ?? false })
+    this.#options = [...opts.options]
+    this.#ops = guarded
+  }
+
+  /** The -o list, exactly as given (fuse-native's own option mapping is bypassed). */
+  protected override _fuseOptions(): string {
+    return this.#options.length > 0 ? '-o' + this.#options.join(',') : ''
+  }
+
+  /** Patched C passes (sec, nsec) pairs, nsec possibly UTIME_NOW / UTIME_OMIT. */
+  protected override _op_utimens(signal: Signal, path: string, atimeSec: number, atimeNsec: number,
+    mtimeSec: number, mtimeNsec: number): void {
+    this.#ops['utimens']!(path, timeSpecOf(atimeSec, atimeNsec), timeSpecOf(mtimeSec, mtimeNsec),
+      (code: number) => signal(code))
+  }
+
+  /** setxattr without the macOS-only position argument (always 0 on Linux). */
+  protected override _op_setxattr(signal: Signal, path: string, name: string, value: Buffer,
+    _position: number, flags: number): void {
+    this.#ops['setxattr']!(path, name, value, flags, (code: number) => signal(code, value.buffer))
+  }
+
+  /** valueBuf has the caller's size (0: a size query). The C side detaches its ArrayBuffer. */
+  protected override _op_getxattr(signal: Signal, path: string, name: string, valueBuf: Buffer,
+    _position: number): void {
+    this.#ops['getxattr']!(path, name, (code: number, value?: Buffer | null) => {
+      if (code < 0) return signal(code, valueBuf.buffer)
+      if (value === undefined || value === null) return signal(FuseErrno.ENODATA, valueBuf.buffer)
+      if (valueBuf.length === 0) return signal(value.length, valueBuf.buffer)
+      if (value.length > valueBuf.length) return signal(FuseErrno.ERANGE, valueBuf.buffer)
+      value.copy(valueBuf)
+      return signal(value.length, valueBuf.buffer)
+    })
+  }
+
+  /** listBuf has the caller's size (0: a size query): "a\0b\0", exact size, or ERANGE. */
+  protected override _op_listxattr(signal: Signal, path: string, listBuf: Buffer): void {
+    this.#ops['listxattr']!(path, (code: number, names?: string[]) => {
+      if (code < 0) return signal(code, listBuf.buffer)
+      const list = Buffer.from((names ?? []).map(n => n + '\0').join(''))
+      if (listBuf.length === 0) return signal(list.length, listBuf.buffer)
+      if (list.length > listBuf.length) return signal(FuseErrno.ERANGE, listBuf.buffer)
+      list.copy(listBuf)
+      return signal(list.length, listBuf.buffer)
+    })
+  }
+
+  /** Resolves once the mount is live (FUSE INIT done). */
+  mountAsync(): Promise<void> {
+    return new Promise((resolve, reject) => this.mount(err => (err ? reject(err) : resolve())))
+  }
+
+  /** `fusermount -uz` the mount point, then release the native side. */
+  unmountAsync(): Promise<void> {
+    return new Promise((resolve, reject) => this.unmount(err => (err ? reject(err) : resolve())))
+  }
+
+  /** Lazy-unmount any mount point (e.g. a stale one). */
+  static unmountPath(mnt: string): Promise<void> {
+    return new Promise((resolve, reject) => Fuse.unmount(mnt, err => (err ? reject(err) : resolve())))
+  }
+}
