@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Builds layerfs's native parts; run by `make setup` after `npm ci` (as root, offline except the
+# npm and Debian registries). Idempotent and fast when everything is up to date:
+#   1. patch node_modules/fuse-native (scripts/fuse-native/apply-patch.sh),
+#   2. rebuild fuse-native from source (node-gyp-build then loads build/Release/fuse.node
+#      instead of the unpatched prebuild),
+#   3. build our host addon src/layers/native/build/Release/host.node,
+#   4. check that both load and are what the TS code expects.
+# Needs: python3, make, a C compiler, libfuse2 (runtime) and the local Node headers
+# (`npm config get nodedir`; node-gyp would otherwise try to download them).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+fuse_pkg=node_modules/fuse-native
+host_dir=src/layers/native
+
+say() { echo "build-native: $*"; }
+die() { echo "build-native: $*" >&2; exit 1; }
+
+nodedir=$(npm config get nodedir 2>/dev/null || true)
+if [ -z "$nodedir" ] || [ "$nodedir" = undefined ] || [ "$nodedir" = null ]; then
+  nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+fi
+[ -f "$nodedir/include/node/node_api.h" ] || die "no Node headers under $nodedir/include/node (set npm's nodedir)"
+
+gyp=("$root/node_modules/.bin/node-gyp")
+if [ ! -x "${gyp[0]}" ]; then
+  npm_gyp="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+  [ -f "$npm_gyp" ] || die "node-gyp not found (neither in node_modules nor bundled with npm)"
+  gyp=(node "$npm_gyp")
+fi
+gyp_build() { (cd "$1" && "${gyp[@]}" rebuild --nodedir="$nodedir" --loglevel=warn); }
+
+# Newer-than test: true when $1 is missing or older than any of the rest.
+stale() {
+  local out=$1; shift
+  [ -f "$out" ] || return 0
+  local src
+  for src in "$@"; do [ "$src" -nt "$out" ] && return 0; done
+  return 1
+}
+
+# 1. patch
+[ -d "$fuse_pkg" ] || die "$fuse_pkg missing: run npm ci first"
+bash scripts/fuse-native/apply-patch.sh
+
+# 2. fuse-native from source
+if stale "$fuse_pkg/build/Release/fuse.node" "$fuse_pkg/fuse-native.c" scripts/fuse-native/fuse-native.patch; then
+  say "building fuse-native from source"
+  gyp_build "$fuse_pkg"
+else
+  say "fuse-native build is up to date"
+fi
+
+# 3. host addon
+if stale "$host_dir/build/Release/host.node" "$host_dir/host.c" "$host_dir/binding.gyp"; then
+  say "building host addon"
+  gyp_build "$host_dir"
+else
+  say "host addon is up to date"
+fi
+
+# 4. verify: the patched native module is the one that loads, and the host addon has its calls.
+node -e '
+  const Fuse = require("fuse-native")
+  if (Fuse.layerfsPatch !== 1) throw new Error("fuse-native loads without the layerfs patch (rev " + Fuse.layerfsPatch + ")")
+' || die "fuse-native check failed"
+node -e '
+  const host = require(process.argv[1])
+  for (const f of ["mknod", "lutimens", "futimens", "lgetxattr", "llistxattr", "lsetxattr", "lremovexattr", "renameat2"])
+    if (typeof host[f] !== "function") throw new Error("host addon lacks " + f)
+' "$root/$host_dir/build/Release/host.node" || die "host addon check failed"
+say "ok: fuse-native (patched, from source) and host addon load"

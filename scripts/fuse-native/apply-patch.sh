@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Applies scripts/fuse-native/fuse-native.patch to node_modules/fuse-native (2.2.6).
+# Idempotent: exits 0 when the patch is already in place. Fails loudly (exit 1) when the
+# package is missing, is another version, or the patch applies neither forward nor backward
+# (a partly patched or hand-edited copy: run `npm ci` to get a pristine one).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+pkg="$root/node_modules/fuse-native"
+patchfile="$root/scripts/fuse-native/fuse-native.patch"
+
+die() { echo "apply-patch: $*" >&2; exit 1; }
+
+[ -f "$pkg/package.json" ] || die "$pkg is missing: run npm ci first"
+version=$(node -p "require(process.argv[1]).version" "$pkg/package.json")
+[ "$version" = 2.2.6 ] || die "fuse-native is $version, the patch is for 2.2.6"
+
+# --fuzz=0: every hunk must match exactly, forward or backward, or we refuse.
+if patch -d "$pkg" -p1 -R --dry-run --fuzz=0 -s -f < "$patchfile" > /dev/null 2>&1; then
+  echo "apply-patch: fuse-native patch already applied"
+  exit 0
+fi
+if ! out=$(patch -d "$pkg" -p1 -N --dry-run --fuzz=0 -f < "$patchfile" 2>&1); then
+  echo "$out" >&2
+  die "the patch does not apply to $pkg (partly patched or modified copy? run npm ci)"
+fi
+patch -d "$pkg" -p1 -N --fuzz=0 -s -f --no-backup-if-mismatch < "$patchfile"
+echo "apply-patch: fuse-native patch applied"
