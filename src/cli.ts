@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+// The layerfs command: argv -> MountOptions -> mount(); daemonizing, unmount, exit codes.
+// Every failure is one line on stderr and a non-zero exit.
+import { spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { Command, CommanderError, Option } from 'commander'
+import { checkLayout, isMountPoint, mount, parseMountinfo } from './mount.js'
+import { formatMountOptions, parseMountOptions } from './options.js'
+
+const CLI = fileURLToPath(import.meta.url)
+const SUBCOMMANDS = new Set(['mount', 'umount', 'unmount', 'help'])
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`layerfs: ${message}\n`)
+  process.exit(code)
+}
+
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v]
+
+interface MountFlags {
+  foreground?: boolean
+  options: string[]
+  notifyFd?: string
+}
+
+async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void> {
+  let o
+  try {
+    o = parseMountOptions(flags.options)
+    checkLayout(o, mountpoint)
+  } catch (e) {
+    return fail(messageOf(e))
+  }
+  if (!flags.foreground) return daemonize(formatMountOptions(o), mountpoint)
+
+  const notifyFd = flags.notifyFd === undefined ? undefined : Number(flags.notifyFd)
+  const notify = (msg: string): void => {
+    if (notifyFd === undefined) return
+    try {
+      fs.writeSync(notifyFd, msg + '\n')
+      fs.closeSync(notifyFd)
+    } catch {
+      // The parent is gone; nothing to tell.
+    }
+  }
+  let m
+  try {
+    m = await mount(o, mountpoint)
+  } catch (e) {
+    notify(`error: ${messageOf(e)}`)
+    return fail(messageOf(e))
+  }
+  const stop = (): void => {
+    m.unmount().finally(() => process.exit(0))
+  }
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop)
+  notify('ready')
+  await m.closed
+  process.exit(0)
+}
+
+/** Start the daemon (this command again, in the foreground) and return once it serves. */
+function daemonize(options: string, mountpoint: string): Promise<void> {
+  const debug = process.env['DEBUG'] !== undefined && process.env['DEBUG'] !== ''
+  const child = spawn(process.execPath, [CLI, 'mount', '-f', '--notify-fd', '3', '-o', options, mountpoint], {
+    detached: true,
+    // With DEBUG set the daemon's traces go to our stderr; otherwise it keeps nothing of ours.
+    stdio: ['ignore', 'ignore', debug ? 'inherit' : 'ignore', 'pipe'],
+  })
+  return new Promise(() => {
+    let msg = ''
+    const pipe = child.stdio[3] as NodeJS.ReadableStream
+    pipe.setEncoding('utf8')
+    pipe.on('data', (d: string) => (msg += d))
+    pipe.on('end', () => {
+      const line = msg.trim()
+      if (line === 'ready') {
+        child.unref()
+        process.exit(0)
+      }
+      fail(line.startsWith('error: ') ? line.slice(7) : 'the daemon exited before the mount was ready')
+    })
+  })
+}
+
+/** Pids of layerfs daemons serving `mnt`. */
+function daemonsOf(mnt: string): number[] {
+  const out: number[] = []
+  for (const pid of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue
+    let args: string[]
+    try {
+      args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+    } catch {
+      continue
+    }
+    if (args[1] !== CLI || !args.includes('-f')) continue
+    const last = args[args.length - 1]
+    try {
+      if (last !== undefined && fs.realpathSync(last) === mnt) out.push(Number(pid))
+    } catch {
+      // Not a path we can resolve: not ours.
+    }
+  }
+  return out
+}
+
+async function umountCommand(mountpoint: string): Promise<void> {
+  let mnt: string
+  try {
+    mnt = fs.realpathSync(mountpoint)
+  } catch (e) {
+    return fail(`'${mountpoint}': ${(e as { code?: string }).code ?? messageOf(e)}`)
+  }
+  const entry = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).findLast(m => m.point === mnt)
+  if (!entry) return fail(`'${mountpoint}' is not mounted`)
+  if (entry.fstype !== 'fuse.layerfs') return fail(`'${mountpoint}' is not a layerfs mount (it is ${entry.fstype})`)
+  const pids = daemonsOf(mnt)
+  const r = spawnSync('fusermount', ['-u', mnt], { encoding: 'utf8' })
+  if (r.status !== 0) {
+    return fail(`cannot unmount '${mountpoint}': ${(r.stderr || r.error?.message || '').trim().replace(/^fusermount3?: /, '')}`)
+  }
+  // The daemon notices and exits; wait for it so that nothing is left when we return.
+  const deadline = Date.now() + 10_000
+  while (pids.some(alive) && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
+  const left = pids.filter(alive)
+  if (left.length > 0) fail(`unmounted '${mountpoint}', but daemon ${left.join(', ')} is still running`)
+  if (isMountPoint(mnt)) fail(`'${mountpoint}' is still mounted`)
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  // mount.fuse's form: layerfs SOURCE MOUNTPOINT [-o OPTS]
+  const args = argv.slice(2)
+  if (args.length >= 2 && !args[0]!.startsWith('-') && !SUBCOMMANDS.has(args[0]!)) {
+    args.splice(0, 2, 'mount', args[1]!)
+  }
+  const program = new Command('layerfs')
+    .description('A union filesystem with the semantics and on-disk format of kernel overlayfs')
+    .exitOverride()
+    .configureOutput({ writeErr: s => process.stderr.write(s.startsWith('error: ') ? `layerfs: ${s.slice(7)}` : s) })
+  program
+    .command('mount')
+    .description('mount lower layers (and an upper layer) at MOUNTPOINT')
+    .argument('<mountpoint>')
+    .option('-f, --foreground', 'stay in the foreground (SIGINT/SIGTERM/SIGHUP unmount)')
+    .option('-o, --options <opts>', 'lowerdir=L1[:L2...][,upperdir=U,workdir=W][,ro]', collect, [] as string[])
+    .addOption(new Option('--notify-fd <fd>').hideHelp())
+    .action((mnt: string, flags: MountFlags) => mountCommand(mnt, flags))
+  program
+    .command('umount')
+    .alias('unmount')
+    .description('unmount a layerfs mount and wait for its daemon to exit')
+    .argument('<mountpoint>')
+    .action((mnt: string) => umountCommand(mnt))
+  try {
+    await program.parseAsync(args, { from: 'user' })
+  } catch (e) {
+    if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2)
+    fail(messageOf(e))
+  }
+}
+
+await main(process.argv)

@@ -1,0 +1,96 @@
+// A layer: one host directory of the union, read side. The only module besides upper.ts
+// and workdir.ts that touches node:fs; the union core speaks to layers, never to paths.
+// Real paths inside a layer are '/'-rooted strings ("/a/b"); the root is "/".
+import fs, { type BigIntStats, type Dirent } from 'node:fs'
+import { host } from './native.js'
+
+/** The kernel's overlay xattrs: hidden from the user, read and written only by us. */
+export const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
+export const OPAQUE_XATTR = 'trusted.overlay.opaque'
+export const REDIRECT_XATTR = 'trusted.overlay.redirect'
+
+const S_IFMT = 0o170000
+export const S_IFDIR = 0o040000
+export const S_IFREG = 0o100000
+export const S_IFLNK = 0o120000
+export const S_IFCHR = 0o020000
+
+export const isDirMode = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR
+
+/** A whiteout is a character device 0/0 (the kernel's format). */
+export const isWhiteoutStat = (st: BigIntStats): boolean =>
+  (Number(st.mode) & S_IFMT) === S_IFCHR && st.rdev === 0n
+
+export class Layer {
+  /** Host directory this layer lives in, no trailing slash. */
+  readonly root: string
+  /** 0 for the upper layer; 1.. for lowers, top-most first. */
+  readonly index: number
+  readonly isUpper: boolean
+  /** st_dev of the layer root: layers on different filesystems get distinct inode spaces. */
+  readonly dev: bigint
+
+  constructor(root: string, index: number, isUpper: boolean) {
+    this.root = root.replace(/\/+$/, '') || '/'
+    this.index = index
+    this.isUpper = isUpper
+    this.dev = fs.statSync(this.root, { bigint: true }).dev
+  }
+
+  /** Host path of a real path in this layer. */
+  hostPath(path: string): string {
+    return path === '/' ? this.root : this.root + path
+  }
+
+  /** lstat, or undefined when the name is absent (ENOENT, ENOTDIR: an expected miss). */
+  tryLstat(path: string): BigIntStats | undefined {
+    return fs.lstatSync(this.hostPath(path), { bigint: true, throwIfNoEntry: false })
+  }
+
+  lstat(path: string): BigIntStats {
+    return fs.lstatSync(this.hostPath(path), { bigint: true })
+  }
+
+  readdir(path: string): Dirent[] {
+    return fs.readdirSync(this.hostPath(path), { withFileTypes: true })
+  }
+
+  readlink(path: string): string {
+    return fs.readlinkSync(this.hostPath(path))
+  }
+
+  /** Open for reading (or writing, in the upper layer). Returns a real fd. */
+  open(path: string, flags: number): number {
+    return fs.openSync(this.hostPath(path), flags)
+  }
+
+  getxattr(path: string, name: string): Buffer | undefined {
+    return host.lgetxattr(this.hostPath(path), name)
+  }
+
+  listxattr(path: string): string[] {
+    return host.llistxattr(this.hostPath(path))
+  }
+
+  /** trusted.overlay.opaque = "y" on a directory: lower layers end below it. */
+  isOpaque(path: string): boolean {
+    const v = this.#tryGetxattr(path, OPAQUE_XATTR)
+    return v !== undefined && v.length === 1 && v[0] === 0x79 /* y */
+  }
+
+  /** trusted.overlay.redirect of a directory: where its lower layers are, or undefined. */
+  redirect(path: string): string | undefined {
+    const v = this.#tryGetxattr(path, REDIRECT_XATTR)
+    return v === undefined ? undefined : v.toString()
+  }
+
+  #tryGetxattr(path: string, name: string): Buffer | undefined {
+    try {
+      return host.lgetxattr(this.hostPath(path), name)
+    } catch (e) {
+      // Filesystems without xattr support (ENOTSUP) have no opaque dirs or redirects.
+      if ((e as { code?: string }).code === 'ENOTSUP') return undefined
+      throw e
+    }
+  }
+}

@@ -1,0 +1,175 @@
+// The upper layer and its workdir: every mutation of the union's on-disk state goes through
+// one method here and is logged once on layerfs:host (the kernel's ovl_do_* wrappers).
+// A path is a real path in the upper layer ("/a/b"), or a temp name in the workdir ("#1f").
+import fs from 'node:fs'
+import { hostLog } from '../log.js'
+import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, S_IFCHR } from './layer.js'
+import { host, type TimeSpec } from './native.js'
+
+/** The kernel's workdir layout: temp objects live in W/work. */
+export const WORK_SUBDIR = 'work'
+
+/** Copy-ups of files this large run on the threadpool. */
+const ASYNC_COPY_BYTES = 1 << 20
+
+export class UpperLayer extends Layer {
+  /** Host path of W/work. */
+  readonly work: string
+  #tempSeq = 0
+
+  constructor(root: string, workdir: string) {
+    super(root, 0, true)
+    this.work = workdir.replace(/\/+$/, '') + '/' + WORK_SUBDIR
+  }
+
+  override hostPath(path: string): string {
+    if (path.charCodeAt(0) === 0x23 /* # */) return this.work + '/' + path
+    return super.hostPath(path)
+  }
+
+  /** A fresh temp name in the workdir ("#<pid>-<seq>", as the kernel's "#<hex>"). */
+  tempName(): string {
+    return `#${process.pid.toString(16)}-${(this.#tempSeq++).toString(16)}`
+  }
+
+  /**
+   * Empty W/work, as the kernel does at mount: whatever an interrupted copy-up or
+   * rename left there never shows in the union.
+   */
+  cleanWork(): void {
+    fs.rmSync(this.work, { recursive: true, force: true })
+    fs.mkdirSync(this.work, { mode: 0o000 })
+    log('clean-work', this.work)
+  }
+
+  mkdir(path: string, mode: number): void {
+    log('mkdir', path, mode)
+    fs.mkdirSync(this.hostPath(path), { mode })
+  }
+
+  rmdir(path: string): void {
+    log('rmdir', path)
+    fs.rmdirSync(this.hostPath(path))
+  }
+
+  /** Remove a temp tree from the workdir (after a whiteout replaced a directory). */
+  removeTree(path: string): void {
+    log('rm-tree', path)
+    fs.rmSync(this.hostPath(path), { recursive: true, force: true })
+  }
+
+  unlink(path: string): void {
+    log('unlink', path)
+    fs.unlinkSync(this.hostPath(path))
+  }
+
+  rename(from: string, to: string, flags = 0): void {
+    log('rename', from, to, flags)
+    if (flags === 0) fs.renameSync(this.hostPath(from), this.hostPath(to))
+    else host.renameat2(this.hostPath(from), this.hostPath(to), flags)
+  }
+
+  symlink(target: string, path: string): void {
+    log('symlink', path, target)
+    fs.symlinkSync(target, this.hostPath(path))
+  }
+
+  link(from: string, to: string): void {
+    log('link', from, to)
+    fs.linkSync(this.hostPath(from), this.hostPath(to))
+  }
+
+  mknod(path: string, mode: number, dev: number): void {
+    log('mknod', path, mode, dev)
+    host.mknod(this.hostPath(path), mode, dev)
+  }
+
+  /** A 0/0 character device: the kernel's whiteout. */
+  mkWhiteout(path: string): void {
+    log('whiteout', path)
+    host.mknod(this.hostPath(path), S_IFCHR, 0)
+  }
+
+  /** Open (and maybe create) a file in the upper layer or the workdir. */
+  override open(path: string, flags: number, mode = 0o666): number {
+    if (hostLog.enabled && flags & (fs.constants.O_CREAT | fs.constants.O_TRUNC)) {
+      log('open', path, flags, mode)
+    }
+    return fs.openSync(this.hostPath(path), flags, mode)
+  }
+
+  chmod(path: string, mode: number): void {
+    log('chmod', path, mode)
+    fs.chmodSync(this.hostPath(path), mode)
+  }
+
+  lchown(path: string, uid: number, gid: number): void {
+    log('chown', path, uid, gid)
+    fs.lchownSync(this.hostPath(path), uid, gid)
+  }
+
+  utimens(path: string, atime: TimeSpec, mtime: TimeSpec): void {
+    log('utimens', path, atime, mtime)
+    host.lutimens(this.hostPath(path), atime, mtime)
+  }
+
+  truncate(path: string, size: number): void {
+    log('truncate', path, size)
+    fs.truncateSync(this.hostPath(path), size)
+  }
+
+  setxattr(path: string, name: string, value: Buffer, flags = 0): void {
+    log('setxattr', path, name)
+    host.lsetxattr(this.hostPath(path), name, value, flags)
+  }
+
+  removexattr(path: string, name: string): void {
+    log('removexattr', path, name)
+    host.lremovexattr(this.hostPath(path), name)
+  }
+
+  /**
+   * Copy a lower file's bytes into a workdir temp. Small files synchronously (cheapest);
+   * large ones on the threadpool, so the event loop keeps answering other requests.
+   */
+  async copyData(from: Layer, fromPath: string, to: string, size: number): Promise<void> {
+    log('copy-data', fromPath, to, size)
+    if (size < ASYNC_COPY_BYTES) fs.copyFileSync(from.hostPath(fromPath), this.hostPath(to))
+    else await fs.promises.copyFile(from.hostPath(fromPath), this.hostPath(to))
+  }
+
+  /** Copy every xattr but the overlay's own from a lower object to an upper one. */
+  copyXattrs(from: Layer, fromPath: string, to: string): void {
+    let names: string[]
+    try {
+      names = from.listxattr(fromPath)
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ENOTSUP') return
+      throw e
+    }
+    for (const name of names) {
+      // The overlay's own records stay behind; a user's escaped trusted.overlay.* comes along.
+      if (name.startsWith(OVERLAY_XATTR_PREFIX) && !name.startsWith(OVERLAY_XATTR_PREFIX + 'overlay.')) continue
+      const value = from.getxattr(fromPath, name)
+      if (value !== undefined) this.setxattr(to, name, value)
+    }
+  }
+
+  /** fsync a file by path, off the event loop (copy-up: data is durable before the rename). */
+  async fsyncFile(path: string): Promise<void> {
+    const fh = await fs.promises.open(this.hostPath(path), fs.constants.O_RDONLY)
+    try {
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+  }
+
+  setOpaque(path: string): void {
+    this.setxattr(path, OPAQUE_XATTR, Buffer.from('y'))
+  }
+}
+
+function log(op: string, ...args: unknown[]): void {
+  if (hostLog.enabled) hostLog('%s %o', op, args)
+}

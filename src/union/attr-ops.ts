@@ -1,0 +1,124 @@
+// Attributes and reads of the namespace: getattr, readdir, readlink, statfs, and the
+// metadata changes that copy up first (chmod, chown, utimens, xattrs).
+import { fsError } from '../errors.js'
+import { OVERLAY_XATTR_PREFIX } from '../layers/layer.js'
+import type { TimeSpec } from '../layers/native.js'
+import { statfsOf, type StatFs } from '../layers/statfs.js'
+import { copyUp } from './copy-up.js'
+import { joinPath, parentOf } from './entry.js'
+import type { UnionStat } from './inode.js'
+import { mergedNames } from './readdir.js'
+import type { Union } from './union.js'
+
+export function getattr(u: Union, path: string): UnionStat {
+  const e = u.resolve(path)
+  const st = e.top.layer.tryLstat(e.top.path)
+  if (!st) {
+    // A layer changed behind our back: look again once.
+    u.cache.invalidate(path)
+    const e2 = u.resolve(path)
+    return u.inodes.statOf(e2, e2.top.layer.lstat(e2.top.path))
+  }
+  return u.inodes.statOf(e, st)
+}
+
+export interface Listing {
+  names: string[]
+  /** Type bits and inode number per name: enough for d_type and d_ino. */
+  stats: { mode: number; ino: bigint }[]
+}
+
+export function readdir(u: Union, path: string): Listing {
+  const dir = u.resolve(path)
+  if (!dir.isDir) throw fsError('ENOTDIR', 'readdir', path)
+  const names = ['.', '..']
+  const parent = path === '/' ? dir : u.resolve(parentOf(path))
+  const stats = [
+    { mode: 0o040000, ino: u.inodes.inoOf(dir) },
+    { mode: 0o040000, ino: u.inodes.inoOf(parent) },
+  ]
+  for (const [name, mode] of mergedNames(dir)) {
+    const child = u.tryResolve(joinPath(path, name))
+    if (!child) continue
+    names.push(name)
+    stats.push({ mode, ino: u.inodes.inoOf(child) })
+  }
+  return { names, stats }
+}
+
+export function readlink(u: Union, path: string): string {
+  const e = u.resolve(path)
+  return e.top.layer.readlink(e.top.path)
+}
+
+export function statfs(u: Union): StatFs {
+  return statfsOf((u.upper ?? u.lowers[0]!).root)
+}
+
+export async function chmod(u: Union, path: string, mode: number): Promise<void> {
+  const upper = u.requireUpper('chmod', path)
+  await copyUp(u, u.resolve(path))
+  upper.chmod(path, mode & 0o7777)
+}
+
+export async function chown(u: Union, path: string, uid: number, gid: number): Promise<void> {
+  const upper = u.requireUpper('chown', path)
+  await copyUp(u, u.resolve(path))
+  // -1 ("leave as is") arrives as 0xffffffff, which lchown takes as -1.
+  upper.lchown(path, uid, gid)
+}
+
+export async function utimens(u: Union, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+  const upper = u.requireUpper('utimens', path)
+  await copyUp(u, u.resolve(path))
+  upper.utimens(path, atime, mtime)
+}
+
+// The overlay's own xattrs are hidden. A user's trusted.overlay.X is stored escaped as
+// trusted.overlay.overlay.X, as the kernel (>= 6.7) does for nested overlays.
+const ESCAPED_PREFIX = OVERLAY_XATTR_PREFIX + 'overlay.'
+
+/** The real name of a user's xattr name. */
+const realXattrName = (name: string): string =>
+  name.startsWith(OVERLAY_XATTR_PREFIX) ? OVERLAY_XATTR_PREFIX + 'overlay.' + name.slice(OVERLAY_XATTR_PREFIX.length) : name
+
+/** The user's name of a real xattr name, or undefined for the overlay's private ones. */
+function userXattrName(real: string): string | undefined {
+  if (!real.startsWith(OVERLAY_XATTR_PREFIX)) return real
+  if (real.startsWith(ESCAPED_PREFIX)) return OVERLAY_XATTR_PREFIX + real.slice(ESCAPED_PREFIX.length)
+  return undefined
+}
+
+export function getxattr(u: Union, path: string, name: string): Buffer {
+  const e = u.resolve(path)
+  const v = e.top.layer.getxattr(e.top.path, realXattrName(name))
+  if (v === undefined) throw fsError('ENODATA', 'getxattr', path)
+  return v
+}
+
+export function listxattr(u: Union, path: string): string[] {
+  const e = u.resolve(path)
+  const out: string[] = []
+  for (const real of e.top.layer.listxattr(e.top.path)) {
+    const name = userXattrName(real)
+    if (name !== undefined) out.push(name)
+  }
+  return out
+}
+
+export async function setxattr(u: Union, path: string, name: string, value: Buffer, flags: number): Promise<void> {
+  const upper = u.requireUpper('setxattr', path)
+  await copyUp(u, u.resolve(path))
+  upper.setxattr(path, realXattrName(name), value, flags)
+}
+
+export async function removexattr(u: Union, path: string, name: string): Promise<void> {
+  const upper = u.requireUpper('removexattr', path)
+  const e = u.resolve(path)
+  // Removing what is not there fails before any copy-up, as in the kernel.
+  if (e.top.layer.getxattr(e.top.path, realXattrName(name)) === undefined) {
+    throw fsError('ENODATA', 'removexattr', path)
+  }
+  await copyUp(u, e)
+  upper.removexattr(path, realXattrName(name))
+}

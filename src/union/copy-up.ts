@@ -1,0 +1,93 @@
+// Copy-up: make an upper object of a lower one before it changes. Parents first; the object
+// is built in the workdir (data, then owner, mode, xattrs, times; data fsync'd) and renamed
+// into place, so a crash never shows a half-copied file over the good lower one.
+import fs from 'node:fs'
+import { closeFd } from '../layers/fd.js'
+import { S_IFLNK, S_IFREG } from '../layers/layer.js'
+import type { UpperLayer } from '../layers/upper.js'
+import { copyUpLog } from '../log.js'
+import { type Entry, type RealObject, parentOf } from './entry.js'
+import type { Union } from './union.js'
+
+const S_IFMT = 0o170000
+
+/** The entry of directory `dir`, with an upper directory (its parents copied up first). */
+export function ensureUpperDir(u: Union, dir: Entry): Entry {
+  if (dir.upper) return dir
+  const upper = u.requireUpper('copy-up', dir.path)
+  ensureUpperDir(u, u.resolve(parentOf(dir.path)))
+  const temp = upper.tempName()
+  upper.mkdir(temp, 0o700)
+  try {
+    copyMeta(upper, dir.top, temp)
+    upper.rename(temp, dir.path)
+  } catch (e) {
+    upper.removeTree(temp)
+    throw e
+  }
+  if (copyUpLog.enabled) copyUpLog('dir %s', dir.path)
+  u.cache.invalidate(dir.path)
+  return u.resolve(dir.path)
+}
+
+/** The entry of `e` with an upper object: copies it up unless it has one. */
+export async function copyUp(u: Union, e: Entry): Promise<Entry> {
+  if (e.upper) return e
+  if (e.isDir) return ensureUpperDir(u, e)
+  let inflight = u.copyUps.get(e.path)
+  if (!inflight) {
+    inflight = copyUpFile(u, e).finally(() => u.copyUps.delete(e.path))
+    u.copyUps.set(e.path, inflight)
+  }
+  await inflight
+  return u.resolve(e.path)
+}
+
+async function copyUpFile(u: Union, e: Entry): Promise<void> {
+  const upper = u.requireUpper('copy-up', e.path)
+  ensureUpperDir(u, u.resolve(parentOf(e.path)))
+  const lower = e.top
+  const st = lower.layer.lstat(lower.path)
+  const type = Number(st.mode) & S_IFMT
+  const temp = upper.tempName()
+  if (copyUpLog.enabled) copyUpLog('%s (%d bytes)', e.path, st.size)
+  try {
+    if (type === S_IFREG) {
+      await upper.copyData(lower.layer, lower.path, temp, Number(st.size))
+    } else if (type === S_IFLNK) {
+      upper.symlink(lower.layer.readlink(lower.path), temp)
+    } else {
+      upper.mknod(temp, Number(st.mode), Number(st.rdev))
+    }
+    // Data first, then metadata: writing data after xattrs would drop security.capability,
+    // and chown after chmod would drop setuid bits.
+    copyMeta(upper, { ...lower, stat: st }, temp)
+    if (type === S_IFREG) await upper.fsyncFile(temp)
+    // The file may have been copied up meanwhile by a path that does not wait (never today).
+    upper.rename(temp, e.path)
+  } catch (err) {
+    try {
+      upper.unlink(temp)
+    } catch {
+      // Nothing was created.
+    }
+    throw err
+  }
+  u.cache.invalidate(e.path)
+  for (const h of u.handles.lowerHandles(e.path)) {
+    const fd = upper.open(e.path, fs.constants.O_RDONLY)
+    closeFd(h.fd)
+    h.fd = fd
+    h.upper = true
+  }
+}
+
+/** Owner, mode, xattrs and times of a lower object onto an upper (temp) object. */
+function copyMeta(upper: UpperLayer, from: RealObject, to: string): void {
+  const st = from.stat
+  const isLink = (Number(st.mode) & S_IFMT) === S_IFLNK
+  upper.lchown(to, Number(st.uid), Number(st.gid))
+  if (!isLink) upper.chmod(to, Number(st.mode) & 0o7777)
+  upper.copyXattrs(from.layer, from.path, to)
+  upper.utimens(to, st.atimeNs, st.mtimeNs)
+}

@@ -1,0 +1,232 @@
+// Namespace operations: create (mkdir, mknod, symlink, link), remove (unlink, rmdir) and
+// rename. Removing a name a lower layer has leaves a whiteout; creating over a whiteout
+// builds the object in the workdir and renames it over (a directory becomes opaque).
+import { fsError } from '../errors.js'
+import { S_IFCHR, isWhiteoutStat } from '../layers/layer.js'
+import type { UpperLayer } from '../layers/upper.js'
+import { copyUp, ensureUpperDir } from './copy-up.js'
+import { type Entry, baseName, parentOf } from './entry.js'
+import { lowerHasName } from './lookup.js'
+import { isEmptyDir } from './readdir.js'
+import type { Union } from './union.js'
+
+export const RENAME_NOREPLACE = 1
+export const RENAME_EXCHANGE = 2
+export const RENAME_WHITEOUT = 4
+
+const S_IFMT = 0o170000
+
+/** Who asks: new objects belong to the caller (when the binding tells us). */
+export interface Caller {
+  uid: number
+  gid: number
+}
+
+/**
+ * Create a new object at `path` with `make` (given the real path to create). Over a
+ * whiteout the object is made in the workdir and renamed over it atomically, so the lower
+ * name never shows, not even after a crash.
+ */
+export function createObject(
+  u: Union,
+  path: string,
+  syscall: string,
+  make: (upper: UpperLayer, realPath: string) => void,
+  caller?: Caller,
+): void {
+  const upper = u.requireUpper(syscall, path)
+  const parent = u.resolve(parentOf(path))
+  if (!parent.isDir) throw fsError('ENOTDIR', syscall, path)
+  if (u.tryResolve(path)) throw fsError('EEXIST', syscall, path)
+  ensureUpperDir(u, parent)
+  const st = upper.tryLstat(path)
+  if (st && !isWhiteoutStat(st)) throw fsError('EEXIST', syscall, path)
+  if (!st) {
+    make(upper, path)
+    if (caller) chownNew(upper, path, caller)
+  } else {
+    const temp = upper.tempName()
+    make(upper, temp)
+    try {
+      if (caller) chownNew(upper, temp, caller)
+      if ((Number(upper.lstat(temp).mode) & S_IFMT) === 0o040000) {
+        upper.setOpaque(temp)
+        // A directory cannot be renamed over a whiteout: exchange them, then drop it.
+        upper.rename(temp, path, RENAME_EXCHANGE)
+        upper.unlink(temp)
+      } else {
+        upper.rename(temp, path)
+      }
+    } catch (e) {
+      upper.removeTree(temp)
+      throw e
+    }
+  }
+  u.cache.invalidate(path)
+}
+
+function chownNew(upper: UpperLayer, path: string, caller: Caller): void {
+  if (caller.uid === process.getuid?.() && caller.gid === process.getgid?.()) return
+  upper.lchown(path, caller.uid, caller.gid)
+}
+
+export function mkdir(u: Union, path: string, mode: number, caller?: Caller): void {
+  createObject(u, path, 'mkdir', (up, p) => up.mkdir(p, mode & 0o7777), caller)
+}
+
+export function mknod(u: Union, path: string, mode: number, rdev: number, caller?: Caller): void {
+  // A user must not forge a whiteout.
+  if ((mode & S_IFMT) === S_IFCHR && rdev === 0) throw fsError('EPERM', 'mknod', path)
+  createObject(u, path, 'mknod', (up, p) => up.mknod(p, mode, rdev), caller)
+}
+
+export function symlink(u: Union, target: string, path: string, caller?: Caller): void {
+  createObject(u, path, 'symlink', (up, p) => up.symlink(target, p), caller)
+}
+
+export async function link(u: Union, from: string, to: string): Promise<void> {
+  const src = u.resolve(from)
+  if (src.isDir) throw fsError('EPERM', 'link', from)
+  u.requireUpper('link', to)
+  await copyUp(u, src)
+  createObject(u, to, 'link', (up, p) => up.link(from, p))
+  u.cache.invalidate(from)
+}
+
+export function unlink(u: Union, path: string): void {
+  const upper = u.requireUpper('unlink', path)
+  const e = u.resolve(path)
+  if (e.isDir) throw fsError('EISDIR', 'unlink', path)
+  const parent = ensureUpperDir(u, u.resolve(parentOf(path)))
+  removeName(u, upper, parent, e)
+  u.cache.invalidate(path)
+}
+
+export function rmdir(u: Union, path: string): void {
+  const upper = u.requireUpper('rmdir', path)
+  const e = u.resolve(path)
+  if (!e.isDir) throw fsError('ENOTDIR', 'rmdir', path)
+  if (path === '/') throw fsError('EBUSY', 'rmdir', path)
+  if (!isEmptyDir(e)) throw fsError('ENOTEMPTY', 'rmdir', path)
+  const parent = ensureUpperDir(u, u.resolve(parentOf(path)))
+  removeName(u, upper, parent, e)
+  u.cache.clear()
+}
+
+/** Remove an existing union name: a whiteout where a lower layer has it, else plain removal. */
+function removeName(u: Union, upper: UpperLayer, parent: Entry, e: Entry): void {
+  const needsWhiteout = lowerHasName(parent, baseName(e.path))
+  if (!e.upper) {
+    upper.mkWhiteout(e.path)
+    return
+  }
+  if (needsWhiteout) {
+    const temp = upper.tempName()
+    upper.mkWhiteout(temp)
+    if (e.isDir) {
+      // Swap the directory (which may hold whiteouts) for the whiteout, then drop it.
+      upper.rename(temp, e.path, RENAME_EXCHANGE)
+      upper.removeTree(temp)
+    } else {
+      upper.rename(temp, e.path)
+    }
+    return
+  }
+  if (e.isDir) removeUpperDir(upper, e.path)
+  else upper.unlink(e.path)
+}
+
+/** rmdir of an upper directory that may still hold whiteouts of names no longer shown. */
+function removeUpperDir(upper: UpperLayer, path: string): void {
+  try {
+    upper.rmdir(path)
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOTEMPTY') throw err
+    const temp = upper.tempName()
+    upper.rename(path, temp)
+    upper.removeTree(temp)
+  }
+}
+
+export async function rename(u: Union, from: string, to: string, flags = 0): Promise<void> {
+  const upper = u.requireUpper('rename', from)
+  const src = u.resolve(from)
+  if (from === to) return
+  if (to.startsWith(from + '/')) throw fsError('EINVAL', 'rename', from)
+  const dstParent0 = u.resolve(parentOf(to))
+  if (!dstParent0.isDir) throw fsError('ENOTDIR', 'rename', to)
+  checkTarget(u, src, to, flags)
+
+  const srcParent = ensureUpperDir(u, u.resolve(parentOf(from)))
+  const srcNeedsWhiteout = lowerHasName(srcParent, baseName(from))
+  const s = src.isDir ? ensureUpperDir(u, src) : await copyUp(u, src)
+  // The copy-up may have waited: look at the target again.
+  const dst = checkTarget(u, s, to, flags)
+  const dstParent = ensureUpperDir(u, u.resolve(parentOf(to)))
+
+  if (s.isDir) {
+    if (s.lowerDirs.length > 0) setRedirect(upper, s, to)
+    else if (!upper.isOpaque(from) && lowerHasName(dstParent, baseName(to))) upper.setOpaque(from)
+  }
+
+  let trash: string | undefined
+  const dstSt = upper.tryLstat(to)
+  if (dst?.isDir && dstSt) {
+    // An empty merged directory may still hold whiteouts: move it out of the way first.
+    trash = upper.tempName()
+    upper.rename(to, trash)
+  }
+  if (s.isDir && dstSt && isWhiteoutStat(dstSt)) {
+    upper.rename(from, to, RENAME_EXCHANGE)
+    if (!srcNeedsWhiteout) upper.unlink(from)
+  } else if (srcNeedsWhiteout) {
+    renameWhiteout(upper, from, to)
+  } else {
+    upper.rename(from, to)
+  }
+  if (trash !== undefined) upper.removeTree(trash)
+
+  u.handles.renamed(from, to)
+  if (s.isDir || dst?.isDir) u.cache.clear()
+  else {
+    u.cache.invalidate(from)
+    u.cache.invalidate(to)
+  }
+}
+
+/** The checks rename(2) makes on its target; returns the target entry, if any. */
+function checkTarget(u: Union, src: Entry, to: string, flags: number): Entry | undefined {
+  const dst = u.tryResolve(to)
+  if (!dst) return undefined
+  if (flags & RENAME_NOREPLACE) throw fsError('EEXIST', 'rename', to)
+  if (src.isDir && !dst.isDir) throw fsError('ENOTDIR', 'rename', to)
+  if (!src.isDir && dst.isDir) throw fsError('EISDIR', 'rename', to)
+  if (dst.isDir && !isEmptyDir(dst)) throw fsError('ENOTEMPTY', 'rename', to)
+  return dst
+}
+
+/**
+ * Mark a directory that has lower layers with where they are (trusted.overlay.redirect), so
+ * lookup finds them after the rename: relative within the same parent, else absolute.
+ */
+function setRedirect(upper: UpperLayer, dir: Entry, to: string): void {
+  const lowerPath = dir.lowerDirs[0]!.path
+  const existing = upper.redirect(dir.path)
+  const samedir = parentOf(dir.path) === parentOf(to)
+  const value = samedir && !existing?.startsWith('/') ? baseName(lowerPath) : lowerPath
+  if (existing !== value) upper.setxattr(dir.path, 'trusted.overlay.redirect', Buffer.from(value))
+}
+
+/** rename leaving a whiteout at the source in one step (RENAME_WHITEOUT), as the kernel does. */
+function renameWhiteout(upper: UpperLayer, from: string, to: string): void {
+  try {
+    upper.rename(from, to, RENAME_WHITEOUT)
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'EINVAL') throw err
+    // The upper filesystem lacks RENAME_WHITEOUT: whiteout in the workdir, then exchange.
+    const temp = upper.tempName()
+    upper.mkWhiteout(temp)
+    upper.rename(from, to)
+    upper.rename(temp, from)
+  }
+}

@@ -1,0 +1,50 @@
+// What a lookup finds for one union path: the object the user sees (top), the upper object
+// if there is one, and for a directory the lower directories merged below it.
+import type { BigIntStats } from 'node:fs'
+import type { Layer } from '../layers/layer.js'
+
+/** One real object: a path inside one layer, with the lstat taken at lookup. */
+export interface RealObject {
+  readonly layer: Layer
+  /** Real path in the layer; differs from the union path below a redirected directory. */
+  readonly path: string
+  readonly stat: BigIntStats
+}
+
+export interface Entry {
+  /** The union path ("/a/b"). */
+  readonly path: string
+  /** What the user sees: the upper object when there is one, else the top-most lower one. */
+  readonly top: RealObject
+  readonly upper: RealObject | undefined
+  /**
+   * Directories only: every lower directory of the merge, top-most first (for a lower-only
+   * directory the first one is top).
+   */
+  readonly lowerDirs: readonly RealObject[]
+  /**
+   * The lower object this upper object shadows at the same path with the same type: the
+   * copy-up origin, whose inode number the entry keeps (the kernel's trusted.overlay.origin).
+   */
+  readonly origin: RealObject | undefined
+  readonly isDir: boolean
+}
+
+/** A directory is merged when more than one layer contributes to it. */
+export const isMerged = (e: Entry): boolean =>
+  e.isDir && (e.upper ? 1 : 0) + e.lowerDirs.length > 1
+
+export const isLowerOnly = (e: Entry): boolean => e.upper === undefined
+
+export function parentOf(path: string): string {
+  const i = path.lastIndexOf('/')
+  return i <= 0 ? '/' : path.slice(0, i)
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1)
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === '/' ? '/' + name : dir + '/' + name
+}
