@@ -47,7 +47,7 @@ export interface Twin {
   /** Runs fn on both sides at once; results in [layerfs, overlay] order. */
   both<T>(fn: (s: Side) => Promise<T>): Promise<[T, T]>
   /** Runs a bash script in each mount (cwd = mount point, $MNT and $OUT set). */
-  sh(script: string, opts?: RunOptions): Promise<[RunResult, RunResult]>
+  sh(script: string, opts?: TwinRunOptions): Promise<[RunResult, RunResult]>
   /**
    * Runs a script on both sides and asserts the same exit code, stdout and stderr (paths
    * normalized, then `normalize` applied). Returns the results.
@@ -82,7 +82,12 @@ export const KERNEL_PRIVATE_XATTRS = /^trusted\.overlay\.(origin|uuid|impure)$/
 
 type Hashed = Awaited<ReturnType<typeof hashTree>>
 
-export interface SameOptions extends RunOptions {
+export interface TwinRunOptions extends RunOptions {
+  /** Per-side environment (e.g. HOME in the side's outside dir), merged over env. */
+  envFor?: (s: Side) => Record<string, string | undefined>
+}
+
+export interface SameOptions extends TwinRunOptions {
   /** Applied to stdout and stderr of both sides after path normalization. */
   normalize?: (s: string) => string
   /** Compare stderr too. Default true. */
@@ -132,8 +137,8 @@ export async function twinMounts(t: Assert, build: Builder, opts: TwinOptions = 
   const normalize = (s: string, side: Side): string =>
     s.split(side.mnt).join('$MNT').split(side.outside).join('$OUT').split(side.root).join('$ROOT')
   const both = <T>(fn: (s: Side) => Promise<T>): Promise<[T, T]> => Promise.all([fn(lf), fn(ov)])
-  const twinSh = (script: string, o: RunOptions = {}): Promise<[RunResult, RunResult]> =>
-    both(s => sh(script, { cwd: s.mnt, ...o, env: { MNT: s.mnt, OUT: s.outside, ...o.env } }))
+  const twinSh = (script: string, o: TwinRunOptions = {}): Promise<[RunResult, RunResult]> =>
+    both(s => sh(script, { cwd: s.mnt, ...o, env: { MNT: s.mnt, OUT: s.outside, ...o.env, ...o.envFor?.(s) } }))
 
   const twin: Twin = {
     layerfs: lf,
@@ -157,7 +162,7 @@ export async function twinMounts(t: Assert, build: Builder, opts: TwinOptions = 
       }
       const [a, b] = [view(res[0], lf), view(res[1], ov)]
       t.same(a, b, `same result on layerfs and overlay: ${script}`)
-      if (o.code !== undefined) t.equal(b.code, o.code, `overlay exit code ${o.code}: ${script}`, { stderr: b.stderr })
+      if (o.code !== undefined) t.equal(b.code, o.code, `overlay exit code ${o.code}: ${script}`, { stdout: b.stdout, stderr: b.stderr })
       return res
     },
     async sameTree(t, o = {}, msg = 'merged views are the same') {
