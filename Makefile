@@ -1,0 +1,25 @@
+# layerfs: `make demo` shows it working, `make test` proves it. Both set everything up first.
+.PHONY: all setup build test demo install uninstall clean
+
+all: build
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+
+test: setup
+	bash scripts/test.sh
+
+demo: setup
+	bash scripts/demo.sh
+
+# `layerfs` on PATH, so that `mount -t fuse.layerfs` and /etc/fstab work (mount.fuse runs it).
+install: setup
+	ln -sf "$(CURDIR)/dist/cli.js" /usr/local/bin/layerfs
+
+uninstall:
+	rm -f /usr/local/bin/layerfs
+
+clean:
+	rm -rf dist .tap
