@@ -30,7 +30,9 @@ export function fuseOptions(o: MountOptions): string[] {
     // The kernel checks permissions against the modes we report, like overlayfs does.
     'default_permissions',
   ]
-  if (process.getuid?.() === 0) opts.push('allow_other')
+  // As root, like kernel overlayfs: other users see the mount, device nodes and setuid
+  // files in the layers work (libfuse would add nodev,nosuid otherwise).
+  if (process.getuid?.() === 0) opts.push('allow_other', 'dev', 'suid')
   if (o.upperdir === undefined || o.readOnly) opts.push('ro')
   if (o.fuseDebug) opts.push('debug')
   return opts
