@@ -24,6 +24,8 @@ export function fuseOptions(o: MountOptions): string[] {
     'max_write=131072',
     // Lower layers never change and the upper changes only through us: keep page caches.
     'kernel_cache',
+    // O_TRUNC reaches open (not a truncate after it): a truncating open copies up no data.
+    'atomic_o_trunc',
     'entry_timeout=1',
     'attr_timeout=1',
     'negative_timeout=1',

@@ -30,20 +30,23 @@ export function ensureUpperDir(u: Union, dir: Entry): Entry {
   return u.resolve(dir.path)
 }
 
-/** The entry of `e` with an upper object: copies it up unless it has one. */
-export async function copyUp(u: Union, e: Entry): Promise<Entry> {
+/**
+ * The entry of `e` with an upper object: copies it up unless it has one. Without data (an
+ * open with O_TRUNC) a regular file is copied up empty, as the kernel does.
+ */
+export async function copyUp(u: Union, e: Entry, withData = true): Promise<Entry> {
   if (e.upper) return e
   if (e.isDir) return ensureUpperDir(u, e)
   let inflight = u.copyUps.get(e.path)
   if (!inflight) {
-    inflight = copyUpFile(u, e).finally(() => u.copyUps.delete(e.path))
+    inflight = copyUpFile(u, e, withData).finally(() => u.copyUps.delete(e.path))
     u.copyUps.set(e.path, inflight)
   }
   await inflight
   return u.resolve(e.path)
 }
 
-async function copyUpFile(u: Union, e: Entry): Promise<void> {
+async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> {
   const upper = u.requireUpper('copy-up', e.path)
   ensureUpperDir(u, u.resolve(parentOf(e.path)))
   const lower = e.top
@@ -52,8 +55,10 @@ async function copyUpFile(u: Union, e: Entry): Promise<void> {
   const temp = upper.tempName()
   if (copyUpLog.enabled) copyUpLog('%s (%d bytes)', e.path, st.size)
   try {
-    if (type === S_IFREG) {
+    if (type === S_IFREG && withData) {
       await upper.copyData(lower.layer, lower.path, temp, Number(st.size))
+    } else if (type === S_IFREG) {
+      closeFd(upper.open(temp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
     } else if (type === S_IFLNK) {
       upper.symlink(lower.layer.readlink(lower.path), temp)
     } else {

@@ -10,15 +10,19 @@ import type { Union } from './union.js'
 
 const O_ACCMODE = 3
 const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOCTTY, O_DIRECT } = constants
-/** Flags that already did their work in the kernel, or that our buffers cannot honour. */
-const STRIP = O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_DIRECT
+/**
+ * Flags that already did their work in the kernel, or that our buffers cannot honour.
+ * O_TRUNC stays: with atomic_o_trunc it arrives here instead of as a truncate.
+ */
+const STRIP = O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT
 
 export async function open(u: Union, path: string, flags: number): Promise<number> {
   let e = u.resolve(path)
-  const writes = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0
-  if (writes) {
+  const trunc = (flags & O_TRUNC) !== 0
+  if ((flags & O_ACCMODE) !== O_RDONLY || trunc) {
     u.requireUpper('open', path)
-    e = await copyUp(u, e)
+    // Data that O_TRUNC would drop is not copied.
+    e = await copyUp(u, e, !trunc)
   }
   const fd = e.top.layer.open(e.top.path, flags & ~STRIP)
   return u.handles.add({ fd, path, upper: e.upper !== undefined, flags })

@@ -102,6 +102,17 @@ t.test('open for write copies up; a reader opened before sees the new data', asy
   t.equal(fs.readFileSync(`${lower2}/d/x`, 'utf8'), 'x\n', 'lower untouched')
 })
 
+t.test('a truncating open copies up metadata but no data', async t => {
+  const { u, upper, lower2 } = fixture()
+  const fd = await file.open(u, '/a', fs.constants.O_WRONLY | fs.constants.O_TRUNC)
+  file.release(u, fd)
+  const st = fs.lstatSync(`${upper}/a`)
+  t.equal(st.size, 0)
+  t.equal(st.mode & 0o7777, 0o640, 'mode kept')
+  t.equal(getXattr(`${upper}/a`, 'user.color'), 'blue', 'xattrs kept')
+  t.equal(fs.readFileSync(`${lower2}/a`, 'utf8'), 'lower a\n', 'lower untouched')
+})
+
 t.test('unlink and rmdir of lower names leave whiteouts', async t => {
   const { u, upper, lower2 } = fixture()
   dir.unlink(u, '/a')
