@@ -62,13 +62,16 @@ else
 fi
 
 # 4. verify: the patched native module is the one that loads, and the host addon has its calls.
+want_rev=$(sed -n 's/^const PATCH_REV = \([0-9]*\).*/\1/p' src/fuse/binding.ts)
+[ -n "$want_rev" ] || die "no PATCH_REV in src/fuse/binding.ts"
 node -e '
   const Fuse = require("fuse-native")
-  if (Fuse.layerfsPatch !== 1) throw new Error("fuse-native loads without the layerfs patch (rev " + Fuse.layerfsPatch + ")")
-' || die "fuse-native check failed"
+  if (Fuse.layerfsPatch !== Number(process.argv[1]))
+    throw new Error("fuse-native loads patch rev " + Fuse.layerfsPatch + ", binding.ts wants " + process.argv[1])
+' "$want_rev" || die "fuse-native check failed"
 node -e '
   const host = require(process.argv[1])
   for (const f of ["mknod", "lutimens", "futimens", "lgetxattr", "llistxattr", "lsetxattr", "lremovexattr", "renameat2"])
     if (typeof host[f] !== "function") throw new Error("host addon lacks " + f)
 ' "$root/$host_dir/build/Release/host.node" || die "host addon check failed"
-say "ok: fuse-native (patched, from source) and host addon load"
+say "ok: fuse-native (patch rev $want_rev, from source) and host addon load"

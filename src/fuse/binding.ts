@@ -12,7 +12,7 @@ import type { TimeSpec } from '../layers/native.js'
 export type { TimeSpec }
 
 /** The patch revision binding.ts is written against (scripts/fuse-native/fuse-native.patch). */
-const PATCH_REV = 1
+const PATCH_REV = 2
 
 const e = constants.errno
 /** Negative errno numbers, as every reply wants them. */
@@ -84,10 +84,17 @@ export type Done = (code: Code) => void
  * the kernel see ENOSYS (access: "allowed"; getxattr: never asked again).
  * Buffers handed to read/write/setxattr are views of libfuse memory, dead after the reply: copy
  * what you keep.
+ * Unlinked open files (-o hard_remove): libfuse cannot name them any more, so the fh-based ops
+ * (read, write, flush, release, fsync, ftruncate, fgetattr, releasedir, fsyncdir) get path ''
+ * and must work from the fh alone; any other op on such a file (fchmod, fchown, futimens, ...)
+ * is answered ENOENT here and never reaches the table.
  */
 export interface FuseOps {
   init?(done: Done): void
   getattr?(path: string, reply: (code: Code, stat?: StatReply) => void): void
+  /** fstat(2) of an open file (path '' when it was unlinked under hard_remove). Optional:
+   *  without it libfuse uses getattr(path), which fails for an unlinked file. */
+  fgetattr?(path: string, fh: number, reply: (code: Code, stat?: StatReply) => void): void
   access?(path: string, mode: number, done: Done): void
   statfs?(path: string, reply: (code: Code, statfs?: StatfsReply) => void): void
   /** The whole directory at once (no offset). `stats`, if given, must match `names` 1:1. */
@@ -198,7 +205,7 @@ function badReply(op: string, code: number, values: unknown[]): string | undefin
   if (code < 0) return undefined
   const v = values[0]
   switch (op) {
-    case 'getattr': return v !== null && typeof v === 'object' ? undefined : 'no stat'
+    case 'getattr': case 'fgetattr': return v !== null && typeof v === 'object' ? undefined : 'no stat'
     case 'statfs': return v !== null && typeof v === 'object' ? undefined : 'no statfs'
     case 'readdir': {
       if (!Array.isArray(v) || !v.every(n => typeof n === 'string')) return 'names not a string[]'
@@ -214,10 +221,21 @@ function badReply(op: string, code: number, values: unknown[]): string | undefin
   }
 }
 
+/** The ops that libfuse may call with a NULL path ('' here): they identify the file by fh. */
+const FH_OPS: ReadonlySet<string> = new Set(['read', 'write', 'flush', 'release', 'fsync', 'ftruncate',
+  'fgetattr', 'releasedir', 'fsyncdir'])
+
 /** Wrap one op: exactly one reply, always well-formed, a throw becomes its errno (or EIO). */
 function guard(op: string, fn: AnyOp, self: FuseOps): AnyOp {
+  const pathless = !FH_OPS.has(op) && op !== 'init'
   return (...args: unknown[]) => {
     const cb = args.pop() as AnyCb
+    // '' is libfuse's NULL path (a file unlinked while open): never let a path-based op see it,
+    // where it could resolve to the layer root.
+    if (pathless && args[0] === '') {
+      cb(FuseErrno.ENOENT)
+      return
+    }
     let replied = false
     const reply: AnyCb = (code, ...values) => {
       if (replied) {
@@ -243,7 +261,7 @@ function guard(op: string, fn: AnyOp, self: FuseOps): AnyOp {
 }
 
 const OP_NAMES: readonly FuseOpName[] = [
-  'init', 'getattr', 'access', 'statfs', 'readdir', 'opendir', 'releasedir', 'open', 'create',
+  'init', 'getattr', 'fgetattr', 'access', 'statfs', 'readdir', 'opendir', 'releasedir', 'open', 'create',
   'read', 'write', 'flush', 'release', 'fsync', 'fsyncdir', 'truncate', 'ftruncate', 'utimens',
   'readlink', 'chown', 'chmod', 'mknod', 'unlink', 'rmdir', 'mkdir', 'rename', 'link', 'symlink',
   'setxattr', 'getxattr', 'listxattr', 'removexattr',

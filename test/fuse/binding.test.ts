@@ -60,6 +60,17 @@ t.test('the guard: every reply is a well-formed number, exactly once', async t =
   t.equal((await call('read', '/f', 3, Buffer.alloc(8), 8, 0, 0))[0], 8, 'read may answer a byte count')
 })
 
+t.test("'' (libfuse's NULL path) reaches only fh-based ops", async t => {
+  const seen: string[] = []
+  const { call } = harness({
+    chmod(p, _m, done) { seen.push(`chmod ${p}`); done(0) },
+    fgetattr(p, fh, reply) { seen.push(`fgetattr ${p} ${fh}`); reply(0, { mode: 0o100644 }) },
+  })
+  t.equal((await call('chmod', '', 0o600))[0], FuseErrno.ENOENT)
+  t.equal((await call('fgetattr', '', 7))[0], 0)
+  t.same(seen, ['fgetattr  7'])
+})
+
 t.test('getxattr and listxattr: size query, ERANGE, ENODATA', async t => {
   const { call } = harness({
     getxattr(_p, name, reply) { reply(0, name === 'user.v' ? Buffer.from('0123456789') : undefined) },

@@ -211,6 +211,41 @@ t.test('statfs counts above 2^32', async t => {
   t.ok(ffree! > big, `f_ffree ${ffree} above 2^40`)
 })
 
+t.test('hard_remove: an unlinked open file keeps working through its fd', async t => {
+  const d = await daemon(t, [...OPTS, 'hard_remove'])
+  const f = path.join(d.mnt, 'u')
+  fs.writeFileSync(path.join(d.backing, 'u'), 'abc')
+  // Unpatched, every op on the fd fails with ENOENT once the name is gone: libfuse cannot build
+  // a path and fuse-native did not set nullpath_ok. lseek(SEEK_END) asks GETATTR with the fh
+  // (fgetattr); fstat(2) and fchmod(2) reach libfuse without one, so they still fail (libfuse
+  // 2.9 high-level API limit).
+  const r = await ok('python3', ['-c', `
+import os, sys
+def err(f):
+    try:
+        f(); return 'ok'
+    except OSError as e:
+        return e.strerror
+p = sys.argv[1]
+fd = os.open(p, os.O_RDWR)
+os.unlink(p)
+assert not os.path.exists(p)
+os.write(fd, b'XY')
+os.lseek(fd, 0, os.SEEK_SET)
+data = os.read(fd, 10)
+end = os.lseek(fd, 0, os.SEEK_END)
+os.ftruncate(fd, 1)
+end2 = os.lseek(fd, 0, os.SEEK_END)
+fsync = err(lambda: os.fsync(fd))
+fstat = err(lambda: os.fstat(fd))
+fchmod = err(lambda: os.fchmod(fd, 0o600))
+os.close(fd)
+print(data.decode(), end, end2, fsync, '|', fstat, '|', fchmod)
+`, f])
+  t.equal(r.stdout.trim(), 'XYc 3 1 ok | No such file or directory | No such file or directory')
+  t.same(fs.readdirSync(d.backing), [], 'no .fuse_hidden file')
+})
+
 t.test('an unknown -o option leaves no dead mount', async t => {
   const mnt = freshDir('mnt')
   registerMount(mnt, 'layerfs')
