@@ -30,6 +30,13 @@ if [ ! -x "${gyp[0]}" ]; then
   [ -f "$npm_gyp" ] || die "node-gyp not found (neither in node_modules nor bundled with npm)"
   gyp=(node "$npm_gyp")
 fi
+for tool in python3 make; do
+  command -v "$tool" > /dev/null || die "$tool is missing (node-gyp needs python3, make and a C compiler)"
+done
+command -v "${CC:-cc}" > /dev/null || die "no C compiler (${CC:-cc}): install gcc"
+# gyp links with $(CXX) (g++) by default; both addons are plain C, so cc links them as well.
+command -v "${CXX:-g++}" > /dev/null || export LINK="${CC:-cc}"
+
 gyp_build() { (cd "$1" && "${gyp[@]}" rebuild --nodedir="$nodedir" --loglevel=warn); }
 
 # Newer-than test: true when $1 is missing or older than any of the rest.
