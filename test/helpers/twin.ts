@@ -83,13 +83,15 @@ export const KERNEL_PRIVATE_XATTRS = /^trusted\.overlay\.(origin|uuid|impure)$/
 
 /**
  * The kernel hard-links one whiteout inode for many whiteouts (so they show nlink > 1); a
- * whiteout of its own is the same on-disk format. Forget whiteouts' link counts.
+ * whiteout of its own is the same on-disk format. Forget whiteouts' link counts (and times:
+ * a shared whiteout has the time it was first made).
  */
 function unshareWhiteouts(s: Snapshot): Snapshot {
   for (const e of Object.values(s)) {
     if (e.type === 'chardev' && e.rdev === '0:0') {
       delete e.nlink
       delete e.hardlinkOf
+      delete e.mtime
     }
   }
   return s
