@@ -9,6 +9,11 @@ import { host, type TimeSpec } from './native.js'
 /** The kernel's workdir layout: temp objects live in W/work. */
 export const WORK_SUBDIR = 'work'
 
+/** renameat2(2) flags. */
+export const RENAME_NOREPLACE = 1
+export const RENAME_EXCHANGE = 2
+export const RENAME_WHITEOUT = 4
+
 /** Copy-ups of files this large run on the threadpool. */
 const ASYNC_COPY_BYTES = 1 << 20
 
@@ -67,6 +72,22 @@ export class UpperLayer extends Layer {
     log('rename', from, to, flags)
     if (flags === 0) fs.renameSync(this.hostPath(from), this.hostPath(to))
     else host.renameat2(this.hostPath(from), this.hostPath(to), flags)
+  }
+
+  /**
+   * rename leaving a whiteout at the source in one step (RENAME_WHITEOUT), as the kernel
+   * does; where the filesystem lacks it, a whiteout made in the workdir follows the rename.
+   */
+  renameWithWhiteout(from: string, to: string): void {
+    try {
+      this.rename(from, to, RENAME_WHITEOUT)
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EINVAL') throw err
+      const temp = this.tempName()
+      this.mkWhiteout(temp)
+      this.rename(from, to)
+      this.rename(temp, from)
+    }
   }
 
   symlink(target: string, path: string): void {

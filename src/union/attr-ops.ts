@@ -11,7 +11,7 @@ import { mergedNames } from './readdir.js'
 import type { Union } from './union.js'
 
 export function getattr(u: Union, path: string): UnionStat {
-  const e = u.resolve(path)
+  const e = u.hidden.get(path) ?? u.resolve(path)
   const st = e.top.layer.tryLstat(e.top.path)
   if (!st) {
     // A layer changed behind our back: look again once.

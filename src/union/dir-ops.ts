@@ -3,16 +3,14 @@
 // builds the object in the workdir and renames it over (a directory becomes opaque).
 import { fsError } from '../errors.js'
 import { S_IFCHR, isWhiteoutStat } from '../layers/layer.js'
-import type { UpperLayer } from '../layers/upper.js'
+import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/upper.js'
 import { copyUp, ensureUpperDir } from './copy-up.js'
 import { type Entry, baseName, parentOf } from './entry.js'
 import { lowerHasName } from './lookup.js'
+import { hide, isHiddenName, unhide } from './hidden.js'
 import { isEmptyDir } from './readdir.js'
 import type { Union } from './union.js'
 
-export const RENAME_NOREPLACE = 1
-export const RENAME_EXCHANGE = 2
-export const RENAME_WHITEOUT = 4
 
 const S_IFMT = 0o170000
 
@@ -95,6 +93,7 @@ export async function link(u: Union, from: string, to: string): Promise<void> {
 
 export function unlink(u: Union, path: string): void {
   const upper = u.requireUpper('unlink', path)
+  if (unhide(u, path)) return
   const e = u.resolve(path)
   if (e.isDir) throw fsError('EISDIR', 'unlink', path)
   const parent = ensureUpperDir(u, u.resolve(parentOf(path)))
@@ -152,6 +151,7 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
   const upper = u.requireUpper('rename', from)
   const src = u.resolve(from)
   if (from === to) return
+  if (isHiddenName(baseName(to)) && !src.isDir && !u.tryResolve(to)) return hide(u, from, to)
   if (to.startsWith(from + '/')) throw fsError('EINVAL', 'rename', from)
   const dstParent0 = u.resolve(parentOf(to))
   if (!dstParent0.isDir) throw fsError('ENOTDIR', 'rename', to)
@@ -180,7 +180,7 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
     upper.rename(from, to, RENAME_EXCHANGE)
     if (!srcNeedsWhiteout) upper.unlink(from)
   } else if (srcNeedsWhiteout) {
-    renameWhiteout(upper, from, to)
+    upper.renameWithWhiteout(from, to)
   } else {
     upper.rename(from, to)
   }
@@ -215,18 +215,4 @@ function setRedirect(upper: UpperLayer, dir: Entry, to: string): void {
   const samedir = parentOf(dir.path) === parentOf(to)
   const value = samedir && !existing?.startsWith('/') ? baseName(lowerPath) : lowerPath
   if (existing !== value) upper.setxattr(dir.path, 'trusted.overlay.redirect', Buffer.from(value))
-}
-
-/** rename leaving a whiteout at the source in one step (RENAME_WHITEOUT), as the kernel does. */
-function renameWhiteout(upper: UpperLayer, from: string, to: string): void {
-  try {
-    upper.rename(from, to, RENAME_WHITEOUT)
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'EINVAL') throw err
-    // The upper filesystem lacks RENAME_WHITEOUT: whiteout in the workdir, then exchange.
-    const temp = upper.tempName()
-    upper.mkWhiteout(temp)
-    upper.rename(from, to)
-    upper.rename(temp, from)
-  }
 }

@@ -24,6 +24,8 @@ export class Union implements Layers {
   readonly cache = new EntryCache()
   readonly inodes: InodeSpace
   readonly handles = new Handles()
+  /** Unlinked open files parked under libfuse's .fuse_hidden names (hidden.ts). */
+  readonly hidden = new Map<string, Entry>()
   /** Copy-ups in flight by union path: a second request waits for the first. */
   readonly copyUps = new Map<string, Promise<void>>()
 
