@@ -18,12 +18,13 @@ declare -A C_SED=(
   [xattr]='/if (res > 0 \&\& l->size > 0 \&\& (size_t) res > l->size) res = -ERANGE;/d'
   [deadmount]='/    fuse_unmount(mnt, NULL);/d'
   [nullpath]='s/ops.flag_nullpath_ok = 1;/ops.flag_nullpath_ok = 0;/'
+  [caller]='s/fuse_native_capture_caller(l);//'
 )
 declare -A TS_SED=(
   [xattr]='/if (value.length > valueBuf.length) return signal(FuseErrno.ERANGE, valueBuf.buffer)/d; /if (list.length > listBuf.length) return signal(FuseErrno.ERANGE, listBuf.buffer)/d'
 )
 variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(omitflag atime-twice ms-times ino32 statfs32 xattr deadmount nullpath)
+[ ${#variants[@]} -gt 0 ] || variants=(omitflag atime-twice ms-times ino32 statfs32 xattr deadmount nullpath caller)
 
 status=0
 for name in "${variants[@]}"; do

@@ -2,7 +2,8 @@
 // The only module that imports fuse-native (patched: scripts/fuse-native/). It owns the typed op
 // table (FuseOps), the stat reply (StatReply), the exact libfuse -o list (validated, since an
 // unknown option leaves a dead mount), xattr sizes/ERANGE, nanosecond utimens, and a guard that
-// turns any bad reply or throw from an op into EIO instead of a dead daemon. No union logic here.
+// turns any bad reply or throw from an op into EIO instead of a dead daemon, and hands every op
+// the caller of its request (uid/gid/pid/umask, patch rev 3). No union logic here.
 import Fuse from 'fuse-native'
 import { constants } from 'node:os'
 import { errnoOf } from '../errors.js'
@@ -12,7 +13,7 @@ import type { TimeSpec } from '../layers/native.js'
 export type { TimeSpec }
 
 /** The patch revision binding.ts is written against (scripts/fuse-native/fuse-native.patch). */
-const PATCH_REV = 2
+const PATCH_REV = 3
 
 const e = constants.errno
 /** Negative errno numbers, as every reply wants them. */
@@ -74,6 +75,32 @@ export interface StatfsReply {
   namemax: number | bigint
 }
 
+/**
+ * Who made a request: libfuse's `fuse_get_context()`, captured in the worker thread that handles
+ * the request (patch rev 3). Every op gets one as its last argument, after its reply callback.
+ */
+export interface Caller {
+  /** The calling thread's fsuid (what a file it creates should be owned by), as the daemon's user
+   *  namespace sees it. */
+  readonly uid: number
+  /** The calling thread's fsgid. Supplementary groups are not sent by the kernel. */
+  readonly gid: number
+  /** The calling thread's id (TID, in the daemon's pid namespace); 0 when the kernel sends the
+   *  request on its own, e.g. `release` after the last close. */
+  readonly pid: number
+  /** The caller's umask, for `create`, `mkdir` and `mknod` only (0 for every other op). The kernel
+   *  has already applied it to `mode` (libfuse 2.9 never asks for FUSE_DONT_MASK): informational. */
+  readonly umask: number
+}
+
+/**
+ * The daemon process itself as a Caller: what an op sees when it is called outside a FUSE
+ * request (unit tests calling the `_op_*` hooks directly).
+ */
+export function processCaller(): Caller {
+  return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, pid: process.pid, umask: 0 }
+}
+
 /** `0` or a negative errno. */
 export type Code = number
 export type Done = (code: Code) => void
@@ -88,54 +115,62 @@ export type Done = (code: Code) => void
  * (read, write, flush, release, fsync, ftruncate, fgetattr, releasedir, fsyncdir) get path ''
  * and must work from the fh alone; any other op on such a file (fchmod, fchown, futimens, ...)
  * is answered ENOENT here and never reaches the table.
+ *
+ * **The caller.** Every op but `init` gets the request's Caller as its LAST argument, after the
+ * reply callback: `create(path, mode, reply, caller)`. It is captured when the request arrives,
+ * so it stays right after any await, while other requests run (a "current caller" global could
+ * not). An op that does not need it just declares fewer parameters. Objects that an op creates
+ * (create, mkdir, mknod, symlink; link makes no new inode) belong to `caller.uid`/`caller.gid`
+ * unless the parent directory is setgid (then its gid): the daemon runs as root, so the op must
+ * chown them itself.
  */
 export interface FuseOps {
   init?(done: Done): void
-  getattr?(path: string, reply: (code: Code, stat?: StatReply) => void): void
+  getattr?(path: string, reply: (code: Code, stat?: StatReply) => void, caller: Caller): void
   /** fstat(2) of an open file (path '' when it was unlinked under hard_remove). Optional:
    *  without it libfuse uses getattr(path), which fails for an unlinked file. */
-  fgetattr?(path: string, fh: number, reply: (code: Code, stat?: StatReply) => void): void
-  access?(path: string, mode: number, done: Done): void
-  statfs?(path: string, reply: (code: Code, statfs?: StatfsReply) => void): void
+  fgetattr?(path: string, fh: number, reply: (code: Code, stat?: StatReply) => void, caller: Caller): void
+  access?(path: string, mode: number, done: Done, caller: Caller): void
+  statfs?(path: string, reply: (code: Code, statfs?: StatfsReply) => void, caller: Caller): void
   /** The whole directory at once (no offset). `stats`, if given, must match `names` 1:1. */
-  readdir?(path: string, reply: (code: Code, names?: string[], stats?: StatReply[]) => void): void
+  readdir?(path: string, reply: (code: Code, names?: string[], stats?: StatReply[]) => void, caller: Caller): void
   /** fh 0 means "no handle". fh is a uint32, at most 2^31-1 here. */
-  opendir?(path: string, flags: number, reply: (code: Code, fh?: number) => void): void
-  releasedir?(path: string, fh: number, done: Done): void
+  opendir?(path: string, flags: number, reply: (code: Code, fh?: number) => void, caller: Caller): void
+  releasedir?(path: string, fh: number, done: Done, caller: Caller): void
   /** `flags` are the open(2) flags minus O_CREAT/O_EXCL/O_TRUNC (truncate comes as its own op). */
-  open?(path: string, flags: number, reply: (code: Code, fh?: number) => void): void
+  open?(path: string, flags: number, reply: (code: Code, fh?: number) => void, caller: Caller): void
   /** No flags are passed: open read-write. */
-  create?(path: string, mode: number, reply: (code: Code, fh?: number) => void): void
-  read?(path: string, fh: number, buf: Buffer, len: number, pos: number, reply: (bytesOrCode: number) => void): void
-  write?(path: string, fh: number, buf: Buffer, len: number, pos: number, reply: (bytesOrCode: number) => void): void
-  flush?(path: string, fh: number, done: Done): void
-  release?(path: string, fh: number, done: Done): void
-  fsync?(path: string, datasync: number, fh: number, done: Done): void
-  fsyncdir?(path: string, datasync: number, fh: number, done: Done): void
-  truncate?(path: string, size: number, done: Done): void
-  ftruncate?(path: string, fh: number, size: number, done: Done): void
+  create?(path: string, mode: number, reply: (code: Code, fh?: number) => void, caller: Caller): void
+  read?(path: string, fh: number, buf: Buffer, len: number, pos: number, reply: (bytesOrCode: number) => void, caller: Caller): void
+  write?(path: string, fh: number, buf: Buffer, len: number, pos: number, reply: (bytesOrCode: number) => void, caller: Caller): void
+  flush?(path: string, fh: number, done: Done, caller: Caller): void
+  release?(path: string, fh: number, done: Done, caller: Caller): void
+  fsync?(path: string, datasync: number, fh: number, done: Done, caller: Caller): void
+  fsyncdir?(path: string, datasync: number, fh: number, done: Done, caller: Caller): void
+  truncate?(path: string, size: number, done: Done, caller: Caller): void
+  ftruncate?(path: string, fh: number, size: number, done: Done, caller: Caller): void
   /** Either time may be 'omit' (leave it) or 'now'. Nanosecond exact. */
-  utimens?(path: string, atime: TimeSpec, mtime: TimeSpec, done: Done): void
-  readlink?(path: string, reply: (code: Code, target?: string) => void): void
+  utimens?(path: string, atime: TimeSpec, mtime: TimeSpec, done: Done, caller: Caller): void
+  readlink?(path: string, reply: (code: Code, target?: string) => void, caller: Caller): void
   /** uid/gid 4294967295 means "leave unchanged" (chown's -1). */
-  chown?(path: string, uid: number, gid: number, done: Done): void
-  chmod?(path: string, mode: number, done: Done): void
+  chown?(path: string, uid: number, gid: number, done: Done, caller: Caller): void
+  chmod?(path: string, mode: number, done: Done, caller: Caller): void
   /** dev is the kernel's 32-bit encoding (new_encode_dev). */
-  mknod?(path: string, mode: number, dev: number, done: Done): void
-  unlink?(path: string, done: Done): void
-  rmdir?(path: string, done: Done): void
-  mkdir?(path: string, mode: number, done: Done): void
+  mknod?(path: string, mode: number, dev: number, done: Done, caller: Caller): void
+  unlink?(path: string, done: Done, caller: Caller): void
+  rmdir?(path: string, done: Done, caller: Caller): void
+  mkdir?(path: string, mode: number, done: Done, caller: Caller): void
   /** No flags: libfuse 2.9 has no RENAME2 (renameat2 flags are refused by the kernel first). */
-  rename?(src: string, dest: string, done: Done): void
+  rename?(src: string, dest: string, done: Done, caller: Caller): void
   /** link(existing, newPath) */
-  link?(src: string, dest: string, done: Done): void
-  symlink?(target: string, linkPath: string, done: Done): void
+  link?(src: string, dest: string, done: Done, caller: Caller): void
+  symlink?(target: string, linkPath: string, done: Done, caller: Caller): void
   /** flags: 0, XATTR_CREATE, XATTR_REPLACE. `value` is dead after the reply. */
-  setxattr?(path: string, name: string, value: Buffer, flags: number, done: Done): void
+  setxattr?(path: string, name: string, value: Buffer, flags: number, done: Done, caller: Caller): void
   /** The whole value, or `undefined` for ENODATA; sizes and ERANGE are handled here. */
-  getxattr?(path: string, name: string, reply: (code: Code, value?: Buffer) => void): void
-  listxattr?(path: string, reply: (code: Code, names?: string[]) => void): void
-  removexattr?(path: string, name: string, done: Done): void
+  getxattr?(path: string, name: string, reply: (code: Code, value?: Buffer) => void, caller: Caller): void
+  listxattr?(path: string, reply: (code: Code, names?: string[]) => void, caller: Caller): void
+  removexattr?(path: string, name: string, done: Done, caller: Caller): void
 }
 
 export type FuseOpName = keyof FuseOps
@@ -225,10 +260,20 @@ function badReply(op: string, code: number, values: unknown[]): string | undefin
 const FH_OPS: ReadonlySet<string> = new Set(['read', 'write', 'flush', 'release', 'fsync', 'ftruncate',
   'fgetattr', 'releasedir', 'fsyncdir'])
 
-/** Wrap one op: exactly one reply, always well-formed, a throw becomes its errno (or EIO). */
-function guard(op: string, fn: AnyOp, self: FuseOps): AnyOp {
+/** The Caller of the request being dispatched right now (synchronously), if any. */
+type CallerNow = () => Caller | null
+
+/**
+ * Wrap one op: exactly one reply, always well-formed, a throw becomes its errno (or EIO); the
+ * request's Caller, read when the request arrives, goes to the op after its callback.
+ */
+function guard(op: string, fn: AnyOp, self: FuseOps, callerNow: CallerNow): AnyOp {
   const pathless = !FH_OPS.has(op) && op !== 'init'
+  const withCaller = op !== 'init'
   return (...args: unknown[]) => {
+    // fuse-native runs _op_<name>, and so this guard, synchronously inside the native dispatch:
+    // here (and only here) the patched module's current caller is this request's.
+    const caller = withCaller ? callerNow() ?? processCaller() : undefined
     const cb = args.pop() as AnyCb
     // '' is libfuse's NULL path (a file unlinked while open): never let a path-based op see it,
     // where it could resolve to the layer root.
@@ -252,7 +297,8 @@ function guard(op: string, fn: AnyOp, self: FuseOps): AnyOp {
       cb(code, ...values)
     }
     try {
-      fn.call(self, ...args, reply)
+      if (withCaller) fn.call(self, ...args, reply, caller)
+      else fn.call(self, ...args, reply)
     } catch (err) {
       fuseLog('%s %o threw: %O', op, args[0], err)
       reply(errnoOf(err))
@@ -267,11 +313,11 @@ const OP_NAMES: readonly FuseOpName[] = [
   'setxattr', 'getxattr', 'listxattr', 'removexattr',
 ]
 
-function guardOps(ops: FuseOps): Record<string, AnyOp> {
+function guardOps(ops: FuseOps, callerNow: CallerNow): Record<string, AnyOp> {
   const guarded: Record<string, AnyOp> = {}
   for (const name of OP_NAMES) {
     const fn = ops[name] as AnyOp | undefined
-    if (typeof fn === 'function') guarded[name] = guard(name, fn, ops)
+    if (typeof fn === 'function') guarded[name] = guard(name, fn, ops, callerNow)
   }
   return guarded
 }
@@ -297,10 +343,19 @@ export class LayerFuse extends Fuse {
         `want ${PATCH_REV}): run scripts/build-native.sh`), { code: 'ERR_FUSE_UNPATCHED' })
     }
     validateFuseOptions(opts.options)
-    const guarded = guardOps(ops)
+    // The guards are built before `this` exists; they find the instance through this box.
+    const self: { fuse?: LayerFuse } = {}
+    const guarded = guardOps(ops, () => (self.fuse === undefined ? null : LayerFuse.#callerNow(self.fuse)))
     super(mnt, guarded, { timeout: opts.timeout ?? false, force: opts.force ?? false, mkdir: opts.mkdir ?? false })
+    self.fuse = this
     this.#options = [...opts.options]
     this.#ops = guarded
+  }
+
+  /** The patched index.js sets _requestCaller around each synchronous _op_* dispatch. */
+  static #callerNow(fuse: LayerFuse): Caller | null {
+    const c = fuse._requestCaller
+    return c === null || c === undefined ? null : c
   }
 
   /** The -o list, exactly as given (fuse-native's own option mapping is bypassed). */
@@ -313,6 +368,11 @@ export class LayerFuse extends Fuse {
     mtimeSec: number, mtimeNsec: number): void {
     this.#ops['utimens']!(path, timeSpecOf(atimeSec, atimeNsec), timeSpecOf(mtimeSec, mtimeNsec),
       (code: number) => signal(code))
+  }
+
+  /** The C passes (path, fh, flags) (fh is always 0 here); fuse-native's default took fh for flags. */
+  protected override _op_opendir(signal: Signal, path: string, _fh: number, flags: number): void {
+    this.#ops['opendir']!(path, flags, (code: number, fh?: number) => signal(code, fh))
   }
 
   /** setxattr without the macOS-only position argument (always 0 on Linux). */

@@ -19,6 +19,13 @@ declare module 'fuse-native' {
     }
     /** The op table fuse-native calls; loosely typed here, binding.ts types ours (FuseOps). */
     type Ops = Record<string, ((...args: never[]) => void) | undefined>
+    /** Patch rev 3: fuse_get_context() of the request being dispatched. */
+    interface RequestCaller {
+      uid: number
+      gid: number
+      pid: number
+      umask: number
+    }
   }
 
   class Fuse {
@@ -34,6 +41,12 @@ declare module 'fuse-native' {
     /** Set only by the patched build: the patch revision of the loaded native module and index.js. */
     static readonly layerfsPatch: number | undefined
 
+    /**
+     * Patch rev 3: the caller of the request whose `_op_*` hook is running right now, set only
+     * for the synchronous extent of that call (null otherwise). Copy it before yielding.
+     */
+    protected readonly _requestCaller: Fuse.RequestCaller | null
+
     // Private hooks that binding.ts overrides. `signal` is the native reply for one request.
     protected _fuseOptions(): string
     protected _op_utimens(signal: Signal, path: string, atimeSec: number, atimeNsec: number,
@@ -44,6 +57,8 @@ declare module 'fuse-native' {
     protected _op_setxattr(signal: Signal, path: string, name: string, value: Buffer,
       position: number, flags: number): void
     protected _op_fgetattr(signal: Signal, path: string, fd: number): void
+    /** The C passes (path, fh, flags); the default passes fh as flags. */
+    protected _op_opendir(signal: Signal, path: string, fh: number, flags: number): void
 
     static readonly EPERM: number
     static readonly ENOENT: number

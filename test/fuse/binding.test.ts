@@ -1,7 +1,7 @@
 // LayerFuse without a mount: -o validation, the reply guard, xattr sizes and utimens decoding,
 // driven through the private _op_* hooks with a fake native signal.
 import t from 'tap'
-import { FuseErrno, LayerFuse, validateFuseOptions, type FuseOps } from '../../src/fuse/binding.js'
+import { FuseErrno, LayerFuse, processCaller, validateFuseOptions, type Caller, type FuseOps } from '../../src/fuse/binding.js'
 
 type Call = [number, ...unknown[]]
 type Hook = (signal: (...a: unknown[]) => void, ...args: unknown[]) => void
@@ -9,12 +9,20 @@ type Hook = (signal: (...a: unknown[]) => void, ...args: unknown[]) => void
 /** A LayerFuse over ops (never mounted) and a way to call one of its _op_* hooks. */
 function harness(ops: FuseOps, options: string[] = []) {
   const fuse = new LayerFuse('/nonexistent-mnt', ops, { options })
-  const call = (op: string, ...args: unknown[]): Promise<Call> =>
+  const call = (op: string, ...args: unknown[]): Promise<Call> => callAs(null, op, ...args)
+  /** As the patched index.js dispatches: _requestCaller is set only while the hook runs synchronously. */
+  const callAs = (caller: Caller | null, op: string, ...args: unknown[]): Promise<Call> =>
     new Promise(resolve => {
       const hook = (fuse as unknown as Record<string, Hook>)[`_op_${op}`]!
-      hook.call(fuse, (...reply: unknown[]) => resolve(reply as Call), ...args)
+      const slot = fuse as unknown as { _requestCaller: Caller | null }
+      slot._requestCaller = caller
+      try {
+        hook.call(fuse, (...reply: unknown[]) => resolve(reply as Call), ...args)
+      } finally {
+        slot._requestCaller = null
+      }
     })
-  return { fuse, call }
+  return { fuse, call, callAs }
 }
 
 t.test('-o options', async t => {
@@ -102,4 +110,42 @@ t.test('setxattr drops the macOS position argument', async t => {
   const { call } = harness({ setxattr(_p, name, value, flags, done) { seen.push(name, value.toString(), flags); done(0) } })
   t.equal((await call('setxattr', '/f', 'user.x', Buffer.from('v'), 0, 1))[0], 0)
   t.same(seen, ['user.x', 'v', 1])
+})
+
+t.test('every op gets the Caller of its own request, also after an await', async t => {
+  const seen: string[] = []
+  const tick = (): Promise<void> => new Promise(resolve => setTimeout(resolve, 5))
+  const { callAs } = harness({
+    init(done, ...rest: unknown[]) { seen.push(`init ${rest.length}`); done(0) },
+    async create(p, mode, reply, caller) {
+      await tick()
+      seen.push(`create ${p} ${mode.toString(8)} ${caller.uid}:${caller.gid} ${caller.pid} ${caller.umask.toString(8)}`)
+      reply(0, 3)
+    },
+    mkdir(p, _mode, done, caller) { seen.push(`mkdir ${p} ${caller.uid}`); done(0) },
+    getattr(p, reply, caller) { seen.push(`getattr ${p} ${caller.uid}`); reply(0, { mode: 0o100644 }) },
+    utimens(p, _a, _m, done, caller) { seen.push(`utimens ${p} ${caller.uid}`); done(0) },
+  })
+  const alice = { uid: 1000, gid: 1001, pid: 42, umask: 0o22 }
+  const bob = { uid: 2000, gid: 2001, pid: 43, umask: 0o77 }
+  // Both creates are in flight together; each op reads its caller after an await.
+  const [a, b] = await Promise.all([callAs(alice, 'create', '/a', 0o644), callAs(bob, 'create', '/b', 0o600)])
+  t.same([a[0], b[0]], [0, 0])
+  await callAs(bob, 'mkdir', '/d', 0o755)
+  await callAs(alice, 'getattr', '/a')
+  await callAs(bob, 'utimens', '/a', 0, (1 << 30) - 1, 0, (1 << 30) - 1)
+  await callAs(alice, 'init')
+  t.same(seen.sort(), ['create /a 644 1000:1001 42 22', 'create /b 600 2000:2001 43 77', 'getattr /a 1000',
+    'init 0', 'mkdir /d 2000', 'utimens /a 2000'].sort(), 'init alone gets no caller')
+  seen.length = 0
+  await callAs(null, 'mkdir', '/e', 0o755)
+  t.same(seen, [`mkdir /e ${processCaller().uid}`], 'outside a request: the daemon process itself')
+  t.same(processCaller(), { uid: process.getuid!(), gid: process.getgid!(), pid: process.pid, umask: 0 })
+})
+
+t.test('opendir gets the open flags (the C passes path, fh, flags)', async t => {
+  const seen: number[] = []
+  const { call } = harness({ opendir(_p, flags, reply) { seen.push(flags); reply(0, 5) } })
+  t.same(await call('opendir', '/d', 0, 0o200000), [0, 5])
+  t.same(seen, [0o200000])
 })

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { host } from '../../src/layers/native.js'
 import { describeFailure, run, type RunResult } from '../helpers/run.js'
-import { forceUnmountSync, freshDir, isMounted, projectRoot, registerMount, unregisterMount } from '../helpers/scratch.js'
+import { forceUnmountSync, freshDir, isMounted, projectRoot, registerMount, scratchRoot, unregisterMount } from '../helpers/scratch.js'
 
 const fixture = path.join(projectRoot, 'test/native/fixtures/passthrough.ts')
 
@@ -244,6 +244,59 @@ print(data.decode(), end, end2, fsync, '|', fstat, '|', fchmod)
 `, f])
   t.equal(r.stdout.trim(), 'XYc 3 1 ok | No such file or directory | No such file or directory')
   t.same(fs.readdirSync(d.backing), [], 'no .fuse_hidden file')
+})
+
+t.test('patch rev 3: each op gets the caller of its request (uid, gid, pid, umask)', async t => {
+  // Another user must reach the mount point: the per-process scratch root is 0700.
+  fs.chmodSync(scratchRoot(), 0o711)
+  const d = await daemon(t, [...OPTS, 'allow_other', 'default_permissions'], { PASSTHROUGH_LOG_CALLERS: '1' })
+  fs.chmodSync(d.backing, 0o1777)
+  // uid 1000 and gid 1234 (different, so a swap shows), umask 027, no supplementary groups.
+  // python drops root itself (the python3 on PATH may live where uid 1000 cannot run it).
+  const script = `
+import os, sys, stat
+d = sys.argv[1]
+os.setgroups([])
+os.setgid(1234)
+os.setuid(1000)
+os.umask(0o027)
+print(os.getpid(), flush=True)
+fd = os.open(d + '/f', os.O_CREAT | os.O_WRONLY, 0o666)
+os.write(fd, b'x')
+os.close(fd)
+os.mkdir(d + '/dir', 0o777)
+os.mknod(d + '/fifo', stat.S_IFIFO | 0o666)
+os.symlink('f', d + '/sl')
+try:
+    os.link(d + '/f', d + '/hl')  # EPERM (protected_hardlinks) if f is not the caller's
+    os.unlink(d + '/hl')
+except OSError as e:
+    print('link:', e, file=sys.stderr)
+s = os.lstat(d + '/f')
+print(s.st_uid, s.st_gid, oct(s.st_mode & 0o7777))
+`
+  const r = await ok('python3', ['-c', script, d.mnt])
+  const [pid, kernelView] = r.stdout.trim().split('\n')
+  t.equal(kernelView, '1000 1234 0o640', 'the file is the caller\'s through the mount, mode already umasked')
+  /** "uid gid pid umask" that the daemon logged for the first `op` on `arg`. */
+  const seen = (op: string, arg: string): string | undefined =>
+    d.log().split('\n').find(l => l.startsWith(`caller ${op} ${arg} `))?.split(' ').slice(3).join(' ')
+  t.equal(seen('create', '/f'), `1000 1234 ${pid} 27`, 'create: uid, gid, pid and umask of the caller')
+  t.equal(seen('mkdir', '/dir'), `1000 1234 ${pid} 27`, 'mkdir')
+  t.equal(seen('mknod', '/fifo'), `1000 1234 ${pid} 27`, 'mknod')
+  t.equal(seen('symlink', 'f'), `1000 1234 ${pid} 0`, 'symlink (no umask: no mode)')
+  t.equal(seen('link', '/f'), `1000 1234 ${pid} 0`, 'link')
+  t.equal(seen('unlink', '/hl'), `1000 1234 ${pid} 0`, 'unlink: every op gets its caller')
+  t.equal(seen('write', '/f'), `1000 1234 ${pid} 0`, 'write')
+  for (const [name, mode] of [['f', 0o100640], ['dir', 0o40750], ['fifo', 0o10640], ['sl', -1]] as const) {
+    const st = fs.lstatSync(path.join(d.backing, name))
+    t.same([st.uid, st.gid], [1000, 1234], `${name} belongs to the caller in the backing dir`)
+    if (mode >= 0) t.equal(st.mode, mode, `${name} mode`)
+  }
+  // The daemon's own user through the same mount: root.
+  const root = await ok('python3', ['-c', 'import os,sys; print(os.getpid()); open(sys.argv[1] + "/g", "w")', d.mnt])
+  t.equal(seen('create', '/g')?.split(' ').slice(0, 3).join(' '), `0 0 ${root.stdout.trim()}`, 'root creates as root')
+  t.equal(fs.lstatSync(path.join(d.backing, 'g')).uid, 0)
 })
 
 t.test('an unknown -o option leaves no dead mount', async t => {
