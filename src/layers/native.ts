@@ -1,5 +1,6 @@
 // The syscalls Node's fs lacks, from our own N-API addon (src/layers/native/host.c):
-// mknod, nanosecond utimensat, the no-follow l*xattr family with flags, renameat2.
+// mknod, nanosecond utimensat, the no-follow l*xattr family with flags, renameat2, lseek
+// (SEEK_DATA/SEEK_HOLE for hole-preserving copies).
 // Only src/layers/ may import this. Every call is synchronous and throws a Node-shaped
 // error ({ errno: -N, code: 'ENOENT', syscall, path }) on failure.
 import { createRequire } from 'node:module'
@@ -24,7 +25,18 @@ export interface HostCalls {
   lremovexattr(path: string, name: string): void
   /** renameat2(AT_FDCWD, from, AT_FDCWD, to, flags): RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4. */
   renameat2(from: string, to: string, flags: number): void
+  /**
+   * lseek(2): the new offset of fd. whence is one of SEEK (SET, CUR, END, DATA, HOLE).
+   * Offsets are exact up to 2^53 both ways (a bigger result throws EOVERFLOW, the fd moved).
+   * SEEK_DATA / SEEK_HOLE throw ENXIO (errno -6) when offset is at or past the end of the file,
+   * and SEEK_DATA also when only a hole follows offset. A filesystem without hole support
+   * reports the whole file as data (one hole at the end).
+   */
+  lseek(fd: number, offset: number, whence: number): number
 }
+
+/** lseek(2) whence values (Linux). */
+export const SEEK = { SET: 0, CUR: 1, END: 2, DATA: 3, HOLE: 4 } as const
 
 const require = createRequire(import.meta.url)
 export const host: HostCalls = require('../../src/layers/native/build/Release/host.node') as HostCalls

@@ -3,7 +3,7 @@ import t from 'tap'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { host } from '../../src/layers/native.js'
+import { host, SEEK } from '../../src/layers/native.js'
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-host-'))
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -90,4 +90,103 @@ t.test('renameat2: noreplace, exchange, whiteout', async t => {
   const wh = fs.lstatSync(p('r1'))
   t.ok(wh.isCharacterDevice() && wh.rdev === 0, 'RENAME_WHITEOUT leaves a 0/0 char device')
   t.equal(fs.readFileSync(p('r3'), 'utf8'), '2')
+})
+
+/** The data extents of fd, [start, end) pairs, found with SEEK_DATA / SEEK_HOLE. */
+function extents(fd: number): [number, number][] {
+  const out: [number, number][] = []
+  for (let at = 0; ;) {
+    let start: number
+    try {
+      start = host.lseek(fd, at, SEEK.DATA)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENXIO') return out
+      throw err
+    }
+    const end = host.lseek(fd, start, SEEK.HOLE)
+    out.push([start, end])
+    at = end
+  }
+}
+
+const TMPFS_MAGIC = 0x01021994
+const fsName = (dir: string): string => {
+  const type = fs.statfsSync(dir).type
+  return type === 0xef53 ? 'ext4' : type === TMPFS_MAGIC ? 'tmpfs' : `fs 0x${type.toString(16)}`
+}
+/** A tmpfs to test on: /dev/shm on this machine; skip where there is none. */
+const shm = ((): string | undefined => {
+  try {
+    return fs.statfsSync('/dev/shm').type === TMPFS_MAGIC ? fs.mkdtempSync('/dev/shm/layerfs-host-') : undefined
+  } catch {
+    return undefined
+  }
+})()
+if (shm !== undefined) t.teardown(() => fs.rmSync(shm, { recursive: true, force: true }))
+
+const MiB = 1 << 20
+const block = Buffer.alloc(4096, 0x5a)
+
+for (const [where, base] of [['the test dir', dir], ['tmpfs', shm]] as const) {
+  t.test(`lseek: SEEK_DATA / SEEK_HOLE find the data of a sparse file (${where})`, { skip: base === undefined && 'no tmpfs at /dev/shm' }, async t => {
+    const f = path.join(base!, 'sparse')
+    const fd = fs.openSync(f, 'w+')
+    t.teardown(() => fs.closeSync(fd))
+    fs.writeSync(fd, block, 0, 4096, 0)
+    fs.writeSync(fd, block, 0, 4096, MiB)
+    fs.writeSync(fd, block, 0, 4096, 2 ** 33) // past 2^32: offsets keep 64 bits
+    fs.ftruncateSync(fd, 2 ** 33 + 4 * MiB) // a hole at the end
+    t.same(extents(fd), [[0, 4096], [MiB, MiB + 4096], [2 ** 33, 2 ** 33 + 4096]], `data extents on ${fsName(base!)}`)
+    t.equal(host.lseek(fd, 4096, SEEK.HOLE), 4096, 'SEEK_HOLE inside a hole stays')
+    t.equal(host.lseek(fd, 100, SEEK.DATA), 100, 'SEEK_DATA inside data stays')
+    t.equal(host.lseek(fd, 0, SEEK.END), 2 ** 33 + 4 * MiB, 'SEEK_END')
+    t.throws(() => host.lseek(fd, 2 ** 33 + 4096, SEEK.DATA), {
+      message: 'ENXIO: no such device or address, lseek', errno: -6, code: 'ENXIO', syscall: 'lseek',
+    }, 'no data after the last extent: ENXIO, Node-shaped')
+    t.throws(() => host.lseek(fd, 2 ** 33 + 4 * MiB, SEEK.HOLE), { code: 'ENXIO' }, 'SEEK_HOLE at EOF: ENXIO')
+    t.equal(host.lseek(fd, 2 ** 33 + 100, SEEK.HOLE), 2 ** 33 + 4096, 'from inside the last data: the hole that ends the file')
+
+    const empty = fs.openSync(path.join(base!, 'empty'), 'w+')
+    t.same(extents(empty), [], 'an empty file has no data')
+    fs.ftruncateSync(empty, 3 * MiB)
+    t.same(extents(empty), [], 'nor does a file that is all hole')
+    t.equal(host.lseek(empty, 0, SEEK.HOLE), 0)
+    fs.closeSync(empty)
+  })
+}
+
+t.test('lseek: SEEK_SET / SEEK_CUR / SEEK_END move the fd that fs.readSync uses', async t => {
+  fs.writeFileSync(p('seek'), '0123456789')
+  const fd = fs.openSync(p('seek'), 'r')
+  t.teardown(() => fs.closeSync(fd))
+  t.equal(host.lseek(fd, 3, SEEK.SET), 3)
+  t.equal(host.lseek(fd, 2, SEEK.CUR), 5)
+  const buf = Buffer.alloc(2)
+  fs.readSync(fd, buf, 0, 2, null) // null position: read at (and advance) the fd's offset
+  t.equal(buf.toString(), '56', 'the kernel offset moved')
+  t.equal(host.lseek(fd, 0, SEEK.CUR), 7)
+  t.equal(host.lseek(fd, -4, SEEK.END), 6)
+  t.equal(host.lseek(fd, 2 ** 40, SEEK.SET), 2 ** 40, 'past the end is allowed')
+  t.throws(() => host.lseek(fd, -(2 ** 41), SEEK.CUR), { code: 'EINVAL', errno: -22, syscall: 'lseek' }, 'a negative result')
+  t.throws(() => host.lseek(fd, 0, 99), { code: 'EINVAL' }, 'an unknown whence')
+  t.throws(() => host.lseek(99999, 0, SEEK.SET), { code: 'EBADF', errno: -9, syscall: 'lseek' })
+  t.throws(() => host.lseek(fd, 2 ** 53 + 2, SEEK.SET), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' }, 'not exact')
+  t.throws(() => host.lseek(fd, 1.5, SEEK.SET), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
+  t.throws(() => host.lseek(fd, 1n as unknown as number, SEEK.SET), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => host.lseek(-1, 0, SEEK.SET), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' })
+})
+
+t.test('lseek: offsets exact up to 2^53, EOVERFLOW above (tmpfs: files up to 2^63)', { skip: shm === undefined && 'no tmpfs at /dev/shm' }, async t => {
+  const fd = fs.openSync(path.join(shm!, 'huge'), 'w+')
+  t.teardown(() => fs.closeSync(fd))
+  fs.writeSync(fd, block, 0, 4096, 2 ** 52)
+  fs.writeSync(fd, block, 0, 4096, 2 ** 53 - 4096)
+  t.same(extents(fd), [[2 ** 52, 2 ** 52 + 4096], [2 ** 53 - 4096, 2 ** 53]])
+  t.equal(host.lseek(fd, 0, SEEK.END), 2 ** 53, 'size 2^53, exact')
+  t.equal(host.lseek(fd, 2 ** 53, SEEK.SET), 2 ** 53)
+  t.equal(host.lseek(fd, -(2 ** 53), SEEK.END), 0, 'the most negative offset taken')
+  // fs.writeSync takes no position above 2^53 - 1: write at the fd's offset instead.
+  t.equal(host.lseek(fd, 2 ** 53, SEEK.SET), 2 ** 53)
+  fs.writeSync(fd, Buffer.from('x'), 0, 1, null) // size 2^53 + 1
+  t.throws(() => host.lseek(fd, 0, SEEK.END), { code: 'EOVERFLOW', errno: -75, syscall: 'lseek' }, '2^53 + 1 is not a number')
 })

@@ -426,6 +426,33 @@ static napi_value js_renameat2(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* Offsets cross the boundary as JS numbers: every integer up to 2^53 is exact there. */
+#define MAX_EXACT_OFFSET 9007199254740992.0 /* 2^53 */
+
+/* lseek(fd, offset, whence) -> the new offset. whence: SEEK_SET 0, SEEK_CUR 1, SEEK_END 2,
+ * SEEK_DATA 3, SEEK_HOLE 4 (ENXIO when there is no data, or no hole, at or after offset).
+ * A result above 2^53 would not be exact as a number: EOVERFLOW (the fd has moved, though). */
+static napi_value js_lseek(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result = NULL;
+  double fd, offset, whence;
+  if (get_args(env, info, 3, argv)) return NULL;
+  if (get_integer(env, argv[0], "fd", 0, 2147483647.0, &fd) ||
+      get_integer(env, argv[1], "offset", -MAX_EXACT_OFFSET, MAX_EXACT_OFFSET, &offset) ||
+      get_integer(env, argv[2], "whence", 0, 2147483647.0, &whence))
+    return NULL;
+  off_t at = lseek((int)fd, (off_t)(int64_t)offset, (int)whence);
+  if (at < 0) {
+    throw_errno(env, errno, "lseek", NULL, NULL);
+    return NULL;
+  }
+  if ((double)at > MAX_EXACT_OFFSET || (int64_t)(double)at != (int64_t)at) {
+    throw_errno(env, EOVERFLOW, "lseek", NULL, NULL);
+    return NULL;
+  }
+  if (napi_create_int64(env, (int64_t)at, &result) != napi_ok) return NULL;
+  return result;
+}
+
 /* ---- module ------------------------------------------------------------------------ */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -438,6 +465,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"renameat2", NULL, js_renameat2, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;
