@@ -59,7 +59,7 @@ export function unionOps(u: Union): FuseOps {
 
     open: (path, flags, reply) =>
       file.open(u, path, flags).then(fh => reply(0, fh), (err: unknown) => reply(errnoOf(err))),
-    create: (path, mode, reply) => value(reply, () => file.create(u, path, mode)),
+    create: (path, mode, reply, caller) => value(reply, () => file.create(u, path, mode, caller)),
     read: (_path, fh, buf, len, pos, reply) => {
       try {
         reply(file.read(u, fh, buf, len, pos))
@@ -90,9 +90,9 @@ export function unionOps(u: Union): FuseOps {
     listxattr: (path, reply) => value(reply, () => attr.listxattr(u, path)),
     removexattr: (path, name, done) => settle(done, attr.removexattr(u, path, name)),
 
-    mkdir: (path, mode, done) => run(done, () => dir.mkdir(u, path, mode)),
-    mknod: (path, mode, dev, done) => run(done, () => dir.mknod(u, path, mode, dev)),
-    symlink: (target, path, done) => run(done, () => dir.symlink(u, target, path)),
+    mkdir: (path, mode, done, caller) => run(done, () => dir.mkdir(u, path, mode, caller)),
+    mknod: (path, mode, dev, done, caller) => run(done, () => dir.mknod(u, path, mode, dev, caller)),
+    symlink: (target, path, done, caller) => run(done, () => dir.symlink(u, target, path, caller)),
     link: (from, to, done) => settle(done, dir.link(u, from, to)),
     unlink: (path, done) => run(done, () => dir.unlink(u, path)),
     rmdir: (path, done) => run(done, () => dir.rmdir(u, path)),

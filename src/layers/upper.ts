@@ -4,7 +4,7 @@
 import fs from 'node:fs'
 import { hostLog } from '../log.js'
 import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, S_IFCHR } from './layer.js'
-import { host, type TimeSpec } from './native.js'
+import { host, SEEK, type TimeSpec } from './native.js'
 
 /** The kernel's workdir layout: temp objects live in W/work. */
 export const WORK_SUBDIR = 'work'
@@ -16,6 +16,32 @@ export const RENAME_WHITEOUT = 4
 
 /** Copy-ups of files this large run on the threadpool. */
 const ASYNC_COPY_BYTES = 1 << 20
+const COPY_CHUNK = 1 << 20
+
+/** The next data offset at or after pos, or Infinity when only a hole follows. */
+function nextData(fd: number, pos: number): number {
+  try {
+    return host.lseek(fd, pos, SEEK.DATA)
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENXIO') return Infinity
+    throw e
+  }
+}
+
+function readChunk(fd: number, buf: Buffer, len: number, pos: number, async: boolean): Promise<number> | number {
+  if (!async) return fs.readSync(fd, buf, 0, len, pos)
+  return new Promise((resolve, reject) => fs.read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))))
+}
+
+function writeChunk(fd: number, buf: Buffer, len: number, pos: number, async: boolean): Promise<void> | void {
+  // A short write to a regular file means the filesystem is full.
+  const done = (n: number): void => {
+    if (n !== len) throw Object.assign(new Error('ENOSPC: short write during copy-up'), { code: 'ENOSPC' })
+  }
+  if (!async) return done(fs.writeSync(fd, buf, 0, len, pos))
+  return new Promise((resolve, reject) =>
+    fs.write(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(done(n)))))
+}
 
 export class UpperLayer extends Layer {
   /** Host path of W/work. */
@@ -150,13 +176,42 @@ export class UpperLayer extends Layer {
   }
 
   /**
-   * Copy a lower file's bytes into a workdir temp. Small files synchronously (cheapest);
-   * large ones on the threadpool, so the event loop keeps answering other requests.
+   * Copy a lower file's bytes into a new workdir temp, holes kept (the kernel's copy-up skips
+   * holes too). A dense file goes through copyFile (copy_file_range in the kernel); a sparse
+   * one extent by extent (SEEK_DATA / SEEK_HOLE). Large files are copied off the event loop,
+   * so other requests keep being answered.
    */
-  async copyData(from: Layer, fromPath: string, to: string, size: number): Promise<void> {
-    log('copy-data', fromPath, to, size)
-    if (size < ASYNC_COPY_BYTES) fs.copyFileSync(from.hostPath(fromPath), this.hostPath(to))
-    else await fs.promises.copyFile(from.hostPath(fromPath), this.hostPath(to))
+  async copyData(from: Layer, fromPath: string, to: string, st: { size: bigint; blocks: bigint }): Promise<void> {
+    const size = Number(st.size)
+    const sparse = st.blocks * 512n < st.size
+    log('copy-data', fromPath, to, size, sparse ? 'sparse' : 'dense')
+    const src = from.hostPath(fromPath)
+    const dst = this.hostPath(to)
+    if (!sparse) {
+      if (size < ASYNC_COPY_BYTES) fs.copyFileSync(src, dst)
+      else await fs.promises.copyFile(src, dst)
+      return
+    }
+    const rfd = fs.openSync(src, fs.constants.O_RDONLY)
+    let wfd: number | undefined
+    try {
+      wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600)
+      const buf = Buffer.allocUnsafe(COPY_CHUNK)
+      for (let pos = nextData(rfd, 0); pos < size; ) {
+        const end = Math.min(host.lseek(rfd, pos, SEEK.HOLE), size)
+        while (pos < end) {
+          const n = await readChunk(rfd, buf, Math.min(COPY_CHUNK, end - pos), pos, size >= ASYNC_COPY_BYTES)
+          if (n === 0) break
+          await writeChunk(wfd, buf, n, pos, size >= ASYNC_COPY_BYTES)
+          pos += n
+        }
+        pos = end < size ? nextData(rfd, end) : size
+      }
+      fs.ftruncateSync(wfd, size)
+    } finally {
+      fs.closeSync(rfd)
+      if (wfd !== undefined) fs.closeSync(wfd)
+    }
   }
 
   /** Copy every xattr but the overlay's own from a lower object to an upper one. */

@@ -56,7 +56,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
   if (copyUpLog.enabled) copyUpLog('%s (%d bytes)', e.path, st.size)
   try {
     if (type === S_IFREG && withData) {
-      await upper.copyData(lower.layer, lower.path, temp, Number(st.size))
+      await upper.copyData(lower.layer, lower.path, temp, st)
     } else if (type === S_IFREG) {
       closeFd(upper.open(temp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
     } else if (type === S_IFLNK) {

@@ -14,10 +14,10 @@ import type { Union } from './union.js'
 
 const S_IFMT = 0o170000
 
-/** Who asks: new objects belong to the caller (when the binding tells us). */
+/** Who asks: new objects belong to the caller's uid and gid, as in the kernel. */
 export interface Caller {
-  uid: number
-  gid: number
+  readonly uid: number
+  readonly gid: number
 }
 
 /**
@@ -37,16 +37,22 @@ export function createObject(
   if (!parent.isDir) throw fsError('ENOTDIR', syscall, path)
   if (u.tryResolve(path)) throw fsError('EEXIST', syscall, path)
   ensureUpperDir(u, parent)
+  // In a setgid directory the new object takes the directory's group (the filesystem does
+  // that when we create it); elsewhere the caller's.
+  const owner = caller && {
+    uid: caller.uid,
+    gid: (Number(upper.lstat(parentOf(path)).mode) & 0o2000) !== 0 ? -1 : caller.gid,
+  }
   const st = upper.tryLstat(path)
   if (st && !isWhiteoutStat(st)) throw fsError('EEXIST', syscall, path)
   if (!st) {
     make(upper, path)
-    if (caller) chownNew(upper, path, caller)
+    if (owner) chownNew(upper, path, owner)
   } else {
     const temp = upper.tempName()
     make(upper, temp)
     try {
-      if (caller) chownNew(upper, temp, caller)
+      if (owner) chownNew(upper, temp, owner)
       if ((Number(upper.lstat(temp).mode) & S_IFMT) === 0o040000) {
         upper.setOpaque(temp)
         // A directory cannot be renamed over a whiteout: exchange them, then drop it.
@@ -63,9 +69,13 @@ export function createObject(
   u.cache.invalidate(path)
 }
 
-function chownNew(upper: UpperLayer, path: string, caller: Caller): void {
-  if (caller.uid === process.getuid?.() && caller.gid === process.getgid?.()) return
-  upper.lchown(path, caller.uid, caller.gid)
+/** Give a new object to its owner, unless we (the daemon) already are that owner. */
+function chownNew(upper: UpperLayer, path: string, owner: Caller): void {
+  if (owner.uid === process.getuid?.() && (owner.gid === -1 || owner.gid === process.getgid?.())) return
+  const mode = Number(upper.lstat(path).mode)
+  upper.lchown(path, owner.uid, owner.gid)
+  // chown drops setuid/setgid bits the caller asked for at creation: put them back.
+  if (mode & 0o6000 && (mode & S_IFMT) !== 0o120000) upper.chmod(path, mode & 0o7777)
 }
 
 export function mkdir(u: Union, path: string, mode: number, caller?: Caller): void {
@@ -82,6 +92,7 @@ export function symlink(u: Union, target: string, path: string, caller?: Caller)
   createObject(u, path, 'symlink', (up, p) => up.symlink(target, p), caller)
 }
 
+/** link(2) makes no new inode: the new name shares the source's owner. */
 export async function link(u: Union, from: string, to: string): Promise<void> {
   const src = u.resolve(from)
   if (src.isDir) throw fsError('EPERM', 'link', from)
