@@ -8,9 +8,9 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isWhiteout, sampleLowers, setXattr, writeTree } from './layers.js'
-import { mountOverlay, type TeardownHost } from './mount.js'
+import { mountLayerfs, mountOverlay, subjectKind, type TeardownHost } from './mount.js'
 import { run } from './run.js'
-import { freshDir, isMounted, mountsUnder } from './scratch.js'
+import { freshDir, isMounted, mountsUnder, processesFor } from './scratch.js'
 import { syscalls } from './syscalls.js'
 import { hashTree, snapshotTree } from './tree.js'
 import { twinMounts } from './twin.js'
@@ -111,9 +111,9 @@ t.test('a failed kernel mount throws and leaves nothing mounted', async t => {
   t.notOk(isMounted(mnt))
 })
 
-t.test('the reaper unmounts after a test process is SIGKILLed', async t => {
+for (const kind of ['overlay', 'layerfs'] as const) t.test(`the reaper cleans up a ${kind} mount after its test process is SIGKILLed`, { skip: kind === 'layerfs' && subjectKind !== 'layerfs' && 'layerfs only' }, async t => {
   const fixture = fileURLToPath(new URL('./fixtures/orphan-mount.ts', import.meta.url))
-  const child = spawn(process.execPath, [...process.execArgv, fixture], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...process.execArgv, fixture, kind], { stdio: ['ignore', 'pipe', 'inherit'] })
   const line = await new Promise<string>((res, rej) => {
     let buf = ''
     child.stdout.on('data', (b: Buffer) => {
@@ -123,7 +123,7 @@ t.test('the reaper unmounts after a test process is SIGKILLed', async t => {
     child.on('exit', c => rej(new Error(`fixture exited ${c} before mounting`)))
   })
   const { mnt, root } = JSON.parse(line) as { mnt: string; root: string }
-  t.ok(isMounted(mnt), 'the fixture mounted an overlay')
+  t.ok(isMounted(mnt), `the fixture mounted ${kind}`)
   child.kill('SIGKILL')
   let waited = 0
   while ((isMounted(mnt) || existsSync(root)) && waited < 10_000) {
@@ -133,6 +133,7 @@ t.test('the reaper unmounts after a test process is SIGKILLed', async t => {
   t.notOk(isMounted(mnt), `unmounted by the reaper (after ${waited} ms)`)
   t.notOk(existsSync(root), 'and its scratch root removed')
   t.same(mountsUnder(root), [])
+  t.same(processesFor(mnt), [], 'nothing serves it any more')
 })
 
 t.test('twinMounts copies layers exactly and compares both sides', async t => {
@@ -150,4 +151,23 @@ t.test('twinMounts copies layers exactly and compares both sides', async t => {
   await tw.sameTree(t, { mtime: false })
   await tw.sameUpper(t)
   await tw.lowersUnchanged(t)
+})
+
+t.test('teardown after the layerfs daemon died: unmounts the dead mount and says so', { skip: subjectKind !== 'layerfs' && 'layerfs only' }, async t => {
+  const fns: Array<() => unknown> = []
+  const host: TeardownHost = { teardown: fn => void fns.push(fn) }
+  const l = freshDir('l')
+  writeTree(l, { f: 'x' })
+  const m = await mountLayerfs(host, { lowers: [l], upper: freshDir('u') })
+  const pids = processesFor(m.mnt)
+  t.ok(pids.length > 0, 'found the daemon by its command line')
+  for (const p of pids) process.kill(p, 'SIGKILL')
+  await new Promise(r => setTimeout(r, 300))
+  const r = await run('ls', [m.mnt])
+  t.match(r.stderr, /Transport endpoint is not connected/, 'a dead mount')
+  let error: unknown
+  for (const fn of fns) await Promise.resolve(fn()).catch((e: unknown) => (error = e))
+  t.match(String(error), /layerfs teardown of .*umount/s, 'the teardown reports the failed umount')
+  t.notOk(isMounted(m.mnt), 'and the dead mount is gone')
+  t.same(processesFor(m.mnt), [], 'no process left')
 })
