@@ -19,12 +19,13 @@ declare -A C_SED=(
   [deadmount]='/    fuse_unmount(mnt, NULL);/d'
   [nullpath]='s/ops.flag_nullpath_ok = 1;/ops.flag_nullpath_ok = 0;/'
   [caller]='s/fuse_native_capture_caller(l);//'
+  [names]='s/if (valid_utf8(s, len)) {/if (1) {/; s/if (!has_replacement_char(out, len)) return 0;/return 0;/'
 )
 declare -A TS_SED=(
   [xattr]='/if (value.length > valueBuf.length) return signal(FuseErrno.ERANGE, valueBuf.buffer)/d; /if (list.length > listBuf.length) return signal(FuseErrno.ERANGE, listBuf.buffer)/d'
 )
 variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(omitflag atime-twice ms-times ino32 statfs32 xattr deadmount nullpath caller)
+[ ${#variants[@]} -gt 0 ] || variants=(omitflag atime-twice ms-times ino32 statfs32 xattr deadmount nullpath caller names)
 
 status=0
 for name in "${variants[@]}"; do

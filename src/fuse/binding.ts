@@ -9,11 +9,12 @@ import { constants } from 'node:os'
 import { errnoOf } from '../errors.js'
 import { fuseLog } from '../log.js'
 import type { TimeSpec } from '../layers/native.js'
+import { nameBytes } from '../layers/native/names.js'
 
 export type { TimeSpec }
 
 /** The patch revision binding.ts is written against (scripts/fuse-native/fuse-native.patch). */
-const PATCH_REV = 3
+const PATCH_REV = 4
 
 const e = constants.errno
 /** Negative errno numbers, as every reply wants them. */
@@ -123,6 +124,15 @@ export type Done = (code: Code) => void
  * (create, mkdir, mknod, symlink; link makes no new inode) belong to `caller.uid`/`caller.gid`
  * unless the parent directory is setgid (then its gid): the daemon runs as root, so the op must
  * chown them itself.
+ *
+ * **Names that are not UTF-8** (patch rev 4). Paths, rename/link/symlink destinations, symlink
+ * targets and xattr names are bytes in the kernel. One that is valid UTF-8 arrives as the string
+ * it spells (as always); in any other, each byte that is not part of a valid UTF-8 sequence
+ * arrives as a lone surrogate U+DC80..U+DCFF ("surrogateescape", `src/layers/native/names.ts`).
+ * Replies go back the same way (readdir names, readlink targets, listxattr names), so
+ * bytes -> string -> bytes is exact. Pass such strings to the host calls as they are; give Node's
+ * fs `fsPath(p)`, and read names from fs as Buffers (`{ encoding: 'buffer' }`) through
+ * `nameFromBytes`, or those names are mangled to U+FFFD (as before rev 4).
  */
 export interface FuseOps {
   init?(done: Done): void
@@ -330,6 +340,8 @@ function timeSpecOf(sec: number, nsec: number): TimeSpec {
 
 // ---- the Fuse subclass -------------------------------------------------------------------
 
+const NUL = Buffer.from([0])
+
 type Signal = (code: number, ...values: unknown[]) => void
 
 export class LayerFuse extends Fuse {
@@ -398,7 +410,7 @@ export class LayerFuse extends Fuse {
   protected override _op_listxattr(signal: Signal, path: string, listBuf: Buffer): void {
     this.#ops['listxattr']!(path, (code: number, names?: string[]) => {
       if (code < 0) return signal(code, listBuf.buffer)
-      const list = Buffer.from((names ?? []).map(n => n + '\0').join(''))
+      const list = Buffer.concat((names ?? []).flatMap(n => [nameBytes(n), NUL]))
       if (listBuf.length === 0) return signal(list.length, listBuf.buffer)
       if (list.length > listBuf.length) return signal(FuseErrno.ERANGE, listBuf.buffer)
       list.copy(listBuf)

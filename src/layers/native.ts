@@ -3,28 +3,36 @@
 // (SEEK_DATA/SEEK_HOLE for hole-preserving copies).
 // Only src/layers/ may import this. Every call is synchronous and throws a Node-shaped
 // error ({ errno: -N, code: 'ENOENT', syscall, path }) on failure.
+// Paths and names are strings in the name codec of ./native/names.ts (re-exported here): a name
+// that is not valid UTF-8 arrives from FUSE with its bad bytes as lone U+DC80..U+DCFF; the host
+// calls take such strings as they are (or Buffers), Node's fs needs fsPath(p).
 import { createRequire } from 'node:module'
+
+export { fsPath, hasRawBytes, nameBytes, nameFromBytes } from './native/names.js'
+
+/** A path or name for a host call: a string in the name codec, or the raw bytes. */
+export type PathArg = string | Buffer
 
 /** A time for utimens: nanoseconds since the epoch, or the kernel's UTIME_NOW / UTIME_OMIT. */
 export type TimeSpec = bigint | 'now' | 'omit'
 
 export interface HostCalls {
   /** mknod(2): mode includes the type bits (S_IFCHR, S_IFIFO, ...); dev is makedev(major, minor). */
-  mknod(path: string, mode: number, dev: number): void
+  mknod(path: PathArg, mode: number, dev: number): void
   /** utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW). */
-  lutimens(path: string, atime: TimeSpec, mtime: TimeSpec): void
+  lutimens(path: PathArg, atime: TimeSpec, mtime: TimeSpec): void
   /** futimens(2) */
   futimens(fd: number, atime: TimeSpec, mtime: TimeSpec): void
   /** lgetxattr(2); undefined for ENODATA. */
-  lgetxattr(path: string, name: string): Buffer | undefined
-  /** llistxattr(2): the names. */
-  llistxattr(path: string): string[]
+  lgetxattr(path: PathArg, name: PathArg): Buffer | undefined
+  /** llistxattr(2): the names (in the name codec). */
+  llistxattr(path: PathArg): string[]
   /** lsetxattr(2); flags: 0, XATTR_CREATE (1), XATTR_REPLACE (2). */
-  lsetxattr(path: string, name: string, value: Buffer, flags: number): void
+  lsetxattr(path: PathArg, name: PathArg, value: Buffer, flags: number): void
   /** lremovexattr(2) */
-  lremovexattr(path: string, name: string): void
+  lremovexattr(path: PathArg, name: PathArg): void
   /** renameat2(AT_FDCWD, from, AT_FDCWD, to, flags): RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4. */
-  renameat2(from: string, to: string, flags: number): void
+  renameat2(from: PathArg, to: PathArg, flags: number): void
   /**
    * lseek(2): the new offset of fd. whence is one of SEEK (SET, CUR, END, DATA, HOLE).
    * Offsets are exact up to 2^53 both ways (a bigger result throws EOVERFLOW, the fd moved).

@@ -149,3 +149,11 @@ t.test('opendir gets the open flags (the C passes path, fh, flags)', async t => 
   t.same(await call('opendir', '/d', 0, 0o200000), [0, 5])
   t.same(seen, [0o200000])
 })
+
+t.test('listxattr replies escaped names (rev 4) as their bytes', async t => {
+  const { call } = harness({ listxattr(_p, reply) { reply(0, ['user.\udcff', 'user.é']) } })
+  t.equal((await call('listxattr', '/f', Buffer.alloc(0)))[0], 15, 'size: user.\\xff\\0 is 7 bytes, user.é\\0 8')
+  const buf = Buffer.alloc(15)
+  t.equal((await call('listxattr', '/f', buf))[0], 15)
+  t.equal(buf.toString('hex'), Buffer.concat([Buffer.from('user.'), Buffer.from([0xff, 0]), Buffer.from('user.é\0')]).toString('hex'))
+})

@@ -3,7 +3,7 @@ import t from 'tap'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { host, SEEK } from '../../src/layers/native.js'
+import { fsPath, hasRawBytes, host, nameBytes, nameFromBytes, SEEK } from '../../src/layers/native.js'
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-host-'))
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -189,4 +189,63 @@ t.test('lseek: offsets exact up to 2^53, EOVERFLOW above (tmpfs: files up to 2^6
   t.equal(host.lseek(fd, 2 ** 53, SEEK.SET), 2 ** 53)
   fs.writeSync(fd, Buffer.from('x'), 0, 1, null) // size 2^53 + 1
   t.throws(() => host.lseek(fd, 0, SEEK.END), { code: 'EOVERFLOW', errno: -75, syscall: 'lseek' }, '2^53 + 1 is not a number')
+})
+
+t.test('the name codec: bytes -> string -> bytes is exact, valid UTF-8 is untouched', async t => {
+  for (const s of ['', 'plain', 'café', '\ufffd', '€', '😀', '\ufeffbom', 'a/b/c', '\u0080', '\uffff', '\u{10ffff}']) {
+    t.equal(nameFromBytes(Buffer.from(s, 'utf8')), s, `valid UTF-8 ${JSON.stringify(s)} decodes as before`)
+    t.equal(fsPath(s), s, 'and fs gets the string itself')
+    t.notOk(hasRawBytes(s))
+  }
+  for (let b = 0; b < 256; b++) {
+    const bytes = Buffer.from([0x61, b, 0x62])
+    const name = nameFromBytes(bytes)
+    t.same(nameBytes(name), bytes, `byte 0x${b.toString(16)} round-trips`)
+    if (b >= 0x80) t.equal(name, `a${String.fromCharCode(0xdc00 + b)}b`, 'as a lone U+DC80..U+DCFF')
+  }
+  const cases: [string, string][] = [
+    ['c3', '\udcc3'], // a lead byte cut short
+    ['c0af', '\udcc0\udcaf'], // overlong '/'
+    ['eda080', '\udced\udca0\udc80'], // an encoded surrogate (U+D800)
+    ['f4908080', '\udcf4\udc90\udc80\udc80'], // above U+10FFFF
+    ['636166e9', 'caf\udce9'], // latin-1
+    ['e282ac80', '€\udc80'], // valid, then a stray continuation byte
+    ['edb280', '\udced\udcb2\udc80'], // the UTF-8 of U+DC80 itself is invalid: no aliasing
+  ]
+  for (const [hex, want] of cases) {
+    const name = nameFromBytes(Buffer.from(hex, 'hex'))
+    t.equal(name, want, `0x${hex}`)
+    t.equal(nameBytes(name).toString('hex'), hex)
+    t.ok(Buffer.isBuffer(fsPath(name)), 'fs gets the bytes')
+  }
+  // Random byte strings (deterministic): every one round-trips.
+  let seed = 12345
+  const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % 256
+  for (let i = 0; i < 2000; i++) {
+    const bytes = Buffer.from(Array.from({ length: 1 + (i % 12) }, rand))
+    if (!nameBytes(nameFromBytes(bytes)).equals(bytes)) t.fail(`round trip of ${bytes.toString('hex')}`)
+  }
+  t.equal(nameBytes('a\ud800b').toString('hex'), Buffer.from('a\ufffdb').toString('hex'), 'another lone surrogate: U+FFFD, as Node')
+})
+
+t.test('host calls take escaped names (and Buffers) and give them back', async t => {
+  const raw = Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x66, 0xff, 0xfe])]) // "f\xff\xfe"
+  const name = nameFromBytes(raw)
+  t.ok(hasRawBytes(name))
+  host.mknod(name, 0o100600, 0) // a regular file (user.* xattrs are refused on a FIFO)
+  const listed = fs.readdirSync(dir, { encoding: 'buffer' }).map(b => b.toString('hex'))
+  t.ok(listed.includes('66fffe'), 'the exact bytes on disk')
+  host.lsetxattr(name, nameFromBytes(Buffer.from('757365722e78ff', 'hex')), Buffer.from('v'), 0) // user.x\xff
+  t.same(host.llistxattr(raw), ['user.x\udcff'], 'llistxattr escapes, a Buffer path works')
+  t.equal(host.lgetxattr(raw, Buffer.from('757365722e78ff', 'hex'))?.toString(), 'v', 'Buffer xattr name')
+  host.lutimens(name, 5n, 7n)
+  t.equal(fs.lstatSync(raw, { bigint: true }).mtimeNs, 7n)
+  const dest = nameFromBytes(Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x80])]))
+  host.renameat2(name, dest, 0)
+  t.ok(fs.existsSync(Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x80])])))
+  t.throws(() => host.lremovexattr(name, 'user.x'), {
+    code: 'ENOENT', path: name, message: `ENOENT: no such file or directory, lremovexattr '${name}'`,
+  }, 'an error names the path in the same codec')
+  t.throws(() => host.mknod(Buffer.from('a\0b'), 0o010600, 0), { code: 'ERR_INVALID_ARG_VALUE' }, 'NUL in a Buffer')
+  t.throws(() => host.mknod(5 as unknown as string, 0o010600, 0), { code: 'ERR_INVALID_ARG_TYPE' })
 })

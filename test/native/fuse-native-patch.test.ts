@@ -299,6 +299,60 @@ print(s.st_uid, s.st_gid, oct(s.st_mode & 0o7777))
   t.equal(fs.lstatSync(path.join(d.backing, 'g')).uid, 0)
 })
 
+t.test('patch rev 4: names that are not UTF-8 keep their exact bytes, both ways', async t => {
+  const d = await daemon(t, OPTS)
+  // Invalid UTF-8 of every kind next to valid names that must not change (a real U+FFFD, an
+  // emoji, a BOM, é): latin-1, lone continuation and lead bytes, an encoded surrogate, an
+  // overlong '/', a code point above U+10FFFF, and bytes that look like an escape's UTF-8.
+  const names = ['636166e9', 'fffe', 'feff', '6f6b2dc3a9', 'eda080', 'c3', 'c0af', 'f4908080',
+    '6d69782de282ac2d80', 'efbfbd2d7265616c', 'f09f98802d656d6f6a69', 'efbbbf626f6d', 'edb2802d6573632d75746638']
+  // Each step prints ERR instead of stopping, so a broken build shows every wrong answer.
+  const script = `
+import os, sys
+d, b = os.fsencode(sys.argv[1]), os.fsencode(sys.argv[2])
+names = [bytes.fromhex(h) for h in sys.argv[3].split(',')]
+def q(f):
+    try:
+        return f()
+    except OSError as e:
+        return 'ERR ' + e.strerror
+def write(p, data):
+    with open(p, 'wb') as f:
+        f.write(data)
+def read(p):
+    with open(p, 'rb') as f:
+        return f.read()
+for n in names:
+    q(lambda: write(d + b'/' + n, n))
+q(lambda: os.mkdir(d + b'/dir\\xff'))
+q(lambda: os.rename(d + b'/\\xff\\xfe', d + b'/dir\\xff/moved\\x80'))
+q(lambda: os.symlink(b'target-\\xfe\\xff', d + b'/link\\xfe'))
+q(lambda: os.link(d + b'/caf\\xe9', d + b'/hard\\xe9'))
+q(lambda: os.setxattr(d + b'/caf\\xe9', b'user.x\\xff', b'v'))
+h = lambda l: l if isinstance(l, str) else ','.join(sorted(x.hex() for x in l))
+hx = lambda v: v if isinstance(v, str) else v.hex()
+print(h(q(lambda: os.listdir(d))))
+print(h(q(lambda: os.listdir(b))))
+print(h(q(lambda: os.listdir(d + b'/dir\\xff'))))
+print(hx(q(lambda: os.readlink(d + b'/link\\xfe'))), hx(q(lambda: os.readlink(b + b'/link\\xfe'))))
+print(all(q(lambda: read(d + b'/' + n)) == n for n in names if n != b'\\xff\\xfe'))
+print(hx(q(lambda: read(d + b'/hard\\xe9'))), q(lambda: os.stat(d + b'/hard\\xe9').st_nlink))
+print(h(q(lambda: [os.fsencode(x) for x in os.listxattr(d + b'/caf\\xe9')])), q(lambda: os.getxattr(d + b'/caf\\xe9', b'user.x\\xff')))
+`
+  const r = await ok('python3', ['-c', script, d.mnt, d.backing, names.join(',')])
+  const hex = (s: string): string => Buffer.from(s, 'latin1').toString('hex')
+  const top = [...names.filter(n => n !== 'fffe'), hex('dir\xff'), hex('link\xfe'), hex('hard\xe9')].sort().join(',')
+  const [mntList, backingList, sub, links, contents, hard, xattrs] = r.stdout.trim().split('\n')
+  t.equal(mntList, top, 'readdir through the mount gives back the exact bytes')
+  t.equal(backingList, top, 'the backing dir holds the exact bytes')
+  t.equal(sub, hex('moved\x80'), 'rename into a non-UTF-8 dir under a non-UTF-8 name')
+  t.equal(links, `${hex('target-\xfe\xff')} ${hex('target-\xfe\xff')}`, 'symlink targets and readlink, both sides')
+  t.equal(contents, 'True', 'each file opens under its own name (no two names collide)')
+  t.equal(hard, '636166e9 2', 'link')
+  t.equal(xattrs, `${hex('user.x\xff')} b'v'`, 'xattr names too')
+  t.same(fs.readdirSync(d.backing, { encoding: 'buffer' }).map(b => b.toString('hex')).sort().join(','), top, 'as Node sees it')
+})
+
 t.test('an unknown -o option leaves no dead mount', async t => {
   const mnt = freshDir('mnt')
   registerMount(mnt, 'layerfs')

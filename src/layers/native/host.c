@@ -8,8 +8,11 @@
  *   code     'ENOENT', syscall, path (and dest for renameat2)
  * Wrong argument types throw a TypeError with code ERR_INVALID_ARG_TYPE, as Node does.
  *
- * Paths and xattr names are JS strings converted to UTF-8; a string with an embedded
- * NUL is refused (the kernel would silently see a shorter path).
+ * Paths and xattr names are Buffers (their bytes) or JS strings in the name codec of
+ * src/layers/native/names.ts: UTF-8, except that a lone U+DC80..U+DCFF stands for the byte
+ * (code - 0xDC00) that is not valid UTF-8 ("surrogateescape"). Names that come back (llistxattr,
+ * an error's path) use the same codec. An embedded NUL is refused (the kernel would silently
+ * see a shorter path).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -63,10 +66,68 @@ static void errno_strings(int err, char *name, size_t nlen, char *msg, size_t ml
   }
 }
 
+/* ---- the name codec (src/layers/native/names.ts; the same as in the patched fuse-native) --- */
+
+/* The length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0: invalid, overlong, a
+ * surrogate, above U+10FFFF, or cut short. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n) {
+  unsigned char c = s[0];
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+    if (c == 0xE0 && s[1] < 0xA0) return 0;
+    if (c == 0xED && s[1] >= 0xA0) return 0;
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
+    if (c == 0xF0 && s[1] < 0x90) return 0;
+    if (c == 0xF4 && s[1] >= 0x90) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+/* bytes -> JS string: valid UTF-8 as is, otherwise each invalid byte as U+DC00 + byte. */
+static napi_status create_name(napi_env env, const char *name, size_t len, napi_value *out) {
+  const unsigned char *s = (const unsigned char *)name;
+  size_t i = 0, k;
+  while (i < len && (k = utf8_seq_len(s + i, len - i)) != 0) i += k;
+  if (i == len) return napi_create_string_utf8(env, name, len, out);
+  uint16_t *u = malloc(len * sizeof(uint16_t)); /* at most one unit per byte */
+  if (u == NULL) return napi_generic_failure;
+  size_t n = 0;
+  for (i = 0; i < len;) {
+    k = utf8_seq_len(s + i, len - i);
+    uint32_t cp;
+    if (k == 0) {
+      u[n++] = (uint16_t)(0xDC00 + s[i++]);
+      continue;
+    }
+    if (k == 1) cp = s[i];
+    else if (k == 2) cp = ((s[i] & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
+    else if (k == 3) cp = ((s[i] & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
+    else
+      cp = ((s[i] & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) |
+           (s[i + 3] & 0x3Fu);
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      u[n++] = (uint16_t)(0xD800 + (cp >> 10));
+      u[n++] = (uint16_t)(0xDC00 + (cp & 0x3FF));
+    } else {
+      u[n++] = (uint16_t)cp;
+    }
+    i += k;
+  }
+  napi_status st = napi_create_string_utf16(env, (const char16_t *)u, n, out);
+  free(u);
+  return st;
+}
+
 static void set_string_prop(napi_env env, napi_value obj, const char *key, const char *val) {
   napi_value v;
-  if (napi_create_string_utf8(env, val, NAPI_AUTO_LENGTH, &v) == napi_ok)
-    napi_set_named_property(env, obj, key, v);
+  if (create_name(env, val, strlen(val), &v) == napi_ok) napi_set_named_property(env, obj, key, v);
 }
 
 /* Throw the Node-shaped error for errno `err` (positive). path and dest may be NULL. */
@@ -88,7 +149,7 @@ static void throw_errno(napi_env env, int err, const char *syscall_name, const c
   if (dest) snprintf(text + n, cap - n, " -> '%s'", dest);
 
   napi_value jmsg, error, jerrno;
-  if (napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &jmsg) != napi_ok ||
+  if (create_name(env, text, strlen(text), &jmsg) != napi_ok ||
       napi_create_error(env, NULL, jmsg, &error) != napi_ok) {
     free(text);
     napi_throw_error(env, name, msg);
@@ -120,24 +181,100 @@ static int get_args(napi_env env, napi_callback_info info, size_t want, napi_val
   return 0;
 }
 
-/* A JS string as a malloc'd NUL-terminated UTF-8 string; NULL (with a pending TypeError)
- * when it is not a string or holds a NUL byte. The caller frees it. */
-static char *get_utf8(napi_env env, napi_value value, const char *arg) {
-  napi_valuetype type;
-  if (napi_typeof(env, value, &type) != napi_ok || type != napi_string) {
-    throw_arg_type(env, arg, "of type string");
-    return NULL;
-  }
-  size_t len;
-  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) return NULL;
-  char *buf = malloc(len + 1);
-  if (buf == NULL) {
+/* Whether s[0..len) holds U+FFFD's UTF-8 (EF BF BD): V8 writes it for a lone surrogate. */
+static int has_replacement_char(const char *s, size_t len) {
+  for (size_t i = 0; i + 2 < len; i++)
+    if ((unsigned char)s[i] == 0xEF && (unsigned char)s[i + 1] == 0xBF && (unsigned char)s[i + 2] == 0xBD)
+      return 1;
+  return 0;
+}
+
+/* The bytes of a JS string in the name codec into a malloc'd buffer (*len bytes + NUL):
+ * surrogate pairs as 4-byte UTF-8, a lone U+DC80..U+DCFF as its byte, another lone surrogate
+ * as U+FFFD (as V8 does). NULL on failure (with a pending exception). */
+static char *encode_name(napi_env env, napi_value value, size_t *len) {
+  size_t units;
+  if (napi_get_value_string_utf16(env, value, NULL, 0, &units) != napi_ok) return NULL;
+  uint16_t *u = malloc((units + 1) * sizeof(uint16_t));
+  char *out = malloc(units * 3 + 1);
+  if (u == NULL || out == NULL ||
+      napi_get_value_string_utf16(env, value, (char16_t *)u, units + 1, &units) != napi_ok) {
+    free(u);
+    free(out);
     napi_throw_error(env, "ENOMEM", "out of memory");
     return NULL;
   }
-  if (napi_get_value_string_utf8(env, value, buf, len + 1, &len) != napi_ok) {
-    free(buf);
+  size_t n = 0;
+  for (size_t i = 0; i < units; i++) {
+    uint32_t c = u[i];
+    if (c >= 0xD800 && c <= 0xDBFF && i + 1 < units && u[i + 1] >= 0xDC00 && u[i + 1] <= 0xDFFF) {
+      uint32_t cp = 0x10000 + ((c - 0xD800) << 10) + (u[++i] - 0xDC00u);
+      out[n++] = (char)(0xF0 | (cp >> 18));
+      out[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+      out[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+      out[n++] = (char)(0x80 | (cp & 0x3F));
+      continue;
+    }
+    if (c >= 0xDC80 && c <= 0xDCFF) {
+      out[n++] = (char)(c - 0xDC00);
+      continue;
+    }
+    if (c >= 0xD800 && c <= 0xDFFF) c = 0xFFFD;
+    if (c < 0x80) {
+      out[n++] = (char)c;
+    } else if (c < 0x800) {
+      out[n++] = (char)(0xC0 | (c >> 6));
+      out[n++] = (char)(0x80 | (c & 0x3F));
+    } else {
+      out[n++] = (char)(0xE0 | (c >> 12));
+      out[n++] = (char)(0x80 | ((c >> 6) & 0x3F));
+      out[n++] = (char)(0x80 | (c & 0x3F));
+    }
+  }
+  out[n] = 0;
+  free(u);
+  *len = n;
+  return out;
+}
+
+/* A path or name argument (a string in the name codec, or a Buffer) as a malloc'd
+ * NUL-terminated byte string; NULL (with a pending TypeError) when it is neither or holds a
+ * NUL byte. The caller frees it. */
+static char *get_utf8(napi_env env, napi_value value, const char *arg) {
+  napi_valuetype type;
+  bool is_buffer = false;
+  size_t len;
+  char *buf;
+  if (napi_typeof(env, value, &type) != napi_ok) return NULL;
+  if (type != napi_string && (napi_is_buffer(env, value, &is_buffer) != napi_ok || !is_buffer)) {
+    throw_arg_type(env, arg, "of type string or an instance of Buffer");
     return NULL;
+  }
+  if (is_buffer) {
+    void *data;
+    if (napi_get_buffer_info(env, value, &data, &len) != napi_ok) return NULL;
+    buf = malloc(len + 1);
+    if (buf == NULL) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return NULL;
+    }
+    memcpy(buf, data, len);
+    buf[len] = 0;
+  } else {
+    if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) return NULL;
+    buf = malloc(len + 1);
+    if (buf == NULL) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return NULL;
+    }
+    if (napi_get_value_string_utf8(env, value, buf, len + 1, &len) != napi_ok) {
+      free(buf);
+      return NULL;
+    }
+    if (has_replacement_char(buf, len)) { /* maybe escaped bytes: encode it ourselves */
+      free(buf);
+      if ((buf = encode_name(env, value, &len)) == NULL) return NULL;
+    }
   }
   if (strlen(buf) != len) {
     char text[160];
@@ -347,7 +484,7 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   for (ssize_t at = 0; at < n;) {
     size_t len = strnlen(data + at, (size_t)(n - at));
     napi_value item;
-    NAPI_OK(napi_create_string_utf8(env, data + at, len, &item));
+    NAPI_OK(create_name(env, data + at, len, &item));
     NAPI_OK(napi_set_element(env, result, index++, item));
     at += (ssize_t)len + 1;
   }
