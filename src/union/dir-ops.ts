@@ -2,7 +2,7 @@
 // rename. Removing a name a lower layer has leaves a whiteout; creating over a whiteout
 // builds the object in the workdir and renames it over (a directory becomes opaque).
 import { fsError } from '../errors.js'
-import { S_IFCHR, isWhiteoutStat } from '../layers/layer.js'
+import { S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/upper.js'
 import { copyUp, ensureUpperDir } from './copy-up.js'
 import { type Entry, baseName, parentOf } from './entry.js'
@@ -36,7 +36,7 @@ export function createObject(
   const parent = u.resolve(parentOf(path))
   if (!parent.isDir) throw fsError('ENOTDIR', syscall, path)
   if (u.tryResolve(path)) throw fsError('EEXIST', syscall, path)
-  ensureUpperDir(u, parent)
+  const upperParent = ensureUpperDir(u, parent)
   // In a setgid directory the new object takes the directory's group (the filesystem does
   // that when we create it); elsewhere the caller's.
   const owner = caller && {
@@ -48,12 +48,15 @@ export function createObject(
   if (!st) {
     make(upper, path)
     if (owner) chownNew(upper, path, owner)
+    // A new directory in a merged one is marked opaque, as the kernel does: lookups below it
+    // need not search the lowers.
+    if (upperParent.lowerDirs.length > 0 && isDirMode(Number(upper.lstat(path).mode))) upper.setOpaque(path)
   } else {
     const temp = upper.tempName()
     make(upper, temp)
     try {
       if (owner) chownNew(upper, temp, owner)
-      if ((Number(upper.lstat(temp).mode) & S_IFMT) === 0o040000) {
+      if (isDirMode(Number(upper.lstat(temp).mode))) {
         upper.setOpaque(temp)
         // A directory cannot be renamed over a whiteout: exchange them, then drop it.
         upper.rename(temp, path, RENAME_EXCHANGE)
