@@ -3,6 +3,7 @@
 // Real paths inside a layer are '/'-rooted strings ("/a/b"); the root is "/".
 import fs, { type BigIntStats, type Dirent } from 'node:fs'
 import { host } from './native.js'
+import { ORIGIN_XATTR, type Origin, decodeOrigin } from './origin.js'
 
 /** The kernel's overlay xattrs: hidden from the user, read and written only by us. */
 export const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
@@ -30,11 +31,26 @@ export class Layer {
   /** st_dev of the layer root: layers on different filesystems get distinct inode spaces. */
   readonly dev: bigint
 
+  #uuid: Buffer | undefined
+
   constructor(root: string, index: number, isUpper: boolean) {
     this.root = root.replace(/\/+$/, '') || '/'
     this.index = index
     this.isUpper = isUpper
     this.dev = fs.statSync(this.root, { bigint: true }).dev
+  }
+
+  /** The uuid of the filesystem this layer is on (zeros where it has none). */
+  get uuid(): Buffer {
+    return (this.#uuid ??= host.fsUuid(this.root))
+  }
+
+  fstatIno(fd: number): bigint {
+    return fs.fstatSync(fd, { bigint: true }).ino
+  }
+
+  closeFd(fd: number): void {
+    fs.closeSync(fd)
   }
 
   /** Host path of a real path in this layer. */
@@ -70,6 +86,12 @@ export class Layer {
 
   listxattr(path: string): string[] {
     return host.llistxattr(this.hostPath(path))
+  }
+
+  /** trusted.overlay.origin of an upper object, decoded; undefined when absent or unusable. */
+  origin(path: string): Origin | undefined {
+    const v = this.#tryGetxattr(path, ORIGIN_XATTR)
+    return v === undefined ? undefined : decodeOrigin(v)
   }
 
   /** trusted.overlay.opaque = "y" on a directory: lower layers end below it. */

@@ -41,6 +41,18 @@ export interface HostCalls {
    * reports the whole file as data (one hole at the end).
    */
   lseek(fd: number, offset: number, whence: number): number
+  /** name_to_handle_at(2), not following a final symlink: the object's file handle. */
+  nameToHandle(path: PathArg): FileHandle
+  /** open_by_handle_at(2) (O_PATH) relative to `mountPath` on the handle's filesystem; ESTALE when gone. */
+  openByHandle(mountPath: PathArg, type: number, handle: Buffer): number
+  /** The filesystem's uuid (FS_IOC_GETFSUUID); 16 zero bytes when it has none. */
+  fsUuid(path: PathArg): Buffer
+}
+
+/** A file handle, as name_to_handle_at gives it. */
+export interface FileHandle {
+  type: number
+  handle: Buffer
 }
 
 /** lseek(2) whence values (Linux). */

@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import { closeFd } from '../layers/fd.js'
 import { S_IFLNK, S_IFREG } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
+import { IMPURE_XATTR, ORIGIN_XATTR, encodeOrigin, originOf } from '../layers/origin.js'
 import { copyUpLog } from '../log.js'
 import { type Entry, type RealObject, parentOf } from './entry.js'
 import type { Union } from './union.js'
@@ -20,7 +21,7 @@ export function ensureUpperDir(u: Union, dir: Entry): Entry {
   upper.mkdir(temp, 0o700)
   try {
     copyMeta(upper, dir.top, temp)
-    upper.rename(temp, dir.path)
+    moveIntoPlace(upper, temp, dir.path)
   } catch (e) {
     upper.removeTree(temp)
     throw e
@@ -68,8 +69,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
     // and chown after chmod would drop setuid bits.
     copyMeta(upper, { ...lower, stat: st }, temp)
     if (type === S_IFREG) await upper.fsyncFile(temp)
-    // The file may have been copied up meanwhile by a path that does not wait (never today).
-    upper.rename(temp, e.path)
+    moveIntoPlace(upper, temp, e.path)
   } catch (err) {
     try {
       upper.unlink(temp)
@@ -87,12 +87,30 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
   }
 }
 
-/** Owner, mode, xattrs and times of a lower object onto an upper (temp) object. */
+/**
+ * Owner, mode, xattrs, origin and times of a lower object onto an upper (temp) object. The
+ * origin record keeps the lower inode number for the union (and for the kernel).
+ */
 function copyMeta(upper: UpperLayer, from: RealObject, to: string): void {
   const st = from.stat
   const isLink = (Number(st.mode) & S_IFMT) === S_IFLNK
   upper.lchown(to, Number(st.uid), Number(st.gid))
   if (!isLink) upper.chmod(to, Number(st.mode) & 0o7777)
   upper.copyXattrs(from.layer, from.path, to)
+  const origin = originOf(from.layer, from.path)
+  if (origin) upper.setxattr(to, ORIGIN_XATTR, encodeOrigin(origin))
   upper.utimens(to, st.atimeNs, st.mtimeNs)
+}
+
+/**
+ * Rename a finished copy-up into place. A copy-up changes nothing the user can see in the
+ * parent: its times are put back (as the kernel does), and it is marked impure (it holds an
+ * entry whose inode number comes from an origin record).
+ */
+function moveIntoPlace(upper: UpperLayer, temp: string, path: string): void {
+  const parent = parentOf(path)
+  const pst = upper.lstat(parent)
+  upper.rename(temp, path)
+  if (upper.getxattr(parent, IMPURE_XATTR) === undefined) upper.setxattr(parent, IMPURE_XATTR, Buffer.from('y'))
+  upper.utimens(parent, pst.atimeNs, pst.mtimeNs)
 }

@@ -11,6 +11,12 @@ export interface RealObject {
   readonly stat: BigIntStats
 }
 
+/** The inode number of a copy-up origin, and the lower layer whose filesystem holds it. */
+export interface OriginIno {
+  readonly layer: Layer
+  readonly ino: bigint
+}
+
 export interface Entry {
   /** The union path ("/a/b"). */
   readonly path: string
@@ -23,10 +29,10 @@ export interface Entry {
    */
   readonly lowerDirs: readonly RealObject[]
   /**
-   * The lower object this upper object shadows at the same path with the same type: the
-   * copy-up origin, whose inode number the entry keeps (the kernel's trusted.overlay.origin).
+   * Where an upper object was copied up from (its trusted.overlay.origin): the entry keeps
+   * that object's inode number, across copy-up, rename and remount.
    */
-  readonly origin: RealObject | undefined
+  readonly origin: OriginIno | undefined
   readonly isDir: boolean
 }
 

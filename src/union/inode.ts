@@ -2,7 +2,8 @@
 // when there is one (so it survives copy-up, as the kernel's does), else of the top object;
 // layers on different filesystems get distinct high bits, so numbers stay unique in the mount.
 import type { BigIntStats } from 'node:fs'
-import type { Entry, RealObject } from './entry.js'
+import type { Layer } from '../layers/layer.js'
+import type { Entry } from './entry.js'
 import { isMerged } from './entry.js'
 
 /** What getattr and readdir reply: 64-bit ino, nanosecond times. */
@@ -29,18 +30,17 @@ export class InodeSpace {
     for (const d of devs) if (!this.#devs.has(d)) this.#devs.set(d, BigInt(this.#devs.size))
   }
 
-  /** The union inode number of a real object. */
-  ino(obj: RealObject): bigint {
-    const fsIndex = this.#devs.get(obj.layer.dev) ?? 0n
+  /** The union inode number of real inode `ino` in `layer`'s filesystem. */
+  ino(layer: Layer, ino: bigint): bigint {
+    const fsIndex = this.#devs.get(layer.dev) ?? 0n
     // Like the kernel's xino: the filesystem index in the high bits, where inode numbers of
     // ordinary filesystems never reach.
-    return fsIndex === 0n ? obj.stat.ino : obj.stat.ino | (fsIndex << 56n)
+    return fsIndex === 0n ? ino : ino | (fsIndex << 56n)
   }
 
   /** The inode number an entry shows: the copy-up origin's, else the top object's. */
   inoOf(e: Entry): bigint {
-    if (e.path === '/') return this.ino(e.top)
-    return this.ino(e.origin ?? e.top)
+    return e.origin ? this.ino(e.origin.layer, e.origin.ino) : this.ino(e.top.layer, e.top.stat.ino)
   }
 
   /** The stat of an entry from a fresh lstat of its top object. */

@@ -5,7 +5,8 @@ import type { Layer } from '../layers/layer.js'
 import { isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
-import { type Entry, type RealObject, joinPath } from './entry.js'
+import { type Entry, type OriginIno, type RealObject, joinPath } from './entry.js'
+import { inoOfOrigin } from '../layers/origin.js'
 import type { EntryCache } from './cache.js'
 
 export interface Layers {
@@ -13,7 +14,6 @@ export interface Layers {
   readonly lowers: readonly Layer[]
 }
 
-const S_IFMT = 0o170000n
 
 /** The root entry: the upper root merged with every lower root. */
 export function lookupRoot(layers: Layers): Entry {
@@ -47,7 +47,7 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
       upper = { layer: up, path: realPath, stat: st }
       if (isDirMode(Number(st.mode))) {
         if (up.isOpaque(realPath)) {
-          return { path, top: upper, upper, lowerDirs: [], origin: undefined, isDir: true }
+          return { path, top: upper, upper, lowerDirs: [], origin: originIno(layers, upper), isDir: true }
         }
         const r = up.redirect(realPath)
         if (r !== undefined) {
@@ -63,7 +63,6 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
   const isDir = upper ? isDirMode(Number(upper.stat.mode)) : undefined
   const lowerDirs: RealObject[] = []
   let lowerTop: RealObject | undefined
-  let origin: RealObject | undefined
 
   for (let i = 0; i < stack.length; i++) {
     const dir = stack[i]!
@@ -75,13 +74,8 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
     const obj = { layer: dir.layer, path: realPath, stat: st }
     const objIsDir = isDirMode(Number(st.mode))
     if (upper) {
-      // An upper object shadows what is below; a lower object of the same type is its origin.
-      if (!isDir) {
-        if ((st.mode & S_IFMT) === (upper.stat.mode & S_IFMT)) origin = obj
-        break
-      }
-      if (!objIsDir) break
-      origin ??= obj
+      // An upper non-directory shadows everything below; an upper directory merges lower ones.
+      if (!isDir || !objIsDir) break
     } else if (!lowerTop) {
       lowerTop = obj
       if (!objIsDir) break
@@ -100,11 +94,28 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
   }
 
   if (upper) {
+    const origin = originIno(layers, upper)
     return { path, top: upper, upper, lowerDirs: isDir ? lowerDirs : [], origin, isDir: isDir! }
   }
   if (!lowerTop) return undefined
   const lowerIsDir = isDirMode(Number(lowerTop.stat.mode))
   return { path, top: lowerTop, upper: undefined, lowerDirs: lowerIsDir ? lowerDirs : [], origin: undefined, isDir: lowerIsDir }
+}
+
+/**
+ * The inode of an upper object's copy-up origin: the record names a filesystem by uuid; the
+ * first lower layer on it resolves the handle. Undefined without a record, or when the
+ * record names no lower layer here (the kernel ignores such a record too).
+ */
+function originIno(layers: Layers, upper: RealObject): OriginIno | undefined {
+  const o = upper.layer.origin(upper.path)
+  if (!o) return undefined
+  for (const layer of layers.lowers) {
+    if (!layer.uuid.equals(o.uuid)) continue
+    const ino = inoOfOrigin(o, layer)
+    return ino === undefined ? undefined : { layer, ino }
+  }
+  return undefined
 }
 
 function rootStack(layers: Layers): RealObject[] {

@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -590,6 +592,128 @@ static napi_value js_lseek(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- file handles (the kernel's trusted.overlay.origin records) ------------------- */
+
+/* A file handle is at most MAX_HANDLE_SZ (128) bytes of f_handle. */
+#define HANDLE_MAX 128
+
+/* nameToHandle(path) -> { type, handle: Buffer }: name_to_handle_at(2) without following a
+ * final symlink. What the kernel stores (inside an ovl_fb) as a copy-up's origin. */
+static napi_value js_name_to_handle(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result = NULL, type = NULL, buf = NULL;
+  if (get_args(env, info, 1, argv)) return NULL;
+  char *path = get_utf8(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  struct file_handle *fh = malloc(sizeof *fh + HANDLE_MAX);
+  int mount_id;
+  if (fh == NULL) {
+    free(path);
+    throw_errno(env, ENOMEM, "name_to_handle_at", NULL, NULL);
+    return NULL;
+  }
+  fh->handle_bytes = HANDLE_MAX;
+  if (name_to_handle_at(AT_FDCWD, path, fh, &mount_id, 0) != 0) {
+    throw_errno(env, errno, "name_to_handle_at", path, NULL);
+    free(fh);
+    free(path);
+    return NULL;
+  }
+  void *data;
+  NAPI_OK(napi_create_object(env, &result));
+  NAPI_OK(napi_create_int32(env, fh->handle_type, &type));
+  NAPI_OK(napi_create_buffer_copy(env, fh->handle_bytes, fh->f_handle, &data, &buf));
+  NAPI_OK(napi_set_named_property(env, result, "type", type));
+  NAPI_OK(napi_set_named_property(env, result, "handle", buf));
+  free(fh);
+  free(path);
+  return result;
+napi_fail:
+  free(fh);
+  free(path);
+  return NULL;
+}
+
+/* openByHandle(mountPath, type, handle) -> fd (O_RDONLY|O_PATH): open_by_handle_at(2)
+ * relative to any path on the filesystem the handle came from. ESTALE: the object is gone. */
+static napi_value js_open_by_handle(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result = NULL;
+  double type;
+  void *data = NULL;
+  size_t len = 0;
+  bool is_buffer = false;
+  if (get_args(env, info, 3, argv)) return NULL;
+  if (get_integer(env, argv[1], "type", -2147483648.0, 2147483647.0, &type)) return NULL;
+  if (napi_is_buffer(env, argv[2], &is_buffer) != napi_ok || !is_buffer ||
+      napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok || len > HANDLE_MAX) {
+    throw_arg_type(env, "handle", "a Buffer of at most 128 bytes");
+    return NULL;
+  }
+  char *mnt = get_utf8(env, argv[0], "mountPath");
+  if (mnt == NULL) return NULL;
+  int mfd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (mfd < 0) {
+    throw_errno(env, errno, "open", mnt, NULL);
+    free(mnt);
+    return NULL;
+  }
+  struct file_handle *fh = malloc(sizeof *fh + HANDLE_MAX);
+  if (fh == NULL) {
+    close(mfd);
+    free(mnt);
+    throw_errno(env, ENOMEM, "open_by_handle_at", NULL, NULL);
+    return NULL;
+  }
+  fh->handle_bytes = (unsigned int)len;
+  fh->handle_type = (int)type;
+  memcpy(fh->f_handle, data, len);
+  int fd = open_by_handle_at(mfd, fh, O_PATH | O_CLOEXEC);
+  int err = errno;
+  close(mfd);
+  free(fh);
+  if (fd < 0) {
+    throw_errno(env, err, "open_by_handle_at", mnt, NULL);
+    free(mnt);
+    return NULL;
+  }
+  free(mnt);
+  if (napi_create_int32(env, fd, &result) != napi_ok) {
+    close(fd);
+    return NULL;
+  }
+  return result;
+}
+
+/* From <linux/fs.h> of Linux 6.5+; Debian 12's headers are older. */
+struct layerfs_fsuuid2 {
+  uint8_t len;
+  uint8_t uuid[16];
+};
+#define LAYERFS_IOC_GETFSUUID _IOR(0x15, 0, struct layerfs_fsuuid2)
+
+/* fsUuid(path) -> Buffer(16): the filesystem's s_uuid (FS_IOC_GETFSUUID, Linux 6.5+), all
+ * zeros where the filesystem has none or the ioctl is unknown: what the kernel's overlay
+ * puts in an origin record. */
+static napi_value js_fs_uuid(napi_env env, napi_callback_info info) {
+  napi_value argv[1], buf = NULL;
+  unsigned char uuid[16] = {0};
+  if (get_args(env, info, 1, argv)) return NULL;
+  char *path = get_utf8(env, argv[0], "path");
+  if (path == NULL) return NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    throw_errno(env, errno, "open", path, NULL);
+    free(path);
+    return NULL;
+  }
+  struct layerfs_fsuuid2 u = {0};
+  if (ioctl(fd, LAYERFS_IOC_GETFSUUID, &u) == 0 && u.len <= sizeof uuid) memcpy(uuid, u.uuid, u.len);
+  close(fd);
+  free(path);
+  void *data;
+  if (napi_create_buffer_copy(env, sizeof uuid, uuid, &data, &buf) != napi_ok) return NULL;
+  return buf;
+}
+
 /* ---- module ------------------------------------------------------------------------ */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -603,6 +727,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"renameat2", NULL, js_renameat2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nameToHandle", NULL, js_name_to_handle, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openByHandle", NULL, js_open_by_handle, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fsUuid", NULL, js_fs_uuid, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;

@@ -1,0 +1,71 @@
+// trusted.overlay.origin: which lower object an upper object was copied up from, in the
+// kernel's format (struct ovl_fb: version 0, magic 0xfb, len, flags, handle type, the lower
+// filesystem's uuid, then the file handle). The union keeps the origin's inode number, so
+// st_ino survives copy-up, rename and remount, and the kernel reads our records and we its.
+import { host } from './native.js'
+import type { Layer } from './layer.js'
+
+export const ORIGIN_XATTR = 'trusted.overlay.origin'
+export const IMPURE_XATTR = 'trusted.overlay.impure'
+
+const OVL_FB_VERSION = 0
+const OVL_FB_MAGIC = 0xfb
+const OVL_FB_HEADER = 5 + 16
+/** Little-endian CPU: the kernel's OVL_FH_FLAG_CPU_ENDIAN is 0 here. */
+const OVL_FH_FLAGS = 0
+/** FILEID_INO32_GEN and FILEID_INO32_GEN_PARENT: the handle starts with the 32-bit inode. */
+const FILEID_INO32_GEN = 1
+const FILEID_INO32_GEN_PARENT = 2
+
+export interface Origin {
+  type: number
+  uuid: Buffer
+  handle: Buffer
+}
+
+export function encodeOrigin(o: Origin): Buffer {
+  const b = Buffer.alloc(OVL_FB_HEADER + o.handle.length)
+  b[0] = OVL_FB_VERSION
+  b[1] = OVL_FB_MAGIC
+  b[2] = b.length
+  b[3] = OVL_FH_FLAGS
+  b[4] = o.type
+  o.uuid.copy(b, 5, 0, 16)
+  o.handle.copy(b, OVL_FB_HEADER)
+  return b
+}
+
+/** The origin in an xattr value, or undefined for a record we cannot use. */
+export function decodeOrigin(b: Buffer): Origin | undefined {
+  if (b.length < OVL_FB_HEADER || b[0] !== OVL_FB_VERSION || b[1] !== OVL_FB_MAGIC) return undefined
+  if (b[2] !== b.length || (b[3]! & 1) !== OVL_FH_FLAGS) return undefined
+  return { type: b[4]!, uuid: b.subarray(5, 21), handle: b.subarray(OVL_FB_HEADER) }
+}
+
+/** The origin record of a lower object, or undefined where its filesystem has no file handles. */
+export function originOf(layer: Layer, path: string): Origin | undefined {
+  try {
+    const { type, handle } = host.nameToHandle(layer.hostPath(path))
+    return { type, uuid: layer.uuid, handle }
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    if (code === 'EOPNOTSUPP' || code === 'ENOTSUP' || code === 'EOVERFLOW') return undefined
+    throw e
+  }
+}
+
+/** The inode number an origin names, looked up on `layer`'s filesystem; undefined when gone. */
+export function inoOfOrigin(o: Origin, layer: Layer): bigint | undefined {
+  if ((o.type === FILEID_INO32_GEN || o.type === FILEID_INO32_GEN_PARENT) && o.handle.length >= 8) {
+    return BigInt(o.handle.readUInt32LE(0))
+  }
+  let fd: number | undefined
+  try {
+    fd = host.openByHandle(layer.root, o.type, o.handle)
+    return layer.fstatIno(fd)
+  } catch {
+    return undefined
+  } finally {
+    if (fd !== undefined) layer.closeFd(fd)
+  }
+}
