@@ -8,7 +8,7 @@ say() { echo "setup: $*"; }
 
 # Debian packages: libfuse2 (fuse-native links libfuse.so.2), fuse3 (fusermount), attr
 # (getfattr/setfattr for tests and users), and what the tests run on the mount.
-want=(fuse3 attr sqlite3 git tar make gcc python3 fuse-overlayfs)
+want=(fuse3 attr sqlite3 git tar make gcc g++ python3 fuse-overlayfs)
 if apt-cache show libfuse2t64 >/dev/null 2>&1 && ! apt-cache show libfuse2 >/dev/null 2>&1; then
   want+=(libfuse2t64)
 else
