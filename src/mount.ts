@@ -22,12 +22,17 @@ export function fuseOptions(o: MountOptions): string[] {
     // 128 KiB writes instead of 4 KiB: ~10x write throughput.
     'big_writes',
     'max_write=131072',
-    // Lower layers never change and the upper changes only through us: keep page caches.
-    'kernel_cache',
+    // Keep page caches across opens unless the file changed since (libfuse compares size and
+    // mtime at open): a hard link written through another name must not read stale pages.
+    'auto_cache',
     // O_TRUNC reaches open (not a truncate after it): a truncating open copies up no data.
     'atomic_o_trunc',
     'entry_timeout=1',
-    'attr_timeout=1',
+    // libfuse 2's path-based API gives each hard link its own kernel inode: cached attributes
+    // of one name would go stale when another name changes the file (nlink, size: reads cut
+    // short). Until the lowlevel binding shares one kernel inode per union inode, attributes
+    // are not cached (native-notes/hard-links-and-nodes.md).
+    'attr_timeout=0',
     'negative_timeout=1',
     // The kernel checks permissions against the modes we report, like overlayfs does.
     'default_permissions',
