@@ -1,7 +1,7 @@
 // The FUSE op table: each op calls one union function and turns its result into a reply.
 // No semantics here; errors are errno from the core (errnoOf), thrown ones caught by the
 // binding's guard.
-import { errnoOf } from '../errors.js'
+import { errnoOf, fsError } from '../errors.js'
 import * as attr from '../union/attr-ops.js'
 import * as dir from '../union/dir-ops.js'
 import * as file from '../union/file-ops.js'
@@ -50,7 +50,7 @@ export function unionOps(u: Union): FuseOps {
     },
     opendir: (path, _flags, reply) =>
       value(reply, () => {
-        if (!u.resolve(path).isDir) throw Object.assign(new Error(), { code: 'ENOTDIR' })
+        if (!u.resolve(path).isDir) throw fsError('ENOTDIR', 'opendir', path)
         return 0
       }),
     releasedir: (_path, _fh, done) => done(0),

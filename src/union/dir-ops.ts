@@ -111,7 +111,7 @@ export function unlink(u: Union, path: string): void {
   const e = u.resolve(path)
   if (e.isDir) throw fsError('EISDIR', 'unlink', path)
   const parent = ensureUpperDir(u, u.resolve(parentOf(path)))
-  removeName(u, upper, parent, e)
+  removeName(upper, parent, e)
   u.cache.invalidate(path)
 }
 
@@ -122,12 +122,12 @@ export function rmdir(u: Union, path: string): void {
   if (path === '/') throw fsError('EBUSY', 'rmdir', path)
   if (!isEmptyDir(e)) throw fsError('ENOTEMPTY', 'rmdir', path)
   const parent = ensureUpperDir(u, u.resolve(parentOf(path)))
-  removeName(u, upper, parent, e)
+  removeName(upper, parent, e)
   u.cache.clear()
 }
 
 /** Remove an existing union name: a whiteout where a lower layer has it, else plain removal. */
-function removeName(u: Union, upper: UpperLayer, parent: Entry, e: Entry): void {
+function removeName(upper: UpperLayer, parent: Entry, e: Entry): void {
   const needsWhiteout = lowerHasName(parent, baseName(e.path))
   if (!e.upper) {
     upper.mkWhiteout(e.path)

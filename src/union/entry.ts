@@ -3,11 +3,15 @@
 import type { BigIntStats } from 'node:fs'
 import type { Layer } from '../layers/layer.js'
 
-/** One real object: a path inside one layer, with the lstat taken at lookup. */
-export interface RealObject {
+/** A path inside one layer. */
+export interface RealPath {
   readonly layer: Layer
   /** Real path in the layer; differs from the union path below a redirected directory. */
   readonly path: string
+}
+
+/** One real object: a path inside one layer, with the lstat taken at lookup. */
+export interface RealObject extends RealPath {
   readonly stat: BigIntStats
 }
 

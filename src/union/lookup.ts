@@ -5,7 +5,7 @@ import type { Layer } from '../layers/layer.js'
 import { isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
-import { type Entry, type OriginIno, type RealObject, joinPath } from './entry.js'
+import { type Entry, type OriginIno, type RealObject, type RealPath, joinPath } from './entry.js'
 import { inoOfOrigin } from '../layers/origin.js'
 import type { EntryCache } from './cache.js'
 
@@ -33,7 +33,7 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
   let upper: RealObject | undefined
   // Where to search the lowers: each lower directory of the parent, for `name`; a redirect
   // changes the name (relative) or restarts from the layer roots (absolute).
-  let stack: readonly RealObject[] = parent.lowerDirs
+  let stack: readonly RealPath[] = parent.lowerDirs
   let relName = name
   let absPath: string | undefined
   let below = 0 // only layers with index > below are searched
@@ -118,8 +118,8 @@ function originIno(layers: Layers, upper: RealObject): OriginIno | undefined {
   return undefined
 }
 
-function rootStack(layers: Layers): RealObject[] {
-  return layers.lowers.map(layer => ({ layer, path: '/', stat: undefined as never }))
+function rootStack(layers: Layers): RealPath[] {
+  return layers.lowers.map(layer => ({ layer, path: '/' }))
 }
 
 /**
