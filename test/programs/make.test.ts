@@ -48,8 +48,11 @@ t.test('make rebuilds exactly what changed, in a project from the lower layer', 
       { cwd: proj },
     )
   })
+  // Under `make test` the outer make's variables would make this make a sub-make
+  // ("Entering directory ..."): run it as a top-level make.
+  const topLevel = { MAKELEVEL: undefined, MAKEFLAGS: undefined, MFLAGS: undefined, MAKEOVERRIDES: undefined }
   const mk = async (script: string, expected: string, code = 0) => {
-    const [, ov] = await tw.same(t, `cd proj && ${script}`, { code })
+    const [, ov] = await tw.same(t, `cd proj && ${script}`, { code, env: topLevel })
     t.equal(ov.stdout, expected, `kernel: ${script}`)
   }
 
