@@ -2,7 +2,7 @@
 // and workdir.ts that touches node:fs; the union core speaks to layers, never to paths.
 // Real paths inside a layer are '/'-rooted strings ("/a/b"); the root is "/".
 import fs, { type BigIntStats, type Dirent } from 'node:fs'
-import { host } from './native.js'
+import { fsPath, host, nameFromBytes } from './native.js'
 import { ORIGIN_XATTR, type Origin, decodeOrigin } from './origin.js'
 
 /** The kernel's overlay xattrs: hidden from the user, read and written only by us. */
@@ -17,6 +17,22 @@ export const S_IFLNK = 0o120000
 export const S_IFCHR = 0o020000
 
 export const isDirMode = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR
+
+/** A directory entry: its name and the type bits of its mode (d_type). */
+export interface DirName {
+  name: string
+  type: number
+}
+
+const typeBits = (d: Dirent<Buffer> | Dirent): number =>
+  d.isDirectory() ? S_IFDIR
+  : d.isFile() ? S_IFREG
+  : d.isSymbolicLink() ? S_IFLNK
+  : d.isCharacterDevice() ? S_IFCHR
+  : d.isBlockDevice() ? 0o060000
+  : d.isFIFO() ? 0o010000
+  : d.isSocket() ? 0o140000
+  : 0
 
 /** A whiteout is a character device 0/0 (the kernel's format). */
 export const isWhiteoutStat = (st: BigIntStats): boolean =>
@@ -53,9 +69,12 @@ export class Layer {
     fs.closeSync(fd)
   }
 
-  /** Host path of a real path in this layer. */
-  hostPath(path: string): string {
-    return path === '/' ? this.root : this.root + path
+  /**
+   * Host path of a real path in this layer, as Node's fs and our addon take it: a string, or
+   * the raw bytes where a name is not UTF-8 (the name codec of ./native/names.ts).
+   */
+  hostPath(path: string): string | Buffer {
+    return fsPath(path === '/' ? this.root : this.root + path)
   }
 
   /** lstat, or undefined when the name is absent (ENOENT, ENOTDIR: an expected miss). */
@@ -67,12 +86,18 @@ export class Layer {
     return fs.lstatSync(this.hostPath(path), { bigint: true })
   }
 
-  readdir(path: string): Dirent[] {
-    return fs.readdirSync(this.hostPath(path), { withFileTypes: true })
+  /** The names in a directory (exact bytes, in the name codec) with their type bits. */
+  readdir(path: string): DirName[] {
+    const out: DirName[] = []
+    for (const d of fs.readdirSync(this.hostPath(path), { withFileTypes: true, encoding: 'buffer' })) {
+      out.push({ name: nameFromBytes(d.name as unknown as Buffer), type: typeBits(d) })
+    }
+    return out
   }
 
+  /** A symlink's target, exact bytes (in the name codec). */
   readlink(path: string): string {
-    return fs.readlinkSync(this.hostPath(path))
+    return nameFromBytes(fs.readlinkSync(this.hostPath(path), { encoding: 'buffer' }))
   }
 
   /** Open for reading (or writing, in the upper layer). Returns a real fd. */

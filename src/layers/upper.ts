@@ -4,7 +4,7 @@
 import fs from 'node:fs'
 import { hostLog } from '../log.js'
 import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, S_IFCHR } from './layer.js'
-import { host, SEEK, type TimeSpec } from './native.js'
+import { fsPath, host, SEEK, type TimeSpec } from './native.js'
 
 /** The kernel's workdir layout: temp objects live in W/work. */
 export const WORK_SUBDIR = 'work'
@@ -53,7 +53,7 @@ export class UpperLayer extends Layer {
     this.work = workdir.replace(/\/+$/, '') + '/' + WORK_SUBDIR
   }
 
-  override hostPath(path: string): string {
+  override hostPath(path: string): string | Buffer {
     if (path.charCodeAt(0) === 0x23 /* # */) return this.work + '/' + path
     return super.hostPath(path)
   }
@@ -118,7 +118,7 @@ export class UpperLayer extends Layer {
 
   symlink(target: string, path: string): void {
     log('symlink', path, target)
-    fs.symlinkSync(target, this.hostPath(path))
+    fs.symlinkSync(fsPath(target), this.hostPath(path))
   }
 
   link(from: string, to: string): void {

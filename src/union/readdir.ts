@@ -1,7 +1,7 @@
 // readdir of a merged directory: upper, then the lowers top-down; each name once, whiteouts
 // hidden (and hiding the names below them), the merge already stopped at an opaque directory
 // by lookup. Each name carries its type and the inode number a stat of it would show.
-import { isWhiteoutStat } from '../layers/layer.js'
+import { S_IFCHR, isWhiteoutStat } from '../layers/layer.js'
 import { type Entry, joinPath } from './entry.js'
 
 export interface DirEntry {
@@ -20,14 +20,14 @@ export function mergedNames(dir: Entry): Map<string, number> {
     for (const d of obj.layer.readdir(obj.path)) {
       const name = d.name
       if (names.has(name) || hidden.has(name)) continue
-      if (d.isCharacterDevice()) {
+      if (d.type === S_IFCHR) {
         const st = obj.layer.tryLstat(joinPath(obj.path, name))
         if (st && isWhiteoutStat(st)) {
           hidden.add(name)
           continue
         }
       }
-      names.set(name, typeBits(d))
+      names.set(name, d.type)
     }
   }
   return names
@@ -37,13 +37,3 @@ export function mergedNames(dir: Entry): Map<string, number> {
 export function isEmptyDir(dir: Entry): boolean {
   return mergedNames(dir).size === 0
 }
-
-const typeBits = (d: import('node:fs').Dirent): number =>
-  d.isDirectory() ? 0o040000
-  : d.isFile() ? 0o100000
-  : d.isSymbolicLink() ? 0o120000
-  : d.isCharacterDevice() ? 0o020000
-  : d.isBlockDevice() ? 0o060000
-  : d.isFIFO() ? 0o010000
-  : d.isSocket() ? 0o140000
-  : 0
