@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The layerfs command: argv -> MountOptions -> mount(); daemonizing, unmount, exit codes.
 // Every failure is one line on stderr and a non-zero exit.
-import { spawn, spawnSync } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs'
+import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
 import { checkLayout, isMountPoint, mount, parseMountinfo } from './mount.js'
@@ -30,11 +31,14 @@ async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void
   let o
   try {
     o = parseMountOptions(flags.options)
+    await clearStaleMount(mountpoint)
     checkLayout(o, mountpoint)
   } catch (e) {
     return fail(messageOf(e))
   }
-  if (!flags.foreground) return daemonize(formatMountOptions(o), mountpoint)
+  // The daemon gets the absolute mount point: its command line names it (layerfs umount and
+  // users find the daemon by it).
+  if (!flags.foreground) return daemonize(formatMountOptions(o), fs.realpathSync(mountpoint))
 
   const notifyFd = flags.notifyFd === undefined ? undefined : Number(flags.notifyFd)
   const notify = (msg: string): void => {
@@ -119,16 +123,39 @@ async function umountCommand(mountpoint: string): Promise<void> {
   if (!entry) return fail(`'${mountpoint}' is not mounted`)
   if (entry.fstype !== 'fuse.layerfs') return fail(`'${mountpoint}' is not a layerfs mount (it is ${entry.fstype})`)
   const pids = daemonsOf(mnt)
-  const r = spawnSync('fusermount', ['-u', mnt], { encoding: 'utf8' })
-  if (r.status !== 0) {
-    return fail(`cannot unmount '${mountpoint}': ${(r.stderr || r.error?.message || '').trim().replace(/^fusermount3?: /, '')}`)
-  }
+  const err = await fusermount(['-u', mnt])
+  if (err !== undefined) return fail(`cannot unmount '${mountpoint}': ${err}`)
   // The daemon notices and exits; wait for it so that nothing is left when we return.
   const deadline = Date.now() + 10_000
   while (pids.some(alive) && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
   const left = pids.filter(alive)
   if (left.length > 0) fail(`unmounted '${mountpoint}', but daemon ${left.join(', ')} is still running`)
   if (isMountPoint(mnt)) fail(`'${mountpoint}' is still mounted`)
+}
+
+/** Run fusermount; resolves to its complaint (one line) when it fails. */
+function fusermount(args: string[]): Promise<string | undefined> {
+  return new Promise(resolve =>
+    execFile('fusermount', args, { encoding: 'utf8' }, (e, _out, stderr) =>
+      resolve(e ? (stderr || e.message).trim().replace(/^fusermount3?: /, '') : undefined)))
+}
+
+/**
+ * A mount point whose daemon died without unmounting answers ENOTCONN. If it is a layerfs
+ * mount, take the dead mount off so that it can be mounted again (fuse-native's `force`).
+ */
+async function clearStaleMount(mountpoint: string): Promise<void> {
+  try {
+    fs.statSync(mountpoint)
+    return
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ENOTCONN') return
+  }
+  const abs = resolve(mountpoint)
+  const entry = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).findLast(m => m.point === abs)
+  if (entry?.fstype !== 'fuse.layerfs') return
+  const err = await fusermount(['-uz', entry.point])
+  if (err !== undefined) fail(`'${mountpoint}' is a dead layerfs mount and cannot be unmounted: ${err}`)
 }
 
 function alive(pid: number): boolean {

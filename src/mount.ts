@@ -1,6 +1,7 @@
 // Mount lifecycle: check the layers on disk, prepare the workdir, start FUSE, serve until
 // unmounted or signalled, unmount cleanly. Nothing is mounted and nothing on disk changes
 // before every check has passed.
+import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import { LayerFuse } from './fuse/binding.js'
 import { unionOps } from './fuse/ops.js'
@@ -36,10 +37,12 @@ export function fuseOptions(o: MountOptions): string[] {
     'negative_timeout=1',
     // The kernel checks permissions against the modes we report, like overlayfs does.
     'default_permissions',
+    // A fusermount helper unmounts if the daemon dies (even by SIGKILL): no mount is left
+    // answering ENOTCONN, and the next `layerfs mount` finds a clean mount point.
+    'auto_unmount',
   ]
-  // As root, like kernel overlayfs: other users see the mount, device nodes and setuid
-  // files in the layers work (libfuse would add nodev,nosuid otherwise).
-  if (process.getuid?.() === 0) opts.push('allow_other', 'dev', 'suid')
+  // As root, like kernel overlayfs, other users see the mount. (dev,suid: see setMountFlags.)
+  if (process.getuid?.() === 0) opts.push('allow_other')
   if (o.upperdir === undefined || o.readOnly) opts.push('ro')
   if (o.fuseDebug) opts.push('debug')
   return opts
@@ -144,6 +147,13 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
   union.upper?.cleanWork()
   const fuse = new LayerFuse(mnt, unionOps(union), { options: fuseOptions(o) })
   await fuse.mountAsync()
+  try {
+    await setMountFlags(o, mnt)
+  } catch (e) {
+    // Nothing stays mounted when mounting fails.
+    await fuse.unmountAsync().catch(() => {})
+    throw e
+  }
   mountLog('mounted %s: lower %o, upper %s', mnt, o.lowerdirs, o.upperdir ?? '(none: read-only)')
 
   let unmounting: Promise<void> | undefined
@@ -172,6 +182,18 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
       return unmounting
     },
   }
+}
+
+/**
+ * fusermount always mounts nosuid,nodev; kernel overlayfs does not, and setuid programs and
+ * device nodes in an image must work. As root, take them off unless the user asked for them.
+ * mount(8) runs as a child: it stats the mount point, which this process must answer.
+ */
+async function setMountFlags(o: MountOptions, mnt: string): Promise<void> {
+  if (process.getuid?.() !== 0 || (o.nosuid && o.nodev)) return
+  const flags = ['remount', 'bind', o.nosuid ? 'nosuid' : 'suid', o.nodev ? 'nodev' : 'dev']
+  await new Promise<void>((resolve, reject) =>
+    execFile('mount', ['-o', flags.join(','), mnt], err => (err ? reject(new MountError(`cannot set ${flags.slice(2).join(',')} on '${mnt}': ${err.message.trim()}`)) : resolve())))
 }
 
 function mountinfoHas(mi: string, mnt: string): boolean {

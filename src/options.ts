@@ -14,6 +14,9 @@ export interface MountOptions {
   readOnly: boolean
   /** libfuse's request trace on stderr (`-o debug`). */
   fuseDebug: boolean
+  /** `nosuid` / `nodev` asked for; otherwise setuid files and device nodes work, as on overlayfs. */
+  nosuid: boolean
+  nodev: boolean
 }
 
 export class OptionError extends Error {
@@ -22,7 +25,7 @@ export class OptionError extends Error {
 
 /** mount(8), fstab and mount.fuse flags that mean nothing to a FUSE union: accepted, ignored. */
 const IGNORED = new Set([
-  'rw', 'dev', 'nodev', 'suid', 'nosuid', 'exec', 'noexec', 'atime', 'noatime', 'relatime',
+  'rw', 'exec', 'noexec', 'atime', 'noatime', 'relatime',
   'norelatime', 'strictatime', 'nostrictatime', 'diratime', 'nodiratime', 'lazytime', 'nolazytime',
   'sync', 'async', 'dirsync', 'auto', 'noauto', 'user', 'nouser', 'users', 'owner', 'group',
   'defaults', '_netdev', 'nofail', 'silent', 'loud', 'iversion', 'noiversion', 'mand', 'nomand',
@@ -81,6 +84,8 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
   let workdir: string | undefined
   let readOnly = false
   let fuseDebug = false
+  let nosuid = false
+  let nodev = false
   for (const str of optionStrings) {
     for (const opt of splitEscaped(str, ',')) {
       if (opt === '') continue
@@ -94,6 +99,8 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
         else workdir = unescape(val)
       } else if (key === 'ro' && val === undefined) readOnly = true
       else if (key === 'debug' && val === undefined) fuseDebug = true
+      else if ((key === 'nosuid' || key === 'suid') && val === undefined) nosuid = key === 'nosuid'
+      else if ((key === 'nodev' || key === 'dev') && val === undefined) nodev = key === 'nodev'
       else if (IGNORED.has(key) || key.startsWith('x-')) continue
       else if (FIXED.has(key)) {
         if (val === undefined || !FIXED.get(key)!.has(val)) {
@@ -116,6 +123,8 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
     workdir: workdir === undefined ? undefined : absolute(workdir, cwd),
     readOnly,
     fuseDebug,
+    nosuid,
+    nodev,
   }
 }
 
@@ -126,5 +135,7 @@ export function formatMountOptions(o: MountOptions): string {
   if (o.upperdir !== undefined) parts.push(`upperdir=${esc(o.upperdir)}`, `workdir=${esc(o.workdir!)}`)
   if (o.readOnly) parts.push('ro')
   if (o.fuseDebug) parts.push('debug')
+  if (o.nosuid) parts.push('nosuid')
+  if (o.nodev) parts.push('nodev')
   return parts.join(',')
 }
