@@ -94,7 +94,7 @@ export function unionOps(u: Union): FuseOps {
     mknod: (path, mode, dev, done, caller) => run(done, () => dir.mknod(u, path, mode, dev, caller)),
     symlink: (target, path, done, caller) => run(done, () => dir.symlink(u, target, path, caller)),
     link: (from, to, done) => settle(done, dir.link(u, from, to)),
-    unlink: (path, done) => run(done, () => dir.unlink(u, path)),
+    unlink: (path, done) => settle(done, dir.unlink(u, path)),
     rmdir: (path, done) => run(done, () => dir.rmdir(u, path)),
     rename: (from, to, done) => settle(done, dir.rename(u, from, to)),
   }

@@ -47,6 +47,16 @@ export async function copyUp(u: Union, e: Entry, withData = true): Promise<Entry
   return u.resolve(e.path)
 }
 
+/**
+ * Wait for a copy-up of `path` in flight, if any. An operation that changes a name without
+ * copying it up (unlink, rename onto it) must not run while the copy-up is building: the
+ * copy-up's final rename would bring the name back.
+ */
+export async function waitCopyUp(u: Union, path: string): Promise<void> {
+  const inflight = u.copyUps.get(path)
+  if (inflight) await inflight.catch(() => {})
+}
+
 async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> {
   const upper = u.requireUpper('copy-up', e.path)
   ensureUpperDir(u, u.resolve(parentOf(e.path)))

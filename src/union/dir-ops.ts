@@ -4,7 +4,7 @@
 import { fsError } from '../errors.js'
 import { S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/upper.js'
-import { copyUp, ensureUpperDir } from './copy-up.js'
+import { copyUp, ensureUpperDir, waitCopyUp } from './copy-up.js'
 import { type Entry, baseName, parentOf } from './entry.js'
 import { lowerHasName } from './lookup.js'
 import { hide, isHiddenName, unhide } from './hidden.js'
@@ -105,7 +105,12 @@ export async function link(u: Union, from: string, to: string): Promise<void> {
   u.cache.invalidate(from)
 }
 
-export function unlink(u: Union, path: string): void {
+export async function unlink(u: Union, path: string): Promise<void> {
+  await waitCopyUp(u, path)
+  unlinkNow(u, path)
+}
+
+function unlinkNow(u: Union, path: string): void {
   const upper = u.requireUpper('unlink', path)
   if (unhide(u, path)) return
   const e = u.resolve(path)
@@ -175,6 +180,7 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
   const srcNeedsWhiteout = lowerHasName(srcParent, baseName(from))
   const s = src.isDir ? ensureUpperDir(u, src) : await copyUp(u, src)
   // The copy-up may have waited: look at the target again.
+  await waitCopyUp(u, to)
   const dst = checkTarget(u, s, to, flags)
   const dstParent = ensureUpperDir(u, u.resolve(parentOf(to)))
 

@@ -115,31 +115,31 @@ t.test('a truncating open copies up metadata but no data', async t => {
 
 t.test('unlink and rmdir of lower names leave whiteouts', async t => {
   const { u, upper, lower2 } = fixture()
-  dir.unlink(u, '/a')
+  await dir.unlink(u, '/a')
   t.ok(isWhiteout(`${upper}/a`), 'whiteout for a lower file')
   t.throws(() => u.resolve('/a'), { code: 'ENOENT' })
   t.ok(fs.existsSync(`${lower2}/a`), 'lower untouched')
   t.throws(() => dir.rmdir(u, '/d'), { code: 'ENOTEMPTY' })
-  for (const n of ['x', 'y', 'z']) dir.unlink(u, `/d/${n}`)
+  for (const n of ['x', 'y', 'z']) await dir.unlink(u, `/d/${n}`)
   dir.rmdir(u, '/d')
   t.ok(isWhiteout(`${upper}/d`), 'whiteout for a lower directory whose upper held only whiteouts')
   t.same(names(u, '/'), ['b', 'e', 'o'])
   // A new upper-only file is removed for real.
   file.release(u, file.create(u, '/new', 0o644))
-  dir.unlink(u, '/new')
+  await dir.unlink(u, '/new')
   t.notOk(fs.existsSync(`${upper}/new`), 'no whiteout where no lower has the name')
 })
 
 t.test('mkdir over a whiteout makes an opaque directory', async t => {
   const { u, upper } = fixture()
-  for (const n of ['x', 'y', 'z']) dir.unlink(u, `/d/${n}`)
+  for (const n of ['x', 'y', 'z']) await dir.unlink(u, `/d/${n}`)
   dir.rmdir(u, '/d')
   dir.mkdir(u, '/d', 0o755)
   t.ok(isOpaque(`${upper}/d`), 'opaque')
   t.same(names(u, '/d'), [], 'nothing of the lower d shows')
   t.same(fs.readdirSync(`${upper}/../w/work`), [], 'the whiteout left the workdir')
   // A file created over a whiteout replaces it.
-  dir.unlink(u, '/b')
+  await dir.unlink(u, '/b')
   file.release(u, file.create(u, '/b', 0o600))
   t.ok(fs.lstatSync(`${upper}/b`).isFile())
   t.equal(attr.getattr(u, '/b').size, 0)
@@ -175,6 +175,19 @@ t.test('the overlay xattrs are private; a user trusted.overlay.* is escaped', as
   t.ok(attr.listxattr(u, '/b').includes('trusted.overlay.mine'))
 })
 
+t.test('unlink while the name is being copied up: the name stays gone', async t => {
+  const { u, upper, lower2 } = fixture()
+  fs.writeFileSync(`${lower2}/big`, Buffer.alloc(8 << 20, 1))
+  const opening = file.open(u, '/big', fs.constants.O_RDWR) // copy-up on the threadpool
+  const unlinking = dir.unlink(u, '/big')
+  const fd = await opening
+  await unlinking
+  file.release(u, fd)
+  t.throws(() => u.resolve('/big'), { code: 'ENOENT' })
+  t.ok(isWhiteout(`${upper}/big`), 'a whiteout, not the copied-up file')
+  t.same(fs.readdirSync(`${upper}/../w/work`), [], 'workdir clean')
+})
+
 t.test('mknod c 0 0 is refused: a user cannot forge a whiteout', async t => {
   const { u } = fixture()
   t.throws(() => dir.mknod(u, '/wh', 0o020644, 0), { code: 'EPERM' })
@@ -182,7 +195,7 @@ t.test('mknod c 0 0 is refused: a user cannot forge a whiteout', async t => {
 
 t.test('a union without an upper layer is read-only', async t => {
   const { u } = fixture({ readOnly: true })
-  t.throws(() => dir.unlink(u, '/a'), { code: 'EROFS' })
+  await t.rejects(dir.unlink(u, '/a'), { code: 'EROFS' })
   t.throws(() => dir.mkdir(u, '/n', 0o755), { code: 'EROFS' })
   await t.rejects(file.open(u, '/a', fs.constants.O_RDWR), { code: 'EROFS' })
   await t.rejects(attr.chmod(u, '/a', 0o600), { code: 'EROFS' })
