@@ -158,10 +158,11 @@ async function clearStaleMount(mountpoint: string): Promise<void> {
   if (err !== undefined) fail(`'${mountpoint}' is a dead layerfs mount and cannot be unmounted: ${err}`)
 }
 
+/** Whether a process still runs (a zombie waiting for its reaper has finished). */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0)
-    return true
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
   } catch {
     return false
   }

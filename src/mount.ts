@@ -168,7 +168,7 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
         onClosed()
       }
     }, () => {})
-  }, 500)
+  }, 200)
 
   return {
     mountpoint: mnt,
