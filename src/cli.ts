@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
-import { checkLayout, isMountPoint, mount, parseMountinfo } from './mount.js'
+import { type Mounted, checkLayout, isMountPoint, mount, parseMountinfo } from './mount.js'
 import { formatMountOptions, parseMountOptions } from './options.js'
 
 const CLI = fileURLToPath(import.meta.url)
@@ -50,17 +50,21 @@ async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void
       // The parent is gone; nothing to tell.
     }
   }
-  let m
+  // Signals are caught from the start: one that comes while mounting unmounts once mounted.
+  let m: Mounted | undefined
+  let stopping = false
+  const stop = (): void => {
+    stopping = true
+    m?.unmount().finally(() => process.exit(0))
+  }
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop)
   try {
     m = await mount(o, mountpoint)
   } catch (e) {
     notify(`error: ${messageOf(e)}`)
     return fail(messageOf(e))
   }
-  const stop = (): void => {
-    m.unmount().finally(() => process.exit(0))
-  }
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop)
+  if (stopping) return stop()
   notify('ready')
   await m.closed
   process.exit(0)
