@@ -2,7 +2,7 @@
 // rename. Removing a name a lower layer has leaves a whiteout; creating over a whiteout
 // builds the object in the workdir and renames it over (a directory becomes opaque).
 import { fsError } from '../errors.js'
-import { S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
+import { REDIRECT_XATTR, S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/upper.js'
 import { copyUp, ensureUpperDir, waitCopyUp } from './copy-up.js'
 import { type Entry, baseName, parentOf } from './entry.js'
@@ -172,8 +172,7 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
   if (from === to) return
   if (isHiddenName(baseName(to)) && !src.isDir && !u.tryResolve(to)) return hide(u, from, to)
   if (to.startsWith(from + '/')) throw fsError('EINVAL', 'rename', from)
-  const dstParent0 = u.resolve(parentOf(to))
-  if (!dstParent0.isDir) throw fsError('ENOTDIR', 'rename', to)
+  if (!u.resolve(parentOf(to)).isDir) throw fsError('ENOTDIR', 'rename', to)
   checkTarget(u, src, to, flags)
 
   const srcParent = ensureUpperDir(u, u.resolve(parentOf(from)))
@@ -234,5 +233,5 @@ function setRedirect(upper: UpperLayer, dir: Entry, to: string): void {
   const existing = upper.redirect(dir.path)
   const samedir = parentOf(dir.path) === parentOf(to)
   const value = samedir && !existing?.startsWith('/') ? baseName(lowerPath) : lowerPath
-  if (existing !== value) upper.setxattr(dir.path, 'trusted.overlay.redirect', Buffer.from(value))
+  if (existing !== value) upper.setxattr(dir.path, REDIRECT_XATTR, Buffer.from(value))
 }
