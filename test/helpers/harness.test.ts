@@ -4,7 +4,7 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isWhiteout, sampleLowers, setXattr, writeTree } from './layers.js'
@@ -161,7 +161,11 @@ t.test('teardown after the layerfs daemon died: unmounts the dead mount and says
   const m = await mountLayerfs(host, { lowers: [l], upper: freshDir('u') })
   const pids = processesFor(m.mnt)
   t.ok(pids.length > 0, 'found the daemon by its command line')
-  for (const p of pids) process.kill(p, 'SIGKILL')
+  // The fusermount auto_unmount helper first (it would take the mount off), then the daemon.
+  const isDaemon = (p: number): boolean => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('cli.js')
+  for (const p of pids.filter(p => !isDaemon(p))) process.kill(p, 'SIGKILL')
+  await new Promise(r => setTimeout(r, 100))
+  for (const p of pids.filter(isDaemon)) process.kill(p, 'SIGKILL')
   await new Promise(r => setTimeout(r, 300))
   const r = await run('ls', [m.mnt])
   t.match(r.stderr, /Transport endpoint is not connected/, 'a dead mount')
