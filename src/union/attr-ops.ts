@@ -12,6 +12,9 @@ import type { Union } from './union.js'
 
 export function getattr(u: Union, path: string): UnionStat {
   const e = u.hidden.get(path) ?? u.resolve(path)
+  // A lower object never changes (the layers are read-only; changing them behind the mount
+  // is not supported): the lstat taken at lookup stands. An upper one is looked at afresh.
+  if (!e.upper) return u.inodes.statOf(e, e.top.stat)
   const st = e.top.layer.tryLstat(e.top.path)
   if (!st) {
     // A layer changed behind our back: look again once.
