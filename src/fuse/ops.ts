@@ -1,6 +1,7 @@
 // The FUSE op table: each op calls one union function and turns its result into a reply.
 // No semantics here; errors are errno from the core (errnoOf), thrown ones caught by the
 // binding's guard.
+import { constants } from 'node:os'
 import { errnoOf, fsError } from '../errors.js'
 import * as attr from '../union/attr-ops.js'
 import * as dir from '../union/dir-ops.js'
@@ -24,8 +25,8 @@ function settle(done: Done, p: Promise<void>): void {
 }
 
 /** Reply with a value, or with the errno of what computing it threw. */
-function value<T>(reply: (code: Code, v?: T) => void, fn: () => T): void {
-  let v: T
+function value<T>(reply: (code: Code, v?: T) => void, fn: () => T | undefined): void {
+  let v: T | undefined
   try {
     v = fn()
   } catch (err) {
@@ -34,10 +35,21 @@ function value<T>(reply: (code: Code, v?: T) => void, fn: () => T): void {
   reply(0, v)
 }
 
+const ENOENT = -constants.errno.ENOENT
+
 export function unionOps(u: Union): FuseOps {
   return {
     init: done => done(0),
-    getattr: (path, reply) => value(reply, () => attr.getattr(u, path)),
+    getattr: (path, reply) => {
+      let st
+      try {
+        st = attr.tryGetattr(u, path)
+      } catch (err) {
+        return reply(errnoOf(err))
+      }
+      if (st) reply(0, st)
+      else reply(ENOENT)
+    },
     statfs: (_path, reply) => value(reply, () => attr.statfs(u)),
     readdir: (path, reply) => {
       let listing: attr.Listing

@@ -11,7 +11,18 @@ import { mergedNames } from './readdir.js'
 import type { Union } from './union.js'
 
 export function getattr(u: Union, path: string): UnionStat {
-  const e = u.hidden.get(path) ?? u.resolve(path)
+  const st = tryGetattr(u, path)
+  if (!st) throw fsError('ENOENT', 'getattr', path)
+  return st
+}
+
+/**
+ * The stat of a union path, or undefined when the name does not exist: the kernel looks up
+ * every name before creating it, so misses are common and are answered without an exception.
+ */
+export function tryGetattr(u: Union, path: string): UnionStat | undefined {
+  const e = u.hidden.get(path) ?? u.tryResolve(path)
+  if (!e) return undefined
   // A lower object never changes (the layers are read-only; changing them behind the mount
   // is not supported): the lstat taken at lookup stands. An upper one is looked at afresh.
   if (!e.upper) return u.inodes.statOf(e, e.top.stat)
@@ -92,11 +103,10 @@ function userXattrName(real: string): string | undefined {
   return undefined
 }
 
-export function getxattr(u: Union, path: string, name: string): Buffer {
+/** An xattr's value, or undefined (ENODATA): `ls -l` asks two absent ones per file. */
+export function getxattr(u: Union, path: string, name: string): Buffer | undefined {
   const e = u.resolve(path)
-  const v = e.top.layer.getxattr(e.top.path, realXattrName(name))
-  if (v === undefined) throw fsError('ENODATA', 'getxattr', path)
-  return v
+  return e.top.layer.getxattr(e.top.path, realXattrName(name))
 }
 
 export function listxattr(u: Union, path: string): string[] {

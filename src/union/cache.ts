@@ -7,7 +7,8 @@ export class EntryCache {
   #lru: LRUCache<string, Entry | { none: true }>
   static readonly NONE = { none: true } as const
 
-  constructor(max = 50_000) {
+  /** ~3 KB an entry: 200,000 entries bound the daemon near 200 MB even on big trees. */
+  constructor(max = 200_000) {
     this.#lru = new LRUCache({ max })
   }
 

@@ -167,11 +167,11 @@ t.test('rename: files leave a whiteout, directories get a redirect', async t => 
 
 t.test('the overlay xattrs are private; a user trusted.overlay.* is escaped', async t => {
   const { u, upper } = fixture()
-  t.throws(() => attr.getxattr(u, '/o', 'trusted.overlay.opaque'), { code: 'ENODATA' })
+  t.equal(attr.getxattr(u, '/o', 'trusted.overlay.opaque'), undefined, 'hidden: ENODATA')
   t.notOk(attr.listxattr(u, '/o').includes('trusted.overlay.opaque'))
   await attr.setxattr(u, '/b', 'trusted.overlay.mine', Buffer.from('v'), 0)
   t.equal(getXattr(`${upper}/b`, 'trusted.overlay.overlay.mine'), 'v')
-  t.equal(attr.getxattr(u, '/b', 'trusted.overlay.mine').toString(), 'v')
+  t.equal(attr.getxattr(u, '/b', 'trusted.overlay.mine')?.toString(), 'v')
   t.ok(attr.listxattr(u, '/b').includes('trusted.overlay.mine'))
 })
 
