@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import { hostLog } from '../log.js'
 import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, S_IFCHR } from './layer.js'
 import { fsPath, host, SEEK, type TimeSpec } from './native.js'
+import { IMPURE_XATTR } from './origin.js'
 
 /** The kernel's workdir layout: temp objects live in W/work. */
 export const WORK_SUBDIR = 'work'
@@ -239,6 +240,11 @@ export class UpperLayer extends Layer {
     } finally {
       await fh.close()
     }
+  }
+
+  /** trusted.overlay.impure on a directory: an entry in it takes st_ino from its origin. */
+  markImpure(dir: string): void {
+    if (this.getxattr(dir, IMPURE_XATTR) === undefined) this.setxattr(dir, IMPURE_XATTR, Buffer.from('y'))
   }
 
   setOpaque(path: string): void {

@@ -3,9 +3,9 @@
 // into place, so a crash never shows a half-copied file over the good lower one.
 import fs from 'node:fs'
 import { closeFd } from '../layers/fd.js'
-import { S_IFLNK, S_IFREG } from '../layers/layer.js'
+import { S_IFLNK, S_IFREG, isDirMode } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
-import { IMPURE_XATTR, ORIGIN_XATTR, encodeOrigin, originOf } from '../layers/origin.js'
+import { ORIGIN_XATTR, encodeOrigin, originOf } from '../layers/origin.js'
 import { copyUpLog } from '../log.js'
 import { type Entry, type RealObject, parentOf } from './entry.js'
 import type { Union } from './union.js'
@@ -107,7 +107,10 @@ function copyMeta(upper: UpperLayer, from: RealObject, to: string): void {
   upper.lchown(to, Number(st.uid), Number(st.gid))
   if (!isLink) upper.chmod(to, Number(st.mode) & 0o7777)
   upper.copyXattrs(from.layer, from.path, to)
-  const origin = originOf(from.layer, from.path)
+  // A lower file with other hard links is broken off by copy-up (no index): the copy is a
+  // file of its own and keeps no origin, else it would share st_ino with the other names.
+  const brokenLink = !isDirMode(Number(st.mode)) && st.nlink > 1n
+  const origin = brokenLink ? undefined : originOf(from.layer, from.path)
   if (origin) upper.setxattr(to, ORIGIN_XATTR, encodeOrigin(origin))
   upper.utimens(to, st.atimeNs, st.mtimeNs)
 }
@@ -121,6 +124,6 @@ function moveIntoPlace(upper: UpperLayer, temp: string, path: string): void {
   const parent = parentOf(path)
   const pst = upper.lstat(parent)
   upper.rename(temp, path)
-  if (upper.getxattr(parent, IMPURE_XATTR) === undefined) upper.setxattr(parent, IMPURE_XATTR, Buffer.from('y'))
+  upper.markImpure(parent)
   upper.utimens(parent, pst.atimeNs, pst.mtimeNs)
 }

@@ -55,6 +55,14 @@ export function createObject(
     const temp = upper.tempName()
     make(upper, temp)
     try {
+      // Made in the workdir, it missed what a setgid parent gives: its group, and S_ISGID
+      // for a directory.
+      const pst = upper.lstat(parentOf(path))
+      if (Number(pst.mode) & 0o2000) {
+        upper.lchown(temp, -1, Number(pst.gid))
+        const tst = upper.lstat(temp)
+        if (isDirMode(Number(tst.mode))) upper.chmod(temp, (Number(tst.mode) & 0o7777) | 0o2000)
+      }
       if (owner) chownNew(upper, temp, owner)
       if (isDirMode(Number(upper.lstat(temp).mode))) {
         upper.setOpaque(temp)
@@ -99,9 +107,10 @@ export function symlink(u: Union, target: string, path: string, caller?: Caller)
 export async function link(u: Union, from: string, to: string): Promise<void> {
   const src = u.resolve(from)
   if (src.isDir) throw fsError('EPERM', 'link', from)
-  u.requireUpper('link', to)
-  await copyUp(u, src)
+  const upper = u.requireUpper('link', to)
+  const s = await copyUp(u, src)
   createObject(u, to, 'link', (up, p) => up.link(from, p))
+  if (s.origin) upper.markImpure(parentOf(to))
   u.cache.invalidate(from)
 }
 
@@ -185,7 +194,8 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
 
   if (s.isDir) {
     if (s.lowerDirs.length > 0) setRedirect(upper, s, to)
-    else if (!upper.isOpaque(from) && lowerHasName(dstParent, baseName(to))) upper.setOpaque(from)
+    // An upper-only directory moved into a merged one must not merge with lower names there.
+    else if (!upper.isOpaque(from) && dstParent.lowerDirs.length > 0) upper.setOpaque(from)
   }
 
   let trash: string | undefined
@@ -205,6 +215,8 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
   }
   if (trash !== undefined) upper.removeTree(trash)
 
+  // The new parent now holds an entry whose inode number comes from elsewhere.
+  if (s.origin || (s.isDir && s.lowerDirs.length > 0)) upper.markImpure(parentOf(to))
   u.handles.renamed(from, to)
   if (s.isDir || dst?.isDir) u.cache.clear()
   else {

@@ -8,6 +8,23 @@ import ctypes, errno, json, os, stat, sys
 libc = ctypes.CDLL(None, use_errno=True)
 libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+UTIME_NOW = (1 << 30) - 1
+UTIME_OMIT = (1 << 30) - 2
+
+class Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+libc.utimensat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(Timespec), ctypes.c_int]
+
+def timespec_of(v):
+    # "now", "omit", or nanoseconds since the epoch (a decimal string or an int; negative before 1970).
+    if v == "now":
+        return Timespec(0, UTIME_NOW)
+    if v == "omit":
+        return Timespec(0, UTIME_OMIT)
+    sec, nsec = divmod(int(v), 10**9)
+    return Timespec(sec, nsec)
 RENAME_FLAGS = {"NOREPLACE": 1, "EXCHANGE": 2, "WHITEOUT": 4}
 
 fds = {}
@@ -38,6 +55,13 @@ def describe(st, fields):
 
 DEFAULT_FIELDS = ["type", "mode", "uid", "gid", "size", "nlink"]
 
+def content(data, op):
+    # File content as text; with "digest": N, content longer than N bytes as {len, sha256} instead.
+    if "digest" in op and len(data) > op["digest"]:
+        import hashlib
+        return {"len": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return data.decode("utf-8", "replace")
+
 def do(op):
     name = op["op"]
     p = op.get("path")
@@ -67,7 +91,23 @@ def do(op):
         return os.fchmod(fds[op["fd"]], op["mode"])
     if name == "readfile":
         with open(p, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+            return content(f.read(), op)
+    if name == "preadfile":
+        # open O_RDONLY, pread(size at offset), close: one self-contained op.
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            return content(os.pread(fd, op.get("size", 1 << 20), op.get("offset", 0)), op)
+        finally:
+            os.close(fd)
+    if name == "pwritefile":
+        # open(flags, mode), then pwrite at "offset" (or write(2) when no offset: O_APPEND), close.
+        # One self-contained op, so that an op list stays valid when ops are dropped from it.
+        fd = os.open(p, flags_of(op.get("flags", "O_WRONLY")), op.get("mode", 0o644))
+        try:
+            data = op["data"].encode()
+            return os.pwrite(fd, data, op["offset"]) if "offset" in op else os.write(fd, data)
+        finally:
+            os.close(fd)
     if name == "writefile":
         fd = os.open(p, flags_of(op.get("flags", "O_WRONLY|O_CREAT|O_TRUNC")), op.get("mode", 0o644))
         try:
@@ -88,6 +128,15 @@ def do(op):
     if name == "mkdir":
         return os.mkdir(p, op.get("mode", 0o755))
     if name == "rename":
+        if op.get("probe"):
+            # Also says whether the target existed just before (rename replaced something).
+            try:
+                os.lstat(op["to"])
+                existed = True
+            except OSError:
+                existed = False
+            os.rename(p, op["to"])
+            return {"replaced": existed}
         return os.rename(p, op["to"])
     if name == "renameat2":
         fl = 0
@@ -112,6 +161,13 @@ def do(op):
         return os.chown(p, op["uid"], op["gid"], follow_symlinks=op.get("follow", True))
     if name == "utime":
         return os.utime(p, ns=(int(op["atime_ns"]), int(op["mtime_ns"])), follow_symlinks=op.get("follow", True))
+    if name == "utimensat":
+        # atime/mtime: "now", "omit" or ns since the epoch; follow=False is AT_SYMLINK_NOFOLLOW.
+        ts = (Timespec * 2)(timespec_of(op.get("atime", "now")), timespec_of(op.get("mtime", "now")))
+        if libc.utimensat(AT_FDCWD, p.encode(), ts, 0 if op.get("follow", True) else AT_SYMLINK_NOFOLLOW) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return None
     if name == "setxattr":
         return os.setxattr(p, op["name"], op["value"].encode(), op.get("flags", 0), follow_symlinks=op.get("follow", True))
     if name == "getxattr":
@@ -131,6 +187,13 @@ def do(op):
         with os.scandir(p or ".") as it:
             for e in it:
                 out.append({"name": e.name, "d_ino": e.inode(), "type": ("dir" if e.is_dir(follow_symlinks=False) else "symlink" if e.is_symlink() else "file" if e.is_file(follow_symlinks=False) else "other")})
+        if op.get("stat"):
+            # With "stat": each entry's st_ino from an lstat right after the listing (d_ino == st_ino checks).
+            for ent in out:
+                try:
+                    ent["ino"] = os.lstat(os.path.join(p or ".", ent["name"])).st_ino
+                except OSError as e:
+                    ent["lstat"] = errno.errorcode.get(e.errno, str(e.errno))
         return out
     if name == "listdir":
         return sorted(os.listdir(p or "."))
