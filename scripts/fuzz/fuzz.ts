@@ -1,0 +1,183 @@
+// The differential fuzzer for long hunts: any number of seeds, each a random op sequence run on
+// layerfs and on kernel overlayfs over identical layers (test/differential/lib). Prints every
+// failing seed with its differences, minimized (delta debugging) to a short op list that still
+// fails the same way, and writes each as JSON (replayable with --replay).
+//
+//   scripts/fuzz/run [--seeds N] [--from S] [--ops 200] [--more 40] [--batch 30] [--jobs 4]
+//                    [--no-minimize] [--out DIR] [--seed S,...]
+//   scripts/fuzz/run --replay FILE.json [--minimize]   (an op list written by an earlier run)
+//                    [--all-features | --no-lower-hardlinks | --no-setgid]   (lib/features.ts)
+//                    [--strict]   (known differences, lib/known.ts, fail too)
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import type { TeardownHost } from '../../test/helpers/mount.js'
+import { runCases, type Case, type CaseOutcome } from '../../test/differential/lib/engine.js'
+import { ALL_FEATURES, type Features } from '../../test/differential/lib/features.js'
+import { generate } from '../../test/differential/lib/generate.js'
+import { classify } from '../../test/differential/lib/known.js'
+import { cutAfterFirstCallDiff, fails, minimize } from '../../test/differential/lib/minimize.js'
+
+interface Args {
+  seeds: number[]
+  ops: number
+  more: number
+  batch: number
+  jobs: number
+  /** Default: minimize failing seeds, not a replayed list. */
+  minimize?: boolean
+  out?: string
+  replay?: string
+  features: Features
+  strict: boolean
+}
+
+function parse(argv: string[]): Args {
+  const a: Args = { seeds: [], ops: 200, more: 40, batch: 30, jobs: 4, features: {}, strict: false }
+  let count = 100
+  let from = 1
+  const explicit: number[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i]!
+    const v = (): string => {
+      const x = argv[++i]
+      if (x === undefined) throw new Error(`${k} needs a value`)
+      return x
+    }
+    if (k === '--seeds') count = Number(v())
+    else if (k === '--from') from = Number(v())
+    else if (k === '--seed') explicit.push(...v().split(',').map(Number))
+    else if (k === '--ops') a.ops = Number(v())
+    else if (k === '--more') a.more = Number(v())
+    else if (k === '--batch') a.batch = Number(v())
+    else if (k === '--jobs') a.jobs = Number(v())
+    else if (k === '--no-minimize') a.minimize = false
+    else if (k === '--minimize') a.minimize = true
+    else if (k === '--out') a.out = v()
+    else if (k === '--replay') a.replay = v()
+    else if (k === '--strict') a.strict = true
+    else if (k === '--all-features') a.features = { ...ALL_FEATURES }
+    else if (k === '--no-lower-hardlinks') a.features.lowerHardLinks = false
+    else if (k === '--no-setgid') a.features.setgid = false
+    else if (k === '-h' || k === '--help') {
+      console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter(l => l.startsWith('//')).map(l => l.slice(3)).join('\n'))
+      process.exit(0)
+    } else throw new Error(`unknown argument ${k} (see --help)`)
+  }
+  a.seeds = explicit.length ? explicit : Array.from({ length: count }, (_, i) => from + i)
+  return a
+}
+
+/** A teardown scope of our own (tap's t in the tests). */
+function scope(): { host: TeardownHost; close: () => Promise<void> } {
+  const fns: Array<() => unknown> = []
+  return {
+    host: { teardown: fn => void fns.push(fn) },
+    close: async () => {
+      for (const fn of fns.reverse()) {
+        try {
+          await fn()
+        } catch (e) {
+          console.error(`teardown: ${(e as Error).message}`)
+        }
+      }
+    },
+  }
+}
+
+/** Runs cases; unless --strict, each outcome keeps only the differences known.ts does not explain. */
+async function runBatch(cases: Case[], a: Args): Promise<CaseOutcome[]> {
+  const s = scope()
+  try {
+    const out = await runCases(s.host, cases, { jobs: a.jobs, features: a.features })
+    if (a.strict) return out
+    return out.map((oc, k) => {
+      const { unexplained, known } = classify(cases[k]!, oc)
+      for (const [id, ds] of known) knownSeen.set(id, (knownSeen.get(id) ?? 0) + ds.length)
+      return { ...oc, diffs: unexplained }
+    })
+  } finally {
+    await s.close()
+  }
+}
+
+const knownSeen = new Map<string, number>()
+
+const brief = (x: unknown): string => {
+  const s = JSON.stringify(x)
+  return s.length > 400 ? s.slice(0, 400) + '...' : s
+}
+
+function show(oc: CaseOutcome, max = 6): string {
+  return oc.diffs.slice(0, max).map(d => {
+    const x = d.detail
+    if (typeof x === 'object' && 'index' in x && x.delta) return `    ${d.where} #${x.index} ${brief(x.op)}\n      differing entries (layerfs vs kernel): ${x.delta.slice(0, 800)}`
+    if (typeof x === 'object' && 'index' in x) return `    ${d.where} #${x.index} ${brief(x.op)}\n      layerfs: ${brief(x.layerfs)}\n      kernel:  ${brief(x.overlay)}`
+    if (typeof x === 'object') return `    ${d.where} ${x.path} ${x.field}: layerfs ${brief(x.layerfs)} kernel ${brief(x.overlay)}`
+    return `    ${d.where} ${x.slice(0, 600)}`
+  }).join('\n') + (oc.diffs.length > max ? `\n    ... ${oc.diffs.length - max} more` : '')
+}
+
+async function main(): Promise<void> {
+  const a = parse(process.argv.slice(2))
+  const out = a.out ?? mkdtempSync('/tmp/fuzz-out-')
+  mkdirSync(out, { recursive: true })
+  const t0 = Date.now()
+  const el = (): string => `${((Date.now() - t0) / 1000).toFixed(0)}s`
+
+  const failing: Array<{ name: string; c: Case; oc: CaseOutcome }> = []
+  if (a.replay) {
+    const c = JSON.parse(readFileSync(a.replay, 'utf8')) as Case & { features?: Features }
+    if (c.features) a.features = { ...c.features, ...a.features }
+    const rc: Case = { label: c.label ?? a.replay, ops: c.ops, more: c.more ?? [] }
+    const [oc] = await runBatch([rc], a)
+    if (oc!.diffs.length) failing.push({ name: `${basename(a.replay, '.json')}-replay`, c: rc, oc: oc! })
+    else console.log(`PASS ${oc!.label} (${rc.ops.length}+${rc.more.length} ops)`)
+    a.minimize ??= false
+  } else {
+    for (let i = 0; i < a.seeds.length; i += a.batch) {
+      const seeds = a.seeds.slice(i, i + a.batch)
+      const cases = seeds.map(seed => ({ label: `seed ${seed}`, ...generate(seed, a.ops, a.more, a.features) }))
+      const outcomes = await runBatch(cases, a)
+      outcomes.forEach((oc, k) => {
+        if (oc.diffs.length) failing.push({ name: `seed-${seeds[k]}`, c: cases[k]!, oc })
+      })
+      console.error(`${el()} seeds ${seeds[0]}..${seeds[seeds.length - 1]}: ${outcomes.filter(o => o.diffs.length).length} failing`)
+    }
+  }
+
+  const histogram = new Map<string, string[]>()
+  for (const { name, oc } of failing) for (const sig of new Set(oc.diffs.map(d => d.sig))) histogram.set(sig, [...(histogram.get(sig) ?? []), name])
+  if (histogram.size) {
+    console.log("\nkinds of difference (the failing seeds showing each):")
+    for (const [sig, seeds] of [...histogram].sort((x, y) => y[1].length - x[1].length)) console.log(`  ${String(seeds.length).padStart(4)}  ${sig}  (${seeds.slice(0, 12).join(' ')}${seeds.length > 12 ? ' ...' : ''})`)
+  }
+  const summary: string[] = []
+  for (const { name, c, oc } of failing) {
+    const sig = oc.diffs[0]!.sig
+    console.log(`\nFAIL ${name} (${c.ops.length}+${c.more.length} ops): ${oc.diffs.length} difference(s); first: ${sig}\n${show(oc)}`)
+    let min = c
+    if (a.minimize ?? true) {
+      min = cutAfterFirstCallDiff(c, oc, sig)
+      min = await minimize(min, sig, { batch: 40, host: scope, features: a.features, ...(a.strict ? {} : { classify }), log: s => console.error(`${el()} ${name}:${s}`) })
+      const [check] = await runBatch([min], a)
+      if (!check || !fails(check, sig)) console.log(`  (the minimized list did not fail again on its own: flaky?)`)
+      else console.log(`  minimized to ${min.ops.length}+${min.more.length} ops, still: ${sig}\n${show(check, 4)}`)
+    }
+    const file = join(out, `${name}.json`)
+    writeFileSync(file, JSON.stringify({ label: name, sig, features: a.features, ops: min.ops, more: min.more }, null, 1) + '\n')
+    if (a.minimize ?? true) {
+      console.log(`  ops (first mounts): ${JSON.stringify(min.ops)}`)
+      if (min.more.length) console.log(`  ops (swapped mounts): ${JSON.stringify(min.more)}`)
+    }
+    console.log(`  written: ${file} (scripts/fuzz/run --replay ${file})`)
+    summary.push(`${name}: ${sig} (${min.ops.length}+${min.more.length} ops)`)
+  }
+  if (knownSeen.size) console.log(`\nknown differences (lib/known.ts) seen and not counted: ${[...knownSeen].map(([k, n]) => `${k} x${n}`).join(', ')}`)
+  console.log(`\n${a.replay ? `replay of ${a.replay}` : `${a.seeds.length} seeds x ${a.ops}+${a.more} ops`} in ${el()}: ${failing.length} failing${summary.length ? '\n  ' + summary.join('\n  ') : ''}`)
+  process.exitCode = failing.length ? 1 : 0
+}
+
+main().catch(e => {
+  console.error(e)
+  process.exitCode = 2
+})

@@ -1,0 +1,237 @@
+// Random operation sequences from a seed, over a small name space so that operations collide:
+// a handful of names, at most a few levels deep, existing paths picked most of the time (from a
+// rough model of the tree, updated as if each op did what it most likely does). Every op is
+// self-contained (no fds carried between ops), so any sub-list is a valid op list: that is what
+// lets the fuzzer drop ops while minimizing.
+import type { Op } from '../../helpers/syscalls.js'
+import { feature, type Features } from './features.js'
+import { mergedView, type Kind } from './fixture.js'
+import { Rng } from './prng.js'
+
+export const STAT_FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'nlink', 'ino', 'mtime_ns']
+/** Reads of more than this many bytes come back as {len, sha256}. */
+export const DIGEST_OVER = 256
+
+const NAMES = ['a', 'b', 'c', 'x', 'y', 'z', 'd1', 'd2', 'o', 'w', 'dw', 'e', 'f2d', 'h1', 'h2', 'l', 'n', 'q', 'v', 'k', 'sp']
+/** Symlink targets: relative, at most one "..", so nothing resolves outside the case's own dir. */
+const TARGETS = ['a', 'b', 'x', 'd1', 'd1/x', 'd1/d2', '../a', '../d1', 'nonexistent', 'l', 'self', 'o/v', 'e']
+const MODES = [0o644, 0o600, 0o755, 0o700, 0o444, 0o4755, 0o2755, 0o1777, 0o000, 0o640]
+const IDS = [0, 1000, 1001]
+const XATTRS = ['user.a', 'user.b', 'user.d', 'user.new', 'trusted.t', 'trusted.overlay.x', 'trusted.overlay.opaque']
+const WRITE_FLAGS = ['O_WRONLY', 'O_RDWR', 'O_WRONLY|O_CREAT', 'O_RDWR|O_CREAT', 'O_WRONLY|O_TRUNC']
+const OPEN_FLAGS = ['O_WRONLY', 'O_RDWR', 'O_WRONLY|O_APPEND', 'O_WRONLY|O_TRUNC', 'O_RDWR|O_TRUNC', 'O_RDONLY', 'O_RDONLY|O_TRUNC', 'O_WRONLY|O_CREAT|O_EXCL']
+const OFFSETS = [0, 0, 1, 5, 13, 100, 4095, 4096, 5000, 65536, 70001, 1 << 20]
+const LENGTHS = [0, 0, 1, 3, 10, 14, 4096, 10000, 70001, 1 << 20]
+const ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789'
+
+const WEIGHTS = {
+  create: 6, pwrite: 8, append: 5, truncate: 4, unlink: 6, mkdir: 5, rmdir: 4, renameFile: 7, renameDir: 5,
+  symlink: 3, link: 4, chmod: 3, chown: 3, utimens: 4, setxattr: 4, removexattr: 3, openw: 5,
+  read: 6, readdir: 6, stat: 9, readlink: 1, getxattr: 2, listxattr: 2,
+}
+
+export class Generator {
+  readonly rng: Rng
+  /** The rough model: path -> kind. */
+  readonly model: Map<string, Kind>
+  private counter = 0
+
+  private readonly modes: number[]
+  private readonly dirModes: number[]
+
+  constructor(readonly seed: number, features: Features = {}) {
+    this.rng = new Rng(seed)
+    this.model = mergedView(features)
+    const setgid = feature(features, 'setgid')
+    this.modes = MODES.filter(m => setgid || !(m & 0o2000))
+    this.dirModes = [0o755, 0o755, 0o700, 0o777, 0o2775].filter(m => setgid || !(m & 0o2000))
+  }
+
+  /** The next n ops. */
+  take(n: number): Op[] {
+    return Array.from({ length: n }, () => this.next())
+  }
+
+  next(): Op {
+    this.counter++
+    const r = this.rng
+    switch (r.weighted(WEIGHTS)) {
+      case 'create': {
+        const path = r.chance(0.6) ? this.fresh() : this.any('file')
+        const flags = r.pick(['O_WRONLY|O_CREAT', 'O_WRONLY|O_CREAT|O_EXCL', 'O_WRONLY|O_CREAT|O_TRUNC', 'O_RDWR|O_CREAT'])
+        this.add(path, 'file')
+        return { op: 'open', path, flags, mode: r.pick(this.modes) }
+      }
+      case 'pwrite': {
+        const flags = r.pick(WRITE_FLAGS)
+        const path = this.any('file')
+        if (flags.includes('O_CREAT')) this.add(path, 'file')
+        return { op: 'pwritefile', path, flags, offset: r.pick(OFFSETS), data: this.data() }
+      }
+      case 'append': {
+        const path = this.any('file')
+        return { op: 'pwritefile', path, flags: r.chance(0.8) ? 'O_WRONLY|O_APPEND' : 'O_WRONLY|O_APPEND|O_CREAT', data: this.data() }
+      }
+      case 'truncate':
+        return { op: 'truncate', path: this.any('file'), length: r.pick(LENGTHS) }
+      case 'unlink': {
+        const path = this.any(r.chance(0.9) ? 'nondir' : undefined)
+        if (this.model.get(path) !== 'dir') this.model.delete(path)
+        return { op: 'unlink', path }
+      }
+      case 'mkdir': {
+        const path = r.chance(0.8) ? this.fresh() : this.any()
+        this.add(path, 'dir')
+        return { op: 'mkdir', path, mode: r.pick(this.dirModes) }
+      }
+      case 'rmdir': {
+        const path = this.any('dir')
+        if (this.model.get(path) === 'dir' && !this.children(path).length) this.model.delete(path)
+        return { op: 'rmdir', path }
+      }
+      case 'renameFile':
+      case 'renameDir': {
+        const dir = this.rng.chance(0.5) ? undefined : 'dir'
+        const from = this.any(dir ?? 'nondir')
+        const to = r.chance(0.45) ? this.fresh() : r.chance(0.7) ? this.any(dir ?? 'nondir') : this.any()
+        this.move(from, to)
+        return { op: 'rename', path: from, to, probe: true }
+      }
+      case 'symlink': {
+        const path = r.chance(0.8) ? this.fresh() : this.any()
+        this.add(path, 'symlink')
+        return { op: 'symlink', path, target: r.pick(TARGETS) }
+      }
+      case 'link': {
+        const from = this.any(r.chance(0.9) ? 'nondir' : undefined)
+        const to = r.chance(0.8) ? this.fresh() : this.any()
+        const k = this.model.get(from)
+        if (k && k !== 'dir') this.add(to, k)
+        return { op: 'link', path: from, to }
+      }
+      case 'chmod':
+        return { op: 'chmod', path: this.any(), mode: r.pick(this.modes) }
+      case 'chown':
+        return { op: 'chown', path: this.any(), uid: r.pick(IDS), gid: r.pick(IDS), follow: r.chance(0.6) }
+      case 'utimens':
+        return { op: 'utimensat', path: this.any(), atime: this.time(), mtime: this.time(), follow: r.chance(0.6) }
+      case 'setxattr':
+        return {
+          op: 'setxattr', path: this.any(), name: r.pick(XATTRS), value: r.chance(0.1) ? '' : this.data(12),
+          flags: r.pick([0, 0, 1, 2]), follow: r.chance(0.7),
+        }
+      case 'removexattr':
+        return { op: 'removexattr', path: this.any(), name: r.pick(XATTRS), follow: r.chance(0.7) }
+      case 'openw': {
+        const flags = r.pick(OPEN_FLAGS)
+        const path = this.any(r.chance(0.9) ? 'file' : undefined)
+        if (flags.includes('O_CREAT')) this.add(path, 'file')
+        return { op: 'open', path, flags }
+      }
+      case 'read':
+        return r.chance(0.5)
+          ? { op: 'readfile', path: this.any('file'), digest: DIGEST_OVER }
+          : { op: 'preadfile', path: this.any('file'), offset: r.pick(OFFSETS), size: r.pick([1, 10, 100, 5000]), digest: DIGEST_OVER }
+      case 'readdir':
+        return { op: 'readdir', path: r.chance(0.15) ? '.' : this.any('dir'), stat: true }
+      case 'stat':
+        return { op: r.chance(0.75) ? 'lstat' : 'stat', path: this.any(), fields: STAT_FIELDS }
+      case 'readlink':
+        return { op: 'readlink', path: this.any('symlink') }
+      case 'getxattr':
+        return { op: 'getxattr', path: this.any(), name: r.pick(XATTRS), follow: r.chance(0.7) }
+      case 'listxattr':
+        return { op: 'listxattr', path: this.any(), follow: r.chance(0.7) }
+    }
+  }
+
+  /** Some text to write: short most of the time, sometimes a few KiB. */
+  private data(max = 40): string {
+    const r = this.rng
+    const n = r.chance(0.08) ? r.range(3000, 9000) : r.range(1, max)
+    const stem = `<${this.seed}.${this.counter}:`
+    let s = stem
+    while (s.length < n) s += ALNUM[r.int(ALNUM.length)]
+    return s.slice(0, n)
+  }
+
+  /** An explicit time (ns, sometimes before 1970), "now" or "omit". */
+  private time(): string {
+    const r = this.rng
+    const p = r.next()
+    if (p < 0.15) return 'now'
+    if (p < 0.3) return 'omit'
+    const sec = BigInt(r.range(-2_000_000_000, 1_500_000_000))
+    return (sec * 1_000_000_000n + BigInt(r.int(1_000_000_000))).toString()
+  }
+
+  private dirs(): string[] {
+    return ['', ...[...this.model].filter(([, k]) => k === 'dir').map(([p]) => p)]
+  }
+
+  private children(dir: string): string[] {
+    return [...this.model.keys()].filter(p => p.startsWith(dir + '/'))
+  }
+
+  /** A path that most likely exists (of that kind), else any path in the name space. */
+  private any(kind?: Kind | 'nondir'): string {
+    const r = this.rng
+    if ((kind === undefined || kind === 'dir') && r.chance(0.02)) return '.' // the case's own (merged) dir
+    if (r.chance(0.8)) {
+      const xs = [...this.model].filter(([, k]) => kind === undefined || (kind === 'nondir' ? k !== 'dir' : k === kind)).map(([p]) => p)
+      if (xs.length) return r.pick(xs)
+    }
+    return this.anyName()
+  }
+
+  /** A name in an existing dir (or, now and then, under a symlink or a non-dir). */
+  private anyName(): string {
+    const r = this.rng
+    let prefix: string
+    const p = r.next()
+    if (p < 0.9) prefix = r.pick(this.dirs())
+    else if (p < 0.96) prefix = r.pick(['ld', 'l', 'nx', ...[...this.model].filter(([, k]) => k === 'symlink').map(([q]) => q)])
+    else prefix = r.pick(['a', 'sp', 'd1/x', 'n'])
+    const name = r.pick(NAMES)
+    const path = prefix ? `${prefix}/${name}` : name
+    return path.split('/').length > 5 ? name : path
+  }
+
+  /** A path that most likely does not exist yet, in an existing dir. */
+  private fresh(): string {
+    for (let i = 0; i < 6; i++) {
+      const p = this.anyName()
+      if (!this.model.has(p)) return p
+    }
+    return this.anyName()
+  }
+
+  private parentOk(path: string): boolean {
+    const i = path.lastIndexOf('/')
+    return i < 0 || this.model.get(path.slice(0, i)) === 'dir'
+  }
+
+  private add(path: string, kind: Kind): void {
+    if (!this.model.has(path) && this.parentOk(path)) this.model.set(path, kind)
+  }
+
+  private move(from: string, to: string): void {
+    const k = this.model.get(from)
+    if (!k || from === to || to.startsWith(from + '/') || !this.parentOk(to)) return
+    const t = this.model.get(to)
+    if (t !== undefined) {
+      if ((k === 'dir') !== (t === 'dir')) return
+      if (t === 'dir' && this.children(to).length) return
+    }
+    const moved = [from, ...(k === 'dir' ? this.children(from) : [])]
+    const kinds = moved.map(p => this.model.get(p)!)
+    for (const p of moved) this.model.delete(p)
+    moved.forEach((p, i) => this.model.set(to + p.slice(from.length), kinds[i]!))
+  }
+}
+
+/** The op lists of one seed: `ops` for the first mounts, then `more` for the swapped mounts. */
+export function generate(seed: number, ops: number, more = 0, features: Features = {}): { ops: Op[]; more: Op[] } {
+  const g = new Generator(seed, features)
+  return { ops: g.take(ops), more: g.take(more) }
+}
