@@ -55,12 +55,13 @@ export function createObject(
     const temp = upper.tempName()
     make(upper, temp)
     try {
-      // Made in the workdir, it missed what a setgid parent gives: its group, and S_ISGID
-      // for a directory.
+      // A new inode made in the workdir missed what a setgid parent gives: its group, and
+      // S_ISGID for a directory. A hard link is no new inode: its owner stays as it is.
       const pst = upper.lstat(parentOf(path))
-      if (Number(pst.mode) & 0o2000) {
+      const tst = upper.lstat(temp)
+      const newInode = isDirMode(Number(tst.mode)) || tst.nlink === 1n
+      if (Number(pst.mode) & 0o2000 && newInode) {
         upper.lchown(temp, -1, Number(pst.gid))
-        const tst = upper.lstat(temp)
         if (isDirMode(Number(tst.mode))) upper.chmod(temp, (Number(tst.mode) & 0o7777) | 0o2000)
       }
       if (owner) chownNew(upper, temp, owner)
