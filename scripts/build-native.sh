@@ -53,7 +53,7 @@ stale() {
 bash scripts/fuse-native/apply-patch.sh
 
 # 2. fuse-native from source
-if stale "$fuse_pkg/build/Release/fuse.node" "$fuse_pkg/fuse-native.c" scripts/fuse-native/fuse-native.patch; then
+if stale "$fuse_pkg/build/Release/fuse.node" "$fuse_pkg/fuse-native.c" "$fuse_pkg/lowlevel.c" scripts/fuse-native/fuse-native.patch; then
   say "building fuse-native from source"
   gyp_build "$fuse_pkg"
 else
@@ -75,6 +75,7 @@ node -e '
   const Fuse = require("fuse-native")
   if (Fuse.layerfsPatch !== Number(process.argv[1]))
     throw new Error("fuse-native loads patch rev " + Fuse.layerfsPatch + ", binding.ts wants " + process.argv[1])
+  if (typeof Fuse.native?.ll_mount !== "function") throw new Error("fuse-native lacks the lowlevel session (ll_mount)")
 ' "$want_rev" || die "fuse-native check failed"
 node -e '
   const host = require(process.argv[1])

@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
 import { LayerFuse } from './fuse/binding.js'
+import { LowLevelFuse } from './fuse/lowlevel-fuse.js'
 import { unionOps } from './fuse/ops.js'
 import { mountLog } from './log.js'
 import type { MountOptions } from './options.js'
@@ -47,6 +48,35 @@ export function fuseOptions(o: MountOptions): string[] {
   if (o.fuseDebug) opts.push('debug')
   return opts
 }
+
+/**
+ * The options of a lowlevel mount (the default binding): fuse_mount's and the session's. Cache
+ * timeouts are ours to give per reply; one kernel inode per union inode makes them safe for
+ * hard links (native-notes/lowlevel-binding.md).
+ */
+export function lowLevelOptions(o: MountOptions): { mount: string[]; session: string[] } {
+  const mount = ['fsname=layerfs', 'subtype=layerfs', 'default_permissions', 'auto_unmount']
+  if (process.getuid?.() === 0) mount.push('allow_other')
+  if (o.upperdir === undefined || o.readOnly) mount.push('ro')
+  const session = ['big_writes', 'max_write=131072', 'atomic_o_trunc']
+  if (o.fuseDebug) session.push('debug')
+  return { mount, session }
+}
+
+/**
+ * Seconds the kernel may cache lookups, attributes and misses. Every change goes through us,
+ * and the kernel drops what each of its requests changes; what changes without a request of
+ * its own (a copy-up's ctime and link counts, a broken lower hard link's st_ino) is invalidated
+ * by notification (src/fuse/ll-ops.ts). Like fuse-overlayfs (1e9 s) and the kernel's own
+ * dcache, nothing expires by time: changing the layers behind a mount is not supported.
+ */
+export const CACHE_TIMEOUTS = { entry: 86_400, attr: 86_400, negative: 86_400 }
+
+/**
+ * Which binding serves mounts: the lowlevel session, or (LAYERFS_BINDING=highlevel, for
+ * comparison) fuse-native's path-based API.
+ */
+export const useHighLevel = (): boolean => process.env['LAYERFS_BINDING'] === 'highlevel'
 
 function statDir(path: string, what: string): fs.Stats {
   let st: fs.Stats
@@ -145,7 +175,13 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
   process.umask(0)
   const union = new Union({ lowerdirs: o.lowerdirs, upperdir: o.upperdir, workdir: o.workdir })
   union.upper?.cleanWork()
-  const fuse = new LayerFuse(mnt, unionOps(union), { options: fuseOptions(o) })
+  let fuse: LayerFuse | LowLevelFuse
+  if (useHighLevel()) {
+    fuse = new LayerFuse(mnt, unionOps(union), { options: fuseOptions(o) })
+  } else {
+    const { mount: mountOptions, session: sessionOptions } = lowLevelOptions(o)
+    fuse = new LowLevelFuse(mnt, union, { mountOptions, sessionOptions, timeouts: CACHE_TIMEOUTS })
+  }
   await fuse.mountAsync()
   try {
     await setMountFlags(o, mnt)

@@ -14,7 +14,7 @@ import { nameBytes } from '../layers/native/names.js'
 export type { TimeSpec }
 
 /** The patch revision binding.ts is written against (scripts/fuse-native/fuse-native.patch). */
-const PATCH_REV = 4
+const PATCH_REV = 5
 
 const e = constants.errno
 /** Negative errno numbers, as every reply wants them. */

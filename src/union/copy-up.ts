@@ -28,6 +28,7 @@ export function ensureUpperDir(u: Union, dir: Entry): Entry {
   }
   if (copyUpLog.enabled) copyUpLog('dir %s', dir.path)
   u.cache.invalidate(dir.path)
+  u.onCopyUp?.(dir.path)
   return u.resolve(dir.path)
 }
 
@@ -95,6 +96,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
     h.fd = fd
     h.upper = true
   }
+  u.onCopyUp?.(e.path)
 }
 
 /**

@@ -180,7 +180,7 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
   const upper = u.requireUpper('rename', from)
   const src = u.resolve(from)
   if (from === to) return
-  if (isHiddenName(baseName(to)) && !src.isDir && !u.tryResolve(to)) return hide(u, from, to)
+  if (u.parksHiddenNames && isHiddenName(baseName(to)) && !src.isDir && !u.tryResolve(to)) return hide(u, from, to)
   if (to.startsWith(from + '/')) throw fsError('EINVAL', 'rename', from)
   if (!u.resolve(parentOf(to)).isDir) throw fsError('ENOTDIR', 'rename', to)
   checkTarget(u, src, to, flags)

@@ -2,7 +2,8 @@
 // release. I/O goes straight to the real fd behind the handle.
 import { constants } from 'node:fs'
 import { fsError } from '../errors.js'
-import { closeFd, readFd, syncFd, truncateFd, writeFd } from '../layers/fd.js'
+import type { BigIntStats } from 'node:fs'
+import { closeFd, fstatFd, readFd, syncFd, truncateFd, writeFd } from '../layers/fd.js'
 import { copyUp } from './copy-up.js'
 import { type Caller, createObject } from './dir-ops.js'
 import type { Handle } from './handles.js'
@@ -51,6 +52,9 @@ export function write(u: Union, id: number, buf: Buffer, len: number, pos: numbe
   if (!h.upper) throw fsError('EBADF', 'write', h.path)
   return writeFd(h.fd, buf, len, pos)
 }
+
+/** fstat(2) of the real file behind a handle (an unlinked open file has no path left). */
+export const fstat = (u: Union, id: number): BigIntStats => fstatFd(handle(u, id, 'fstat').fd)
 
 export function ftruncate(u: Union, id: number, size: number): void {
   const h = handle(u, id, 'ftruncate')

@@ -26,6 +26,17 @@ export class Union implements Layers {
   readonly handles = new Handles()
   /** Unlinked open files parked under libfuse's .fuse_hidden names (hidden.ts). */
   readonly hidden = new Map<string, Entry>()
+  /**
+   * Whether a rename to a `.fuse_hidden…` name is libfuse 2's high-level API parking an
+   * unlinked open file (hidden.ts). The lowlevel binding sends unlinks as they are: there such
+   * a name is an ordinary name.
+   */
+  parksHiddenNames = true
+  /**
+   * Told of each finished copy-up (the union path): what the kernel caches of that object
+   * (ctime, a directory's link count, a broken lower hard link's st_ino) has changed.
+   */
+  onCopyUp: ((path: string) => void) | undefined
   /** Copy-ups in flight by union path: a second request waits for the first. */
   readonly copyUps = new Map<string, Promise<void>>()
 

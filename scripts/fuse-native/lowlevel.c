@@ -1,0 +1,780 @@
+// layerfs: a lowlevel libfuse 2.9 session for fuse-native (patch rev 5), #included at the end
+// of fuse-native.c by scripts/fuse-native/fuse-native.patch and copied next to it by
+// apply-patch.sh. See native-notes/lowlevel-binding.md for why it exists.
+//
+// The kernel sees one node id per *union inode* (chosen by JS), not one per path as with the
+// high-level API: hard links share one kernel inode, so attributes can be cached.
+//
+// Threads. One FUSE thread runs fuse_session_loop(): each request callback copies what it
+// needs (names, write data) into one malloc'd block, appends it to a queue and wakes the JS
+// thread with uv_async_send(); it never waits for JS, so the next request is read at once. The
+// JS thread drains the queue, calls the JS dispatcher once per request, and JS answers with the
+// ll_reply_* functions below, synchronously or later (libfuse's lowlevel replies may come from
+// any thread). forget is answered in the FUSE thread (it has no reply) and only reported.
+
+#define LL_OP_INIT 0
+#define LL_OP_LOOKUP 1
+#define LL_OP_FORGET 2
+#define LL_OP_GETATTR 3
+#define LL_OP_SETATTR 4
+#define LL_OP_READLINK 5
+#define LL_OP_MKNOD 6
+#define LL_OP_MKDIR 7
+#define LL_OP_UNLINK 8
+#define LL_OP_RMDIR 9
+#define LL_OP_SYMLINK 10
+#define LL_OP_RENAME 11
+#define LL_OP_LINK 12
+#define LL_OP_OPEN 13
+#define LL_OP_READ 14
+#define LL_OP_WRITE 15
+#define LL_OP_FLUSH 16
+#define LL_OP_RELEASE 17
+#define LL_OP_FSYNC 18
+#define LL_OP_OPENDIR 19
+#define LL_OP_READDIR 20
+#define LL_OP_RELEASEDIR 21
+#define LL_OP_FSYNCDIR 22
+#define LL_OP_STATFS 23
+#define LL_OP_SETXATTR 24
+#define LL_OP_GETXATTR 25
+#define LL_OP_LISTXATTR 26
+#define LL_OP_REMOVEXATTR 27
+#define LL_OP_CREATE 28
+#define LL_OP_FALLOCATE 29
+#define LL_OP_EXIT 30
+
+// Arguments handed to the JS dispatcher, in this order.
+#define LL_ARGC 16
+
+typedef struct ll_req {
+  struct ll_req *next;
+  fuse_req_t req;
+  uint32_t op;
+  uint64_t ino;      // the node the request is about (the parent for name ops)
+  uint64_t ino2;     // rename's new parent, link's new parent
+  uint64_t fh;
+  int has_fh;
+  int64_t off;       // read/write/readdir offset, fallocate offset
+  uint64_t size;     // read/readdir/xattr size, fallocate length, nlookup for forget
+  uint32_t flags;    // open flags, setxattr flags, rename flags, fallocate mode, datasync
+  uint32_t mode;     // create/mkdir/mknod mode, setattr to_set
+  uint32_t rdev;
+  struct stat attr;  // setattr's values
+  uint32_t uid, gid, pid, umask;
+  char *name; size_t namelen;
+  char *name2; size_t name2len;   // rename/link new name, symlink target, setxattr value
+  char *data; size_t datalen;     // write data (owned by the JS Buffer once dispatched)
+} ll_req_t;
+
+typedef struct {
+  struct fuse_session *se;
+  struct fuse_chan *ch;
+  pthread_t thread;
+  uv_async_t async;
+  uv_mutex_t lock;
+  ll_req_t *head, *tail;
+  napi_env env;
+  napi_ref dispatch;
+  napi_ref statbuf_ref;
+  uint32_t *statbuf;        // JS's Uint32Array(STAT_INTS): the stat of the reply being made
+  int exited;               // the FUSE loop has ended: replies are dropped
+  int closed;
+  int64_t outstanding;      // requests handed to JS and not yet answered
+  // what INIT negotiated
+  uint32_t proto_minor, max_write, want;
+} ll_session_t;
+
+static void ll_enqueue (ll_session_t *s, ll_req_t *r) {
+  r->next = NULL;
+  uv_mutex_lock(&s->lock);
+  if (s->tail) s->tail->next = r;
+  else s->head = r;
+  s->tail = r;
+  uv_mutex_unlock(&s->lock);
+  uv_async_send(&s->async);
+}
+
+// One block: the struct, then the names and data it points to (NUL-terminated copies).
+static ll_req_t * ll_new (fuse_req_t req, uint32_t op, fuse_ino_t ino,
+    const char *name, const char *name2, size_t name2len) {
+  size_t nl = name ? strlen(name) : 0;
+  size_t n2 = name2 ? name2len : 0;
+  ll_req_t *r = (ll_req_t *) calloc(1, sizeof(ll_req_t) + (name ? nl + 1 : 0) + (name2 ? n2 + 1 : 0));
+  if (r == NULL) return NULL;
+  char *p = (char *) (r + 1);
+  r->req = req;
+  r->op = op;
+  r->ino = ino;
+  if (name) { r->name = p; memcpy(p, name, nl + 1); r->namelen = nl; p += nl + 1; }
+  if (name2) { r->name2 = p; memcpy(p, name2, n2); p[n2] = 0; r->name2len = n2; }
+  if (req) {
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    r->uid = ctx->uid;
+    r->gid = ctx->gid;
+    r->pid = ctx->pid;
+    r->umask = ctx->umask;
+  }
+  return r;
+}
+
+#define LL_SESSION(req) ((ll_session_t *) fuse_req_userdata(req))
+#define LL_NEW_OR_FAIL(r, req, ...) \
+  ll_req_t *r = ll_new(req, __VA_ARGS__); \
+  if (r == NULL) { fuse_reply_err(req, ENOMEM); return; }
+
+static void ll_set_fi (ll_req_t *r, struct fuse_file_info *fi) {
+  if (fi) { r->fh = fi->fh; r->has_fh = 1; r->flags = fi->flags; }
+}
+
+static void ll_init (void *userdata, struct fuse_conn_info *conn) {
+  ll_session_t *s = (ll_session_t *) userdata;
+  s->proto_minor = conn->proto_minor;
+  s->max_write = conn->max_write;
+  s->want = conn->want;
+  ll_req_t *r = ll_new(NULL, LL_OP_INIT, 0, NULL, NULL, 0);
+  if (r) ll_enqueue(s, r);
+}
+
+static void ll_lookup (fuse_req_t req, fuse_ino_t parent, const char *name) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_LOOKUP, parent, name, NULL, 0)
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_forget (fuse_req_t req, fuse_ino_t ino, unsigned long nlookup) {
+  ll_session_t *s = LL_SESSION(req);
+  fuse_reply_none(req);
+  ll_req_t *r = ll_new(NULL, LL_OP_FORGET, ino, NULL, NULL, 0);
+  if (r == NULL) return; // the node stays known: a leak, never a wrong answer
+  r->size = nlookup;
+  ll_enqueue(s, r);
+}
+
+static void ll_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_GETATTR, ino, NULL, NULL, 0)
+  if (fi) { r->fh = fi->fh; r->has_fh = 1; }
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_SETATTR, ino, NULL, NULL, 0)
+  r->attr = *attr;
+  r->mode = (uint32_t) to_set;
+  if (fi) { r->fh = fi->fh; r->has_fh = 1; }
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_readlink (fuse_req_t req, fuse_ino_t ino) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_READLINK, ino, NULL, NULL, 0)
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_mknod (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_MKNOD, parent, name, NULL, 0)
+  r->mode = mode;
+  r->rdev = (uint32_t) rdev;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_mkdir (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_MKDIR, parent, name, NULL, 0)
+  r->mode = mode;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_unlink (fuse_req_t req, fuse_ino_t parent, const char *name) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_UNLINK, parent, name, NULL, 0)
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_rmdir (fuse_req_t req, fuse_ino_t parent, const char *name) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_RMDIR, parent, name, NULL, 0)
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_symlink (fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_SYMLINK, parent, name, link, strlen(link))
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_rename (fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_RENAME, parent, name, newname, strlen(newname))
+  r->ino2 = newparent;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_link (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_LINK, ino, NULL, newname, strlen(newname))
+  r->ino2 = newparent;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_OPEN, ino, NULL, NULL, 0)
+  r->flags = fi->flags;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_READ, ino, NULL, NULL, 0)
+  ll_set_fi(r, fi);
+  r->size = size;
+  r->off = off;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  // The data lives in libfuse's receive buffer, reused for the next request: copy it. The copy
+  // becomes the JS Buffer's memory (freed by its finalizer).
+  char *data = (char *) malloc(size > 0 ? size : 1);
+  if (data == NULL) { fuse_reply_err(req, ENOMEM); return; }
+  memcpy(data, buf, size);
+  ll_req_t *r = ll_new(req, LL_OP_WRITE, ino, NULL, NULL, 0);
+  if (r == NULL) { free(data); fuse_reply_err(req, ENOMEM); return; }
+  ll_set_fi(r, fi);
+  r->data = data;
+  r->datalen = size;
+  r->off = off;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_flush (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_FLUSH, ino, NULL, NULL, 0)
+  ll_set_fi(r, fi);
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_RELEASE, ino, NULL, NULL, 0)
+  ll_set_fi(r, fi);
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_fsync (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_FSYNC, ino, NULL, NULL, 0)
+  ll_set_fi(r, fi);
+  r->flags = (uint32_t) datasync;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_OPENDIR, ino, NULL, NULL, 0)
+  r->flags = fi->flags;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_readdir (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_READDIR, ino, NULL, NULL, 0)
+  ll_set_fi(r, fi);
+  r->size = size;
+  r->off = off;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_releasedir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_RELEASEDIR, ino, NULL, NULL, 0)
+  ll_set_fi(r, fi);
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_fsyncdir (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_FSYNCDIR, ino, NULL, NULL, 0)
+  ll_set_fi(r, fi);
+  r->flags = (uint32_t) datasync;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_statfs (fuse_req_t req, fuse_ino_t ino) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_STATFS, ino, NULL, NULL, 0)
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_SETXATTR, ino, name, value ? value : "", value ? size : 0)
+  r->flags = (uint32_t) flags;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_GETXATTR, ino, name, NULL, 0)
+  r->size = size;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_LISTXATTR, ino, NULL, NULL, 0)
+  r->size = size;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_removexattr (fuse_req_t req, fuse_ino_t ino, const char *name) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_REMOVEXATTR, ino, name, NULL, 0)
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_CREATE, parent, name, NULL, 0)
+  r->mode = mode;
+  r->flags = fi->flags;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static void ll_fallocate (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi) {
+  LL_NEW_OR_FAIL(r, req, LL_OP_FALLOCATE, ino, NULL, NULL, 0)
+  ll_set_fi(r, fi);
+  r->flags = (uint32_t) mode;
+  r->off = offset;
+  r->size = (uint64_t) length;
+  ll_enqueue(LL_SESSION(req), r);
+}
+
+static const struct fuse_lowlevel_ops ll_ops = {
+  .init = ll_init,
+  .lookup = ll_lookup,
+  .forget = ll_forget,
+  .getattr = ll_getattr,
+  .setattr = ll_setattr,
+  .readlink = ll_readlink,
+  .mknod = ll_mknod,
+  .mkdir = ll_mkdir,
+  .unlink = ll_unlink,
+  .rmdir = ll_rmdir,
+  .symlink = ll_symlink,
+  .rename = ll_rename,
+  .link = ll_link,
+  .open = ll_open,
+  .read = ll_read,
+  .write = ll_write,
+  .flush = ll_flush,
+  .release = ll_release,
+  .fsync = ll_fsync,
+  .opendir = ll_opendir,
+  .readdir = ll_readdir,
+  .releasedir = ll_releasedir,
+  .fsyncdir = ll_fsyncdir,
+  .statfs = ll_statfs,
+  .setxattr = ll_setxattr,
+  .getxattr = ll_getxattr,
+  .listxattr = ll_listxattr,
+  .removexattr = ll_removexattr,
+  .create = ll_create,
+  .fallocate = ll_fallocate,
+};
+
+// ---- the JS thread -------------------------------------------------------------------------
+
+static void ll_free_data (napi_env env, void *data, void *hint) {
+  free(data);
+}
+
+static napi_value ll_bytes (napi_env env, const char *p, size_t len) {
+  napi_value v;
+  if (p == NULL) { napi_get_undefined(env, &v); return v; }
+  napi_create_buffer_copy(env, len, p, NULL, &v);
+  return v;
+}
+
+static void ll_call (ll_session_t *s, napi_value fn, ll_req_t *r) {
+  napi_env env = s->env;
+  napi_value argv[LL_ARGC];
+  napi_create_uint32(env, r->op, &argv[0]);
+  // Requests are pointers, exact in a double (x86-64 and arm64 user addresses are < 2^53).
+  napi_create_double(env, (double) (uintptr_t) r->req, &argv[1]);
+  napi_create_double(env, (double) r->ino, &argv[2]);
+  if (r->has_fh) napi_create_double(env, (double) r->fh, &argv[3]);
+  else napi_get_undefined(env, &argv[3]);
+  napi_create_double(env, (double) r->off, &argv[4]);
+  napi_create_double(env, (double) r->size, &argv[5]);
+  napi_create_uint32(env, r->flags, &argv[6]);
+  napi_create_uint32(env, r->mode, &argv[7]);
+  argv[8] = ll_bytes(env, r->name, r->namelen);
+  argv[9] = ll_bytes(env, r->name2, r->name2len);
+  if (r->data) {
+    napi_create_external_buffer(env, r->datalen, r->data, ll_free_data, NULL, &argv[10]);
+    r->data = NULL;
+  } else {
+    napi_get_undefined(env, &argv[10]);
+  }
+  napi_create_double(env, (double) r->ino2, &argv[11]);
+  napi_create_uint32(env, r->uid, &argv[12]);
+  napi_create_uint32(env, r->gid, &argv[13]);
+  napi_create_uint32(env, r->pid, &argv[14]);
+  if (r->op == LL_OP_SETATTR) {
+    // mode uid gid size(lo,hi) atime(sec lo, sec hi, nsec) mtime(sec lo, sec hi, nsec), rdev
+    napi_value arr;
+    napi_create_array_with_length(env, 4, &arr);
+    napi_value v;
+    napi_create_uint32(env, r->attr.st_mode, &v); napi_set_element(env, arr, 0, v);
+    napi_create_uint32(env, r->attr.st_uid, &v); napi_set_element(env, arr, 1, v);
+    napi_create_uint32(env, r->attr.st_gid, &v); napi_set_element(env, arr, 2, v);
+    napi_create_double(env, (double) r->attr.st_size, &v); napi_set_element(env, arr, 3, v);
+    napi_create_bigint_int64(env, (int64_t) r->attr.st_atim.tv_sec * 1000000000 + r->attr.st_atim.tv_nsec, &v);
+    napi_set_element(env, arr, 4, v);
+    napi_create_bigint_int64(env, (int64_t) r->attr.st_mtim.tv_sec * 1000000000 + r->attr.st_mtim.tv_nsec, &v);
+    napi_set_element(env, arr, 5, v);
+    argv[15] = arr;
+  } else if (r->op == LL_OP_MKNOD) {
+    napi_create_uint32(env, r->rdev, &argv[15]);
+  } else {
+    napi_create_uint32(env, r->umask, &argv[15]);
+  }
+  napi_value global;
+  napi_get_global(env, &global);
+  napi_status st = napi_call_function(env, global, fn, LL_ARGC, argv, NULL);
+  if (st == napi_pending_exception) {
+    // A bug in the dispatcher: report it to the process, as a throw in any callback would be.
+    napi_value ex;
+    napi_get_and_clear_last_exception(env, &ex);
+    napi_fatal_exception(env, ex);
+  }
+}
+
+static void ll_drain (uv_async_t *handle) {
+  ll_session_t *s = (ll_session_t *) handle->data;
+  uv_mutex_lock(&s->lock);
+  ll_req_t *r = s->head;
+  s->head = s->tail = NULL;
+  uv_mutex_unlock(&s->lock);
+  if (r == NULL) return;
+
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value fn;
+  napi_get_reference_value(env, s->dispatch, &fn);
+  while (r) {
+    ll_req_t *next = r->next;
+    if (r->req) s->outstanding++;
+    napi_handle_scope inner;
+    napi_open_handle_scope(env, &inner);
+    ll_call(s, fn, r);
+    napi_close_handle_scope(env, inner);
+    if (r->data) free(r->data);
+    free(r);
+    r = next;
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void * ll_thread (void *data) {
+  ll_session_t *s = (ll_session_t *) data;
+  fuse_session_loop(s->se);
+  ll_req_t *r = ll_new(NULL, LL_OP_EXIT, 0, NULL, NULL, 0);
+  if (r) ll_enqueue(s, r);
+  return NULL;
+}
+
+// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf) -> session (external)
+// mountOpts go to fuse_mount (e.g. "-ofsname=x,allow_other"), sessionOpts to
+// fuse_lowlevel_new (e.g. "-omax_write=131072,big_writes"); "" for none.
+NAPI_METHOD(ll_mount) {
+  NAPI_ARGV(5)
+  NAPI_ARGV_UTF8(mnt, 4096, 0)
+  NAPI_ARGV_UTF8(mopts, 1024, 1)
+  NAPI_ARGV_UTF8(sopts, 1024, 2)
+
+  ll_session_t *s = (ll_session_t *) calloc(1, sizeof(ll_session_t));
+  if (s == NULL) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
+  s->env = env;
+  napi_create_reference(env, argv[3], 1, &s->dispatch);
+  napi_create_reference(env, argv[4], 1, &s->statbuf_ref);
+  void *sb; size_t sblen;
+  napi_get_typedarray_info(env, argv[4], NULL, &sblen, &sb, NULL, NULL);
+  if (sblen < STAT_INTS) { napi_throw_error(env, "EINVAL", "stat buffer too small"); return NULL; }
+  s->statbuf = (uint32_t *) sb;
+
+  char *margv[] = { (char *) "layerfs", mopts };
+  struct fuse_args margs = FUSE_ARGS_INIT(mopts[0] ? 2 : 1, margv);
+  s->ch = fuse_mount(mnt, &margs);
+  fuse_opt_free_args(&margs);
+  if (s->ch == NULL) {
+    napi_throw_error(env, "ERR_FUSE_MOUNT", "fuse_mount failed (see stderr)");
+    return NULL;
+  }
+  char *sargv[] = { (char *) "layerfs", sopts };
+  struct fuse_args sargs = FUSE_ARGS_INIT(sopts[0] ? 2 : 1, sargv);
+  s->se = fuse_lowlevel_new(&sargs, &ll_ops, sizeof(ll_ops), s);
+  fuse_opt_free_args(&sargs);
+  if (s->se == NULL) {
+    fuse_unmount(mnt, s->ch);
+    napi_throw_error(env, "ERR_FUSE_OPTION", "fuse_lowlevel_new rejected the options (see stderr)");
+    return NULL;
+  }
+  fuse_session_add_chan(s->se, s->ch);
+
+  uv_mutex_init(&s->lock);
+  uv_async_init(uv_default_loop(), &s->async, ll_drain);
+  s->async.data = s;
+  pthread_create(&s->thread, NULL, ll_thread, s);
+
+  napi_value ext;
+  napi_create_external(env, s, NULL, NULL, &ext);
+  return ext;
+}
+
+static ll_session_t * ll_session_of (napi_env env, napi_value v) {
+  void *p = NULL;
+  napi_get_value_external(env, v, &p);
+  return (ll_session_t *) p;
+}
+
+// The request to answer, or NULL when the session is gone (then nothing is sent).
+static fuse_req_t ll_take (napi_env env, napi_value sv, napi_value rv, ll_session_t **sp) {
+  ll_session_t *s = ll_session_of(env, sv);
+  double d = 0;
+  napi_get_value_double(env, rv, &d);
+  if (sp) *sp = s;
+  if (s == NULL || d == 0) return NULL;
+  s->outstanding--;
+  return (fuse_req_t) (uintptr_t) d;
+}
+
+static void ll_fill_entry (ll_session_t *s, struct fuse_entry_param *e, double nodeid, double entry_timeout, double attr_timeout) {
+  memset(e, 0, sizeof(*e));
+  e->ino = (fuse_ino_t) nodeid;
+  e->generation = 0;
+  if (nodeid != 0) populate_stat(s->statbuf, &e->attr);
+  e->entry_timeout = entry_timeout;
+  e->attr_timeout = attr_timeout;
+}
+
+// ll_reply_err(session, req, errno): errno positive, or 0 for success
+NAPI_METHOD(ll_reply_err) {
+  NAPI_ARGV(3)
+  NAPI_ARGV_INT32(err, 2)
+  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
+  if (req) fuse_reply_err(req, err);
+  return NULL;
+}
+
+// ll_reply_entry(session, req, nodeid, entryTimeout, attrTimeout): the stat is in statbuf;
+// nodeid 0 is a negative entry (cached for entryTimeout).
+NAPI_METHOD(ll_reply_entry) {
+  NAPI_ARGV(5)
+  ll_session_t *s;
+  fuse_req_t req = ll_take(env, argv[0], argv[1], &s);
+  if (!req) return NULL;
+  double nodeid, et, at;
+  napi_get_value_double(env, argv[2], &nodeid);
+  napi_get_value_double(env, argv[3], &et);
+  napi_get_value_double(env, argv[4], &at);
+  struct fuse_entry_param e;
+  ll_fill_entry(s, &e, nodeid, et, at);
+  fuse_reply_entry(req, &e);
+  return NULL;
+}
+
+// ll_reply_create(session, req, nodeid, entryTimeout, attrTimeout, fh, openFlags)
+// openFlags: 1 direct_io, 2 keep_cache
+NAPI_METHOD(ll_reply_create) {
+  NAPI_ARGV(7)
+  ll_session_t *s;
+  fuse_req_t req = ll_take(env, argv[0], argv[1], &s);
+  if (!req) return NULL;
+  double nodeid, et, at, fh;
+  uint32_t of;
+  napi_get_value_double(env, argv[2], &nodeid);
+  napi_get_value_double(env, argv[3], &et);
+  napi_get_value_double(env, argv[4], &at);
+  napi_get_value_double(env, argv[5], &fh);
+  napi_get_value_uint32(env, argv[6], &of);
+  struct fuse_entry_param e;
+  ll_fill_entry(s, &e, nodeid, et, at);
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof(fi));
+  fi.fh = (uint64_t) fh;
+  fi.direct_io = (of & 1) != 0;
+  fi.keep_cache = (of & 2) != 0;
+  if (fuse_reply_create(req, &e, &fi) == -ENOENT) {
+    // The request was interrupted: nobody will release this handle; JS must.
+  }
+  return NULL;
+}
+
+// ll_reply_attr(session, req, attrTimeout): the stat is in statbuf
+NAPI_METHOD(ll_reply_attr) {
+  NAPI_ARGV(3)
+  ll_session_t *s;
+  fuse_req_t req = ll_take(env, argv[0], argv[1], &s);
+  if (!req) return NULL;
+  double at;
+  napi_get_value_double(env, argv[2], &at);
+  struct stat st;
+  memset(&st, 0, sizeof(st));
+  populate_stat(s->statbuf, &st);
+  fuse_reply_attr(req, &st, at);
+  return NULL;
+}
+
+// ll_reply_open(session, req, fh, openFlags)
+NAPI_METHOD(ll_reply_open) {
+  NAPI_ARGV(4)
+  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
+  if (!req) return NULL;
+  double fh;
+  uint32_t of;
+  napi_get_value_double(env, argv[2], &fh);
+  napi_get_value_uint32(env, argv[3], &of);
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof(fi));
+  fi.fh = (uint64_t) fh;
+  fi.direct_io = (of & 1) != 0;
+  fi.keep_cache = (of & 2) != 0;
+  fuse_reply_open(req, &fi);
+  return NULL;
+}
+
+// ll_reply_buf(session, req, buffer, length)
+NAPI_METHOD(ll_reply_buf) {
+  NAPI_ARGV(4)
+  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
+  if (!req) return NULL;
+  void *data = NULL;
+  size_t len = 0;
+  napi_get_buffer_info(env, argv[2], &data, &len);
+  uint32_t n;
+  napi_get_value_uint32(env, argv[3], &n);
+  if (n < len) len = n;
+  fuse_reply_buf(req, (const char *) data, len);
+  return NULL;
+}
+
+// ll_reply_write(session, req, count)
+NAPI_METHOD(ll_reply_write) {
+  NAPI_ARGV(3)
+  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
+  if (!req) return NULL;
+  uint32_t n;
+  napi_get_value_uint32(env, argv[2], &n);
+  fuse_reply_write(req, n);
+  return NULL;
+}
+
+// ll_reply_xattr(session, req, size): the size a getxattr/listxattr size query asked for
+NAPI_METHOD(ll_reply_xattr) {
+  NAPI_ARGV(3)
+  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
+  if (!req) return NULL;
+  uint32_t n;
+  napi_get_value_uint32(env, argv[2], &n);
+  fuse_reply_xattr(req, n);
+  return NULL;
+}
+
+// ll_reply_readlink(session, req, targetBytes)
+NAPI_METHOD(ll_reply_readlink) {
+  NAPI_ARGV(3)
+  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
+  if (!req) return NULL;
+  void *data = NULL;
+  size_t len = 0;
+  napi_get_buffer_info(env, argv[2], &data, &len);
+  char *target = (char *) malloc(len + 1);
+  if (target == NULL) { fuse_reply_err(req, ENOMEM); return NULL; }
+  memcpy(target, data, len);
+  target[len] = 0;
+  fuse_reply_readlink(req, target);
+  free(target);
+  return NULL;
+}
+
+// ll_reply_statfs(session, req, Uint32Array(STATFS_INTS))
+NAPI_METHOD(ll_reply_statfs) {
+  NAPI_ARGV(3)
+  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
+  if (!req) return NULL;
+  void *ints;
+  size_t n;
+  napi_get_typedarray_info(env, argv[2], NULL, &n, &ints, NULL, NULL);
+  struct statvfs sv;
+  memset(&sv, 0, sizeof(sv));
+  if (n >= STATFS_INTS) populate_statvfs((uint32_t *) ints, &sv);
+  fuse_reply_statfs(req, &sv);
+  return NULL;
+}
+
+// ll_notify_inval_inode(session, nodeid, offset, length): offset < 0 drops only attributes
+// (never waits on page locks, so it is safe while requests are pending).
+NAPI_METHOD(ll_notify_inval_inode) {
+  NAPI_ARGV(4)
+  ll_session_t *s = ll_session_of(env, argv[0]);
+  double nodeid, off, len;
+  napi_get_value_double(env, argv[1], &nodeid);
+  napi_get_value_double(env, argv[2], &off);
+  napi_get_value_double(env, argv[3], &len);
+  int r = -ENOTCONN;
+  if (s && !s->exited) r = fuse_lowlevel_notify_inval_inode(s->ch, (fuse_ino_t) nodeid, (off_t) off, (off_t) len);
+  NAPI_RETURN_INT32(r)
+}
+
+// ll_notify_inval_entry(session, parentNodeid, nameBytes)
+NAPI_METHOD(ll_notify_inval_entry) {
+  NAPI_ARGV(3)
+  ll_session_t *s = ll_session_of(env, argv[0]);
+  double parent;
+  napi_get_value_double(env, argv[1], &parent);
+  void *name = NULL;
+  size_t len = 0;
+  napi_get_buffer_info(env, argv[2], &name, &len);
+  int r = -ENOTCONN;
+  if (s && !s->exited) r = fuse_lowlevel_notify_inval_entry(s->ch, (fuse_ino_t) parent, (const char *) name, len);
+  NAPI_RETURN_INT32(r)
+}
+
+// ll_info(session) -> [protoMinor, maxWrite, want]
+NAPI_METHOD(ll_info) {
+  NAPI_ARGV(1)
+  ll_session_t *s = ll_session_of(env, argv[0]);
+  napi_value arr, v;
+  napi_create_array_with_length(env, 3, &arr);
+  napi_create_uint32(env, s ? s->proto_minor : 0, &v); napi_set_element(env, arr, 0, v);
+  napi_create_uint32(env, s ? s->max_write : 0, &v); napi_set_element(env, arr, 1, v);
+  napi_create_uint32(env, s ? s->want : 0, &v); napi_set_element(env, arr, 2, v);
+  return arr;
+}
+
+// ll_exited(session): the JS side saw LL_OP_EXIT. Later replies are dropped; once nothing is
+// outstanding the session, its channel (the /dev/fuse fd) and the async handle are released.
+static void ll_closed_cb (uv_handle_t *h) {
+  ll_session_t *s = (ll_session_t *) h->data;
+  uv_mutex_destroy(&s->lock);
+  free(s);
+}
+
+NAPI_METHOD(ll_exited) {
+  NAPI_ARGV(1)
+  ll_session_t *s = ll_session_of(env, argv[0]);
+  if (s == NULL || s->closed) return NULL;
+  s->exited = 1;
+  s->closed = 1;
+  pthread_join(s->thread, NULL);
+  // A request JS still holds would reply into a destroyed session: keep it (a small leak at
+  // the end of a mount) unless every request was answered.
+  if (s->outstanding == 0) {
+    fuse_session_destroy(s->se);
+    napi_delete_reference(env, s->dispatch);
+    napi_delete_reference(env, s->statbuf_ref);
+    uv_close((uv_handle_t *) &s->async, ll_closed_cb);
+  } else {
+    uv_unref((uv_handle_t *) &s->async);
+  }
+  return NULL;
+}
+
+static void lowlevel_exports (napi_env env, napi_value exports) {
+  NAPI_EXPORT_FUNCTION(ll_mount)
+  NAPI_EXPORT_FUNCTION(ll_reply_err)
+  NAPI_EXPORT_FUNCTION(ll_reply_entry)
+  NAPI_EXPORT_FUNCTION(ll_reply_create)
+  NAPI_EXPORT_FUNCTION(ll_reply_attr)
+  NAPI_EXPORT_FUNCTION(ll_reply_open)
+  NAPI_EXPORT_FUNCTION(ll_reply_buf)
+  NAPI_EXPORT_FUNCTION(ll_reply_write)
+  NAPI_EXPORT_FUNCTION(ll_reply_xattr)
+  NAPI_EXPORT_FUNCTION(ll_reply_readlink)
+  NAPI_EXPORT_FUNCTION(ll_reply_statfs)
+  NAPI_EXPORT_FUNCTION(ll_notify_inval_inode)
+  NAPI_EXPORT_FUNCTION(ll_notify_inval_entry)
+  NAPI_EXPORT_FUNCTION(ll_info)
+  NAPI_EXPORT_FUNCTION(ll_exited)
+}

@@ -1,0 +1,379 @@
+// The lowlevel op table: each request is turned into a union path (nodes.ts), one union call,
+// and one reply. No semantics here; errors are errno from the core (errnoOf). Requests are
+// answered as their union calls settle, so a slow copy-up never holds up other requests.
+import { constants } from 'node:os'
+import { errnoOf, fsError } from '../errors.js'
+import type { TimeSpec } from '../layers/native.js'
+import { nameBytes, nameFromBytes } from '../layers/native/names.js'
+import * as attr from '../union/attr-ops.js'
+import * as dir from '../union/dir-ops.js'
+import { joinPath } from '../union/entry.js'
+import * as file from '../union/file-ops.js'
+import type { UnionStat } from '../union/inode.js'
+import type { Union } from '../union/union.js'
+import { fuseLog } from '../log.js'
+import { type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues } from './lowlevel.js'
+import { type Node, type NodeKey, Nodes } from './nodes.js'
+
+const E = constants.errno
+
+/** How long the kernel may trust what we tell it (seconds). */
+export interface CacheTimeouts {
+  /** A name's lookup. */
+  entry: number
+  /** A node's attributes. */
+  attr: number
+  /** A name's absence. */
+  negative: number
+}
+
+interface DirHandle {
+  path: string
+  listing: attr.Listing | undefined
+}
+
+const S_IFMT = 0o170000
+const S_IFDIR = 0o040000
+const DIRENT_HEADER = 24
+
+/** Thrown inside a handler to answer with a bare errno. */
+const enoent = (syscall: string): Error => fsError('ENOENT', syscall)
+
+export class LowLevelOps {
+  readonly #u: Union
+  readonly #t: CacheTimeouts
+  readonly #nodes: Nodes
+  #session: LowLevelSession | undefined
+  readonly #dirs = new Map<number, DirHandle>()
+  #nextDir = 1
+  /** Open file handles per node: an unlinked open file is reached through them. */
+  readonly #openFiles = new Map<Node, Set<number>>()
+  #readBuf = Buffer.allocUnsafe(128 * 1024)
+
+  constructor(u: Union, timeouts: CacheTimeouts) {
+    this.#u = u
+    this.#t = timeouts
+    this.#nodes = new Nodes(attr.getattr(u, '/').ino)
+    u.onCopyUp = path => this.#copiedUp(path)
+  }
+
+  get nodes(): Nodes {
+    return this.#nodes
+  }
+
+  attach(session: LowLevelSession): void {
+    this.#session = session
+  }
+
+  /** Entry point for every request: one reply, always. */
+  readonly handle = (r: Request): void => {
+    const s = this.#session!
+    let p: Promise<void> | void
+    try {
+      p = this.#dispatch(s, r)
+    } catch (err) {
+      this.#fail(s, r, err)
+      return
+    }
+    if (p) p.catch((err: unknown) => this.#fail(s, r, err))
+  }
+
+  #fail(s: LowLevelSession, r: Request, err: unknown): void {
+    const n = errnoOf(err)
+    if (n === -E.EIO) fuseLog('%s %d: %O', OP_NAMES[r.op], r.ino, err)
+    s.err(r.req, -n)
+  }
+
+  #node(id: number): Node {
+    const n = this.#nodes.get(id)
+    if (n === undefined) throw fsError('ESTALE', 'node')
+    return n
+  }
+
+  #path(id: number): string {
+    const p = this.#nodes.path(this.#node(id))
+    if (p === undefined) throw enoent('path')
+    return p
+  }
+
+  #stat(path: string): UnionStat {
+    const st = attr.tryGetattr(this.#u, path)
+    if (!st) throw enoent('getattr')
+    return st
+  }
+
+  /** What makes the object at `path` one node with others (nodes.ts NodeKey). */
+  #keyOf(path: string, st: UnionStat): NodeKey {
+    if ((st.mode & S_IFMT) === S_IFDIR || st.nlink < 2) return st.ino
+    return this.#u.tryResolve(path)?.upper ? st.ino : path
+  }
+
+  /** The kernel learns `name` in `parent`: its node, one more lookup counted. */
+  #lookedUp(parentId: number, name: string, path: string, st: UnionStat): Node {
+    return this.#nodes.lookedUp(this.#node(parentId), name, this.#keyOf(path, st), st.ino, (st.mode & S_IFMT) === S_IFDIR)
+  }
+
+  /** Reply an entry for `name` in `parent` (just made or looked up). */
+  #entry(s: LowLevelSession, r: Request, parentId: number, name: string, path: string, st: UnionStat): void {
+    const node = this.#lookedUp(parentId, name, path, st)
+    s.entry(r.req, node.id, st, this.#t.entry, this.#t.attr)
+  }
+
+  /** A fresh stat of a node's object: a changed st_ino (a broken lower hard link) re-keys it. */
+  #saw(node: Node, path: string, st: UnionStat): void {
+    if (st.ino === node.ino) return
+    node.ino = st.ino
+    this.#nodes.rekey(node, this.#keyOf(path, st))
+  }
+
+  /** What the kernel caches of a copied-up object is stale: its ctime, maybe st_ino, nlink. */
+  #copiedUp(path: string): void {
+    const node = this.#nodes.find(path)
+    if (node === undefined) return
+    const st = attr.tryGetattr(this.#u, path)
+    if (st) this.#saw(node, path, st)
+    this.#session?.invalidateInode(node.id)
+  }
+
+  #dispatch(s: LowLevelSession, r: Request): Promise<void> | void {
+    const u = this.#u
+    const caller = { uid: r.uid, gid: r.gid }
+    switch (r.op) {
+      case Op.LOOKUP: {
+        const name = nameFromBytes(r.name!)
+        const path = joinPath(this.#path(r.ino), name)
+        const st = attr.tryGetattr(u, path)
+        if (!st) return s.negative(r.req, this.#t.negative)
+        return this.#entry(s, r, r.ino, name, path, st)
+      }
+      case Op.FORGET:
+        this.#nodes.forget(r.ino, r.size)
+        return
+      case Op.GETATTR:
+        return s.attr(r.req, this.#getattr(this.#node(r.ino), r.fh), this.#t.attr)
+      case Op.SETATTR:
+        return this.#setattr(s, r)
+      case Op.READLINK:
+        return s.readlink(r.req, nameBytes(attr.readlink(u, this.#path(r.ino))))
+      case Op.MKNOD: case Op.MKDIR: case Op.SYMLINK: {
+        const name = nameFromBytes(r.name!)
+        const path = joinPath(this.#path(r.ino), name)
+        if (r.op === Op.MKNOD) dir.mknod(u, path, r.mode, r.extra as number, caller)
+        else if (r.op === Op.MKDIR) dir.mkdir(u, path, r.mode, caller)
+        else dir.symlink(u, nameFromBytes(r.name2!), path, caller)
+        return this.#entry(s, r, r.ino, name, path, this.#stat(path))
+      }
+      case Op.LINK: {
+        const from = this.#path(r.ino)
+        const name = nameFromBytes(r.name2!)
+        const to = joinPath(this.#path(r.ino2), name)
+        return dir.link(u, from, to).then(() => {
+          this.#entry(s, r, r.ino2, name, to, this.#stat(to))
+        })
+      }
+      case Op.UNLINK: case Op.RMDIR: {
+        const name = nameFromBytes(r.name!)
+        const path = joinPath(this.#path(r.ino), name)
+        const parent = this.#node(r.ino)
+        const done = (): void => {
+          this.#nodes.removeName(parent, name)
+          s.err(r.req, 0)
+        }
+        if (r.op === Op.RMDIR) {
+          dir.rmdir(u, path)
+          return done()
+        }
+        return dir.unlink(u, path).then(done)
+      }
+      case Op.RENAME: {
+        const name = nameFromBytes(r.name!)
+        const newName = nameFromBytes(r.name2!)
+        const parent = this.#node(r.ino)
+        const newParent = this.#node(r.ino2)
+        const from = joinPath(this.#path(r.ino), name)
+        const to = joinPath(this.#path(r.ino2), newName)
+        return dir.rename(u, from, to).then(() => {
+          this.#nodes.rename(parent, name, newParent, newName)
+          s.err(r.req, 0)
+        })
+      }
+      case Op.OPEN: {
+        const node = this.#node(r.ino)
+        const path = this.#path(r.ino)
+        return file.open(u, path, r.flags).then(fh => {
+          this.#opened(node, fh)
+          s.open(r.req, fh, this.#keepCache(node, path))
+        })
+      }
+      case Op.CREATE: {
+        const name = nameFromBytes(r.name!)
+        const path = joinPath(this.#path(r.ino), name)
+        const fh = file.create(u, path, r.mode, caller)
+        let st: UnionStat
+        try {
+          st = this.#stat(path)
+        } catch (err) {
+          file.release(u, fh)
+          throw err
+        }
+        const node = this.#lookedUp(r.ino, name, path, st)
+        this.#opened(node, fh)
+        node.cacheStamp = stampOf(st)
+        s.create(r.req, node.id, st, this.#t.entry, this.#t.attr, fh, 0)
+        return
+      }
+      case Op.READ: {
+        if (r.size > this.#readBuf.length) this.#readBuf = Buffer.allocUnsafe(r.size)
+        const n = file.read(u, r.fh!, this.#readBuf, r.size, r.off)
+        return s.buf(r.req, this.#readBuf, n)
+      }
+      case Op.WRITE:
+        return s.write(r.req, file.write(u, r.fh!, r.data!, r.data!.length, r.off))
+      case Op.FLUSH:
+        return s.err(r.req, 0)
+      case Op.RELEASE: {
+        file.release(u, r.fh!)
+        const node = this.#nodes.get(r.ino)
+        if (node) {
+          const open = this.#openFiles.get(node)
+          open?.delete(r.fh!)
+          if (open?.size === 0) this.#openFiles.delete(node)
+        }
+        return s.err(r.req, 0)
+      }
+      case Op.FSYNC:
+        return file.fsync(u, r.fh!, r.flags !== 0).then(() => s.err(r.req, 0))
+      case Op.OPENDIR: {
+        const path = this.#path(r.ino)
+        if (!u.resolve(path).isDir) throw fsError('ENOTDIR', 'opendir', path)
+        const id = this.#nextDir++
+        this.#dirs.set(id, { path, listing: undefined })
+        return s.open(r.req, id, 0)
+      }
+      case Op.READDIR:
+        return this.#readdir(s, r)
+      case Op.RELEASEDIR:
+        this.#dirs.delete(r.fh!)
+        return s.err(r.req, 0)
+      case Op.FSYNCDIR:
+        return s.err(r.req, 0)
+      case Op.STATFS:
+        return s.statfs(r.req, attr.statfs(u))
+      case Op.SETXATTR:
+        return attr.setxattr(u, this.#path(r.ino), nameFromBytes(r.name!), r.name2!, r.flags)
+          .then(() => s.err(r.req, 0))
+      case Op.GETXATTR: {
+        const value = attr.getxattr(u, this.#path(r.ino), nameFromBytes(r.name!))
+        if (value === undefined) return s.err(r.req, E.ENODATA)
+        return this.#sized(s, r, value)
+      }
+      case Op.LISTXATTR: {
+        const names = attr.listxattr(u, this.#path(r.ino))
+        return this.#sized(s, r, Buffer.concat(names.flatMap(n => [nameBytes(n), NUL])))
+      }
+      case Op.REMOVEXATTR:
+        return attr.removexattr(u, this.#path(r.ino), nameFromBytes(r.name!)).then(() => s.err(r.req, 0))
+      case Op.FALLOCATE:
+        return s.err(r.req, E.EOPNOTSUPP)
+      default:
+        return s.err(r.req, E.ENOSYS)
+    }
+  }
+
+  /** A getxattr/listxattr answer: the size for a size query, ERANGE when it does not fit. */
+  #sized(s: LowLevelSession, r: Request, value: Buffer): void {
+    if (r.size === 0) return s.xattrSize(r.req, value.length)
+    if (value.length > r.size) return s.err(r.req, E.ERANGE)
+    return s.buf(r.req, value)
+  }
+
+  #opened(node: Node, fh: number): void {
+    let set = this.#openFiles.get(node)
+    if (set === undefined) this.#openFiles.set(node, (set = new Set()))
+    set.add(fh)
+  }
+
+  /** Keep the kernel's pages of a file unless it changed since its last open (auto_cache). */
+  #keepCache(node: Node, path: string): number {
+    const st = attr.tryGetattr(this.#u, path)
+    if (!st) return 0
+    const stamp = stampOf(st)
+    const keep = node.cacheStamp === stamp
+    node.cacheStamp = stamp
+    return keep ? OpenFlags.KEEP_CACHE : 0
+  }
+
+  /** The attributes of a node: by its path, or through an open handle once it has no name. */
+  #getattr(node: Node, fh: number | undefined): UnionStat {
+    const path = this.#nodes.path(node)
+    if (path !== undefined) {
+      const st = attr.tryGetattr(this.#u, path)
+      if (st) {
+        this.#saw(node, path, st)
+        return st
+      }
+    }
+    const id = fh ?? this.#openFiles.get(node)?.values().next().value
+    if (id === undefined) throw enoent('getattr')
+    const st = file.fstat(this.#u, id)
+    return {
+      mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size),
+      nlink: Number(st.nlink), ino: node.ino, rdev: Number(st.rdev), blksize: Number(st.blksize),
+      blocks: Number(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
+    }
+  }
+
+  async #setattr(s: LowLevelSession, r: Request): Promise<void> {
+    const u = this.#u
+    const node = this.#node(r.ino)
+    const path = this.#nodes.path(node)
+    const set = r.mode
+    const [mode, uid, gid, size, atimeNs, mtimeNs] = r.extra as SetAttrValues
+    if (path === undefined) {
+      // An unlinked open file: only ftruncate through its handle can reach it.
+      if (set !== SetAttr.SIZE || r.fh === undefined) throw enoent('setattr')
+      file.ftruncate(u, r.fh, size)
+      return s.attr(r.req, this.#getattr(node, r.fh), this.#t.attr)
+    }
+    if (set & SetAttr.MODE) await attr.chmod(u, path, mode)
+    if (set & (SetAttr.UID | SetAttr.GID)) {
+      await attr.chown(u, path, set & SetAttr.UID ? uid : 0xffffffff, set & SetAttr.GID ? gid : 0xffffffff)
+    }
+    if (set & SetAttr.SIZE) {
+      if (r.fh !== undefined && u.handles.get(r.fh)?.upper) file.ftruncate(u, r.fh, size)
+      else await file.truncate(u, path, size)
+    }
+    if (set & (SetAttr.ATIME | SetAttr.MTIME | SetAttr.ATIME_NOW | SetAttr.MTIME_NOW)) {
+      const time = (v: number, now: number, ns: bigint): TimeSpec => (set & now ? 'now' : set & v ? ns : 'omit')
+      await attr.utimens(u, path, time(SetAttr.ATIME, SetAttr.ATIME_NOW, atimeNs), time(SetAttr.MTIME, SetAttr.MTIME_NOW, mtimeNs))
+    }
+    s.attr(r.req, this.#getattr(node, r.fh), this.#t.attr)
+  }
+
+  #readdir(s: LowLevelSession, r: Request): void {
+    const d = this.#dirs.get(r.fh!)
+    if (d === undefined) throw fsError('EBADF', 'readdir')
+    // A listing is taken at the first read and again at a rewind (offset 0), as getdents sees it.
+    if (d.listing === undefined || r.off === 0) d.listing = attr.readdir(this.#u, d.path)
+    const { names, stats } = d.listing
+    const out = Buffer.alloc(r.size)
+    let used = 0
+    for (let i = r.off; i < names.length; i++) {
+      const name = nameBytes(names[i]!)
+      const size = (DIRENT_HEADER + name.length + 7) & ~7
+      if (used + size > r.size) break
+      const st = stats[i]!
+      out.writeBigUInt64LE(BigInt.asUintN(64, st.ino), used)
+      out.writeBigUInt64LE(BigInt(i + 1), used + 8)
+      out.writeUInt32LE(name.length, used + 16)
+      out.writeUInt32LE((st.mode & S_IFMT) >>> 12, used + 20)
+      name.copy(out, used + DIRENT_HEADER)
+      used += size
+    }
+    s.buf(r.req, out, used)
+  }
+}
+
+const NUL = Buffer.from([0])
+
+const stampOf = (st: UnionStat): string => `${st.size}:${st.mtimeNs}`

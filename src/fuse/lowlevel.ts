@@ -1,0 +1,242 @@
+/// <reference path="./fuse-native.d.ts" />
+// The lowlevel libfuse session of the patched fuse-native (rev 5, scripts/fuse-native/lowlevel.c):
+// requests by node id, answered whenever JS is ready. This module only types the native calls
+// and encodes replies; what the node ids mean is nodes.ts's business, what requests do ll-ops.ts's.
+import Fuse from 'fuse-native'
+import type { UnionStat } from '../union/inode.js'
+import type { StatFs } from '../layers/statfs.js'
+
+/** Request kinds, as lowlevel.c numbers them. */
+export const Op = {
+  INIT: 0, LOOKUP: 1, FORGET: 2, GETATTR: 3, SETATTR: 4, READLINK: 5, MKNOD: 6, MKDIR: 7,
+  UNLINK: 8, RMDIR: 9, SYMLINK: 10, RENAME: 11, LINK: 12, OPEN: 13, READ: 14, WRITE: 15,
+  FLUSH: 16, RELEASE: 17, FSYNC: 18, OPENDIR: 19, READDIR: 20, RELEASEDIR: 21, FSYNCDIR: 22,
+  STATFS: 23, SETXATTR: 24, GETXATTR: 25, LISTXATTR: 26, REMOVEXATTR: 27, CREATE: 28,
+  FALLOCATE: 29, EXIT: 30,
+} as const
+
+export const OP_NAMES: readonly string[] = Object.keys(Op).map(k => k.toLowerCase())
+
+/** setattr's to_set bits (fuse_lowlevel.h). */
+export const SetAttr = {
+  MODE: 1 << 0, UID: 1 << 1, GID: 1 << 2, SIZE: 1 << 3, ATIME: 1 << 4, MTIME: 1 << 5,
+  ATIME_NOW: 1 << 7, MTIME_NOW: 1 << 8,
+} as const
+
+/** open/create reply flags. */
+export const OpenFlags = { DIRECT_IO: 1, KEEP_CACHE: 2 } as const
+
+/**
+ * One request, as lowlevel.c hands it over. Fields a kind does not use are 0/undefined.
+ * `name`, `name2` and `data` are copies that JS owns.
+ */
+export interface Request {
+  op: number
+  /** The libfuse request: pass it back to exactly one reply. 0 for init/forget/exit. */
+  req: number
+  /** The node the request is about; the parent for lookup/create/mkdir/mknod/symlink/unlink/rmdir/rename. */
+  ino: number
+  /** The open handle, when the kernel sent one (getattr/setattr only when it did). */
+  fh: number | undefined
+  /** read/write/readdir/fallocate offset. */
+  off: number
+  /** read/readdir/xattr size, fallocate length, forget's nlookup. */
+  size: number
+  /** open/create flags, setxattr flags, fsync datasync, fallocate mode. */
+  flags: number
+  /** create/mkdir/mknod mode; setattr's to_set bits. */
+  mode: number
+  /** The entry name (lookup, create, ..., the old name of rename), or the xattr name. */
+  name: Buffer | undefined
+  /** rename/link's new name, symlink's target, setxattr's value. */
+  name2: Buffer | undefined
+  /** write's data. */
+  data: Buffer | undefined
+  /** rename/link's new parent. */
+  ino2: number
+  uid: number
+  gid: number
+  pid: number
+  /** setattr: [mode, uid, gid, size, atimeNs, mtimeNs]; mknod: rdev; else the caller's umask. */
+  extra: number | SetAttrValues
+}
+
+export type SetAttrValues = [mode: number, uid: number, gid: number, size: number, atimeNs: bigint, mtimeNs: bigint]
+
+interface Native {
+  ll_mount(mnt: string, mountOpts: string, sessionOpts: string, dispatch: (...a: never[]) => void, stat: Uint32Array): unknown
+  ll_reply_err(s: unknown, req: number, errno: number): void
+  ll_reply_entry(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number): void
+  ll_reply_create(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number, fh: number, flags: number): void
+  ll_reply_attr(s: unknown, req: number, attrTimeout: number): void
+  ll_reply_open(s: unknown, req: number, fh: number, flags: number): void
+  ll_reply_buf(s: unknown, req: number, buf: Buffer, len: number): void
+  ll_reply_write(s: unknown, req: number, n: number): void
+  ll_reply_xattr(s: unknown, req: number, n: number): void
+  ll_reply_readlink(s: unknown, req: number, target: Buffer): void
+  ll_reply_statfs(s: unknown, req: number, ints: Uint32Array): void
+  ll_notify_inval_inode(s: unknown, nodeid: number, off: number, len: number): number
+  ll_notify_inval_entry(s: unknown, parent: number, name: Buffer): number
+  ll_info(s: unknown): [protoMinor: number, maxWrite: number, want: number]
+  ll_exited(s: unknown): void
+}
+
+const native = (Fuse as unknown as { native: Native }).native
+
+const STAT_INTS = 22
+const STATFS_INTS = 17
+const NS = 1_000_000_000n
+
+function setU64(a: Uint32Array, i: number, v: number | bigint): void {
+  if (typeof v === 'bigint') {
+    a[i] = Number(BigInt.asUintN(32, v))
+    a[i + 1] = Number(BigInt.asUintN(32, v >> 32n))
+  } else {
+    a[i] = v % 4294967296
+    a[i + 1] = Math.floor(v / 4294967296)
+  }
+}
+
+function setTime(a: Uint32Array, i: number, ns: bigint): void {
+  let sec = ns / NS
+  let nsec = ns % NS
+  if (nsec < 0n) {
+    nsec += NS
+    sec -= 1n
+  }
+  setU64(a, i, sec)
+  a[i + 2] = Number(nsec)
+}
+
+export class LowLevelSession {
+  readonly #s: unknown
+  readonly #stat = new Uint32Array(STAT_INTS)
+  readonly #statfs = new Uint32Array(STATFS_INTS)
+  #exited = false
+  readonly initialized: Promise<void>
+  /** Resolves when the FUSE loop has ended (the mount is gone). */
+  readonly exited: Promise<void>
+
+  /**
+   * Mounts `mnt` (fuse_mount with `mountOpts`, e.g. ['fsname=x', 'allow_other']) and starts the
+   * session (fuse_lowlevel_new with `sessionOpts`, e.g. ['max_write=131072']). Every request
+   * goes to `onRequest`, on the JS thread; init and exit are handled here.
+   */
+  constructor(mnt: string, mountOpts: readonly string[], sessionOpts: readonly string[], onRequest: (r: Request) => void) {
+    let onInit!: () => void
+    let onExit!: () => void
+    this.initialized = new Promise(resolve => (onInit = resolve))
+    this.exited = new Promise(resolve => (onExit = resolve))
+    const dispatch = (op: number, req: number, ino: number, fh: number | undefined, off: number, size: number,
+      flags: number, mode: number, name: Buffer | undefined, name2: Buffer | undefined, data: Buffer | undefined,
+      ino2: number, uid: number, gid: number, pid: number, extra: number | SetAttrValues): void => {
+      if (op === Op.INIT) return onInit()
+      if (op === Op.EXIT) {
+        this.#exited = true
+        native.ll_exited(this.#s)
+        return onExit()
+      }
+      onRequest({ op, req, ino, fh, off, size, flags, mode, name, name2, data, ino2, uid, gid, pid, extra })
+    }
+    const opts = (list: readonly string[]): string => (list.length > 0 ? '-o' + list.join(',') : '')
+    this.#s = native.ll_mount(mnt, opts(mountOpts), opts(sessionOpts), dispatch as (...a: never[]) => void, this.#stat)
+  }
+
+  get isExited(): boolean {
+    return this.#exited
+  }
+
+  /** What INIT negotiated: the kernel's protocol minor, max_write, the capabilities wanted. */
+  info(): { protoMinor: number; maxWrite: number; want: number } {
+    const [protoMinor, maxWrite, want] = native.ll_info(this.#s)
+    return { protoMinor, maxWrite, want }
+  }
+
+  #putStat(st: UnionStat): void {
+    const a = this.#stat
+    a[0] = st.mode
+    a[1] = st.uid
+    a[2] = st.gid
+    setU64(a, 3, st.size)
+    a[5] = 0
+    a[6] = st.nlink
+    setU64(a, 7, st.ino)
+    a[9] = st.rdev
+    a[10] = st.blksize
+    setU64(a, 11, st.blocks)
+    setTime(a, 13, st.atimeNs)
+    setTime(a, 16, st.mtimeNs)
+    setTime(a, 19, st.ctimeNs)
+  }
+
+  /** errno > 0 is an error, 0 success for the ops that return nothing. */
+  err(req: number, errno: number): void {
+    native.ll_reply_err(this.#s, req, errno)
+  }
+
+  entry(req: number, nodeid: number, st: UnionStat, entryTimeout: number, attrTimeout: number): void {
+    this.#putStat(st)
+    native.ll_reply_entry(this.#s, req, nodeid, entryTimeout, attrTimeout)
+  }
+
+  /** "No such name", cached by the kernel for `timeout` seconds (0: ENOENT, not cached). */
+  negative(req: number, timeout: number): void {
+    if (timeout > 0) native.ll_reply_entry(this.#s, req, 0, timeout, 0)
+    else native.ll_reply_err(this.#s, req, 2)
+  }
+
+  create(req: number, nodeid: number, st: UnionStat, entryTimeout: number, attrTimeout: number, fh: number, flags: number): void {
+    this.#putStat(st)
+    native.ll_reply_create(this.#s, req, nodeid, entryTimeout, attrTimeout, fh, flags)
+  }
+
+  attr(req: number, st: UnionStat, attrTimeout: number): void {
+    this.#putStat(st)
+    native.ll_reply_attr(this.#s, req, attrTimeout)
+  }
+
+  open(req: number, fh: number, flags: number): void {
+    native.ll_reply_open(this.#s, req, fh, flags)
+  }
+
+  buf(req: number, buf: Buffer, len = buf.length): void {
+    native.ll_reply_buf(this.#s, req, buf, len)
+  }
+
+  write(req: number, n: number): void {
+    native.ll_reply_write(this.#s, req, n)
+  }
+
+  xattrSize(req: number, n: number): void {
+    native.ll_reply_xattr(this.#s, req, n)
+  }
+
+  readlink(req: number, target: Buffer): void {
+    native.ll_reply_readlink(this.#s, req, target)
+  }
+
+  statfs(req: number, s: StatFs): void {
+    const a = this.#statfs
+    a.fill(0)
+    a[0] = Number(s.bsize)
+    a[1] = Number(s.frsize ?? s.bsize)
+    setU64(a, 2, s.blocks)
+    setU64(a, 4, s.bfree)
+    setU64(a, 6, s.bavail)
+    setU64(a, 8, s.files)
+    setU64(a, 10, s.ffree)
+    setU64(a, 12, s.favail ?? s.ffree)
+    a[16] = Number(s.namemax)
+    native.ll_reply_statfs(this.#s, req, a)
+  }
+
+  /** Drop the kernel's cached attributes of a node (and its pages from `off` when off >= 0). */
+  invalidateInode(nodeid: number, off = -1, len = 0): void {
+    if (!this.#exited) native.ll_notify_inval_inode(this.#s, nodeid, off, len)
+  }
+
+  /** Drop the kernel's cached lookup of `name` in `parent`. */
+  invalidateEntry(parent: number, name: Buffer): void {
+    if (!this.#exited) native.ll_notify_inval_entry(this.#s, parent, name)
+  }
+}
