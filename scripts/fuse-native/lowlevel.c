@@ -5,12 +5,15 @@
 // The kernel sees one node id per *union inode* (chosen by JS), not one per path as with the
 // high-level API: hard links share one kernel inode, so attributes can be cached.
 //
-// Threads. One FUSE thread runs fuse_session_loop(): each request callback copies what it
-// needs (names, write data) into one malloc'd block, appends it to a queue and wakes the JS
+// Threads. One FUSE thread runs fuse_session_loop(). READ and WRITE are done right there, on
+// the real file's descriptor (see ll_read). Every other request callback copies what it
+// needs (names, xattr values) into one malloc'd block, appends it to a queue and wakes the JS
 // thread with uv_async_send(); it never waits for JS, so the next request is read at once. The
 // JS thread drains the queue, calls the JS dispatcher once per request, and JS answers with the
 // ll_reply_* functions below, synchronously or later (libfuse's lowlevel replies may come from
 // any thread). forget is answered in the FUSE thread (it has no reply) and only reported.
+
+#include <fcntl.h>
 
 #define LL_OP_INIT 0
 #define LL_OP_LOOKUP 1
@@ -64,7 +67,6 @@ typedef struct ll_req {
   uint32_t uid, gid, pid, umask;
   char *name; size_t namelen;
   char *name2; size_t name2len;   // rename/link new name, symlink target, setxattr value
-  char *data; size_t datalen;     // write data (owned by the JS Buffer once dispatched)
 } ll_req_t;
 
 typedef struct {
@@ -81,6 +83,8 @@ typedef struct {
   int exited;               // the FUSE loop has ended: replies are dropped
   int closed;
   int64_t outstanding;      // requests handed to JS and not yet answered
+  char *iobuf;              // the FUSE thread's read buffer
+  size_t iobuf_size;
   // what INIT negotiated
   uint32_t proto_minor, max_write, want;
 } ll_session_t;
@@ -215,33 +219,40 @@ static void ll_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
   ll_enqueue(LL_SESSION(req), r);
 }
 
+// Data goes between the kernel and the real file in this thread: the handle the kernel holds
+// (fi->fh) is a descriptor of the real file that JS gave us at open (ll_dup_fd), never a JS
+// object, so READ and WRITE never wait for the JS thread. JS swaps the file behind it with
+// dup2 when a lower file is copied up (ll_retarget_fd), and closes it at release.
 static void ll_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_READ, ino, NULL, NULL, 0)
-  ll_set_fi(r, fi);
-  r->size = size;
-  r->off = off;
-  ll_enqueue(LL_SESSION(req), r);
+  ll_session_t *s = LL_SESSION(req);
+  if (size > s->iobuf_size) {
+    char *b = (char *) realloc(s->iobuf, size);
+    if (b == NULL) { fuse_reply_err(req, ENOMEM); return; }
+    s->iobuf = b;
+    s->iobuf_size = size;
+  }
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pread((int) fi->fh, s->iobuf + done, size - done, off + (off_t) done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { fuse_reply_err(req, errno); return; }
+    if (n == 0) break;
+    done += (size_t) n;
+  }
+  fuse_reply_buf(req, s->iobuf, done);
 }
 
 static void ll_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-  // The data lives in libfuse's receive buffer, reused for the next request: copy it. The copy
-  // becomes the JS Buffer's memory (freed by its finalizer).
-  char *data = (char *) malloc(size > 0 ? size : 1);
-  if (data == NULL) { fuse_reply_err(req, ENOMEM); return; }
-  memcpy(data, buf, size);
-  ll_req_t *r = ll_new(req, LL_OP_WRITE, ino, NULL, NULL, 0);
-  if (r == NULL) { free(data); fuse_reply_err(req, ENOMEM); return; }
-  ll_set_fi(r, fi);
-  r->data = data;
-  r->datalen = size;
-  r->off = off;
-  ll_enqueue(LL_SESSION(req), r);
+  ssize_t n;
+  do n = pwrite((int) fi->fh, buf, size, off); while (n < 0 && errno == EINTR);
+  if (n < 0) fuse_reply_err(req, errno);
+  else fuse_reply_write(req, (size_t) n);
 }
 
+// close(2) has nothing to do here (data goes straight to the real files, locks are the
+// kernel's): answered in this thread, no JS hop.
 static void ll_flush (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_FLUSH, ino, NULL, NULL, 0)
-  ll_set_fi(r, fi);
-  ll_enqueue(LL_SESSION(req), r);
+  fuse_reply_err(req, 0);
 }
 
 static void ll_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -363,10 +374,6 @@ static const struct fuse_lowlevel_ops ll_ops = {
 
 // ---- the JS thread -------------------------------------------------------------------------
 
-static void ll_free_data (napi_env env, void *data, void *hint) {
-  free(data);
-}
-
 static napi_value ll_bytes (napi_env env, const char *p, size_t len) {
   napi_value v;
   if (p == NULL) { napi_get_undefined(env, &v); return v; }
@@ -389,12 +396,7 @@ static void ll_call (ll_session_t *s, napi_value fn, ll_req_t *r) {
   napi_create_uint32(env, r->mode, &argv[7]);
   argv[8] = ll_bytes(env, r->name, r->namelen);
   argv[9] = ll_bytes(env, r->name2, r->name2len);
-  if (r->data) {
-    napi_create_external_buffer(env, r->datalen, r->data, ll_free_data, NULL, &argv[10]);
-    r->data = NULL;
-  } else {
-    napi_get_undefined(env, &argv[10]);
-  }
+  napi_get_undefined(env, &argv[10]); // (was write data: writes no longer reach JS)
   napi_create_double(env, (double) r->ino2, &argv[11]);
   napi_create_uint32(env, r->uid, &argv[12]);
   napi_create_uint32(env, r->gid, &argv[13]);
@@ -449,7 +451,6 @@ static void ll_drain (uv_async_t *handle) {
     napi_open_handle_scope(env, &inner);
     ll_call(s, fn, r);
     napi_close_handle_scope(env, inner);
-    if (r->data) free(r->data);
     free(r);
     r = next;
   }
@@ -639,17 +640,6 @@ NAPI_METHOD(ll_reply_buf) {
   return NULL;
 }
 
-// ll_reply_write(session, req, count)
-NAPI_METHOD(ll_reply_write) {
-  NAPI_ARGV(3)
-  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
-  if (!req) return NULL;
-  uint32_t n;
-  napi_get_value_uint32(env, argv[2], &n);
-  fuse_reply_write(req, n);
-  return NULL;
-}
-
 // ll_reply_xattr(session, req, size): the size a getxattr/listxattr size query asked for
 NAPI_METHOD(ll_reply_xattr) {
   NAPI_ARGV(3)
@@ -754,6 +744,8 @@ NAPI_METHOD(ll_exited) {
     fuse_session_destroy(s->se);
     napi_delete_reference(env, s->dispatch);
     napi_delete_reference(env, s->statbuf_ref);
+    free(s->iobuf);
+    s->iobuf = NULL;
     uv_close((uv_handle_t *) &s->async, ll_closed_cb);
   } else {
     uv_unref((uv_handle_t *) &s->async);
@@ -761,7 +753,35 @@ NAPI_METHOD(ll_exited) {
   return NULL;
 }
 
+// ll_dup_fd(fd) -> a descriptor of the same open file, for the kernel's handle (fi->fh)
+NAPI_METHOD(ll_dup_fd) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_INT32(fd, 0)
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  NAPI_RETURN_INT32(r < 0 ? -errno : r)
+}
+
+// ll_retarget_fd(handleFd, fd): the kernel's handle now reads and writes fd's file (atomic
+// for a read or write in flight in the FUSE thread: it sees the old file or the new one).
+NAPI_METHOD(ll_retarget_fd) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_INT32(hfd, 0)
+  NAPI_ARGV_INT32(fd, 1)
+  int r = dup3(fd, hfd, O_CLOEXEC);
+  NAPI_RETURN_INT32(r < 0 ? -errno : 0)
+}
+
+// ll_close_fd(handleFd): the kernel released the handle
+NAPI_METHOD(ll_close_fd) {
+  NAPI_ARGV(1)
+  NAPI_ARGV_INT32(fd, 0)
+  NAPI_RETURN_INT32(close(fd) < 0 ? -errno : 0)
+}
+
 static void lowlevel_exports (napi_env env, napi_value exports) {
+  NAPI_EXPORT_FUNCTION(ll_dup_fd)
+  NAPI_EXPORT_FUNCTION(ll_retarget_fd)
+  NAPI_EXPORT_FUNCTION(ll_close_fd)
   NAPI_EXPORT_FUNCTION(ll_mount)
   NAPI_EXPORT_FUNCTION(ll_reply_err)
   NAPI_EXPORT_FUNCTION(ll_reply_entry)
@@ -769,7 +789,6 @@ static void lowlevel_exports (napi_env env, napi_value exports) {
   NAPI_EXPORT_FUNCTION(ll_reply_attr)
   NAPI_EXPORT_FUNCTION(ll_reply_open)
   NAPI_EXPORT_FUNCTION(ll_reply_buf)
-  NAPI_EXPORT_FUNCTION(ll_reply_write)
   NAPI_EXPORT_FUNCTION(ll_reply_xattr)
   NAPI_EXPORT_FUNCTION(ll_reply_readlink)
   NAPI_EXPORT_FUNCTION(ll_reply_statfs)

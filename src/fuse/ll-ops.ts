@@ -12,7 +12,8 @@ import * as file from '../union/file-ops.js'
 import type { UnionStat } from '../union/inode.js'
 import type { Union } from '../union/union.js'
 import { fuseLog } from '../log.js'
-import { type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues } from './lowlevel.js'
+import type { Handle } from '../union/handles.js'
+import { type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues, kernelFd } from './lowlevel.js'
 import { type Node, type NodeKey, Nodes } from './nodes.js'
 
 const E = constants.errno
@@ -46,15 +47,46 @@ export class LowLevelOps {
   #session: LowLevelSession | undefined
   readonly #dirs = new Map<number, DirHandle>()
   #nextDir = 1
-  /** Open file handles per node: an unlinked open file is reached through them. */
+  /** Open file handles (union handle ids) per node: an unlinked open file is reached through them. */
   readonly #openFiles = new Map<Node, Set<number>>()
-  #readBuf = Buffer.allocUnsafe(128 * 1024)
+  /** The kernel's handle (a dup of the real fd, see lowlevel.c) -> the union handle id, and back. */
+  readonly #handleOf = new Map<number, number>()
+  readonly #kernelFdOf = new Map<Handle, number>()
 
   constructor(u: Union, timeouts: CacheTimeouts) {
     this.#u = u
     this.#t = timeouts
     this.#nodes = new Nodes(attr.getattr(u, '/').ino)
     u.onCopyUp = path => this.#copiedUp(path)
+    u.onHandleMoved = h => {
+      const kfd = this.#kernelFdOf.get(h)
+      if (kfd !== undefined) kernelFd.retarget(kfd, h.fd)
+    }
+  }
+
+  /** The union handle behind the kernel's handle. */
+  #handle(kfd: number | undefined): number {
+    const id = kfd === undefined ? undefined : this.#handleOf.get(kfd)
+    if (id === undefined) throw fsError('EBADF', 'handle')
+    return id
+  }
+
+  /** A union handle just opened: the kernel gets a descriptor of the same file as its handle. */
+  #kernelHandle(node: Node, id: number): number {
+    const h = this.#u.handles.get(id)!
+    let kfd: number
+    try {
+      kfd = kernelFd.dup(h.fd)
+    } catch (err) {
+      file.release(this.#u, id)
+      throw err
+    }
+    this.#handleOf.set(kfd, id)
+    this.#kernelFdOf.set(h, kfd)
+    let set = this.#openFiles.get(node)
+    if (set === undefined) this.#openFiles.set(node, (set = new Set()))
+    set.add(id)
+    return kfd
   }
 
   get nodes(): Nodes {
@@ -200,9 +232,8 @@ export class LowLevelOps {
       case Op.OPEN: {
         const node = this.#node(r.ino)
         const path = this.#path(r.ino)
-        return file.open(u, path, r.flags).then(fh => {
-          this.#opened(node, fh)
-          s.open(r.req, fh, this.#keepCache(node, path))
+        return file.open(u, path, r.flags).then(id => {
+          s.open(r.req, this.#kernelHandle(node, id), this.#keepCache(node, path))
         })
       }
       case Op.CREATE: {
@@ -217,32 +248,27 @@ export class LowLevelOps {
           throw err
         }
         const node = this.#lookedUp(r.ino, name, path, st)
-        this.#opened(node, fh)
         node.cacheStamp = stampOf(st)
-        s.create(r.req, node.id, st, this.#t.entry, this.#t.attr, fh, 0)
+        s.create(r.req, node.id, st, this.#t.entry, this.#t.attr, this.#kernelHandle(node, fh), 0)
         return
       }
-      case Op.READ: {
-        if (r.size > this.#readBuf.length) this.#readBuf = Buffer.allocUnsafe(r.size)
-        const n = file.read(u, r.fh!, this.#readBuf, r.size, r.off)
-        return s.buf(r.req, this.#readBuf, n)
-      }
-      case Op.WRITE:
-        return s.write(r.req, file.write(u, r.fh!, r.data!, r.data!.length, r.off))
-      case Op.FLUSH:
-        return s.err(r.req, 0)
       case Op.RELEASE: {
-        file.release(u, r.fh!)
+        const id = this.#handle(r.fh)
+        const h = u.handles.get(id)
+        if (h) this.#kernelFdOf.delete(h)
+        this.#handleOf.delete(r.fh!)
+        kernelFd.close(r.fh!)
+        file.release(u, id)
         const node = this.#nodes.get(r.ino)
         if (node) {
           const open = this.#openFiles.get(node)
-          open?.delete(r.fh!)
+          open?.delete(id)
           if (open?.size === 0) this.#openFiles.delete(node)
         }
         return s.err(r.req, 0)
       }
       case Op.FSYNC:
-        return file.fsync(u, r.fh!, r.flags !== 0).then(() => s.err(r.req, 0))
+        return file.fsync(u, this.#handle(r.fh), r.flags !== 0).then(() => s.err(r.req, 0))
       case Op.OPENDIR: {
         const path = this.#path(r.ino)
         if (!u.resolve(path).isDir) throw fsError('ENOTDIR', 'opendir', path)
@@ -256,7 +282,7 @@ export class LowLevelOps {
         this.#dirs.delete(r.fh!)
         return s.err(r.req, 0)
       case Op.FSYNCDIR:
-        return s.err(r.req, 0)
+        return file.fsyncDir(u, this.#path(r.ino)).then(() => s.err(r.req, 0))
       case Op.STATFS:
         return s.statfs(r.req, attr.statfs(u))
       case Op.SETXATTR:
@@ -287,12 +313,6 @@ export class LowLevelOps {
     return s.buf(r.req, value)
   }
 
-  #opened(node: Node, fh: number): void {
-    let set = this.#openFiles.get(node)
-    if (set === undefined) this.#openFiles.set(node, (set = new Set()))
-    set.add(fh)
-  }
-
   /** Keep the kernel's pages of a file unless it changed since its last open (auto_cache). */
   #keepCache(node: Node, path: string): number {
     const st = attr.tryGetattr(this.#u, path)
@@ -303,8 +323,12 @@ export class LowLevelOps {
     return keep ? OpenFlags.KEEP_CACHE : 0
   }
 
-  /** The attributes of a node: by its path, or through an open handle once it has no name. */
-  #getattr(node: Node, fh: number | undefined): UnionStat {
+  /**
+   * The attributes of a node: by its path, or through an open handle once it has no name.
+   * `kfd`: the kernel's handle, when it sent one.
+   */
+  #getattr(node: Node, kfd: number | undefined): UnionStat {
+    const fh = kfd === undefined ? undefined : this.#handleOf.get(kfd)
     const path = this.#nodes.path(node)
     if (path !== undefined) {
       const st = attr.tryGetattr(this.#u, path)
@@ -332,7 +356,7 @@ export class LowLevelOps {
     if (path === undefined) {
       // An unlinked open file: only ftruncate through its handle can reach it.
       if (set !== SetAttr.SIZE || r.fh === undefined) throw enoent('setattr')
-      file.ftruncate(u, r.fh, size)
+      file.ftruncate(u, this.#handle(r.fh), size)
       return s.attr(r.req, this.#getattr(node, r.fh), this.#t.attr)
     }
     if (set & SetAttr.MODE) await attr.chmod(u, path, mode)
@@ -340,7 +364,8 @@ export class LowLevelOps {
       await attr.chown(u, path, set & SetAttr.UID ? uid : 0xffffffff, set & SetAttr.GID ? gid : 0xffffffff)
     }
     if (set & SetAttr.SIZE) {
-      if (r.fh !== undefined && u.handles.get(r.fh)?.upper) file.ftruncate(u, r.fh, size)
+      const id = r.fh === undefined ? undefined : this.#handleOf.get(r.fh)
+      if (id !== undefined && u.handles.get(id)?.upper) file.ftruncate(u, id, size)
       else await file.truncate(u, path, size)
     }
     if (set & (SetAttr.ATIME | SetAttr.MTIME | SetAttr.ATIME_NOW | SetAttr.MTIME_NOW)) {

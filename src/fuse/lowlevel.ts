@@ -7,6 +7,10 @@ import type { UnionStat } from '../union/inode.js'
 import type { StatFs } from '../layers/statfs.js'
 
 /** Request kinds, as lowlevel.c numbers them. */
+/**
+ * READ (14), WRITE (15) and FLUSH (16) never reach JS: lowlevel.c answers them itself (the
+ * first two on the kernel's handle fd).
+ */
 export const Op = {
   INIT: 0, LOOKUP: 1, FORGET: 2, GETATTR: 3, SETATTR: 4, READLINK: 5, MKNOD: 6, MKDIR: 7,
   UNLINK: 8, RMDIR: 9, SYMLINK: 10, RENAME: 11, LINK: 12, OPEN: 13, READ: 14, WRITE: 15,
@@ -38,9 +42,9 @@ export interface Request {
   ino: number
   /** The open handle, when the kernel sent one (getattr/setattr only when it did). */
   fh: number | undefined
-  /** read/write/readdir/fallocate offset. */
+  /** readdir/fallocate offset. */
   off: number
-  /** read/readdir/xattr size, fallocate length, forget's nlookup. */
+  /** readdir/xattr size, fallocate length, forget's nlookup. */
   size: number
   /** open/create flags, setxattr flags, fsync datasync, fallocate mode. */
   flags: number
@@ -50,8 +54,6 @@ export interface Request {
   name: Buffer | undefined
   /** rename/link's new name, symlink's target, setxattr's value. */
   name2: Buffer | undefined
-  /** write's data. */
-  data: Buffer | undefined
   /** rename/link's new parent. */
   ino2: number
   uid: number
@@ -71,7 +73,6 @@ interface Native {
   ll_reply_attr(s: unknown, req: number, attrTimeout: number): void
   ll_reply_open(s: unknown, req: number, fh: number, flags: number): void
   ll_reply_buf(s: unknown, req: number, buf: Buffer, len: number): void
-  ll_reply_write(s: unknown, req: number, n: number): void
   ll_reply_xattr(s: unknown, req: number, n: number): void
   ll_reply_readlink(s: unknown, req: number, target: Buffer): void
   ll_reply_statfs(s: unknown, req: number, ints: Uint32Array): void
@@ -79,9 +80,29 @@ interface Native {
   ll_notify_inval_entry(s: unknown, parent: number, name: Buffer): number
   ll_info(s: unknown): [protoMinor: number, maxWrite: number, want: number]
   ll_exited(s: unknown): void
+  ll_dup_fd(fd: number): number
+  ll_retarget_fd(handleFd: number, fd: number): number
+  ll_close_fd(handleFd: number): number
 }
 
 const native = (Fuse as unknown as { native: Native }).native
+
+function fdResult(r: number, syscall: string): number {
+  if (r < 0) throw Object.assign(new Error(`${syscall}: errno ${-r}`), { errno: r, syscall })
+  return r
+}
+
+/**
+ * The kernel's file handles are descriptors of the real files (lowlevel.c reads and writes
+ * them in its own thread): one per open, a dup of the union handle's fd.
+ */
+export const kernelFd = {
+  /** A new descriptor of fd's open file, for the kernel to hold. */
+  dup: (fd: number): number => fdResult(native.ll_dup_fd(fd), 'dup'),
+  /** The kernel's descriptor now stands for fd's file (copy-up moved a reader to the upper). */
+  retarget: (handleFd: number, fd: number): void => void fdResult(native.ll_retarget_fd(handleFd, fd), 'dup3'),
+  close: (handleFd: number): void => void native.ll_close_fd(handleFd),
+}
 
 const STAT_INTS = 22
 const STATFS_INTS = 17
@@ -128,7 +149,7 @@ export class LowLevelSession {
     this.initialized = new Promise(resolve => (onInit = resolve))
     this.exited = new Promise(resolve => (onExit = resolve))
     const dispatch = (op: number, req: number, ino: number, fh: number | undefined, off: number, size: number,
-      flags: number, mode: number, name: Buffer | undefined, name2: Buffer | undefined, data: Buffer | undefined,
+      flags: number, mode: number, name: Buffer | undefined, name2: Buffer | undefined, _unused: undefined,
       ino2: number, uid: number, gid: number, pid: number, extra: number | SetAttrValues): void => {
       if (op === Op.INIT) return onInit()
       if (op === Op.EXIT) {
@@ -136,7 +157,7 @@ export class LowLevelSession {
         native.ll_exited(this.#s)
         return onExit()
       }
-      onRequest({ op, req, ino, fh, off, size, flags, mode, name, name2, data, ino2, uid, gid, pid, extra })
+      onRequest({ op, req, ino, fh, off, size, flags, mode, name, name2, ino2, uid, gid, pid, extra })
     }
     const opts = (list: readonly string[]): string => (list.length > 0 ? '-o' + list.join(',') : '')
     this.#s = native.ll_mount(mnt, opts(mountOpts), opts(sessionOpts), dispatch as (...a: never[]) => void, this.#stat)
@@ -201,10 +222,6 @@ export class LowLevelSession {
 
   buf(req: number, buf: Buffer, len = buf.length): void {
     native.ll_reply_buf(this.#s, req, buf, len)
-  }
-
-  write(req: number, n: number): void {
-    native.ll_reply_write(this.#s, req, n)
   }
 
   xattrSize(req: number, n: number): void {

@@ -66,7 +66,7 @@ export function unionOps(u: Union): FuseOps {
         return 0
       }),
     releasedir: (_path, _fh, done) => done(0),
-    fsyncdir: (_path, _datasync, _fh, done) => done(0),
+    fsyncdir: (path, _datasync, _fh, done) => settle(done, file.fsyncDir(u, path)),
     readlink: (path, reply) => value(reply, () => attr.readlink(u, path)),
 
     open: (path, flags, reply) =>

@@ -95,6 +95,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
     closeFd(h.fd)
     h.fd = fd
     h.upper = true
+    u.onHandleMoved?.(h)
   }
   u.onCopyUp?.(e.path)
 }

@@ -81,6 +81,12 @@ export async function fsync(u: Union, id: number, datasync: boolean): Promise<vo
   await syncFd(h.fd, datasync)
 }
 
+/** fsync(2) of a directory: its upper directory's entries reach the disk (as overlayfs does). */
+export async function fsyncDir(u: Union, path: string): Promise<void> {
+  const e = u.resolve(path)
+  if (e.upper) await u.upper!.fsyncFile(path)
+}
+
 export function release(u: Union, id: number): void {
   const h = u.handles.remove(id)
   if (h) closeFd(h.fd)

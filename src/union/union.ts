@@ -5,7 +5,7 @@ import { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
 import { EntryCache } from './cache.js'
 import type { Entry } from './entry.js'
-import { Handles } from './handles.js'
+import { type Handle, Handles } from './handles.js'
 import { InodeSpace } from './inode.js'
 import { type Layers, resolve, tryResolve } from './lookup.js'
 
@@ -37,6 +37,8 @@ export class Union implements Layers {
    * (ctime, a directory's link count, a broken lower hard link's st_ino) has changed.
    */
   onCopyUp: ((path: string) => void) | undefined
+  /** Told when a copy-up moved an open handle from the lower file to the upper copy. */
+  onHandleMoved: ((h: Handle) => void) | undefined
   /** Copy-ups in flight by union path: a second request waits for the first. */
   readonly copyUps = new Map<string, Promise<void>>()
 
