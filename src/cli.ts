@@ -8,9 +8,10 @@ import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
 import { type Mounted, checkLayout, isMountPoint, mount, parseMountinfo } from './mount.js'
 import { formatMountOptions, parseMountOptions } from './options.js'
+import { registerLayerCommands } from './image/cli-layer.js'
 
 const CLI = fileURLToPath(import.meta.url)
-const SUBCOMMANDS = new Set(['mount', 'umount', 'unmount', 'help'])
+const SUBCOMMANDS = new Set(['mount', 'umount', 'unmount', 'help', 'layer', 'diff'])
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`layerfs: ${message}\n`)
@@ -196,6 +197,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('unmount a layerfs mount and wait for its daemon to exit')
     .argument('<mountpoint>')
     .action((mnt: string) => umountCommand(mnt))
+  registerLayerCommands(program)
   try {
     await program.parseAsync(args, { from: 'user' })
   } catch (e) {
