@@ -9,9 +9,10 @@ import { Command, CommanderError, Option } from 'commander'
 import { type Mounted, checkLayout, isMountPoint, mount, parseMountinfo } from './mount.js'
 import { formatMountOptions, parseMountOptions } from './options.js'
 import { registerLayerCommands } from './image/cli-layer.js'
+import { IMAGE_SUBCOMMANDS, type ImageMountFlags, imageMountOptions, registerImageCommands } from './image/cli-image.js'
 
 const CLI = fileURLToPath(import.meta.url)
-const SUBCOMMANDS = new Set(['mount', 'umount', 'unmount', 'help', 'layer', 'diff'])
+const SUBCOMMANDS = new Set(['mount', 'umount', 'unmount', 'help', 'layer', 'diff', ...IMAGE_SUBCOMMANDS])
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`layerfs: ${message}\n`)
@@ -22,7 +23,7 @@ const messageOf = (e: unknown): string => (e instanceof Error ? e.message : Stri
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
-interface MountFlags {
+interface MountFlags extends ImageMountFlags {
   foreground?: boolean
   options: string[]
   notifyFd?: string
@@ -31,6 +32,7 @@ interface MountFlags {
 async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void> {
   let o
   try {
+    if (flags.image !== undefined) flags.options = [await imageMountOptions(flags, mountpoint), ...flags.options]
     o = parseMountOptions(flags.options)
     await clearStaleMount(mountpoint)
     checkLayout(o, mountpoint)
@@ -190,6 +192,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('-f, --foreground', 'stay in the foreground (SIGINT/SIGTERM/SIGHUP unmount)')
     .option('-o, --options <opts>', 'lowerdir=L1[:L2...][,upperdir=U,workdir=W][,ro]', collect, [] as string[])
     .addOption(new Option('--notify-fd <fd>').hideHelp())
+    .option('--image <name[:tag]>', "mount an image's layers with a container's writable layer (see --name, --root)")
+    .option('--name <container>', 'the container to create or reuse (default: a new one, name printed)')
+    .option('--root <dir>', 'image storage root (default: $LAYERFS_ROOT, else /var/lib/layerfs)')
     .action((mnt: string, flags: MountFlags) => mountCommand(mnt, flags))
   program
     .command('umount')
@@ -198,6 +203,7 @@ export async function main(argv: string[]): Promise<void> {
     .argument('<mountpoint>')
     .action((mnt: string) => umountCommand(mnt))
   registerLayerCommands(program)
+  registerImageCommands(program)
   try {
     await program.parseAsync(args, { from: 'user' })
   } catch (e) {
