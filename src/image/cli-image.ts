@@ -3,6 +3,7 @@
 // upperdir and workdir options of an ordinary mount).
 import fs from 'node:fs'
 import type { Command } from 'commander'
+import { isMountPoint } from '../mount.js'
 import { prepareContainer, removeContainer } from './container.js'
 import { importImage } from './image-import.js'
 import { progressBar } from './progress-bar.js'
@@ -37,6 +38,9 @@ export async function imageMountOptions(flags: ImageMountFlags, mountpoint: stri
   } catch {
     throw new Error(`mount point '${mountpoint}': no such directory`)
   }
+  // Checked again by the mount; here so that a bad mount point creates no container.
+  if (!fs.statSync(mnt).isDirectory()) throw new Error(`mount point '${mountpoint}' is not a directory`)
+  if (isMountPoint(mnt)) throw new Error(`mount point '${mountpoint}' is already mounted on`)
   const store = new Store(rootFrom(flags.root))
   const c = await prepareContainer(store, { image: flags.image!, name: flags.name, mountpoint: mnt })
   if (flags.name === undefined) process.stdout.write(`${c.record.name}\n`)

@@ -3,7 +3,7 @@
 // names only, never absolute paths, so a root moved elsewhere keeps working.
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 
 /** Where the store lives when neither `--root` nor `LAYERFS_ROOT` says otherwise. */
 export const DEFAULT_ROOT = '/var/lib/layerfs'
@@ -69,7 +69,7 @@ export function normalizeRef(ref: string): string {
 /** The root given by option, else LAYERFS_ROOT, else the default. */
 export function rootFrom(option: string | undefined, env = process.env): string {
   const r = option ?? (env['LAYERFS_ROOT'] || DEFAULT_ROOT)
-  return fs.existsSync(r) ? fs.realpathSync(r) : join(process.cwd(), r).replace(/^\/\//, '/')
+  return fs.existsSync(r) ? fs.realpathSync(r) : resolve(r)
 }
 
 const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
