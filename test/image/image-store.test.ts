@@ -145,3 +145,19 @@ t.test('a moved root keeps working: images, layers and containers', async t => {
   const env = await runCli(['image', 'ls'], { env: { LAYERFS_ROOT: moved } })
   t.match(env.stdout, /testimg-save:1/)
 })
+
+t.test('progress: a bar on a terminal, nothing otherwise', async t => {
+  const { cliPath } = await import('../helpers/scratch.js')
+  const { run } = await import('../helpers/run.js')
+  const quiet = await runCli(['image', 'import', img.dockerSave, '--root', freshDir('root-quiet')])
+  t.equal(quiet.code, 0)
+  t.equal(quiet.stderr, '', 'nothing on stderr when it is not a terminal')
+  // script(1) gives the command a pseudo-terminal.
+  const root = freshDir('root-tty')
+  const r = await run('script', ['-qec', `${process.execPath} ${cliPath} image import ${img.oci} --root ${root}`, '/dev/null'], { timeout: 60_000 })
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /verifying [0-9a-f]{12} \[#+/, 'the verification bar')
+  t.match(r.stdout, /layer 3\/3 [0-9a-f]{12} \[#+/, 'a bar per layer')
+  t.match(r.stdout, /testimg:v1: 3 layers, 3 new/)
+})
+
