@@ -57,6 +57,19 @@ t.test('writes land in the host directory, in place, and are not the container',
   const [st] = await syscalls(mnt, [{ op: 'stat', path: 'data/vol/h', fields: ['ino'] }])
   t.same(st, { ok: true, value: { ino: hIno } })
 
+  // A file unlinked while open (libfuse parks it under a hidden name): still readable through
+  // the fd, gone from the volume and the host at once, nothing left behind after the close.
+  writeFileSync(join(host, 'open'), 'still here\n')
+  const r = await syscalls(mnt, [
+    { op: 'open', path: 'data/vol/open', flags: 'O_RDONLY', as: 'f' },
+    { op: 'unlink', path: 'data/vol/open' },
+    { op: 'listdir', path: 'data/vol' },
+    { op: 'read', fd: 'f' },
+    { op: 'close', fd: 'f' },
+  ])
+  t.same(r.slice(1), [{ ok: true }, { ok: true, value: ['big', 'd2', 'h', 'h-link'] }, { ok: true, value: 'still here\n' }, { ok: true }])
+  t.same(readdirSync(host).sort(), ['big', 'd2', 'h', 'h-link'], 'nothing parked in the host dir')
+
   const sizeAfter = await sizeOf('withvol')
   t.equal(sizeAfter, await du(upper), 'size = du of the upper')
   t.ok(sizeAfter - sizeBefore < 64 * 1024, `the 1 MiB written to the volume is not in the size (${sizeBefore} -> ${sizeAfter})`)
