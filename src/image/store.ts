@@ -1,6 +1,8 @@
 // The storage root: where image layers (once each, by digest), image records, tags and
 // containers live, and the lock that serializes changes to them. Records hold digests and
 // names only, never absolute paths, so a root moved elsewhere keeps working.
+// Offline host-side tooling (no union is served here): it uses node:fs directly, as cli.ts
+// and part A's layer import do.
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import { join, resolve } from 'node:path'
