@@ -241,6 +241,10 @@ class Extractor {
     const rel = [...dirParts, name].join('/')
     if (fs.lstatSync(this.#abs(rel), { throwIfNoEntry: false })) this.#remove(rel)
     host.mknod(this.#abs(rel), S_IFCHR, 0)
+    // The whiteout keeps the owner of its entry, as docker's overlay2 does (export gives it
+    // back), and its time, so that the same tarball always gives the same tree.
+    fs.lchownSync(this.#abs(rel), e.uid, e.gid)
+    host.lutimens(this.#abs(rel), e.mtimeNs, e.mtimeNs)
   }
 
   /** Make the missing parents of an entry (0755, root's, as docker does); never through a symlink. */

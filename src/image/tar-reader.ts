@@ -106,7 +106,9 @@ function num(h: Buffer, start: number, len: number, what: string): number {
 }
 
 function checksumOk(h: Buffer): boolean {
-  const stored = num(h, 148, 8, 'checksum')
+  const field = h.subarray(148, 156).toString('latin1').replace(/\0.*$/s, '').trim()
+  if (!/^[0-7]+$/.test(field)) return false
+  const stored = parseInt(field, 8)
   let unsigned = 0
   let signed = 0
   for (let i = 0; i < BLOCK; i++) {
