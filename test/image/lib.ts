@@ -4,7 +4,7 @@
 import { readdirSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { setTimes, setXattr, writeTree } from '../helpers/layers.js'
+import { setTimes, writeTree } from '../helpers/layers.js'
 import { run, runOk } from '../helpers/run.js'
 import { freshDir } from '../helpers/scratch.js'
 
