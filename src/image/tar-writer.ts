@@ -65,8 +65,10 @@ function header(name: Buffer, flag: string, h: { mode: number; uid: number; gid:
   b.write(flag, 156, 'latin1')
   h.link.copy(b, 157, 0, Math.min(100, h.link.length))
   b.write('ustar\u000000', 257, 'latin1')
-  octal(h.devmajor, 8)!.copy(b, 329)
-  octal(h.devminor, 8)!.copy(b, 337)
+  const dev = [octal(h.devmajor, 8), octal(h.devminor, 8)]
+  if (!dev[0] || !dev[1]) throw imageError(`device number ${h.devmajor}:${h.devminor} does not fit a tar header`)
+  dev[0].copy(b, 329)
+  dev[1].copy(b, 337)
   b.fill(0x20, 148, 156)
   let sum = 0
   for (const x of b) sum += x
