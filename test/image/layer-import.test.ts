@@ -107,7 +107,7 @@ t.test('a non-empty or non-directory target is refused before anything is read',
   t.notOk(lstatSync(join(out, 'new'), { throwIfNoEntry: false }))
 })
 
-t.test('later entries replace earlier ones; a dir over a dir merges', async t => {
+t.test('later entries replace earlier ones; a dir over a dir merges; a whiteout hides only the layers below', async t => {
   const out = freshDir('replace')
   const tar = await mktar(join(out, 'l.tar'), [
     { name: 'x', data: 'first' },
@@ -117,13 +117,23 @@ t.test('later entries replace earlier ones; a dir over a dir merges', async t =>
     { name: 'd/', type: 'dir', mode: 0o711 },
     { name: 'w', data: 'w' },
     { name: '.wh.w' },
+    { name: 'u/', type: 'dir' },
+    { name: 'u/in', data: 'u' },
+    { name: '.wh.u' },
+    { name: '.wh.v' },
+    { name: 'v/', type: 'dir' },
   ])
   const dir = join(out, 'l')
   await importLayer(tar, dir)
   t.ok(lstatSync(join(dir, 'x')).isSymbolicLink())
   t.equal(lstatSync(join(dir, 'd')).mode & 0o7777, 0o711)
   t.equal(readFileSync(join(dir, 'd/in'), 'utf8'), 'in')
-  t.ok(isWhiteout(join(dir, 'w')))
+  // OCI image-spec (layer.md): whiteouts apply to the layers below only; an entry of the same
+  // layer can be hidden only by a later layer.
+  t.equal(readFileSync(join(dir, 'w'), 'utf8'), 'w', "the layer's own file stays")
+  t.ok(isOpaque(join(dir, 'u')), "the layer's own dir stays, and no longer merges with the one below")
+  t.equal(readFileSync(join(dir, 'u/in'), 'utf8'), 'u')
+  t.ok(isOpaque(join(dir, 'v')), 'a dir made after the whiteout of its name: opaque')
 })
 
 t.test('GNU format: long names and link targets (L/K records), big ids (base-256)', async t => {
