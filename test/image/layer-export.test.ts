@@ -43,6 +43,8 @@ t.test('export an upper made by the kernel', async t => {
     mkfifo dev/newfifo
     touch -h -d @1600000000.000000001 etc/passwd2
     touch -d @-5 data/new               # before 1970: pax mtime
+    setfattr -n user.bin -v 0x000a0dff00 etc/passwd                      # binary value: NUL, LF
+    setfattr -n security.capability -v 0x0100000200040000000000000000000000000000 bin/su  # cap_net_bind_service+ep
   `, { cwd: m.mnt })
   await m.unmount()
 
@@ -76,6 +78,8 @@ t.test('export an upper made by the kernel', async t => {
     t.same(diffSnapshots(got, want, ['imported', 'upper']), [])
     t.ok(want['etc/passwd']?.xattrs?.['trusted.overlay.bar'] !== undefined, "the user's trusted.overlay.bar survived")
     t.ok(want['usr/lib64/libc.so'], 'the renamed dir is there')
+    t.equal(want['etc/passwd']?.xattrs?.['user.bin'], '000a0dff00', 'a binary xattr value')
+    t.ok(want['bin/su']?.xattrs?.['security.capability'], 'a file capability')
     await viaUpper.unmount()
     await viaImport.unmount()
 
