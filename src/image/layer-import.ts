@@ -180,6 +180,9 @@ class Extractor {
     switch (e.type) {
       case 'dir':
         if (!existing?.isDirectory()) fs.mkdirSync(p)
+        // Made again after this layer's whiteout of the name: nothing below may merge into it
+        // (the kernel's mkdir over a whiteout does the same).
+        if (existing?.isCharacterDevice() && existing.rdev === 0) host.lsetxattr(p, OPAQUE_XATTR, Buffer.from('y'), 0)
         this.#dirs.add(rel)
         this.#dirTimes.set(rel, e.mtimeNs)
         break
@@ -239,8 +242,19 @@ class Extractor {
     this.#stats.whiteouts++
     this.#makeParents(e, parts)
     const rel = [...dirParts, name].join('/')
-    if (fs.lstatSync(this.#abs(rel), { throwIfNoEntry: false })) this.#remove(rel)
+    // A whiteout hides only what the layers below have (OCI image-spec, layer.md): an entry of
+    // this layer at that name stays. Over a non-directory that is already so (it hides the
+    // name below); a directory must stop merging with the one below: it becomes opaque.
+    const existing = fs.lstatSync(this.#abs(rel), { throwIfNoEntry: false })
+    if (existing) {
+      if (existing.isDirectory()) host.lsetxattr(this.#abs(rel), OPAQUE_XATTR, Buffer.from('y'), 0)
+      return
+    }
     host.mknod(this.#abs(rel), S_IFCHR, 0)
+    // The whiteout keeps the owner of its entry, as docker's overlay2 does (export gives it
+    // back), and its time, so that the same tarball always gives the same tree.
+    fs.lchownSync(this.#abs(rel), e.uid, e.gid)
+    host.lutimens(this.#abs(rel), e.mtimeNs, e.mtimeNs)
   }
 
   /** Make the missing parents of an entry (0755, root's, as docker does); never through a symlink. */

@@ -1,7 +1,7 @@
-// A streaming tar reader: ustar, pax (x and g records: path, linkpath, size, uid, gid, mtime
-// in ns, SCHILY.xattr.*), GNU longname/longlink ('L'/'K') and base-256 numbers. It holds one
-// header and one chunk of data at a time, never an archive. It only parses: what the
-// entries mean (and whether they are safe) is the caller's business.
+// A streaming tar reader: ustar, pax (x records: path, linkpath, size, uid, gid, mtime in ns,
+// SCHILY.xattr.*; g records are ignored, as docker and containerd do), GNU longname/longlink
+// ('L'/'K') and base-256 numbers. It holds one header and one chunk of data at a time, never
+// an archive. It only parses: what the entries mean (and whether they are safe) is the caller's.
 import { nameFromBytes } from '../layers/native.js'
 import { imageError } from './image-error.js'
 
@@ -106,7 +106,9 @@ function num(h: Buffer, start: number, len: number, what: string): number {
 }
 
 function checksumOk(h: Buffer): boolean {
-  const stored = num(h, 148, 8, 'checksum')
+  const field = h.subarray(148, 156).toString('latin1').replace(/\0.*$/s, '').trim()
+  if (!/^[0-7]+$/.test(field)) return false
+  const stored = parseInt(field, 8)
   let unsigned = 0
   let signed = 0
   for (let i = 0; i < BLOCK; i++) {
@@ -154,7 +156,6 @@ export class TarReader {
   /** Data (and padding) of the current entry not yet consumed. */
   #left = 0
   #pad = 0
-  #global: Pax = new Map()
   #ended = false
 
   constructor(input: AsyncIterable<Buffer>) {
@@ -185,24 +186,25 @@ export class TarReader {
       const size = num(h, 124, 12, 'size')
       if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
         if (size > MAX_META) throw imageError(`tar ${flag} header too large (${size} bytes)`)
-        const data = size === 0 ? Buffer.alloc(0) : Buffer.from((await this.#src.read(size))!)
+        const raw = size === 0 ? Buffer.alloc(0) : await this.#src.read(size)
+        if (!raw) throw truncated(this.#src.offset)
+        const data = Buffer.from(raw)
         await this.#src.read((BLOCK - (size % BLOCK)) % BLOCK)
         if (flag === 'x') pax = new Map([...pax, ...parsePax(data)])
-        else if (flag === 'g') this.#global = new Map([...this.#global, ...parsePax(data)])
+        else if (flag === 'g') parsePax(data) // checked, then ignored: docker and containerd ignore global headers
         else if (flag === 'L') longName = field(data, 0, data.length)
         else longLink = field(data, 0, data.length)
         continue
       }
       const type = TYPES[flag]
       if (!type) throw imageError(`unsupported tar entry type '${flag.replace(/[^\x20-\x7e]/g, '?')}' at byte ${this.#src.offset - BLOCK}`)
-      const rec = new Map([...this.#global, ...pax])
       const isUstar = h.subarray(257, 263).toString('latin1') === 'ustar\0'
       let nameBytes = longName ?? field(h, 0, 100)
       if (!longName && isUstar) {
         const prefix = field(h, 345, 155)
         if (prefix.length > 0) nameBytes = Buffer.concat([prefix, Buffer.from('/'), nameBytes])
       }
-      const str = (k: string): string | undefined => rec.get(k)?.toString('utf8')
+      const str = (k: string): string | undefined => pax.get(k)?.toString('utf8')
       const paxNum = (k: string, fallback: number): number => {
         const v = str(k)
         if (v === undefined) return fallback
@@ -210,12 +212,12 @@ export class TarReader {
         return Number(v)
       }
       const xattrs = new Map<string, Buffer>()
-      for (const [k, v] of rec) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice(13), Buffer.from(v))
+      for (const [k, v] of pax) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice(13), Buffer.from(v))
       const mtime = str('mtime')
       const entry: TarEntry = {
         type,
-        path: rec.has('path') ? nameFromBytes(rec.get('path')!) : nameFromBytes(nameBytes),
-        linkpath: rec.has('linkpath') ? nameFromBytes(rec.get('linkpath')!) : nameFromBytes(longLink ?? field(h, 157, 100)),
+        path: pax.has('path') ? nameFromBytes(pax.get('path')!) : nameFromBytes(nameBytes),
+        linkpath: pax.has('linkpath') ? nameFromBytes(pax.get('linkpath')!) : nameFromBytes(longLink ?? field(h, 157, 100)),
         mode: num(h, 100, 8, 'mode') & 0o7777,
         uid: paxNum('uid', num(h, 108, 8, 'uid')),
         gid: paxNum('gid', num(h, 116, 8, 'gid')),

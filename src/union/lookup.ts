@@ -12,14 +12,14 @@ import type { EntryCache } from './cache.js'
 export interface Layers {
   readonly upper: UpperLayer | undefined
   readonly lowers: readonly Layer[]
-  /** The union path of the root: '/', or a volume's mount point. */
-  readonly rootPath: string
+  /** The union path of the root: a volume's mount point; '/' when absent. */
+  readonly rootPath?: string
 }
 
 
 /** The root entry: the upper root merged with every lower root. */
 export function lookupRoot(layers: Layers): Entry {
-  const root = layers.rootPath
+  const root = layers.rootPath ?? '/'
   const lowerDirs = layers.lowers.map(layer => ({ layer, path: root, stat: layer.lstat(root) }))
   const upper = layers.upper ? { layer: layers.upper, path: root, stat: layers.upper.lstat(root) } : undefined
   const top = upper ?? lowerDirs[0]
@@ -148,7 +148,7 @@ export function resolve(layers: Layers, cache: EntryCache, path: string): Entry 
 export function tryResolve(layers: Layers, cache: EntryCache, path: string): Entry | undefined {
   const hit = cache.get(path)
   if (hit !== undefined) return hit ?? undefined
-  if (path === layers.rootPath) {
+  if (path === (layers.rootPath ?? '/')) {
     const root = lookupRoot(layers)
     cache.set(path, root)
     return root

@@ -9,7 +9,7 @@ import { runCli } from '../helpers/mount.js'
 import { shOk } from '../helpers/run.js'
 import { freshDir } from '../helpers/scratch.js'
 import { hashTree } from '../helpers/tree.js'
-import { buildTestImage, cliOk, mountImage } from './lib/images.js'
+import { buildTestImage, cliOk, mountImage } from './test-images.js'
 
 const N = 10
 const img = await buildTestImage('multi')

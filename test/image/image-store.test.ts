@@ -9,7 +9,7 @@ import { mountOverlay } from '../helpers/mount.js'
 import { freshDir } from '../helpers/scratch.js'
 import { diffSnapshots, snapshotTree } from '../helpers/tree.js'
 import { runCli } from '../helpers/mount.js'
-import { buildTestImage, cliOk, mountImage } from './lib/images.js'
+import { buildTestImage, cliOk, mountImage } from './test-images.js'
 
 const img = await buildTestImage('testimg')
 

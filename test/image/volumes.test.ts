@@ -9,7 +9,7 @@ import { mountOverlay, runCli } from '../helpers/mount.js'
 import { run, shOk } from '../helpers/run.js'
 import { freshDir, registerMount, unregisterMount } from '../helpers/scratch.js'
 import { type Op, syscalls } from '../helpers/syscalls.js'
-import { buildTestImage, cliOk, mountImage } from './lib/images.js'
+import { buildTestImage, cliOk, mountImage } from './test-images.js'
 
 const img = await buildTestImage('volimg')
 const root = freshDir('root-vol')

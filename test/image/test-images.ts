@@ -1,13 +1,13 @@
-// Test images built the way image tools build them: each layer a GNU tar of a directory
+// Test images (three layers, OCI layout, docker save) built the way image tools build them: each layer a GNU tar of a directory
 // (`.wh.` files for deletions, `.wh..wh..opq` for an opaque directory), an OCI image layout
 // around them (layer 2 gzip-compressed), and a `docker save` tarball of the same image.
 // Also: image mounts through the CLI (`layerfs mount --image`), always unmounted at teardown.
 import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { runCli, type TeardownHost } from '../../helpers/mount.js'
-import { run, shOk } from '../../helpers/run.js'
-import { freshDir, isMounted, processesFor, registerMount, unregisterMount } from '../../helpers/scratch.js'
+import { runCli, type TeardownHost } from '../helpers/mount.js'
+import { run, shOk } from '../helpers/run.js'
+import { freshDir, isMounted, processesFor, registerMount, unregisterMount } from '../helpers/scratch.js'
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex')
 
