@@ -111,6 +111,7 @@ export async function prepareContainer(store: Store, o: PrepareOptions): Promise
 /** Remove a container's writable layer (upper, workdir, record); refused while mounted. */
 export async function removeContainer(store: Store, name: string): Promise<void> {
   checkContainerName(name)
+  if (!store.exists()) throw new StoreError(`no container '${name}' in '${store.root}'`)
   await store.withLock(() => {
     const record = store.container(name)
     const dir = store.containerDir(name)

@@ -76,6 +76,14 @@ t.test('writes land in the host directory, in place, and are not the container',
 
   // The data outlives the container.
   t.equal((await runCli(['umount', mnt])).code, 0)
+  // Nor in the container's export (layer export of its upper, part A).
+  const tar = join(freshDir('export'), 'c.tar')
+  const ex = await runCli(['layer', 'export', upper, tar])
+  t.equal(ex.code, 0, ex.stderr)
+  const members = (await shOk(`tar -tf '${tar}'`)).stdout.split('\n').filter(Boolean).map(m => m.replace(/^\.\//, '').replace(/\/$/, ''))
+  t.ok(members.includes('etc/config'), "the container's own change is exported")
+  // The mount point is a directory made in a merged one: opaque, as the kernel makes it.
+  t.same(members.filter(m => m.startsWith('data/vol/')), ['data/vol/.wh..wh..opq'], 'nothing of the volume is exported')
   t.equal((await runCli(['rm', 'withvol', '--root', root])).code, 0)
   t.equal(readFileSync(join(host, 'h'), 'utf8'), 'host\nmore\n', 'still there after rm')
   t.equal(statSync(join(host, 'big')).size, 1048576)
