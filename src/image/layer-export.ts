@@ -37,6 +37,7 @@ export interface ExportStats {
 const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
 const ESCAPED_XATTR_PREFIX = 'trusted.overlay.overlay.'
 const S_IFMT = 0o170000
+const METACOPY_XATTR = 'trusted.overlay.metacopy'
 
 const byBytes = (a: string, b: string): number => Buffer.compare(nameBytes(a), nameBytes(b))
 
@@ -64,6 +65,16 @@ export function layerXattrs(layer: Layer, path: string): Map<string, Buffer> {
   return out
 }
 
+/** An xattr, or undefined where absent or where the filesystem has none. */
+function tryGetxattr(layer: Layer, path: string, name: string): Buffer | undefined {
+  try {
+    return layer.getxattr(path, name)
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOTSUP') return undefined
+    throw e
+  }
+}
+
 const typeOf = (st: BigIntStats): TarType | undefined => {
   switch (Number(st.mode) & S_IFMT) {
     case 0o100000: return 'file'
@@ -84,6 +95,8 @@ export async function exportLayer(upperDir: string, tarPath: string, options: Ex
   const upper = checkedLayer(upperDir, 0, true)
   const lowers = (options.lowers ?? []).map((l, i) => checkedLayer(l, i + 1, false))
   const target = resolve(tarPath)
+  if (!fs.statSync(dirname(target), { throwIfNoEntry: false })?.isDirectory()) throw imageError(`'${dirname(tarPath)}' is not a directory`)
+  if (fs.statSync(target, { throwIfNoEntry: false })?.isDirectory()) throw imageError(`'${tarPath}' is a directory`)
   const temp = `${dirname(target)}/.${basename(target)}.export-${process.pid}-${randomBytes(4).toString('hex')}`
   const fd = fs.openSync(temp, 'wx', 0o644)
   try {
@@ -225,6 +238,10 @@ class Exporter {
       h.devminor = minor(st.rdev)
     }
     if (type !== 'file') return this.#add(h)
+    // A metacopy upper file (metacopy=on) has its data in a lower: its bytes here are a hole.
+    if (tryGetxattr(layer, path, METACOPY_XATTR) !== undefined) {
+      throw imageError(`'${path}' is a metacopy file (its data is in a lower layer): layers made with metacopy=on cannot be exported`)
+    }
     h.size = Number(st.size)
     const fh = await fs.promises.open(layer.hostPath(path), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
     try {

@@ -4,8 +4,9 @@
 // over the same lowers: the same merged tree as the original upper gives; export of the
 // import gives the same bytes again.
 import t from 'tap'
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { setXattr } from '../helpers/layers.js'
 import { mountOverlay } from '../helpers/mount.js'
 import { runOk, shOk } from '../helpers/run.js'
 import { freshDir } from '../helpers/scratch.js'
@@ -96,4 +97,16 @@ t.test('export an upper made by the kernel', async t => {
     t.notOk(existsSync(c))
     t.same(readdirSync(out).sort(), ['a.tar', 'again.tar', 'b.tar'])
   })
+})
+
+t.test('refused: a metacopy upper, a missing or directory output; nothing written', async t => {
+  const root = freshDir('export-bad')
+  const upper = join(root, 'upper')
+  mkdirSync(upper)
+  writeFileSync(join(upper, 'f'), 'data lives below')
+  setXattr(join(upper, 'f'), 'trusted.overlay.metacopy', '')
+  await t.rejects(exportLayer(upper, join(root, 'o.tar')), /^'\/f' is a metacopy file/)
+  await t.rejects(exportLayer(upper, join(root, 'no/o.tar')), /^'.*no' is not a directory$/)
+  await t.rejects(exportLayer(upper, root), /is a directory$/)
+  t.same(readdirSync(root), ['upper'])
 })
