@@ -131,6 +131,8 @@ class Exporter {
   readonly #stats: ExportStats = { entries: 0, whiteouts: 0, opaques: 0, bytes: 0 }
   /** "layer:ino" -> the archive name of the first entry with that inode (hard links). */
   readonly #links = new Map<string, string>()
+  /** The read buffer (the writer copies what it keeps). */
+  readonly #buf = Buffer.alloc(1 << 20)
 
   constructor(upper: Layer, lowers: Layer[], out: TarWriter) {
     this.#upper = upper
@@ -243,13 +245,28 @@ class Exporter {
       throw imageError(`'${path}' is a metacopy file (its data is in a lower layer): layers made with metacopy=on cannot be exported`)
     }
     h.size = Number(st.size)
-    const fh = await fs.promises.open(layer.hostPath(path), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
-    try {
-      await this.#add(h, chunksOf(fh))
-      this.#stats.bytes += h.size
-    } finally {
-      await fh.close()
+    const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW
+    if (h.size <= this.#buf.length) {
+      // Small files (most of a layer): one synchronous read, brief; the threadpool round trips
+      // of async calls would cost more than the read.
+      const fd = fs.openSync(layer.hostPath(path), flags)
+      let n = 0
+      try {
+        // One byte more than expected: a file that grew is caught by the writer's size check.
+        n = fs.readSync(fd, this.#buf, 0, Math.min(h.size + 1, this.#buf.length), null)
+      } finally {
+        fs.closeSync(fd)
+      }
+      await this.#add(h, (async function* (b: Buffer) { yield b })(this.#buf.subarray(0, n)))
+    } else {
+      const fh = await fs.promises.open(layer.hostPath(path), flags)
+      try {
+        await this.#add(h, chunksOf(fh, this.#buf))
+      } finally {
+        await fh.close()
+      }
     }
+    this.#stats.bytes += h.size
   }
 
   async #add(h: TarHeader, data?: AsyncIterable<Buffer>): Promise<void> {
@@ -258,8 +275,8 @@ class Exporter {
   }
 }
 
-async function* chunksOf(fh: fs.promises.FileHandle): AsyncGenerator<Buffer> {
-  const buf = Buffer.alloc(1 << 20)
+/** A file's bytes in chunks read into buf (each valid until the next). */
+async function* chunksOf(fh: fs.promises.FileHandle, buf: Buffer): AsyncGenerator<Buffer> {
   for (;;) {
     const { bytesRead } = await fh.read(buf, 0, buf.length, null)
     if (bytesRead === 0) return

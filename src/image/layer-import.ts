@@ -40,6 +40,8 @@ const S_IFCHR = 0o020000
 const S_IFBLK = 0o060000
 const S_IFIFO = 0o010000
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
+/** Files up to this size are written with synchronous calls. */
+const SYNC_WRITE_BYTES = 1 << 20
 
 /** glibc's makedev. */
 const makedev = (major: number, minor: number): number =>
@@ -187,7 +189,7 @@ class Extractor {
         this.#dirTimes.set(rel, e.mtimeNs)
         break
       case 'file':
-        await this.#writeFile(p, reader)
+        await this.#writeFile(p, e.size, reader)
         break
       case 'symlink':
         fs.symlinkSync(fsPath(e.linkpath), p)
@@ -294,8 +296,23 @@ class Extractor {
     }
   }
 
-  async #writeFile(p: string | Buffer, reader: TarReader): Promise<void> {
-    const fh = await fs.promises.open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+  async #writeFile(p: string | Buffer, size: number, reader: TarReader): Promise<void> {
+    const flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
+    if (size <= SYNC_WRITE_BYTES) {
+      // Small files (most of a layer): synchronous calls, each brief; the threadpool round
+      // trips of async ones would cost more than the writes.
+      const fd = fs.openSync(p, flags, 0o600)
+      try {
+        for await (const chunk of reader.body()) {
+          for (let off = 0; off < chunk.length;) off += fs.writeSync(fd, chunk, off)
+          this.#stats.bytes += chunk.length
+        }
+      } finally {
+        fs.closeSync(fd)
+      }
+      return
+    }
+    const fh = await fs.promises.open(p, flags, 0o600)
     try {
       for await (const chunk of reader.body()) {
         for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off)).bytesWritten
