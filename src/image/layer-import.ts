@@ -265,9 +265,13 @@ class Extractor {
       const rel = parts.slice(0, i).join('/')
       if (this.#dirs.has(rel)) continue
       const st = fs.lstatSync(this.#abs(rel), { throwIfNoEntry: false })
-      if (!st) {
+      const overWhiteout = st?.isCharacterDevice() === true && st.rdev === 0
+      if (!st || overWhiteout) {
+        if (overWhiteout) fs.unlinkSync(this.#abs(rel))
         fs.mkdirSync(this.#abs(rel))
         fs.chmodSync(this.#abs(rel), 0o755)
+        // Under a name this layer whited out: a new directory, nothing below merges into it.
+        if (overWhiteout) host.lsetxattr(this.#abs(rel), OPAQUE_XATTR, Buffer.from('y'), 0)
       } else this.#checkDir(e, rel, st)
       this.#dirs.add(rel)
     }

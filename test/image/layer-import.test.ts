@@ -122,6 +122,8 @@ t.test('later entries replace earlier ones; a dir over a dir merges; a whiteout 
     { name: '.wh.u' },
     { name: '.wh.v' },
     { name: 'v/', type: 'dir' },
+    { name: '.wh.p' },
+    { name: 'p/in', data: 'p' },
   ])
   const dir = join(out, 'l')
   await importLayer(tar, dir)
@@ -134,6 +136,8 @@ t.test('later entries replace earlier ones; a dir over a dir merges; a whiteout 
   t.ok(isOpaque(join(dir, 'u')), "the layer's own dir stays, and no longer merges with the one below")
   t.equal(readFileSync(join(dir, 'u/in'), 'utf8'), 'u')
   t.ok(isOpaque(join(dir, 'v')), 'a dir made after the whiteout of its name: opaque')
+  t.ok(isOpaque(join(dir, 'p')), 'so is a parent made implicitly over a whiteout')
+  t.equal(readFileSync(join(dir, 'p/in'), 'utf8'), 'p')
 })
 
 t.test('GNU format: long names and link targets (L/K records), big ids (base-256)', async t => {
