@@ -76,9 +76,9 @@ export async function importLayer(tarPath: string, dir: string, options: ImportO
   checkTarget(dir, target)
   const { chunks, close } = openLayer(tarPath, options.progress)
   const stage = `${dirname(target)}/.${basename(target)}.import-${process.pid}-${randomBytes(4).toString('hex')}`
-  fs.mkdirSync(stage)
-  fs.chmodSync(stage, 0o755)
   try {
+    fs.mkdirSync(stage)
+    fs.chmodSync(stage, 0o755)
     const stats = await new Extractor(stage).run(new TarReader(chunks))
     // An empty target dir is replaced by the stage in one rename.
     fs.renameSync(stage, target)
@@ -113,7 +113,12 @@ function openLayer(tarPath: string, progress: ImportOptions['progress']): { chun
   } catch (e) {
     throw imageError(`cannot open '${tarPath}': ${(e as { code?: string }).code ?? String(e)}`)
   }
-  const total = fs.fstatSync(fd).size
+  const st = fs.fstatSync(fd)
+  if (st.isDirectory()) {
+    fs.closeSync(fd)
+    throw imageError(`'${tarPath}' is a directory`)
+  }
+  const total = st.size
   const magic = Buffer.alloc(6)
   fs.readSync(fd, magic, 0, 6, 0)
   if (magic.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) {
@@ -125,16 +130,19 @@ function openLayer(tarPath: string, progress: ImportOptions['progress']): { chun
     throw imageError(`${tarPath}: xz/bzip2-compressed layers are not supported (OCI layers are tar or tar+gzip)`)
   }
   const file = fs.createReadStream('', { fd, highWaterMark: 1 << 16 })
+  // Progress counts the file's bytes as they are consumed (compressed ones for gzip).
   let done = 0
-  if (progress) {
-    file.on('data', chunk => {
+  async function* counted(): AsyncGenerator<Buffer> {
+    for await (const chunk of file as AsyncIterable<Buffer>) {
       done += chunk.length
-      progress(done, total)
-    })
+      progress?.(done, total)
+      yield chunk
+    }
   }
-  if (magic[0] !== 0x1f || magic[1] !== 0x8b) return { chunks: file, close: () => file.destroy() }
+  if (magic[0] !== 0x1f || magic[1] !== 0x8b) return { chunks: counted(), close: () => file.destroy() }
   const gunzip = createGunzip()
-  pipeline(file, gunzip, () => {})
+  // Errors surface through gunzip, whose iteration rejects with them.
+  pipeline(counted(), gunzip, () => {})
   return { chunks: gunzip, close: () => (gunzip.destroy(), file.destroy()) }
 }
 
