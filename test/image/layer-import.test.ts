@@ -153,3 +153,14 @@ t.test('GNU format: long names and link targets (L/K records), big ids (base-256
   t.equal(lstatSync(join(dir, long)).uid, 3_000_000)
   t.equal(readlinkSync(join(dir, 'd'.repeat(90), 'l'.repeat(120))), 't'.repeat(150))
 })
+
+t.test('on a terminal, a progress bar on stderr, erased at the end', async t => {
+  const out = freshDir('tty')
+  const tar = await mktar(join(out, 'l.tar'), [{ name: 'f', data: 'x'.repeat(2_000_000) }])
+  const cliPath = join(import.meta.dirname, '../../dist/cli.js')
+  // script(1) gives the CLI a pseudo-terminal.
+  const r = await runOk('script', ['-qec', `${process.execPath} ${cliPath} layer import ${tar} ${join(out, 'l')}`, '/dev/null'])
+  t.match(r.stdout, /\rimporting .*l\.tar \[#+ *\] [\d.]+\/1\.9 MiB/, 'the bar')
+  t.match(r.stdout, /\[#{10,}\] 1\.9\/1\.9 MiB\r\x1b\[K$/, 'full, then erased')
+  t.equal(readFileSync(join(out, 'l/f'), 'utf8').length, 2_000_000)
+})
