@@ -46,15 +46,8 @@ const byBytes = (a: string, b: string): number => Buffer.compare(nameBytes(a), n
  * opaque, redirect, origin, impure, ...) dropped, a user's escaped `trusted.overlay.overlay.X`
  * given back its name `trusted.overlay.X`.
  */
-export function layerXattrs(layer: Layer, path: string): Map<string, Buffer> {
+export function layerXattrs(layer: Layer, path: string, names = xattrNames(layer, path)): Map<string, Buffer> {
   const out = new Map<string, Buffer>()
-  let names: string[]
-  try {
-    names = layer.listxattr(path)
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ENOTSUP') return out
-    throw e
-  }
   for (const name of names) {
     let key = name
     if (name.startsWith(ESCAPED_XATTR_PREFIX)) key = OVERLAY_XATTR_PREFIX + name.slice(ESCAPED_XATTR_PREFIX.length)
@@ -65,12 +58,12 @@ export function layerXattrs(layer: Layer, path: string): Map<string, Buffer> {
   return out
 }
 
-/** An xattr, or undefined where absent or where the filesystem has none. */
-function tryGetxattr(layer: Layer, path: string, name: string): Buffer | undefined {
+/** The xattr names of an object; none where the filesystem has no xattrs. */
+function xattrNames(layer: Layer, path: string): string[] {
   try {
-    return layer.getxattr(path, name)
+    return layer.listxattr(path)
   } catch (e) {
-    if ((e as { code?: string }).code === 'ENOTSUP') return undefined
+    if ((e as { code?: string }).code === 'ENOTSUP') return []
     throw e
   }
 }
@@ -233,7 +226,8 @@ class Exporter {
       if (first !== undefined) return this.#add({ ...base, type: 'link', linkpath: first, mtimeNs: st.mtimeNs })
       this.#links.set(key, name)
     }
-    const h: TarHeader = { ...base, xattrs: layerXattrs(layer, path) }
+    const names = xattrNames(layer, path)
+    const h: TarHeader = { ...base, xattrs: layerXattrs(layer, path, names) }
     if (type === 'symlink') h.linkpath = layer.readlink(path)
     if (type === 'chardev' || type === 'blockdev') {
       h.devmajor = major(st.rdev)
@@ -241,7 +235,7 @@ class Exporter {
     }
     if (type !== 'file') return this.#add(h)
     // A metacopy upper file (metacopy=on) has its data in a lower: its bytes here are a hole.
-    if (tryGetxattr(layer, path, METACOPY_XATTR) !== undefined) {
+    if (names.includes(METACOPY_XATTR)) {
       throw imageError(`'${path}' is a metacopy file (its data is in a lower layer): layers made with metacopy=on cannot be exported`)
     }
     h.size = Number(st.size)
