@@ -37,6 +37,7 @@ export interface ExportStats {
 const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
 const ESCAPED_XATTR_PREFIX = 'trusted.overlay.overlay.'
 const S_IFMT = 0o170000
+const METACOPY_XATTR = 'trusted.overlay.metacopy'
 
 const byBytes = (a: string, b: string): number => Buffer.compare(nameBytes(a), nameBytes(b))
 
@@ -45,15 +46,8 @@ const byBytes = (a: string, b: string): number => Buffer.compare(nameBytes(a), n
  * opaque, redirect, origin, impure, ...) dropped, a user's escaped `trusted.overlay.overlay.X`
  * given back its name `trusted.overlay.X`.
  */
-export function layerXattrs(layer: Layer, path: string): Map<string, Buffer> {
+export function layerXattrs(layer: Layer, path: string, names = xattrNames(layer, path)): Map<string, Buffer> {
   const out = new Map<string, Buffer>()
-  let names: string[]
-  try {
-    names = layer.listxattr(path)
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ENOTSUP') return out
-    throw e
-  }
   for (const name of names) {
     let key = name
     if (name.startsWith(ESCAPED_XATTR_PREFIX)) key = OVERLAY_XATTR_PREFIX + name.slice(ESCAPED_XATTR_PREFIX.length)
@@ -62,6 +56,16 @@ export function layerXattrs(layer: Layer, path: string): Map<string, Buffer> {
     if (v !== undefined) out.set(key, v)
   }
   return out
+}
+
+/** The xattr names of an object; none where the filesystem has no xattrs. */
+function xattrNames(layer: Layer, path: string): string[] {
+  try {
+    return layer.listxattr(path)
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOTSUP') return []
+    throw e
+  }
 }
 
 const typeOf = (st: BigIntStats): TarType | undefined => {
@@ -84,6 +88,8 @@ export async function exportLayer(upperDir: string, tarPath: string, options: Ex
   const upper = checkedLayer(upperDir, 0, true)
   const lowers = (options.lowers ?? []).map((l, i) => checkedLayer(l, i + 1, false))
   const target = resolve(tarPath)
+  if (!fs.statSync(dirname(target), { throwIfNoEntry: false })?.isDirectory()) throw imageError(`'${dirname(tarPath)}' is not a directory`)
+  if (fs.statSync(target, { throwIfNoEntry: false })?.isDirectory()) throw imageError(`'${tarPath}' is a directory`)
   const temp = `${dirname(target)}/.${basename(target)}.export-${process.pid}-${randomBytes(4).toString('hex')}`
   const fd = fs.openSync(temp, 'wx', 0o644)
   try {
@@ -118,6 +124,8 @@ class Exporter {
   readonly #stats: ExportStats = { entries: 0, whiteouts: 0, opaques: 0, bytes: 0 }
   /** "layer:ino" -> the archive name of the first entry with that inode (hard links). */
   readonly #links = new Map<string, string>()
+  /** The read buffer (the writer copies what it keeps). */
+  readonly #buf = Buffer.alloc(1 << 20)
 
   constructor(upper: Layer, lowers: Layer[], out: TarWriter) {
     this.#upper = upper
@@ -218,21 +226,41 @@ class Exporter {
       if (first !== undefined) return this.#add({ ...base, type: 'link', linkpath: first, mtimeNs: st.mtimeNs })
       this.#links.set(key, name)
     }
-    const h: TarHeader = { ...base, xattrs: layerXattrs(layer, path) }
+    const names = xattrNames(layer, path)
+    const h: TarHeader = { ...base, xattrs: layerXattrs(layer, path, names) }
     if (type === 'symlink') h.linkpath = layer.readlink(path)
     if (type === 'chardev' || type === 'blockdev') {
       h.devmajor = major(st.rdev)
       h.devminor = minor(st.rdev)
     }
     if (type !== 'file') return this.#add(h)
-    h.size = Number(st.size)
-    const fh = await fs.promises.open(layer.hostPath(path), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
-    try {
-      await this.#add(h, chunksOf(fh))
-      this.#stats.bytes += h.size
-    } finally {
-      await fh.close()
+    // A metacopy upper file (metacopy=on) has its data in a lower: its bytes here are a hole.
+    if (names.includes(METACOPY_XATTR)) {
+      throw imageError(`'${path}' is a metacopy file (its data is in a lower layer): layers made with metacopy=on cannot be exported`)
     }
+    h.size = Number(st.size)
+    const flags = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW
+    if (h.size <= this.#buf.length) {
+      // Small files (most of a layer): one synchronous read, brief; the threadpool round trips
+      // of async calls would cost more than the read.
+      const fd = fs.openSync(layer.hostPath(path), flags)
+      let n = 0
+      try {
+        // One byte more than expected: a file that grew is caught by the writer's size check.
+        n = fs.readSync(fd, this.#buf, 0, Math.min(h.size + 1, this.#buf.length), null)
+      } finally {
+        fs.closeSync(fd)
+      }
+      await this.#add(h, (async function* (b: Buffer) { yield b })(this.#buf.subarray(0, n)))
+    } else {
+      const fh = await fs.promises.open(layer.hostPath(path), flags)
+      try {
+        await this.#add(h, chunksOf(fh, this.#buf))
+      } finally {
+        await fh.close()
+      }
+    }
+    this.#stats.bytes += h.size
   }
 
   async #add(h: TarHeader, data?: AsyncIterable<Buffer>): Promise<void> {
@@ -241,8 +269,8 @@ class Exporter {
   }
 }
 
-async function* chunksOf(fh: fs.promises.FileHandle): AsyncGenerator<Buffer> {
-  const buf = Buffer.alloc(1 << 20)
+/** A file's bytes in chunks read into buf (each valid until the next). */
+async function* chunksOf(fh: fs.promises.FileHandle, buf: Buffer): AsyncGenerator<Buffer> {
   for (;;) {
     const { bytesRead } = await fh.read(buf, 0, buf.length, null)
     if (bytesRead === 0) return

@@ -40,6 +40,8 @@ const S_IFCHR = 0o020000
 const S_IFBLK = 0o060000
 const S_IFIFO = 0o010000
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
+/** Files up to this size are written with synchronous calls. */
+const SYNC_WRITE_BYTES = 1 << 20
 
 /** glibc's makedev. */
 const makedev = (major: number, minor: number): number =>
@@ -74,9 +76,9 @@ export async function importLayer(tarPath: string, dir: string, options: ImportO
   checkTarget(dir, target)
   const { chunks, close } = openLayer(tarPath, options.progress)
   const stage = `${dirname(target)}/.${basename(target)}.import-${process.pid}-${randomBytes(4).toString('hex')}`
-  fs.mkdirSync(stage)
-  fs.chmodSync(stage, 0o755)
   try {
+    fs.mkdirSync(stage)
+    fs.chmodSync(stage, 0o755)
     const stats = await new Extractor(stage).run(new TarReader(chunks))
     // An empty target dir is replaced by the stage in one rename.
     fs.renameSync(stage, target)
@@ -111,7 +113,12 @@ function openLayer(tarPath: string, progress: ImportOptions['progress']): { chun
   } catch (e) {
     throw imageError(`cannot open '${tarPath}': ${(e as { code?: string }).code ?? String(e)}`)
   }
-  const total = fs.fstatSync(fd).size
+  const st = fs.fstatSync(fd)
+  if (st.isDirectory()) {
+    fs.closeSync(fd)
+    throw imageError(`'${tarPath}' is a directory`)
+  }
+  const total = st.size
   const magic = Buffer.alloc(6)
   fs.readSync(fd, magic, 0, 6, 0)
   if (magic.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) {
@@ -123,16 +130,19 @@ function openLayer(tarPath: string, progress: ImportOptions['progress']): { chun
     throw imageError(`${tarPath}: xz/bzip2-compressed layers are not supported (OCI layers are tar or tar+gzip)`)
   }
   const file = fs.createReadStream('', { fd, highWaterMark: 1 << 16 })
+  // Progress counts the file's bytes as they are consumed (compressed ones for gzip).
   let done = 0
-  if (progress) {
-    file.on('data', chunk => {
+  async function* counted(): AsyncGenerator<Buffer> {
+    for await (const chunk of file as AsyncIterable<Buffer>) {
       done += chunk.length
-      progress(done, total)
-    })
+      progress?.(done, total)
+      yield chunk
+    }
   }
-  if (magic[0] !== 0x1f || magic[1] !== 0x8b) return { chunks: file, close: () => file.destroy() }
+  if (magic[0] !== 0x1f || magic[1] !== 0x8b) return { chunks: counted(), close: () => file.destroy() }
   const gunzip = createGunzip()
-  pipeline(file, gunzip, () => {})
+  // Errors surface through gunzip, whose iteration rejects with them.
+  pipeline(counted(), gunzip, () => {})
   return { chunks: gunzip, close: () => (gunzip.destroy(), file.destroy()) }
 }
 
@@ -187,7 +197,7 @@ class Extractor {
         this.#dirTimes.set(rel, e.mtimeNs)
         break
       case 'file':
-        await this.#writeFile(p, reader)
+        await this.#writeFile(p, e.size, reader)
         break
       case 'symlink':
         fs.symlinkSync(fsPath(e.linkpath), p)
@@ -263,9 +273,13 @@ class Extractor {
       const rel = parts.slice(0, i).join('/')
       if (this.#dirs.has(rel)) continue
       const st = fs.lstatSync(this.#abs(rel), { throwIfNoEntry: false })
-      if (!st) {
+      const overWhiteout = st?.isCharacterDevice() === true && st.rdev === 0
+      if (!st || overWhiteout) {
+        if (overWhiteout) fs.unlinkSync(this.#abs(rel))
         fs.mkdirSync(this.#abs(rel))
         fs.chmodSync(this.#abs(rel), 0o755)
+        // Under a name this layer whited out: a new directory, nothing below merges into it.
+        if (overWhiteout) host.lsetxattr(this.#abs(rel), OPAQUE_XATTR, Buffer.from('y'), 0)
       } else this.#checkDir(e, rel, st)
       this.#dirs.add(rel)
     }
@@ -294,8 +308,23 @@ class Extractor {
     }
   }
 
-  async #writeFile(p: string | Buffer, reader: TarReader): Promise<void> {
-    const fh = await fs.promises.open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+  async #writeFile(p: string | Buffer, size: number, reader: TarReader): Promise<void> {
+    const flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
+    if (size <= SYNC_WRITE_BYTES) {
+      // Small files (most of a layer): synchronous calls, each brief; the threadpool round
+      // trips of async ones would cost more than the writes.
+      const fd = fs.openSync(p, flags, 0o600)
+      try {
+        for await (const chunk of reader.body()) {
+          for (let off = 0; off < chunk.length;) off += fs.writeSync(fd, chunk, off)
+          this.#stats.bytes += chunk.length
+        }
+      } finally {
+        fs.closeSync(fd)
+      }
+      return
+    }
+    const fh = await fs.promises.open(p, flags, 0o600)
     try {
       for await (const chunk of reader.body()) {
         for (let off = 0; off < chunk.length;) off += (await fh.write(chunk, off)).bytesWritten

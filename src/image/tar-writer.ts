@@ -71,7 +71,7 @@ function header(name: Buffer, flag: string, h: { mode: number; uid: number; gid:
   dev[1].copy(b, 337)
   b.fill(0x20, 148, 156)
   let sum = 0
-  for (const x of b) sum += x
+  for (let i = 0; i < BLOCK; i++) sum += b[i]!
   Buffer.from(sum.toString(8).padStart(6, '0') + '\0 ', 'latin1').copy(b, 148)
   return b
 }

@@ -4,9 +4,10 @@
 // over the same lowers: the same merged tree as the original upper gives; export of the
 // import gives the same bytes again.
 import t from 'tap'
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { mountOverlay } from '../helpers/mount.js'
+import { setXattr } from '../helpers/layers.js'
+import { mountLayerfs, mountOverlay } from '../helpers/mount.js'
 import { runOk, shOk } from '../helpers/run.js'
 import { freshDir } from '../helpers/scratch.js'
 import { diffSnapshots, snapshotTree, type SnapshotOptions } from '../helpers/tree.js'
@@ -16,11 +17,16 @@ import { cli, sampleLayerTars } from './lib.js'
 
 const LONG = 'a-directory-name-long-enough-that-the-path-needs-pax/' + 'x'.repeat(80)
 
-t.test('export an upper made by the kernel', async t => {
+/** The three sample layers imported: lowers, top-most first. */
+async function sampleLowers(root: string): Promise<string[]> {
   const { tars } = await sampleLayerTars()
-  const root = freshDir('export')
-  const lowers = [join(root, 'l3'), join(root, 'l2'), join(root, 'l1')]
   for (const [i, tar] of tars.entries()) await importLayer(tar, join(root, `l${i + 1}`))
+  return [join(root, 'l3'), join(root, 'l2'), join(root, 'l1')]
+}
+
+t.test('export an upper made by the kernel', async t => {
+  const root = freshDir('export')
+  const lowers = await sampleLowers(root)
   const upper = join(root, 'upper')
   mkdirSync(upper)
 
@@ -96,4 +102,43 @@ t.test('export an upper made by the kernel', async t => {
     t.notOk(existsSync(c))
     t.same(readdirSync(out).sort(), ['a.tar', 'again.tar', 'b.tar'])
   })
+})
+
+t.test('refused: a metacopy upper, a missing or directory output; nothing written', async t => {
+  const root = freshDir('export-bad')
+  const upper = join(root, 'upper')
+  mkdirSync(upper)
+  writeFileSync(join(upper, 'f'), 'data lives below')
+  setXattr(join(upper, 'f'), 'trusted.overlay.metacopy', '')
+  await t.rejects(exportLayer(upper, join(root, 'o.tar')), /^'\/f' is a metacopy file/)
+  await t.rejects(exportLayer(upper, join(root, 'no/o.tar')), /^'.*no' is not a directory$/)
+  await t.rejects(exportLayer(upper, root), /is a directory$/)
+  t.same(readdirSync(root), ['upper'])
+})
+
+t.test('export an upper made by layerfs (a container layer): the kernel sees the same both ways', async t => {
+  const root = freshDir('export-layerfs')
+  const lowers = await sampleLowers(root)
+  const upper = join(root, 'upper')
+  mkdirSync(upper)
+  const m = await mountLayerfs(t, { lowers, upper })
+  await shOk(`
+    set -e
+    mv opq opq2 && mv usr/lib usr/lib64
+    rm etc/shadow && rm -r home/u && mkdir home/u && echo hi > home/u/new
+    echo more >> etc/passwd && ln etc/passwd etc/passwd2 && chmod 4711 bin/sh
+    setfattr -n trusted.overlay.bar -v users etc/passwd
+  `, { cwd: m.mnt })
+  await m.unmount()
+  const tar = join(root, 'layer.tar')
+  await exportLayer(upper, tar, { lowers })
+  const imported = join(root, 'imported')
+  await importLayer(tar, imported)
+  const opts: SnapshotOptions = { xattrs: 'all', mtime: true }
+  const viaUpper = await mountOverlay(t, { lowers: [upper, ...lowers] })
+  const viaImport = await mountOverlay(t, { lowers: [imported, ...lowers] })
+  const want = await snapshotTree(viaUpper.mnt, opts)
+  t.same(diffSnapshots(await snapshotTree(viaImport.mnt, opts), want, ['imported', 'upper']), [])
+  t.ok(want['opq2/x'] && want['usr/lib64/libc.so'] && !want['opq'] && !want['etc/shadow'], 'the renames and deletions are there')
+  t.equal(want['etc/passwd']?.xattrs?.['trusted.overlay.bar'], Buffer.from('users').toString('hex'))
 })

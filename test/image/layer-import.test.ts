@@ -122,6 +122,8 @@ t.test('later entries replace earlier ones; a dir over a dir merges; a whiteout 
     { name: '.wh.u' },
     { name: '.wh.v' },
     { name: 'v/', type: 'dir' },
+    { name: '.wh.p' },
+    { name: 'p/in', data: 'p' },
   ])
   const dir = join(out, 'l')
   await importLayer(tar, dir)
@@ -134,6 +136,8 @@ t.test('later entries replace earlier ones; a dir over a dir merges; a whiteout 
   t.ok(isOpaque(join(dir, 'u')), "the layer's own dir stays, and no longer merges with the one below")
   t.equal(readFileSync(join(dir, 'u/in'), 'utf8'), 'u')
   t.ok(isOpaque(join(dir, 'v')), 'a dir made after the whiteout of its name: opaque')
+  t.ok(isOpaque(join(dir, 'p')), 'so is a parent made implicitly over a whiteout')
+  t.equal(readFileSync(join(dir, 'p/in'), 'utf8'), 'p')
 })
 
 t.test('GNU format: long names and link targets (L/K records), big ids (base-256)', async t => {
@@ -148,4 +152,15 @@ t.test('GNU format: long names and link targets (L/K records), big ids (base-256
   t.equal(readFileSync(join(dir, long), 'utf8'), 'long\n')
   t.equal(lstatSync(join(dir, long)).uid, 3_000_000)
   t.equal(readlinkSync(join(dir, 'd'.repeat(90), 'l'.repeat(120))), 't'.repeat(150))
+})
+
+t.test('on a terminal, a progress bar on stderr, erased at the end', async t => {
+  const out = freshDir('tty')
+  const tar = await mktar(join(out, 'l.tar'), [{ name: 'f', data: 'x'.repeat(2_000_000) }])
+  const cliPath = join(import.meta.dirname, '../../dist/cli.js')
+  // script(1) gives the CLI a pseudo-terminal.
+  const r = await runOk('script', ['-qec', `${process.execPath} ${cliPath} layer import ${tar} ${join(out, 'l')}`, '/dev/null'])
+  t.match(r.stdout, /\rimporting .*l\.tar \[#+ *\] [\d.]+\/1\.9 MiB/, 'the bar')
+  t.match(r.stdout, /\[#{10,}\] 1\.9\/1\.9 MiB\r\x1b\[K$/, 'full, then erased')
+  t.equal(readFileSync(join(out, 'l/f'), 'utf8').length, 2_000_000)
 })
