@@ -110,10 +110,13 @@ function daemonsOf(mnt: string): number[] {
     }
     if (args[1] !== CLI || !args.includes('-f')) continue
     const last = args[args.length - 1]
+    // Compared as text, never resolved: resolving another daemon's mount point looks it up,
+    // and a lookup racing that mount's own unmount makes the unmount fail with EBUSY. A daemon
+    // started by this command is given the real path; one started with -f, what its user typed.
     try {
-      if (last !== undefined && fs.realpathSync(last) === mnt) out.push(Number(pid))
+      if (last !== undefined && resolve(fs.readlinkSync(`/proc/${pid}/cwd`), last) === mnt) out.push(Number(pid))
     } catch {
-      // Not a path we can resolve: not ours.
+      // Gone meanwhile.
     }
   }
   return out
