@@ -8,9 +8,11 @@ import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
 import { type Mounted, checkLayout, isMountPoint, mount, parseMountinfo } from './mount.js'
 import { formatMountOptions, parseMountOptions } from './options.js'
+import { registerLayerCommands } from './image/cli-layer.js'
+import { IMAGE_SUBCOMMANDS, type ImageMountFlags, imageMountOptions, registerImageCommands } from './image/cli-image.js'
 
 const CLI = fileURLToPath(import.meta.url)
-const SUBCOMMANDS = new Set(['mount', 'umount', 'unmount', 'help'])
+const SUBCOMMANDS = new Set(['mount', 'umount', 'unmount', 'help', 'layer', 'diff', ...IMAGE_SUBCOMMANDS])
 
 function fail(message: string, code = 1): never {
   process.stderr.write(`layerfs: ${message}\n`)
@@ -21,7 +23,7 @@ const messageOf = (e: unknown): string => (e instanceof Error ? e.message : Stri
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
-interface MountFlags {
+interface MountFlags extends ImageMountFlags {
   foreground?: boolean
   options: string[]
   notifyFd?: string
@@ -30,6 +32,7 @@ interface MountFlags {
 async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void> {
   let o
   try {
+    if (flags.image !== undefined) flags.options = [await imageMountOptions(flags, mountpoint), ...flags.options]
     o = parseMountOptions(flags.options)
     await clearStaleMount(mountpoint)
     checkLayout(o, mountpoint)
@@ -107,10 +110,13 @@ function daemonsOf(mnt: string): number[] {
     }
     if (args[1] !== CLI || !args.includes('-f')) continue
     const last = args[args.length - 1]
+    // Compared as text, never resolved: resolving another daemon's mount point looks it up,
+    // and a lookup racing that mount's own unmount makes the unmount fail with EBUSY. A daemon
+    // started by this command is given the real path; one started with -f, what its user typed.
     try {
-      if (last !== undefined && fs.realpathSync(last) === mnt) out.push(Number(pid))
+      if (last !== undefined && resolve(fs.readlinkSync(`/proc/${pid}/cwd`), last) === mnt) out.push(Number(pid))
     } catch {
-      // Not a path we can resolve: not ours.
+      // Gone meanwhile.
     }
   }
   return out
@@ -189,6 +195,9 @@ export async function main(argv: string[]): Promise<void> {
     .option('-f, --foreground', 'stay in the foreground (SIGINT/SIGTERM/SIGHUP unmount)')
     .option('-o, --options <opts>', 'lowerdir=L1[:L2...][,upperdir=U,workdir=W][,ro]', collect, [] as string[])
     .addOption(new Option('--notify-fd <fd>').hideHelp())
+    .option('--image <name[:tag]>', "mount an image's layers with a container's writable layer (see --name, --root)")
+    .option('--name <container>', 'the container to create or reuse (default: a new one, name printed)')
+    .option('--root <dir>', 'image storage root (default: $LAYERFS_ROOT, else /var/lib/layerfs)')
     .action((mnt: string, flags: MountFlags) => mountCommand(mnt, flags))
   program
     .command('umount')
@@ -196,6 +205,8 @@ export async function main(argv: string[]): Promise<void> {
     .description('unmount a layerfs mount and wait for its daemon to exit')
     .argument('<mountpoint>')
     .action((mnt: string) => umountCommand(mnt))
+  registerLayerCommands(program)
+  registerImageCommands(program)
   try {
     await program.parseAsync(args, { from: 'user' })
   } catch (e) {

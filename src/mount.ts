@@ -9,6 +9,7 @@ import { unionOps } from './fuse/ops.js'
 import { mountLog } from './log.js'
 import type { MountOptions } from './options.js'
 import { Union } from './union/union.js'
+import { makeVolumeMountPoints } from './union/mount-points.js'
 
 export class MountError extends Error {
   readonly code = 'ERR_LAYERFS_MOUNT'
@@ -142,6 +143,14 @@ export function checkLayout(o: MountOptions, mountpoint: string): void {
     if (up.dev !== wk.dev) throw new MountError(`workdir '${o.workdir}' and upperdir '${o.upperdir}' must be on the same filesystem`)
     real.push({ path: fs.realpathSync(o.upperdir), what: `upperdir '${o.upperdir}'` })
     real.push({ path: fs.realpathSync(o.workdir), what: `workdir '${o.workdir}'` })
+    for (const v of o.volumes) {
+      const st = statDir(v.hostdir, 'volume')
+      if (!canAccess(v.hostdir, fs.constants.W_OK)) throw new MountError(`volume '${v.hostdir}' is not writable`)
+      // A volume's temp objects (copy-up never, but rename over a directory, unlinked open
+      // files) are renamed between it and the workdir.
+      if (st.dev !== wk.dev) throw new MountError(`volume '${v.hostdir}' must be on the filesystem of workdir '${o.workdir}'`)
+      real.push({ path: fs.realpathSync(v.hostdir), what: `volume '${v.hostdir}'` })
+    }
   }
   for (let i = 0; i < real.length; i++) {
     for (let j = i + 1; j < real.length; j++) {
@@ -173,8 +182,9 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
   const mnt = fs.realpathSync(mountpoint)
   // Modes arrive from the kernel with the caller's umask applied: apply them exactly.
   process.umask(0)
-  const union = new Union({ lowerdirs: o.lowerdirs, upperdir: o.upperdir, workdir: o.workdir })
-  union.upper?.cleanWork()
+  const union = new Union({ lowerdirs: o.lowerdirs, upperdir: o.upperdir, workdir: o.workdir, volumes: o.volumes })
+  union.cleanWork()
+  makeVolumeMountPoints(union)
   let fuse: LayerFuse | LowLevelFuse
   if (useHighLevel()) {
     fuse = new LayerFuse(mnt, unionOps(union), { options: fuseOptions(o) })

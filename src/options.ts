@@ -17,6 +17,19 @@ export interface MountOptions {
   /** `nosuid` / `nodev` asked for; otherwise setuid files and device nodes work, as on overlayfs. */
   nosuid: boolean
   nodev: boolean
+  /**
+   * `volume=HOSTDIR:PATH` (repeatable): the host directory shown at PATH inside the mount,
+   * bypassing the layers (no copy-up, no whiteouts; its data is not the container's).
+   */
+  volumes: Volume[]
+}
+
+/** A host directory mapped straight to a union path. */
+export interface Volume {
+  /** The host directory (absolute). */
+  hostdir: string
+  /** Where it shows in the mount (absolute, normalized, not '/'). */
+  path: string
 }
 
 export class OptionError extends Error {
@@ -86,6 +99,7 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
   let fuseDebug = false
   let nosuid = false
   let nodev = false
+  const volumes: Volume[] = []
   for (const str of optionStrings) {
     for (const opt of splitEscaped(str, ',')) {
       if (opt === '') continue
@@ -97,6 +111,8 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
         if (key === 'lowerdir') lowerdir = val
         else if (key === 'upperdir') upperdir = unescape(val)
         else workdir = unescape(val)
+      } else if (key === 'volume') {
+        volumes.push(parseVolume(val, cwd))
       } else if (key === 'ro' && val === undefined) readOnly = true
       else if (key === 'debug' && val === undefined) fuseDebug = true
       else if ((key === 'nosuid' || key === 'suid') && val === undefined) nosuid = key === 'nosuid'
@@ -114,6 +130,16 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
     if (d === '') throw new OptionError(`empty directory in 'lowerdir=${lowerdir}'`)
     return absolute(unescape(d), cwd)
   })
+  for (let i = 0; i < volumes.length; i++) {
+    for (let j = i + 1; j < volumes.length; j++) {
+      const a = volumes[i]!.path
+      const b = volumes[j]!.path
+      if (a === b || a.startsWith(b + '/') || b.startsWith(a + '/')) throw new OptionError(`volume paths '${a}' and '${b}' overlap`)
+    }
+  }
+  if (volumes.length > 0 && workdir === undefined) {
+    throw new OptionError("option 'volume' needs 'upperdir' and 'workdir' (volumes keep their temp files in the workdir)")
+  }
   if ((upperdir === undefined) !== (workdir === undefined)) {
     throw new OptionError(upperdir === undefined ? "option 'workdir' needs 'upperdir'" : "option 'upperdir' needs 'workdir'")
   }
@@ -125,7 +151,20 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
     fuseDebug,
     nosuid,
     nodev,
+    volumes,
   }
+}
+
+function parseVolume(val: string | undefined, cwd: string): Volume {
+  const parts = val === undefined ? [] : splitEscaped(val, ':')
+  if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
+    throw new OptionError(`option 'volume' needs HOSTDIR:PATH (got '${val ?? ''}')`)
+  }
+  const path = unescape(parts[1]!)
+  if (!path.startsWith('/')) throw new OptionError(`volume path '${path}' must be absolute (a path inside the mount)`)
+  const norm = absolute(path, '/')
+  if (norm === '/') throw new OptionError("a volume cannot be mounted at '/'")
+  return { hostdir: absolute(unescape(parts[0]!), cwd), path: norm }
 }
 
 /** The -o string that gives these options back (the daemon gets its options this way). */
@@ -137,5 +176,6 @@ export function formatMountOptions(o: MountOptions): string {
   if (o.fuseDebug) parts.push('debug')
   if (o.nosuid) parts.push('nosuid')
   if (o.nodev) parts.push('nodev')
+  for (const v of o.volumes) parts.push(`volume=${esc(v.hostdir)}:${esc(v.path)}`)
   return parts.join(',')
 }

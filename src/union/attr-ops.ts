@@ -21,6 +21,7 @@ export function getattr(u: Union, path: string): UnionStat {
  * every name before creating it, so misses are common and are answered without an exception.
  */
 export function tryGetattr(u: Union, path: string): UnionStat | undefined {
+  u = u.route(path)
   const e = u.hidden.get(path) ?? u.tryResolve(path)
   if (!e) return undefined
   // A lower object never changes (the layers are read-only; changing them behind the mount
@@ -43,10 +44,11 @@ export interface Listing {
 }
 
 export function readdir(u: Union, path: string): Listing {
+  u = u.route(path)
   const dir = u.resolve(path)
   if (!dir.isDir) throw fsError('ENOTDIR', 'readdir', path)
   const names = ['.', '..']
-  const parent = path === '/' ? dir : u.resolve(parentOf(path))
+  const parent = path === '/' ? dir : u.main.resolve(parentOf(path))
   const stats = [
     { mode: 0o040000, ino: u.inodes.inoOf(dir) },
     { mode: 0o040000, ino: u.inodes.inoOf(parent) },
@@ -61,6 +63,7 @@ export function readdir(u: Union, path: string): Listing {
 }
 
 export function readlink(u: Union, path: string): string {
+  u = u.route(path)
   const e = u.resolve(path)
   return e.top.layer.readlink(e.top.path)
 }
@@ -70,12 +73,14 @@ export function statfs(u: Union): StatFs {
 }
 
 export async function chmod(u: Union, path: string, mode: number): Promise<void> {
+  u = u.route(path)
   const upper = u.requireUpper('chmod', path)
   await copyUp(u, u.resolve(path))
   upper.chmod(path, mode & 0o7777)
 }
 
 export async function chown(u: Union, path: string, uid: number, gid: number): Promise<void> {
+  u = u.route(path)
   const upper = u.requireUpper('chown', path)
   await copyUp(u, u.resolve(path))
   // -1 ("leave as is") arrives as 0xffffffff, which lchown takes as -1.
@@ -83,6 +88,7 @@ export async function chown(u: Union, path: string, uid: number, gid: number): P
 }
 
 export async function utimens(u: Union, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
+  u = u.route(path)
   const upper = u.requireUpper('utimens', path)
   await copyUp(u, u.resolve(path))
   upper.utimens(path, atime, mtime)
@@ -105,11 +111,13 @@ function userXattrName(real: string): string | undefined {
 
 /** An xattr's value, or undefined (ENODATA): `ls -l` asks two absent ones per file. */
 export function getxattr(u: Union, path: string, name: string): Buffer | undefined {
+  u = u.route(path)
   const e = u.resolve(path)
   return e.top.layer.getxattr(e.top.path, realXattrName(name))
 }
 
 export function listxattr(u: Union, path: string): string[] {
+  u = u.route(path)
   const e = u.resolve(path)
   const out: string[] = []
   for (const real of e.top.layer.listxattr(e.top.path)) {
@@ -120,12 +128,14 @@ export function listxattr(u: Union, path: string): string[] {
 }
 
 export async function setxattr(u: Union, path: string, name: string, value: Buffer, flags: number): Promise<void> {
+  u = u.route(path)
   const upper = u.requireUpper('setxattr', path)
   await copyUp(u, u.resolve(path))
   upper.setxattr(path, realXattrName(name), value, flags)
 }
 
 export async function removexattr(u: Union, path: string, name: string): Promise<void> {
+  u = u.route(path)
   const upper = u.requireUpper('removexattr', path)
   const e = u.resolve(path)
   // Removing what is not there fails before any copy-up, as in the kernel.

@@ -6,7 +6,7 @@ import { REDIRECT_XATTR, S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/la
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/upper.js'
 import { copyUp, ensureUpperDir, waitCopyUp } from './copy-up.js'
 import { type Entry, baseName, parentOf } from './entry.js'
-import { lowerHasName } from './lookup.js'
+import { lowerHasName, tryResolve } from './lookup.js'
 import { hide, isHiddenName, unhide } from './hidden.js'
 import { isEmptyDir } from './readdir.js'
 import type { Union } from './union.js'
@@ -35,7 +35,8 @@ export function createObject(
   const upper = u.requireUpper(syscall, path)
   const parent = u.resolve(parentOf(path))
   if (!parent.isDir) throw fsError('ENOTDIR', syscall, path)
-  if (u.tryResolve(path)) throw fsError('EEXIST', syscall, path)
+  // This union's own view: at a volume's mount point the main union makes the directory.
+  if (tryResolve(u, u.cache, path)) throw fsError('EEXIST', syscall, path)
   const upperParent = ensureUpperDir(u, parent)
   // In a setgid directory the new object takes the directory's group (the filesystem does
   // that when we create it); elsewhere the caller's.
@@ -91,21 +92,25 @@ function chownNew(upper: UpperLayer, path: string, owner: Caller): void {
 }
 
 export function mkdir(u: Union, path: string, mode: number, caller?: Caller): void {
+  u = u.routeName(path, 'mkdir')
   createObject(u, path, 'mkdir', (up, p) => up.mkdir(p, mode & 0o7777), caller)
 }
 
 export function mknod(u: Union, path: string, mode: number, rdev: number, caller?: Caller): void {
   // A user must not forge a whiteout.
   if ((mode & S_IFMT) === S_IFCHR && rdev === 0) throw fsError('EPERM', 'mknod', path)
+  u = u.routeName(path, 'mknod')
   createObject(u, path, 'mknod', (up, p) => up.mknod(p, mode, rdev), caller)
 }
 
 export function symlink(u: Union, target: string, path: string, caller?: Caller): void {
+  u = u.routeName(path, 'symlink')
   createObject(u, path, 'symlink', (up, p) => up.symlink(target, p), caller)
 }
 
 /** link(2) makes no new inode: the new name shares the source's owner. */
 export async function link(u: Union, from: string, to: string): Promise<void> {
+  u = crossing(u, from, to, 'link')
   const src = u.resolve(from)
   if (src.isDir) throw fsError('EPERM', 'link', from)
   const upper = u.requireUpper('link', to)
@@ -116,6 +121,7 @@ export async function link(u: Union, from: string, to: string): Promise<void> {
 }
 
 export async function unlink(u: Union, path: string): Promise<void> {
+  u = u.routeName(path, 'unlink')
   await waitCopyUp(u, path)
   unlinkNow(u, path)
 }
@@ -131,6 +137,7 @@ function unlinkNow(u: Union, path: string): void {
 }
 
 export function rmdir(u: Union, path: string): void {
+  u = u.routeName(path, 'rmdir')
   const upper = u.requireUpper('rmdir', path)
   const e = u.resolve(path)
   if (!e.isDir) throw fsError('ENOTDIR', 'rmdir', path)
@@ -176,11 +183,23 @@ function removeUpperDir(upper: UpperLayer, path: string): void {
   }
 }
 
+/**
+ * The union that serves both names of a link or rename. A volume is another filesystem, as
+ * a bind mount is: a name cannot move or be linked across its boundary (EXDEV).
+ */
+function crossing(u: Union, from: string, to: string, syscall: string): Union {
+  const src = syscall === 'rename' ? u.routeName(from, syscall) : u.route(from)
+  const dst = u.routeName(to, syscall)
+  if (src !== dst) throw fsError('EXDEV', syscall, from)
+  return dst
+}
+
 export async function rename(u: Union, from: string, to: string, flags = 0): Promise<void> {
+  u = crossing(u, from, to, 'rename')
   const upper = u.requireUpper('rename', from)
   const src = u.resolve(from)
   if (from === to) return
-  if (u.parksHiddenNames && isHiddenName(baseName(to)) && !src.isDir && !u.tryResolve(to)) return hide(u, from, to)
+  if (u.main.parksHiddenNames && isHiddenName(baseName(to)) && !src.isDir && !u.tryResolve(to)) return hide(u, from, to)
   if (to.startsWith(from + '/')) throw fsError('EINVAL', 'rename', from)
   if (!u.resolve(parentOf(to)).isDir) throw fsError('ENOTDIR', 'rename', to)
   checkTarget(u, src, to, flags)

@@ -18,6 +18,7 @@ const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOCTTY, O_DIRECT } = const
 const STRIP = O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT
 
 export async function open(u: Union, path: string, flags: number): Promise<number> {
+  u = u.route(path)
   let e = u.resolve(path)
   const trunc = (flags & O_TRUNC) !== 0
   if ((flags & O_ACCMODE) !== O_RDONLY || trunc) {
@@ -31,6 +32,7 @@ export async function open(u: Union, path: string, flags: number): Promise<numbe
 
 /** create(2): the binding does not pass the caller's flags, so the file is opened O_RDWR. */
 export function create(u: Union, path: string, mode: number, caller?: Caller): number {
+  u = u.routeName(path, 'create')
   let fd = -1
   createObject(u, path, 'create', (up, p) => {
     fd = up.open(p, O_CREAT | O_EXCL | O_RDWR, mode & 0o7777)
@@ -63,6 +65,7 @@ export function ftruncate(u: Union, id: number, size: number): void {
 }
 
 export async function truncate(u: Union, path: string, size: number): Promise<void> {
+  u = u.route(path)
   const upper = u.requireUpper('truncate', path)
   const parked = u.hidden.get(path)
   if (parked) {

@@ -12,16 +12,19 @@ import type { EntryCache } from './cache.js'
 export interface Layers {
   readonly upper: UpperLayer | undefined
   readonly lowers: readonly Layer[]
+  /** The union path of the root: a volume's mount point; '/' when absent. */
+  readonly rootPath?: string
 }
 
 
 /** The root entry: the upper root merged with every lower root. */
 export function lookupRoot(layers: Layers): Entry {
-  const lowerDirs = layers.lowers.map(layer => ({ layer, path: '/', stat: layer.lstat('/') }))
-  const upper = layers.upper ? { layer: layers.upper, path: '/', stat: layers.upper.lstat('/') } : undefined
+  const root = layers.rootPath ?? '/'
+  const lowerDirs = layers.lowers.map(layer => ({ layer, path: root, stat: layer.lstat(root) }))
+  const upper = layers.upper ? { layer: layers.upper, path: root, stat: layers.upper.lstat(root) } : undefined
   const top = upper ?? lowerDirs[0]
-  if (!top) throw fsError('EINVAL', 'lookup', '/')
-  return { path: '/', top, upper, lowerDirs, origin: undefined, isDir: true }
+  if (!top) throw fsError('EINVAL', 'lookup', root)
+  return { path: root, top, upper, lowerDirs, origin: undefined, isDir: true }
 }
 
 /**
@@ -145,7 +148,7 @@ export function resolve(layers: Layers, cache: EntryCache, path: string): Entry 
 export function tryResolve(layers: Layers, cache: EntryCache, path: string): Entry | undefined {
   const hit = cache.get(path)
   if (hit !== undefined) return hit ?? undefined
-  if (path === '/') {
+  if (path === (layers.rootPath ?? '/')) {
     const root = lookupRoot(layers)
     cache.set(path, root)
     return root

@@ -1,5 +1,8 @@
 // The union: its layers, the entry cache, open handles and copy-ups in flight. The state
 // every operation module (dir-ops, file-ops, attr-ops, copy-up) works on; no FUSE here.
+// A volume (a host directory mapped at a union path) is a union of its own, with the host
+// directory as its only (upper) layer, rooted at that path: route() picks the union that
+// serves a path, and every operation runs on that one.
 import { Layer } from '../layers/layer.js'
 import { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
@@ -8,6 +11,7 @@ import type { Entry } from './entry.js'
 import { type Handle, Handles } from './handles.js'
 import { InodeSpace } from './inode.js'
 import { type Layers, resolve, tryResolve } from './lookup.js'
+import { VolumeLayer } from '../layers/volume.js'
 
 export interface UnionConfig {
   /** Lower layer directories, top-most first. */
@@ -16,7 +20,18 @@ export interface UnionConfig {
   upperdir?: string | undefined
   /** Scratch directory on the upper's filesystem (required with upperdir). */
   workdir?: string | undefined
+  /** Host directories mapped straight to union paths (needs a workdir on their filesystem). */
+  volumes?: readonly VolumeConfig[] | undefined
 }
+
+export interface VolumeConfig {
+  /** The host directory. */
+  hostdir: string
+  /** The union path it shows at (absolute, not '/'). */
+  path: string
+}
+
+const NAME_ERRORS: Record<string, 'EEXIST' | 'EISDIR' | 'EBUSY'> = { unlink: 'EISDIR', rmdir: 'EBUSY', rename: 'EBUSY' }
 
 export class Union implements Layers {
   readonly upper: UpperLayer | undefined
@@ -41,24 +56,78 @@ export class Union implements Layers {
   onHandleMoved: ((h: Handle) => void) | undefined
   /** Copy-ups in flight by union path: a second request waits for the first. */
   readonly copyUps = new Map<string, Promise<void>>()
+  /** The union path this union's root shows at: '/', or a volume's path. */
+  readonly rootPath: string
+  /** The union of the whole mount (itself, unless this is a volume's). */
+  readonly main: Union
+  readonly volumes: readonly Union[]
 
-  constructor(cfg: UnionConfig) {
+  constructor(cfg: UnionConfig, volumeOf?: { main: Union; volume: VolumeConfig; index: number }) {
+    if (volumeOf) {
+      // A volume: its host directory is its upper layer, its temp files go to their own
+      // workdir; handles and inode numbers are the mount's, so fh and st_ino stay unique.
+      const { main, volume, index } = volumeOf
+      this.main = main
+      this.rootPath = volume.path
+      this.upper = new VolumeLayer(volume.hostdir, volume.path, `${cfg.workdir}/volumes/${index}`)
+      this.lowers = []
+      this.inodes = main.inodes
+      this.handles = main.handles
+      this.volumes = []
+      return
+    }
+    this.main = this
+    this.rootPath = '/'
     this.upper = cfg.upperdir !== undefined ? new UpperLayer(cfg.upperdir, cfg.workdir ?? '') : undefined
     this.lowers = cfg.lowerdirs.map((dir, i) => new Layer(dir, i + 1, false))
-    const devs = [...(this.upper ? [this.upper.dev] : []), ...this.lowers.map(l => l.dev)]
+    const vols = cfg.volumes ?? []
+    const volumeDevs = vols.map(v => new Layer(v.hostdir, 0, false).dev)
+    const devs = [...(this.upper ? [this.upper.dev] : []), ...this.lowers.map(l => l.dev), ...volumeDevs]
     this.inodes = new InodeSpace(devs)
+    this.volumes = vols.map((volume, index) => new Union(cfg, { main: this, volume, index }))
+  }
+
+  /** The union that serves `path`: the volume it is in, else the main one. */
+  route(path: string): Union {
+    for (const v of this.main.volumes) {
+      if (path === v.rootPath || (path.startsWith(v.rootPath) && path.charCodeAt(v.rootPath.length) === 0x2f)) return v
+    }
+    return this.main
+  }
+
+  /**
+   * route() for an operation that creates, removes or moves the name `path`. A volume's mount
+   * point, and a directory above one, stay where they are, as with a bind mount: EEXIST to
+   * create, EISDIR to unlink, EBUSY to rmdir or rename.
+   */
+  routeName(path: string, syscall: string): Union {
+    const v = this.route(path)
+    if (v !== this.main && path === v.rootPath) throw fsError(NAME_ERRORS[syscall] ?? 'EEXIST', syscall, path)
+    if (syscall === 'rename' && v === this.main && this.main.volumes.some(x => x.rootPath.startsWith(path === '/' ? '/' : path + '/'))) {
+      throw fsError('EBUSY', syscall, path)
+    }
+    return v
+  }
+
+  /** Empty the workdirs (the mount's and each volume's) of what an earlier mount left. */
+  cleanWork(): void {
+    this.upper?.cleanWork()
+    for (const v of this.volumes) v.upper!.cleanWork()
   }
 
   get readOnly(): boolean {
     return this.upper === undefined
   }
 
+  /** The entry of a union path, from whichever union serves it (see route). */
   resolve(path: string): Entry {
-    return resolve(this, this.cache, path)
+    const u = this.route(path)
+    return resolve(u, u.cache, path)
   }
 
   tryResolve(path: string): Entry | undefined {
-    return tryResolve(this, this.cache, path)
+    const u = this.route(path)
+    return tryResolve(u, u.cache, path)
   }
 
   /** The upper layer, or EROFS for a read-only union. */

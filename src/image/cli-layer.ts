@@ -1,0 +1,46 @@
+// The layer subcommands of the CLI: `layer import`, `layer export`, `diff`. One function
+// registers them all on the program of src/cli.ts; errors are thrown, cli.ts prints one line.
+import type { Command } from 'commander'
+import { diffLayer, formatChanges } from './layer-diff.js'
+import { exportLayer } from './layer-export.js'
+import { importLayer } from './layer-import.js'
+import { progressBar } from './progress-bar.js'
+
+/** "L1:L2" with `\:` escaping a colon (lowerdir's syntax) -> the paths, top-most first. */
+export function splitLowers(s: string): string[] {
+  return (s.match(/(?:\\.|[^:\\])+/g) ?? []).map(p => p.replace(/\\(.)/g, '$1'))
+}
+
+export function registerLayerCommands(program: Command): void {
+  const layer = program.command('layer').description('convert between layer tarballs and overlayfs layer directories')
+  layer
+    .command('import')
+    .description('apply a Docker/OCI layer tarball (tar or tar.gz) to DIR (absent or empty) in the overlayfs format')
+    .argument('<tarball>')
+    .argument('<dir>')
+    .action(async (tarball: string, dir: string) => {
+      const bar = progressBar(`importing ${tarball}`)
+      try {
+        await importLayer(tarball, dir, { progress: (d, t) => bar.update(d, t) })
+      } finally {
+        bar.done()
+      }
+    })
+  layer
+    .command('export')
+    .description('write the upper layer UPPER as a Docker/OCI layer tarball (deterministic)')
+    .argument('<upper>')
+    .argument('<tarball>')
+    .option('--lower <dirs>', 'the lower layers L1[:L2...] (top-most first): needed for renamed directories')
+    .action(async (upper: string, tarball: string, flags: { lower?: string }) => {
+      await exportLayer(upper, tarball, { lowers: flags.lower === undefined ? [] : splitLowers(flags.lower) })
+    })
+  program
+    .command('diff')
+    .description("list what UPPER changes over its lower layers, as 'docker diff' does (A/C/D PATH)")
+    .argument('<upper>')
+    .option('--lower <dirs>', 'the lower layers L1[:L2...] (top-most first)')
+    .action((upper: string, flags: { lower?: string }) => {
+      process.stdout.write(formatChanges(diffLayer(upper, flags.lower === undefined ? [] : splitLowers(flags.lower))))
+    })
+}
