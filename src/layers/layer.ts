@@ -125,10 +125,13 @@ export class Layer {
     return v !== undefined && v.length === 1 && v[0] === 0x79 /* y */
   }
 
-  /** trusted.overlay.redirect of a directory: where its lower layers are, or undefined. */
+  /**
+   * trusted.overlay.redirect of a directory: where its lower layers are, or undefined. The
+   * value is a path of name bytes (in the name codec), not necessarily UTF-8.
+   */
   redirect(path: string): string | undefined {
     const v = this.#tryGetxattr(path, REDIRECT_XATTR)
-    return v === undefined ? undefined : v.toString()
+    return v === undefined ? undefined : nameFromBytes(v)
   }
 
   #tryGetxattr(path: string, name: string): Buffer | undefined {

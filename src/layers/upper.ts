@@ -3,8 +3,8 @@
 // A path is a real path in the upper layer ("/a/b"), or a temp name in the workdir ("#1f").
 import fs from 'node:fs'
 import { hostLog } from '../log.js'
-import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, S_IFCHR } from './layer.js'
-import { fsPath, host, SEEK, type TimeSpec } from './native.js'
+import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, S_IFCHR } from './layer.js'
+import { fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 import { IMPURE_XATTR } from './origin.js'
 
 /** The kernel's workdir layout: temp objects live in W/work. */
@@ -245,6 +245,11 @@ export class UpperLayer extends Layer {
   /** trusted.overlay.impure on a directory: an entry in it takes st_ino from its origin. */
   markImpure(dir: string): void {
     if (this.getxattr(dir, IMPURE_XATTR) === undefined) this.setxattr(dir, IMPURE_XATTR, Buffer.from('y'))
+  }
+
+  /** trusted.overlay.redirect: the name bytes of `to` (a path in the name codec), as the kernel stores them. */
+  setRedirect(path: string, to: string): void {
+    this.setxattr(path, REDIRECT_XATTR, nameBytes(to))
   }
 
   setOpaque(path: string): void {
