@@ -48,6 +48,7 @@ export class Layer {
   readonly dev: bigint
 
   #uuid: Buffer | undefined
+  #rootFd: number | undefined
 
   constructor(root: string, index: number, isUpper: boolean) {
     this.root = root.replace(/\/+$/, '') || '/'
@@ -100,9 +101,19 @@ export class Layer {
     return nameFromBytes(fs.readlinkSync(this.hostPath(path), { encoding: 'buffer' }))
   }
 
-  /** Open for reading (or writing, in the upper layer). Returns a real fd. */
-  open(path: string, flags: number): number {
-    return fs.openSync(this.hostPath(path), flags)
+  /**
+   * Open a real path for reading (or writing, in the upper layer); returns a real fd. No
+   * component may be a symlink (ELOOP) and nothing outside the layer is reached: the kernel
+   * resolves a union's symlinks before a path reaches us, so a symlink here means the layer
+   * changed behind the mount, and following it could read or write a host file.
+   */
+  open(path: string, flags: number, mode = 0): number {
+    return host.openBeneath(this.rootFd, path, flags, mode)
+  }
+
+  /** An fd on the layer root (kept for the daemon's life): what open resolves beneath. */
+  get rootFd(): number {
+    return (this.#rootFd ??= fs.openSync(this.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY))
   }
 
   getxattr(path: string, name: string): Buffer | undefined {

@@ -138,12 +138,13 @@ export class UpperLayer extends Layer {
     host.mknod(this.hostPath(path), S_IFCHR, 0)
   }
 
-  /** Open (and maybe create) a file in the upper layer or the workdir. */
+  /** Open (and maybe create) a file in the upper layer (no symlink followed) or the workdir. */
   override open(path: string, flags: number, mode = 0o666): number {
     if (hostLog.enabled && flags & (fs.constants.O_CREAT | fs.constants.O_TRUNC)) {
       log('open', path, flags, mode)
     }
-    return fs.openSync(this.hostPath(path), flags, mode)
+    if (path.charCodeAt(0) === 0x23 /* # */) return fs.openSync(this.hostPath(path), flags | fs.constants.O_NOFOLLOW, mode)
+    return super.open(path, flags, mode)
   }
 
   chmod(path: string, mode: number): void {
@@ -182,20 +183,27 @@ export class UpperLayer extends Layer {
    * one extent by extent (SEEK_DATA / SEEK_HOLE). Large files are copied off the event loop,
    * so other requests keep being answered.
    */
-  async copyData(from: Layer, fromPath: string, to: string, st: { size: bigint; blocks: bigint }): Promise<void> {
+  async copyData(from: Layer, fromPath: string, to: string, st: { size: bigint; blocks: bigint; ino: bigint; dev: bigint }): Promise<void> {
     const size = Number(st.size)
     const sparse = st.blocks * 512n < st.size
     log('copy-data', fromPath, to, size, sparse ? 'sparse' : 'dense')
-    const src = from.hostPath(fromPath)
     const dst = this.hostPath(to)
-    if (!sparse) {
-      if (size < ASYNC_COPY_BYTES) fs.copyFileSync(src, dst)
-      else await fs.promises.copyFile(src, dst)
-      return
-    }
-    const rfd = fs.openSync(src, fs.constants.O_RDONLY)
+    // The source is opened beneath its layer without following symlinks, and must be the
+    // object the caller looked up: a layer changed behind the mount is never copied from a
+    // host file outside it.
+    const rfd = from.open(fromPath, fs.constants.O_RDONLY)
     let wfd: number | undefined
     try {
+      const fst = fs.fstatSync(rfd, { bigint: true })
+      if (fst.ino !== st.ino || fst.dev !== st.dev) {
+        throw Object.assign(new Error(`ESTALE: ${fromPath} changed during copy-up`), { code: 'ESTALE' })
+      }
+      if (!sparse) {
+        const src = `/proc/self/fd/${rfd}`
+        if (size < ASYNC_COPY_BYTES) fs.copyFileSync(src, dst)
+        else await fs.promises.copyFile(src, dst)
+        return
+      }
       wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600)
       const buf = Buffer.allocUnsafe(COPY_CHUNK)
       for (let pos = nextData(rfd, 0); pos < size; ) {
