@@ -2,6 +2,7 @@
 // and workdir.ts that touches node:fs; the union core speaks to layers, never to paths.
 // Real paths inside a layer are '/'-rooted strings ("/a/b"); the root is "/".
 import fs, { type BigIntStats, type Dirent } from 'node:fs'
+import { LongPaths, fitsPathMax } from './long-paths.js'
 import { fsPath, host, nameFromBytes } from './native.js'
 import { ORIGIN_XATTR, type Origin, decodeOrigin } from './origin.js'
 
@@ -49,12 +50,16 @@ export class Layer {
 
   #uuid: Buffer | undefined
   #rootFd: number | undefined
+  readonly #rootBytes: number
+  /** Real paths too long for one host call (./long-paths.ts). */
+  protected readonly longPaths = new LongPaths(() => this.rootFd)
 
   constructor(root: string, index: number, isUpper: boolean) {
     this.root = root.replace(/\/+$/, '') || '/'
     this.index = index
     this.isUpper = isUpper
     this.dev = fs.statSync(this.root, { bigint: true }).dev
+    this.#rootBytes = Buffer.byteLength(this.root)
   }
 
   /** The uuid of the filesystem this layer is on (zeros where it has none). */
@@ -75,7 +80,9 @@ export class Layer {
    * the raw bytes where a name is not UTF-8 (the name codec of ./native/names.ts).
    */
   hostPath(path: string): string | Buffer {
-    return fsPath(path === '/' ? this.root : this.root + path)
+    if (path === '/') return fsPath(this.root)
+    if (!fitsPathMax(this.#rootBytes, path)) return fsPath(this.longPaths.hostPath(path))
+    return fsPath(this.root + path)
   }
 
   /** lstat, or undefined when the name is absent (ENOENT, ENOTDIR: an expected miss). */
@@ -108,7 +115,9 @@ export class Layer {
    * changed behind the mount, and following it could read or write a host file.
    */
   open(path: string, flags: number, mode = 0): number {
-    return host.openBeneath(this.rootFd, path, flags, mode)
+    if (fitsPathMax(0, path)) return host.openBeneath(this.rootFd, path, flags, mode)
+    const { dirfd, rest } = this.longPaths.split(path)
+    return host.openBeneath(dirfd, rest, flags, mode)
   }
 
   /** An fd on the layer root (kept for the daemon's life): what open resolves beneath. */

@@ -82,12 +82,14 @@ export class UpperLayer extends Layer {
   rmdir(path: string): void {
     log('rmdir', path)
     fs.rmdirSync(this.hostPath(path))
+    this.longPaths.forget()
   }
 
   /** Remove a temp tree from the workdir (after a whiteout replaced a directory). */
   removeTree(path: string): void {
     log('rm-tree', path)
     fs.rmSync(this.hostPath(path), { recursive: true, force: true })
+    this.longPaths.forget()
   }
 
   unlink(path: string): void {
@@ -99,6 +101,8 @@ export class UpperLayer extends Layer {
     log('rename', from, to, flags)
     if (flags === 0) fs.renameSync(this.hostPath(from), this.hostPath(to))
     else host.renameat2(this.hostPath(from), this.hostPath(to), flags)
+    // Kept fds on deep directories follow inodes: a moved directory makes them wrong.
+    this.longPaths.forget()
   }
 
   /**
