@@ -17,6 +17,8 @@ export const S_IFREG = 0o100000
 export const S_IFLNK = 0o120000
 export const S_IFCHR = 0o020000
 
+const O_PATH = 0o10000000
+
 export const isDirMode = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR
 
 /** A directory entry: its name and the type bits of its mode (d_type). */
@@ -49,7 +51,8 @@ export class Layer {
   readonly dev: bigint
 
   #uuid: Buffer | undefined
-  #rootFd: number | undefined
+  /** An O_PATH fd on the layer root, for the daemon's life: what open resolves beneath. */
+  readonly rootFd: number
   readonly #rootBytes: number
   /** Real paths too long for one host call (./long-paths.ts). */
   protected readonly longPaths = new LongPaths(() => this.rootFd)
@@ -60,6 +63,7 @@ export class Layer {
     this.isUpper = isUpper
     this.dev = fs.statSync(this.root, { bigint: true }).dev
     this.#rootBytes = Buffer.byteLength(this.root)
+    this.rootFd = fs.openSync(this.root, O_PATH | fs.constants.O_DIRECTORY)
   }
 
   /** The uuid of the filesystem this layer is on (zeros where it has none). */
@@ -120,10 +124,6 @@ export class Layer {
     return host.openBeneath(dirfd, rest, flags, mode)
   }
 
-  /** An fd on the layer root (kept for the daemon's life): what open resolves beneath. */
-  get rootFd(): number {
-    return (this.#rootFd ??= fs.openSync(this.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY))
-  }
 
   getxattr(path: string, name: string): Buffer | undefined {
     return host.lgetxattr(this.hostPath(path), name)
