@@ -2,7 +2,7 @@
 // and workdir.ts that touches node:fs; the union core speaks to layers, never to paths.
 // Real paths inside a layer are '/'-rooted strings ("/a/b"); the root is "/".
 import fs, { type BigIntStats, type Dirent } from 'node:fs'
-import { LongPaths, fitsPathMax } from './long-paths.js'
+import { DirFds, O_PATH } from './dir-fds.js'
 import { fsPath, host, nameFromBytes } from './native.js'
 import { ORIGIN_XATTR, type Origin, decodeOrigin } from './origin.js'
 
@@ -16,8 +16,6 @@ export const S_IFDIR = 0o040000
 export const S_IFREG = 0o100000
 export const S_IFLNK = 0o120000
 export const S_IFCHR = 0o020000
-
-const O_PATH = 0o10000000
 
 export const isDirMode = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR
 
@@ -53,17 +51,16 @@ export class Layer {
   #uuid: Buffer | undefined
   /** An O_PATH fd on the layer root, for the daemon's life: what open resolves beneath. */
   readonly rootFd: number
-  readonly #rootBytes: number
-  /** Real paths too long for one host call (./long-paths.ts). */
-  protected readonly longPaths = new LongPaths(() => this.rootFd)
+  /** Every real path below the root is reached through its directory's fd (./dir-fds.ts). */
+  protected readonly dirFds: DirFds
 
   constructor(root: string, index: number, isUpper: boolean) {
     this.root = root.replace(/\/+$/, '') || '/'
     this.index = index
     this.isUpper = isUpper
     this.dev = fs.statSync(this.root, { bigint: true }).dev
-    this.#rootBytes = Buffer.byteLength(this.root)
     this.rootFd = fs.openSync(this.root, O_PATH | fs.constants.O_DIRECTORY)
+    this.dirFds = new DirFds(this.rootFd)
   }
 
   /** The uuid of the filesystem this layer is on (zeros where it has none). */
@@ -81,17 +78,27 @@ export class Layer {
 
   /**
    * Host path of a real path in this layer, as Node's fs and our addon take it: a string, or
-   * the raw bytes where a name is not UTF-8 (the name codec of ./native/names.ts).
+   * the raw bytes where a name is not UTF-8 (the name codec of ./native/names.ts). Below the
+   * root it is "/proc/self/fd/N/name", N the directory's fd: no middle component is a symlink
+   * followed (ELOOP), whatever the layer became behind the mount, and any length works. The
+   * last component is the caller's to treat: l* calls do not follow it.
    */
   hostPath(path: string): string | Buffer {
     if (path === '/') return fsPath(this.root)
-    if (!fitsPathMax(this.#rootBytes, path)) return fsPath(this.longPaths.hostPath(path))
-    return fsPath(this.root + path)
+    return fsPath(this.dirFds.hostPath(path))
   }
 
-  /** lstat, or undefined when the name is absent (ENOENT, ENOTDIR: an expected miss). */
+  /** lstat, or undefined when the name is absent (ENOENT, ENOTDIR, or a symlink on the way: an expected miss). */
   tryLstat(path: string): BigIntStats | undefined {
-    return fs.lstatSync(this.hostPath(path), { bigint: true, throwIfNoEntry: false })
+    let host: string | Buffer
+    try {
+      host = this.hostPath(path)
+    } catch (e) {
+      const code = (e as { code?: string }).code
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined
+      throw e
+    }
+    return fs.lstatSync(host, { bigint: true, throwIfNoEntry: false })
   }
 
   lstat(path: string): BigIntStats {
@@ -101,7 +108,8 @@ export class Layer {
   /** The names in a directory (exact bytes, in the name codec) with their type bits. */
   readdir(path: string): DirName[] {
     const out: DirName[] = []
-    for (const d of fs.readdirSync(this.hostPath(path), { withFileTypes: true, encoding: 'buffer' })) {
+    // The directory itself through its fd: a directory swapped for a symlink is ELOOP.
+    for (const d of fs.readdirSync(`/proc/self/fd/${this.dirFds.dirFd(path)}`, { withFileTypes: true, encoding: 'buffer' })) {
       out.push({ name: nameFromBytes(d.name as unknown as Buffer), type: typeBits(d) })
     }
     return out
@@ -119,11 +127,9 @@ export class Layer {
    * changed behind the mount, and following it could read or write a host file.
    */
   open(path: string, flags: number, mode = 0): number {
-    if (fitsPathMax(0, path)) return host.openBeneath(this.rootFd, path, flags, mode)
-    const { dirfd, rest } = this.longPaths.split(path)
-    return host.openBeneath(dirfd, rest, flags, mode)
+    const { dirfd, name } = this.dirFds.split(path)
+    return host.openBeneath(dirfd, name, flags, mode)
   }
-
 
   getxattr(path: string, name: string): Buffer | undefined {
     return host.lgetxattr(this.hostPath(path), name)

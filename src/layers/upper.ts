@@ -3,6 +3,7 @@
 // A path is a real path in the upper layer ("/a/b"), or a temp name in the workdir ("#1f").
 import fs from 'node:fs'
 import { hostLog } from '../log.js'
+import { O_PATH } from './dir-fds.js'
 import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, S_IFCHR } from './layer.js'
 import { fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 import { IMPURE_XATTR } from './origin.js'
@@ -82,14 +83,14 @@ export class UpperLayer extends Layer {
   rmdir(path: string): void {
     log('rmdir', path)
     fs.rmdirSync(this.hostPath(path))
-    this.longPaths.forget()
+    this.dirFds.forget()
   }
 
   /** Remove a temp tree from the workdir (after a whiteout replaced a directory). */
   removeTree(path: string): void {
     log('rm-tree', path)
     fs.rmSync(this.hostPath(path), { recursive: true, force: true })
-    this.longPaths.forget()
+    this.dirFds.forget()
   }
 
   unlink(path: string): void {
@@ -102,7 +103,7 @@ export class UpperLayer extends Layer {
     if (flags === 0) fs.renameSync(this.hostPath(from), this.hostPath(to))
     else host.renameat2(this.hostPath(from), this.hostPath(to), flags)
     // Kept fds on deep directories follow inodes: a moved directory makes them wrong.
-    this.longPaths.forget()
+    this.dirFds.forget()
   }
 
   /**
@@ -153,7 +154,14 @@ export class UpperLayer extends Layer {
 
   chmod(path: string, mode: number): void {
     log('chmod', path, mode)
-    fs.chmodSync(this.hostPath(path), mode)
+    if (path.charCodeAt(0) === 0x23 /* # */) return fs.chmodSync(this.hostPath(path), mode)
+    // chmod(2) follows a last symlink: go through an O_PATH fd that refuses one (ELOOP).
+    const fd = this.open(path, O_PATH)
+    try {
+      fs.chmodSync(`/proc/self/fd/${fd}`, mode)
+    } finally {
+      fs.closeSync(fd)
+    }
   }
 
   lchown(path: string, uid: number, gid: number): void {
@@ -168,7 +176,13 @@ export class UpperLayer extends Layer {
 
   truncate(path: string, size: number): void {
     log('truncate', path, size)
-    fs.truncateSync(this.hostPath(path), size)
+    // truncate(2) follows a last symlink: through an fd that refuses one (ELOOP).
+    const fd = this.open(path, fs.constants.O_WRONLY)
+    try {
+      fs.ftruncateSync(fd, size)
+    } finally {
+      fs.closeSync(fd)
+    }
   }
 
   setxattr(path: string, name: string, value: Buffer, flags = 0): void {

@@ -42,7 +42,8 @@ os.close(fd)
 print(open('victim2').read())` },
   { name: 'lower dir replaced by a symlink to a host dir', host: 'rm -rf "$L/vdir" && ln -s "$SECRET_DIR" "$L/vdir"', probe: `
 print(os.listdir('vdir'))
-print(open('vdir/secret').read())` },
+print('hostsize', os.stat('vdir/hostonly-name').st_size)
+print(open('vdir/hostonly-name').read())` },
   { name: 'upper file removed while open for writing', host: 'rm "$U/upfile"', probe: `
 os.write(W, b'more')
 os.fsync(W)
@@ -64,7 +65,7 @@ t.test('layers changed behind our back: no crash, no hang, no host file reached'
   const outside = join(root, 'outside')
   for (const d of [L, U, W, outside, join(outside, 'sdir')]) fs.mkdirSync(d)
   fs.writeFileSync(join(outside, 'secret'), SECRET)
-  fs.writeFileSync(join(outside, 'sdir', 'secret'), SECRET)
+  fs.writeFileSync(join(outside, 'sdir', 'hostonly-name'), SECRET)
   for (const f of ['gone', 'rewritten', 'f2d', 'victim', 'victim2', 'whited', 'late']) fs.writeFileSync(join(L, f), `${f}\n`)
   for (const d of ['dir', 'd2f', 'vdir', 'updir']) {
     fs.mkdirSync(join(L, d))
@@ -93,13 +94,13 @@ except OSError as e:
 `
     const r = await sh(`coproc P { python3 -c "$PROBE" "$MNT"; }; read -r line <&"\${P[0]}"; ${s.host}; echo go >&"\${P[1]}"; cat <&"\${P[0]}"; wait $P_PID 2>/dev/null; exit 0`, { env: { ...env, PROBE: probe, MNT: m.mnt }, timeout: 30_000 })
     t.notOk(r.timedOut, `${s.name}: no hang`)
-    t.notMatch(r.stdout + r.stderr, /host secret/, `${s.name}: no host file reached (${r.stdout.trim().replace(/\n/g, ' | ').slice(0, 160)})`)
+    t.notMatch(r.stdout + r.stderr, /host secret|hostonly-name|hostsize/, `${s.name}: no host file or name reached (${r.stdout.trim().replace(/\n/g, ' | ').slice(0, 160)})`)
     const alive = await sh('stat -c %i . >/dev/null && ls >/dev/null', { cwd: m.mnt, timeout: 20_000 })
     t.equal(alive.code, 0, `${s.name}: still serving ${alive.stderr}`)
     t.equal(daemonOf(m.mnt), pid, `${s.name}: the same daemon`)
   }
   t.equal(fs.readFileSync(join(outside, 'secret'), 'utf8'), SECRET, 'the host file is untouched')
-  t.same(fs.readdirSync(join(outside, 'sdir')), ['secret'], 'nothing written into the host dir')
+  t.same(fs.readdirSync(join(outside, 'sdir')), ['hostonly-name'], 'nothing written into the host dir')
   const end = await sh('echo after > after && cat after', { cwd: m.mnt })
   t.same([end.code, end.stdout], [0, 'after\n'], 'writes still work at the end')
 })
