@@ -49,10 +49,18 @@ export class DirFds {
     return `/proc/self/fd/${dirfd}/${name}`
   }
 
-  /** Close every kept fd: a directory of the layer moved or went. */
+  /**
+   * Drop every kept fd: a directory of the layer moved or went. They are closed only after the
+   * current synchronous operation: a host path already made from one ("/proc/self/fd/N/...")
+   * must not meet N reused for another directory.
+   */
   forget(): void {
-    for (const fd of this.#dirs.values()) fs.closeSync(fd)
+    if (this.#dirs.size === 0) return
+    const fds = [...this.#dirs.values()]
     this.#dirs.clear()
+    setImmediate(() => {
+      for (const fd of fds) fs.closeSync(fd)
+    })
   }
 
   /** A directory fd and a path below it of at most REL_MAX_BYTES, for directory `dir`. */
