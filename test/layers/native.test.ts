@@ -270,6 +270,11 @@ t.test('openBeneath: no symlink in any component, nothing outside the dir', asyn
   t.throws(() => host.openBeneath(rfd, '/dl/f', fs.constants.O_RDONLY, 0), { code: 'ELOOP' }, 'a symlinked dir inside the tree')
   t.throws(() => host.openBeneath(rfd, '/fl', fs.constants.O_WRONLY, 0), { code: 'ELOOP' }, 'a final symlink')
   t.throws(() => host.openBeneath(rfd, '/../outside', fs.constants.O_RDONLY, 0), { code: 'EXDEV' }, '.. out of the tree')
+  // FUSE hands on the kernel's __FMODE_EXEC (0x20) for an execve: open(2) ignores it, openat2 must too.
+  const O_LARGEFILE = 0o100000
+  t.equal(read(host.openBeneath(rfd, '/d/f', fs.constants.O_RDONLY | 0x20 | O_LARGEFILE, 0)), 'inside', 'flags open(2) ignores')
+  t.equal(read(host.openBeneath(rfd, '/d/f', fs.constants.O_RDONLY, 0o644)), 'inside', 'a mode without O_CREAT is ignored')
+  fs.closeSync(host.openBeneath(rfd, '/d', fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, 0o644))
   const fd = host.openBeneath(rfd, '/d/new', fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o640)
   t.equal(fs.fstatSync(fd).mode & 0o7777, 0o640 & ~process.umask(), 'O_CREAT takes the mode')
   fs.closeSync(fd)

@@ -746,9 +746,15 @@ static napi_value js_open_beneath(napi_env env, napi_callback_info info) {
   const char *rel = path;
   while (*rel == '/') rel++;
   if (*rel == '\0') rel = ".";
+  /* openat2 refuses (EINVAL) any bit open(2) would ignore, and FUSE hands on the kernel's own,
+   * e.g. __FMODE_EXEC (0x20) for an execve: keep the open(2) flags only (the kernel's
+   * VALID_OPEN_FLAGS). */
+  const int valid = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
+                    O_DSYNC | FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW |
+                    O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
   struct layerfs_open_how how = {
-      .flags = (uint64_t)(int)flags | O_CLOEXEC,
-      .mode = ((int)flags & (O_CREAT | O_TMPFILE)) ? (uint64_t)mode : 0,
+      .flags = (uint64_t)((int)flags & valid) | O_CLOEXEC,
+      .mode = ((int)flags & O_CREAT) || ((int)flags & O_TMPFILE) == O_TMPFILE ? (uint64_t)mode : 0,
       .resolve = LAYERFS_RESOLVE_BENEATH | LAYERFS_RESOLVE_NO_SYMLINKS | LAYERFS_RESOLVE_NO_MAGICLINKS,
   };
   long fd;
