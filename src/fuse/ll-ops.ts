@@ -34,6 +34,7 @@ interface DirHandle {
 }
 
 const S_IFMT = 0o170000
+const O_ACCMODE = 3
 const S_IFDIR = 0o040000
 const DIRENT_HEADER = 24
 
@@ -232,7 +233,9 @@ export class LowLevelOps {
       case Op.OPEN: {
         const node = this.#node(r.ino)
         const path = this.#path(r.ino)
-        return file.open(u, path, r.flags).then(id => {
+        const opener = { uid: r.uid, gid: r.gid, pid: r.pid }
+        return file.open(u, path, r.flags, opener).then(id => {
+          if ((r.flags & O_ACCMODE) !== 0) file.beforeWrites(u, id, opener)
           s.open(r.req, this.#kernelHandle(node, id), this.#keepCache(node, path))
         })
       }

@@ -69,8 +69,8 @@ export function unionOps(u: Union): FuseOps {
     fsyncdir: (path, _datasync, _fh, done) => settle(done, file.fsyncDir(u, path)),
     readlink: (path, reply) => value(reply, () => attr.readlink(u, path)),
 
-    open: (path, flags, reply) =>
-      file.open(u, path, flags).then(fh => reply(0, fh), (err: unknown) => reply(errnoOf(err))),
+    open: (path, flags, reply, caller) =>
+      file.open(u, path, flags, caller).then(fh => reply(0, fh), (err: unknown) => reply(errnoOf(err))),
     create: (path, mode, reply, caller) => value(reply, () => file.create(u, path, mode, caller)),
     read: (_path, fh, buf, len, pos, reply) => {
       try {
@@ -79,9 +79,9 @@ export function unionOps(u: Union): FuseOps {
         reply(errnoOf(err))
       }
     },
-    write: (_path, fh, buf, len, pos, reply) => {
+    write: (_path, fh, buf, len, pos, reply, caller) => {
       try {
-        reply(file.write(u, fh, buf, len, pos))
+        reply(file.write(u, fh, buf, len, pos, caller))
       } catch (err) {
         reply(errnoOf(err))
       }

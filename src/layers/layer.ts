@@ -2,6 +2,7 @@
 // and workdir.ts that touches node:fs; the union core speaks to layers, never to paths.
 // Real paths inside a layer are '/'-rooted strings ("/a/b"); the root is "/".
 import fs, { type BigIntStats, type Dirent } from 'node:fs'
+import { DirFds, O_PATH } from './dir-fds.js'
 import { fsPath, host, nameFromBytes } from './native.js'
 import { ORIGIN_XATTR, type Origin, decodeOrigin } from './origin.js'
 
@@ -48,12 +49,18 @@ export class Layer {
   readonly dev: bigint
 
   #uuid: Buffer | undefined
+  /** An O_PATH fd on the layer root, for the daemon's life: what open resolves beneath. */
+  readonly rootFd: number
+  /** Every real path below the root is reached through its directory's fd (./dir-fds.ts). */
+  protected readonly dirFds: DirFds
 
   constructor(root: string, index: number, isUpper: boolean) {
     this.root = root.replace(/\/+$/, '') || '/'
     this.index = index
     this.isUpper = isUpper
     this.dev = fs.statSync(this.root, { bigint: true }).dev
+    this.rootFd = fs.openSync(this.root, O_PATH | fs.constants.O_DIRECTORY)
+    this.dirFds = new DirFds(this.rootFd)
   }
 
   /** The uuid of the filesystem this layer is on (zeros where it has none). */
@@ -71,15 +78,27 @@ export class Layer {
 
   /**
    * Host path of a real path in this layer, as Node's fs and our addon take it: a string, or
-   * the raw bytes where a name is not UTF-8 (the name codec of ./native/names.ts).
+   * the raw bytes where a name is not UTF-8 (the name codec of ./native/names.ts). Below the
+   * root it is "/proc/self/fd/N/name", N the directory's fd: no middle component is a symlink
+   * followed (ELOOP), whatever the layer became behind the mount, and any length works. The
+   * last component is the caller's to treat: l* calls do not follow it.
    */
   hostPath(path: string): string | Buffer {
-    return fsPath(path === '/' ? this.root : this.root + path)
+    if (path === '/') return fsPath(this.root)
+    return fsPath(this.dirFds.hostPath(path))
   }
 
-  /** lstat, or undefined when the name is absent (ENOENT, ENOTDIR: an expected miss). */
+  /** lstat, or undefined when the name is absent (ENOENT, ENOTDIR, or a symlink on the way: an expected miss). */
   tryLstat(path: string): BigIntStats | undefined {
-    return fs.lstatSync(this.hostPath(path), { bigint: true, throwIfNoEntry: false })
+    let host: string | Buffer
+    try {
+      host = this.hostPath(path)
+    } catch (e) {
+      const code = (e as { code?: string }).code
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined
+      throw e
+    }
+    return fs.lstatSync(host, { bigint: true, throwIfNoEntry: false })
   }
 
   lstat(path: string): BigIntStats {
@@ -89,7 +108,8 @@ export class Layer {
   /** The names in a directory (exact bytes, in the name codec) with their type bits. */
   readdir(path: string): DirName[] {
     const out: DirName[] = []
-    for (const d of fs.readdirSync(this.hostPath(path), { withFileTypes: true, encoding: 'buffer' })) {
+    // The directory itself through its fd: a directory swapped for a symlink is ELOOP.
+    for (const d of fs.readdirSync(`/proc/self/fd/${this.dirFds.dirFd(path)}`, { withFileTypes: true, encoding: 'buffer' })) {
       out.push({ name: nameFromBytes(d.name as unknown as Buffer), type: typeBits(d) })
     }
     return out
@@ -100,9 +120,15 @@ export class Layer {
     return nameFromBytes(fs.readlinkSync(this.hostPath(path), { encoding: 'buffer' }))
   }
 
-  /** Open for reading (or writing, in the upper layer). Returns a real fd. */
-  open(path: string, flags: number): number {
-    return fs.openSync(this.hostPath(path), flags)
+  /**
+   * Open a real path for reading (or writing, in the upper layer); returns a real fd. No
+   * component may be a symlink (ELOOP) and nothing outside the layer is reached: the kernel
+   * resolves a union's symlinks before a path reaches us, so a symlink here means the layer
+   * changed behind the mount, and following it could read or write a host file.
+   */
+  open(path: string, flags: number, mode = 0): number {
+    const { dirfd, name } = this.dirFds.split(path)
+    return host.openBeneath(dirfd, name, flags, mode)
   }
 
   getxattr(path: string, name: string): Buffer | undefined {
@@ -125,10 +151,13 @@ export class Layer {
     return v !== undefined && v.length === 1 && v[0] === 0x79 /* y */
   }
 
-  /** trusted.overlay.redirect of a directory: where its lower layers are, or undefined. */
+  /**
+   * trusted.overlay.redirect of a directory: where its lower layers are, or undefined. The
+   * value is a path of name bytes (in the name codec), not necessarily UTF-8.
+   */
   redirect(path: string): string | undefined {
     const v = this.#tryGetxattr(path, REDIRECT_XATTR)
-    return v === undefined ? undefined : v.toString()
+    return v === undefined ? undefined : nameFromBytes(v)
   }
 
   #tryGetxattr(path: string, name: string): Buffer | undefined {

@@ -47,6 +47,12 @@ export interface HostCalls {
   openByHandle(mountPath: PathArg, type: number, handle: Buffer): number
   /** The filesystem's uuid (FS_IOC_GETFSUUID); 16 zero bytes when it has none. */
   fsUuid(path: PathArg): Buffer
+  /**
+   * openat2(2) of `path` below the directory `dirfd` with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+   * (a leading '/' is ignored): a symlink in any component, the last included, is ELOOP, and
+   * nothing outside dirfd's tree is reached. `mode` applies with O_CREAT. Returns the fd.
+   */
+  openBeneath(dirfd: number, path: PathArg, flags: number, mode: number): number
 }
 
 /** A file handle, as name_to_handle_at gives it. */

@@ -3,8 +3,9 @@
 // A path is a real path in the upper layer ("/a/b"), or a temp name in the workdir ("#1f").
 import fs from 'node:fs'
 import { hostLog } from '../log.js'
-import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, S_IFCHR } from './layer.js'
-import { fsPath, host, SEEK, type TimeSpec } from './native.js'
+import { O_PATH } from './dir-fds.js'
+import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, S_IFCHR } from './layer.js'
+import { fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 import { IMPURE_XATTR } from './origin.js'
 
 /** The kernel's workdir layout: temp objects live in W/work. */
@@ -82,12 +83,14 @@ export class UpperLayer extends Layer {
   rmdir(path: string): void {
     log('rmdir', path)
     fs.rmdirSync(this.hostPath(path))
+    this.dirFds.forget()
   }
 
   /** Remove a temp tree from the workdir (after a whiteout replaced a directory). */
   removeTree(path: string): void {
     log('rm-tree', path)
     fs.rmSync(this.hostPath(path), { recursive: true, force: true })
+    this.dirFds.forget()
   }
 
   unlink(path: string): void {
@@ -99,6 +102,8 @@ export class UpperLayer extends Layer {
     log('rename', from, to, flags)
     if (flags === 0) fs.renameSync(this.hostPath(from), this.hostPath(to))
     else host.renameat2(this.hostPath(from), this.hostPath(to), flags)
+    // Kept fds on deep directories follow inodes: a moved directory makes them wrong.
+    this.dirFds.forget()
   }
 
   /**
@@ -138,17 +143,25 @@ export class UpperLayer extends Layer {
     host.mknod(this.hostPath(path), S_IFCHR, 0)
   }
 
-  /** Open (and maybe create) a file in the upper layer or the workdir. */
+  /** Open (and maybe create) a file in the upper layer (no symlink followed) or the workdir. */
   override open(path: string, flags: number, mode = 0o666): number {
     if (hostLog.enabled && flags & (fs.constants.O_CREAT | fs.constants.O_TRUNC)) {
       log('open', path, flags, mode)
     }
-    return fs.openSync(this.hostPath(path), flags, mode)
+    if (path.charCodeAt(0) === 0x23 /* # */) return fs.openSync(this.hostPath(path), flags | fs.constants.O_NOFOLLOW, mode)
+    return super.open(path, flags, mode)
   }
 
   chmod(path: string, mode: number): void {
     log('chmod', path, mode)
-    fs.chmodSync(this.hostPath(path), mode)
+    if (path.charCodeAt(0) === 0x23 /* # */) return fs.chmodSync(this.hostPath(path), mode)
+    // chmod(2) follows a last symlink: go through an O_PATH fd that refuses one (ELOOP).
+    const fd = this.open(path, O_PATH)
+    try {
+      fs.chmodSync(`/proc/self/fd/${fd}`, mode)
+    } finally {
+      fs.closeSync(fd)
+    }
   }
 
   lchown(path: string, uid: number, gid: number): void {
@@ -163,7 +176,13 @@ export class UpperLayer extends Layer {
 
   truncate(path: string, size: number): void {
     log('truncate', path, size)
-    fs.truncateSync(this.hostPath(path), size)
+    // truncate(2) follows a last symlink: through an fd that refuses one (ELOOP).
+    const fd = this.open(path, fs.constants.O_WRONLY)
+    try {
+      fs.ftruncateSync(fd, size)
+    } finally {
+      fs.closeSync(fd)
+    }
   }
 
   setxattr(path: string, name: string, value: Buffer, flags = 0): void {
@@ -182,20 +201,27 @@ export class UpperLayer extends Layer {
    * one extent by extent (SEEK_DATA / SEEK_HOLE). Large files are copied off the event loop,
    * so other requests keep being answered.
    */
-  async copyData(from: Layer, fromPath: string, to: string, st: { size: bigint; blocks: bigint }): Promise<void> {
+  async copyData(from: Layer, fromPath: string, to: string, st: { size: bigint; blocks: bigint; ino: bigint; dev: bigint }): Promise<void> {
     const size = Number(st.size)
     const sparse = st.blocks * 512n < st.size
     log('copy-data', fromPath, to, size, sparse ? 'sparse' : 'dense')
-    const src = from.hostPath(fromPath)
     const dst = this.hostPath(to)
-    if (!sparse) {
-      if (size < ASYNC_COPY_BYTES) fs.copyFileSync(src, dst)
-      else await fs.promises.copyFile(src, dst)
-      return
-    }
-    const rfd = fs.openSync(src, fs.constants.O_RDONLY)
+    // The source is opened beneath its layer without following symlinks, and must be the
+    // object the caller looked up: a layer changed behind the mount is never copied from a
+    // host file outside it.
+    const rfd = from.open(fromPath, fs.constants.O_RDONLY)
     let wfd: number | undefined
     try {
+      const fst = fs.fstatSync(rfd, { bigint: true })
+      if (fst.ino !== st.ino || fst.dev !== st.dev) {
+        throw Object.assign(new Error(`ESTALE: ${fromPath} changed during copy-up`), { code: 'ESTALE' })
+      }
+      if (!sparse) {
+        const src = `/proc/self/fd/${rfd}`
+        if (size < ASYNC_COPY_BYTES) fs.copyFileSync(src, dst)
+        else await fs.promises.copyFile(src, dst)
+        return
+      }
       wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600)
       const buf = Buffer.allocUnsafe(COPY_CHUNK)
       for (let pos = nextData(rfd, 0); pos < size; ) {
@@ -246,6 +272,11 @@ export class UpperLayer extends Layer {
   /** trusted.overlay.impure on a directory: an entry in it takes st_ino from its origin. */
   markImpure(dir: string): void {
     if (this.getxattr(dir, IMPURE_XATTR) === undefined) this.setxattr(dir, IMPURE_XATTR, Buffer.from('y'))
+  }
+
+  /** trusted.overlay.redirect: the name bytes of `to` (a path in the name codec), as the kernel stores them. */
+  setRedirect(path: string, to: string): void {
+    this.setxattr(path, REDIRECT_XATTR, nameBytes(to))
   }
 
   setOpaque(path: string): void {

@@ -6,6 +6,7 @@ import { closeFd } from '../layers/fd.js'
 import { S_IFLNK, S_IFREG, isDirMode } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { ORIGIN_XATTR, encodeOrigin, originOf } from '../layers/origin.js'
+import { fsError } from '../errors.js'
 import { copyUpLog } from '../log.js'
 import { type Entry, type RealObject, parentOf } from './entry.js'
 import type { Union } from './union.js'
@@ -63,6 +64,11 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
   ensureUpperDir(u, u.resolve(parentOf(e.path)))
   const lower = e.top
   const st = lower.layer.lstat(lower.path)
+  // The lower layer changed behind the mount since the lookup (not supported, like the
+  // kernel's overlayfs): copy nothing rather than something else.
+  if (st.ino !== lower.stat.ino || st.dev !== lower.stat.dev || (st.mode & 0o170000n) !== (lower.stat.mode & 0o170000n)) {
+    throw fsError('ESTALE', 'copy-up', e.path)
+  }
   const type = Number(st.mode) & S_IFMT
   const temp = upper.tempName()
   if (copyUpLog.enabled) copyUpLog('%s (%d bytes)', e.path, st.size)

@@ -2,7 +2,7 @@
 // rename. Removing a name a lower layer has leaves a whiteout; creating over a whiteout
 // builds the object in the workdir and renames it over (a directory becomes opaque).
 import { fsError } from '../errors.js'
-import { REDIRECT_XATTR, S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
+import { S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/upper.js'
 import { copyUp, ensureUpperDir, waitCopyUp } from './copy-up.js'
 import { type Entry, baseName, parentOf } from './entry.js'
@@ -265,5 +265,5 @@ function setRedirect(upper: UpperLayer, dir: Entry, to: string): void {
   const existing = upper.redirect(dir.path)
   const samedir = parentOf(dir.path) === parentOf(to)
   const value = samedir && !existing?.startsWith('/') ? baseName(lowerPath) : lowerPath
-  if (existing !== value) upper.setxattr(dir.path, REDIRECT_XATTR, Buffer.from(value))
+  if (existing !== value) upper.setRedirect(dir.path, value)
 }

@@ -4,6 +4,8 @@ import { constants } from 'node:fs'
 import { fsError } from '../errors.js'
 import type { BigIntStats } from 'node:fs'
 import { closeFd, fstatFd, readFd, syncFd, truncateFd, writeFd } from '../layers/fd.js'
+import { hasSupplementaryGroup } from '../layers/caller-groups.js'
+import type { UpperLayer } from '../layers/upper.js'
 import { copyUp } from './copy-up.js'
 import { type Caller, createObject } from './dir-ops.js'
 import type { Handle } from './handles.js'
@@ -17,7 +19,11 @@ const { O_RDONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOCTTY, O_DIRECT } = const
  */
 const STRIP = O_CREAT | O_EXCL | O_NOCTTY | O_DIRECT
 
-export async function open(u: Union, path: string, flags: number): Promise<number> {
+/**
+ * open(2). With `caller` (who opened), a truncating open and the first write through the
+ * handle drop setuid/setgid bits as the kernel's file_remove_privs would (killPrivs).
+ */
+export async function open(u: Union, path: string, flags: number, caller?: PrivCaller): Promise<number> {
   u = u.route(path)
   let e = u.resolve(path)
   const trunc = (flags & O_TRUNC) !== 0
@@ -27,7 +33,34 @@ export async function open(u: Union, path: string, flags: number): Promise<numbe
     e = await copyUp(u, e, !trunc)
   }
   const fd = e.top.layer.open(e.top.path, flags & ~STRIP)
-  return u.handles.add({ fd, path, upper: e.upper !== undefined, flags })
+  const privileged = (Number(e.top.stat.mode) & 0o6000) !== 0
+  if (trunc && privileged && caller) killPrivs(u.requireUpper('open', path), e.top.path, caller)
+  return u.handles.add({ fd, path, upper: e.upper !== undefined, flags, killPrivs: privileged && !trunc })
+}
+
+/** Who changes a file's data: the fsuid/fsgid FUSE sends, and the thread (for its other groups). */
+export interface PrivCaller extends Caller {
+  readonly pid?: number
+}
+
+/**
+ * The kernel's file_remove_privs for a caller without CAP_FSETID (any uid but 0) changing a
+ * regular file's data: S_ISUID goes; S_ISGID goes with group-exec, or when the caller is not in
+ * the file's group. FUSE 7.19 without handle_killpriv does only part of it in the kernel
+ * (S_ISUID, and S_ISGID with group-exec, on write; nothing on open(O_TRUNC)): the rest is ours.
+ */
+export function killPrivs(upper: UpperLayer, realPath: string, caller: PrivCaller): void {
+  if (caller.uid === 0) return
+  const st = upper.lstat(realPath)
+  const mode = Number(st.mode)
+  if ((mode & 0o170000) !== 0o100000) return
+  let kill = mode & 0o4000
+  if (mode & 0o2000) {
+    const gid = Number(st.gid)
+    const inGroup = caller.gid === gid || hasSupplementaryGroup(caller.pid ?? 0, gid)
+    if (mode & 0o010 || !inGroup) kill |= 0o2000
+  }
+  if (kill) upper.chmod(realPath, mode & 0o7777 & ~kill)
 }
 
 /** create(2): the binding does not pass the caller's flags, so the file is opened O_RDWR. */
@@ -49,10 +82,23 @@ function handle(u: Union, id: number, syscall: string): Handle {
 export const read = (u: Union, id: number, buf: Buffer, len: number, pos: number): number =>
   readFd(handle(u, id, 'read').fd, buf, len, pos)
 
-export function write(u: Union, id: number, buf: Buffer, len: number, pos: number): number {
+export function write(u: Union, id: number, buf: Buffer, len: number, pos: number, caller?: PrivCaller): number {
   const h = handle(u, id, 'write')
   if (!h.upper) throw fsError('EBADF', 'write', h.path)
+  if (caller) beforeWrites(u, id, caller)
   return writeFd(h.fd, buf, len, pos)
+}
+
+/**
+ * What the first write through a handle does to the file's setuid/setgid bits (killPrivs),
+ * done now. The lowlevel binding calls it at open for writing: its writes never reach JS.
+ */
+export function beforeWrites(u: Union, id: number, caller: PrivCaller): void {
+  const h = handle(u, id, 'write')
+  if (!h.killPrivs) return
+  h.killPrivs = false
+  const e = u.tryResolve(h.path)
+  if (e?.upper) killPrivs(u.route(h.path).requireUpper('write', h.path), e.upper.path, caller)
 }
 
 /** fstat(2) of the real file behind a handle (an unlinked open file has no path left). */

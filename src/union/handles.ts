@@ -10,6 +10,8 @@ export interface Handle {
   upper: boolean
   /** The open flags the caller asked for. */
   readonly flags: number
+  /** The file had setuid/setgid bits at open: the first write may have to drop them. */
+  killPrivs?: boolean
 }
 
 export class Handles {

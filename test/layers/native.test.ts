@@ -249,3 +249,34 @@ t.test('host calls take escaped names (and Buffers) and give them back', async t
   t.throws(() => host.mknod(Buffer.from('a\0b'), 0o010600, 0), { code: 'ERR_INVALID_ARG_VALUE' }, 'NUL in a Buffer')
   t.throws(() => host.mknod(5 as unknown as string, 0o010600, 0), { code: 'ERR_INVALID_ARG_TYPE' })
 })
+
+t.test('openBeneath: no symlink in any component, nothing outside the dir', async t => {
+  const root = p('beneath')
+  fs.mkdirSync(`${root}/d`, { recursive: true })
+  fs.writeFileSync(`${root}/d/f`, 'inside')
+  fs.writeFileSync(p('outside'), 'outside')
+  fs.symlinkSync(dir, `${root}/up`)
+  fs.symlinkSync('d', `${root}/dl`)
+  fs.symlinkSync('d/f', `${root}/fl`)
+  fs.writeFileSync(Buffer.from(`${root}/d/raw\xff`, 'latin1'), 'raw')
+  const rfd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+  t.teardown(() => fs.closeSync(rfd))
+  const read = (fd: number): string => {
+    try { return fs.readFileSync(fd, 'utf8') } finally { fs.closeSync(fd) }
+  }
+  t.equal(read(host.openBeneath(rfd, '/d/f', fs.constants.O_RDONLY, 0)), 'inside')
+  t.equal(read(host.openBeneath(rfd, 'd/raw\udcff', fs.constants.O_RDONLY, 0)), 'raw', 'escaped names')
+  t.throws(() => host.openBeneath(rfd, '/up/outside', fs.constants.O_RDONLY, 0), { code: 'ELOOP', syscall: 'openat2', path: '/up/outside' }, 'a symlinked dir out of the tree')
+  t.throws(() => host.openBeneath(rfd, '/dl/f', fs.constants.O_RDONLY, 0), { code: 'ELOOP' }, 'a symlinked dir inside the tree')
+  t.throws(() => host.openBeneath(rfd, '/fl', fs.constants.O_WRONLY, 0), { code: 'ELOOP' }, 'a final symlink')
+  t.throws(() => host.openBeneath(rfd, '/../outside', fs.constants.O_RDONLY, 0), { code: 'EXDEV' }, '.. out of the tree')
+  // FUSE hands on the kernel's __FMODE_EXEC (0x20) for an execve: open(2) ignores it, openat2 must too.
+  const O_LARGEFILE = 0o100000
+  t.equal(read(host.openBeneath(rfd, '/d/f', fs.constants.O_RDONLY | 0x20 | O_LARGEFILE, 0)), 'inside', 'flags open(2) ignores')
+  t.equal(read(host.openBeneath(rfd, '/d/f', fs.constants.O_RDONLY, 0o644)), 'inside', 'a mode without O_CREAT is ignored')
+  fs.closeSync(host.openBeneath(rfd, '/d', fs.constants.O_RDONLY | fs.constants.O_DIRECTORY, 0o644))
+  const fd = host.openBeneath(rfd, '/d/new', fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o640)
+  t.equal(fs.fstatSync(fd).mode & 0o7777, 0o640 & ~process.umask(), 'O_CREAT takes the mode')
+  fs.closeSync(fd)
+  t.equal(fs.readFileSync(p('outside'), 'utf8'), 'outside')
+})

@@ -714,6 +714,67 @@ static napi_value js_fs_uuid(napi_env env, napi_callback_info info) {
   return buf;
 }
 
+/* From <linux/openat2.h> (Linux 5.6+); Debian 12's headers have it, older ones may not. */
+struct layerfs_open_how {
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+#define LAYERFS_RESOLVE_NO_MAGICLINKS 0x02
+#define LAYERFS_RESOLVE_NO_SYMLINKS 0x04
+#define LAYERFS_RESOLVE_BENEATH 0x08
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+/* openBeneath(dirfd, path, flags, mode) -> fd: openat2(2) of `path` (relative to dirfd, a
+ * leading '/' ignored) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: no component, the last
+ * included, may be a symlink, and nothing outside dirfd's tree is reached (ELOOP / EXDEV).
+ * A layer changed behind the mount (a dir swapped for a symlink to a host dir) can so never
+ * make the daemon open a host file outside the layers. EAGAIN (a concurrent rename) is
+ * retried; without openat2 (ENOSYS, Linux < 5.6) it falls back to openat with O_NOFOLLOW. */
+static napi_value js_open_beneath(napi_env env, napi_callback_info info) {
+  napi_value argv[4], result = NULL;
+  double dirfd, flags, mode;
+  if (get_args(env, info, 4, argv)) return NULL;
+  if (get_integer(env, argv[0], "dirfd", 0, 2147483647.0, &dirfd) ||
+      get_integer(env, argv[2], "flags", 0, 2147483647.0, &flags) ||
+      get_integer(env, argv[3], "mode", 0, 07777, &mode))
+    return NULL;
+  char *path = get_utf8(env, argv[1], "path");
+  if (path == NULL) return NULL;
+  const char *rel = path;
+  while (*rel == '/') rel++;
+  if (*rel == '\0') rel = ".";
+  /* openat2 refuses (EINVAL) any bit open(2) would ignore, and FUSE hands on the kernel's own,
+   * e.g. __FMODE_EXEC (0x20) for an execve: keep the open(2) flags only (the kernel's
+   * VALID_OPEN_FLAGS). */
+  const int valid = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
+                    O_DSYNC | FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW |
+                    O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
+  struct layerfs_open_how how = {
+      .flags = (uint64_t)((int)flags & valid) | O_CLOEXEC,
+      .mode = ((int)flags & O_CREAT) || ((int)flags & O_TMPFILE) == O_TMPFILE ? (uint64_t)mode : 0,
+      .resolve = LAYERFS_RESOLVE_BENEATH | LAYERFS_RESOLVE_NO_SYMLINKS | LAYERFS_RESOLVE_NO_MAGICLINKS,
+  };
+  long fd;
+  int tries = 0;
+  do fd = syscall(SYS_openat2, (int)dirfd, rel, &how, sizeof how);
+  while (fd < 0 && errno == EAGAIN && ++tries < 16);
+  if (fd < 0 && errno == ENOSYS) fd = openat((int)dirfd, rel, (int)how.flags | O_NOFOLLOW, (mode_t)how.mode);
+  if (fd < 0) {
+    throw_errno(env, errno, "openat2", path, NULL);
+    free(path);
+    return NULL;
+  }
+  free(path);
+  if (napi_create_int32(env, (int32_t)fd, &result) != napi_ok) {
+    close((int)fd);
+    return NULL;
+  }
+  return result;
+}
+
 /* ---- module ------------------------------------------------------------------------ */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -730,6 +791,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"nameToHandle", NULL, js_name_to_handle, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openByHandle", NULL, js_open_by_handle, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fsUuid", NULL, js_fs_uuid, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"openBeneath", NULL, js_open_beneath, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;

@@ -1,0 +1,76 @@
+// Directory fds through which a layer's real paths are reached: each directory below the
+// layer root is opened (O_PATH) beneath the root's fd with openat2(RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS), and a real path "/a/b/name" becomes "/proc/self/fd/N/name" (N: "/a/b").
+// So no host call ever follows a symlink in a middle component (a layer changed behind the
+// mount could otherwise point the daemon at a host directory), and a path of any length works
+// (a union path may pass PATH_MAX: a process deep in the tree uses relative paths).
+// The fds follow inodes, not paths: they are dropped whenever a directory of the layer is
+// renamed or removed through us, and past a bound (they are a cache, not state).
+import fs from 'node:fs'
+import { host } from './native.js'
+
+/** Longest path handed to openat2 relative to a directory fd (PATH_MAX is 4096 with NUL). */
+const REL_MAX_BYTES = 3800
+/** Directories kept open per layer; past it all are closed and opened again on demand. */
+const MAX_DIR_FDS = 64
+export const O_PATH = 0o10000000
+
+const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8')
+
+export class DirFds {
+  readonly #rootFd: number
+  readonly #dirs = new Map<string, number>()
+
+  constructor(rootFd: number) {
+    this.#rootFd = rootFd
+  }
+
+  /** The fd of directory `dir` (a real path, "/" for the root): ENOENT, ENOTDIR, ELOOP thrown. */
+  dirFd(dir: string): number {
+    if (dir === '/' || dir === '') return this.#rootFd
+    const kept = this.#dirs.get(dir)
+    if (kept !== undefined) return kept
+    if (this.#dirs.size >= MAX_DIR_FDS) this.forget()
+    const { dirfd, rest } = this.#below(dir)
+    const fd = host.openBeneath(dirfd, rest, O_PATH | fs.constants.O_DIRECTORY, 0)
+    this.#dirs.set(dir, fd)
+    return fd
+  }
+
+  /** The parent's fd and the last name of real path `path` (not the root). */
+  split(path: string): { dirfd: number; name: string } {
+    const i = path.lastIndexOf('/')
+    return { dirfd: this.dirFd(i <= 0 ? '/' : path.slice(0, i)), name: path.slice(i + 1) }
+  }
+
+  /** "/proc/self/fd/N/name" for real path `path` (not the root). */
+  hostPath(path: string): string {
+    const { dirfd, name } = this.split(path)
+    return `/proc/self/fd/${dirfd}/${name}`
+  }
+
+  /**
+   * Drop every kept fd: a directory of the layer moved or went. They are closed only after the
+   * current synchronous operation: a host path already made from one ("/proc/self/fd/N/...")
+   * must not meet N reused for another directory.
+   */
+  forget(): void {
+    if (this.#dirs.size === 0) return
+    const fds = [...this.#dirs.values()]
+    this.#dirs.clear()
+    setImmediate(() => {
+      for (const fd of fds) fs.closeSync(fd)
+    })
+  }
+
+  /** A directory fd and a path below it of at most REL_MAX_BYTES, for directory `dir`. */
+  #below(dir: string): { dirfd: number; rest: string } {
+    const rel = dir.replace(/^\/+/, '')
+    if (rel.length * 3 <= REL_MAX_BYTES || byteLength(rel) <= REL_MAX_BYTES) return { dirfd: this.#rootFd, rest: rel }
+    // Too long for one openat2: the shortest head whose rest fits, opened (recursively) first.
+    for (let i = rel.indexOf('/'); i >= 0; i = rel.indexOf('/', i + 1)) {
+      if (byteLength(rel.slice(i + 1)) <= REL_MAX_BYTES) return { dirfd: this.dirFd('/' + rel.slice(0, i)), rest: rel.slice(i + 1) }
+    }
+    return { dirfd: this.#rootFd, rest: rel }
+  }
+}
