@@ -34,7 +34,6 @@ interface DirHandle {
 }
 
 const S_IFMT = 0o170000
-const O_ACCMODE = 3
 const S_IFDIR = 0o040000
 const DIRENT_HEADER = 24
 
@@ -233,9 +232,10 @@ export class LowLevelOps {
       case Op.OPEN: {
         const node = this.#node(r.ino)
         const path = this.#path(r.ino)
-        const opener = { uid: r.uid, gid: r.gid, pid: r.pid }
-        return file.open(u, path, r.flags, opener).then(id => {
-          if ((r.flags & O_ACCMODE) !== 0) file.beforeWrites(u, id, opener)
+        // The caller, for what open(O_TRUNC) does to setuid/setgid bits (file.killPrivs). What a
+        // write does to them, the kernel asks for itself (a SETATTR before the write), except
+        // S_ISGID without group-exec for a caller outside the group: writes never reach JS here.
+        return file.open(u, path, r.flags, { uid: r.uid, gid: r.gid, pid: r.pid }).then(id => {
           s.open(r.req, this.#kernelHandle(node, id), this.#keepCache(node, path))
         })
       }

@@ -20,13 +20,23 @@ const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8')
 export class DirFds {
   readonly #rootFd: number
   readonly #dirs = new Map<string, number>()
+  /**
+   * The layer's real path -> the path below the root fd. The identity, except for a volume,
+   * whose real paths are union paths under the point it is mounted at (../layers/volume.ts).
+   */
+  readonly #toRoot: (path: string) => string
 
-  constructor(rootFd: number) {
+  constructor(rootFd: number, toRoot: (path: string) => string = p => p) {
     this.#rootFd = rootFd
+    this.#toRoot = toRoot
   }
 
   /** The fd of directory `dir` (a real path, "/" for the root): ENOENT, ENOTDIR, ELOOP thrown. */
   dirFd(dir: string): number {
+    return this.#dirFd(this.#toRoot(dir))
+  }
+
+  #dirFd(dir: string): number {
     if (dir === '/' || dir === '') return this.#rootFd
     const kept = this.#dirs.get(dir)
     if (kept !== undefined) return kept
@@ -39,8 +49,9 @@ export class DirFds {
 
   /** The parent's fd and the last name of real path `path` (not the root). */
   split(path: string): { dirfd: number; name: string } {
-    const i = path.lastIndexOf('/')
-    return { dirfd: this.dirFd(i <= 0 ? '/' : path.slice(0, i)), name: path.slice(i + 1) }
+    const p = this.#toRoot(path)
+    const i = p.lastIndexOf('/')
+    return { dirfd: this.#dirFd(i <= 0 ? '/' : p.slice(0, i)), name: p.slice(i + 1) }
   }
 
   /** "/proc/self/fd/N/name" for real path `path` (not the root). */
@@ -69,7 +80,7 @@ export class DirFds {
     if (rel.length * 3 <= REL_MAX_BYTES || byteLength(rel) <= REL_MAX_BYTES) return { dirfd: this.#rootFd, rest: rel }
     // Too long for one openat2: the shortest head whose rest fits, opened (recursively) first.
     for (let i = rel.indexOf('/'); i >= 0; i = rel.indexOf('/', i + 1)) {
-      if (byteLength(rel.slice(i + 1)) <= REL_MAX_BYTES) return { dirfd: this.dirFd('/' + rel.slice(0, i)), rest: rel.slice(i + 1) }
+      if (byteLength(rel.slice(i + 1)) <= REL_MAX_BYTES) return { dirfd: this.#dirFd('/' + rel.slice(0, i)), rest: rel.slice(i + 1) }
     }
     return { dirfd: this.#rootFd, rest: rel }
   }

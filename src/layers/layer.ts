@@ -54,13 +54,14 @@ export class Layer {
   /** Every real path below the root is reached through its directory's fd (./dir-fds.ts). */
   protected readonly dirFds: DirFds
 
-  constructor(root: string, index: number, isUpper: boolean) {
+  /** `toRoot`: real path -> path below the root, for a layer whose real paths are not (a volume's). */
+  constructor(root: string, index: number, isUpper: boolean, toRoot?: (path: string) => string) {
     this.root = root.replace(/\/+$/, '') || '/'
     this.index = index
     this.isUpper = isUpper
     this.dev = fs.statSync(this.root, { bigint: true }).dev
     this.rootFd = fs.openSync(this.root, O_PATH | fs.constants.O_DIRECTORY)
-    this.dirFds = new DirFds(this.rootFd)
+    this.dirFds = new DirFds(this.rootFd, toRoot)
   }
 
   /** The uuid of the filesystem this layer is on (zeros where it has none). */

@@ -50,8 +50,8 @@ export class UpperLayer extends Layer {
   readonly work: string
   #tempSeq = 0
 
-  constructor(root: string, workdir: string) {
-    super(root, 0, true)
+  constructor(root: string, workdir: string, toRoot?: (path: string) => string) {
+    super(root, 0, true, toRoot)
     this.work = workdir.replace(/\/+$/, '') + '/' + WORK_SUBDIR
   }
 

@@ -12,7 +12,7 @@ export class VolumeLayer extends UpperLayer {
   readonly mountedAt: string
 
   constructor(hostdir: string, mountedAt: string, workdir: string) {
-    super(hostdir, workdir)
+    super(hostdir, workdir, path => belowVolume(mountedAt, path))
     this.mountedAt = mountedAt
   }
 
@@ -22,13 +22,19 @@ export class VolumeLayer extends UpperLayer {
   }
 
   override hostPath(path: string): string | Buffer {
-    // Temp names ("#...") are in the volume's workdir.
-    if (path.charCodeAt(0) === 0x23) return super.hostPath(path)
+    // The volume's root is the layer root; every other path is mapped by belowVolume, where
+    // the layer's directory fds resolve it.
     if (path === this.mountedAt) return super.hostPath('/')
-    if (path.startsWith(this.mountedAt) && path.charCodeAt(this.mountedAt.length) === 0x2f) {
-      return super.hostPath(path.slice(this.mountedAt.length))
-    }
-    // Never reached through route(): a path outside the volume is another union's.
-    throw fsError('EXDEV', 'volume', path)
+    return super.hostPath(path)
   }
+}
+
+/** A real path of the volume (a union path under `mountedAt`) -> the path below its host directory. */
+function belowVolume(mountedAt: string, path: string): string {
+  // Temp names ("#...") are the workdir's (UpperLayer).
+  if (path.charCodeAt(0) === 0x23) return path
+  if (path === mountedAt || path === '/') return '/'
+  if (path.startsWith(mountedAt) && path.charCodeAt(mountedAt.length) === 0x2f) return path.slice(mountedAt.length)
+  // Never reached through route(): a path outside the volume is another union's.
+  throw fsError('EXDEV', 'volume', path)
 }

@@ -89,11 +89,8 @@ export function write(u: Union, id: number, buf: Buffer, len: number, pos: numbe
   return writeFd(h.fd, buf, len, pos)
 }
 
-/**
- * What the first write through a handle does to the file's setuid/setgid bits (killPrivs),
- * done now. The lowlevel binding calls it at open for writing: its writes never reach JS.
- */
-export function beforeWrites(u: Union, id: number, caller: PrivCaller): void {
+/** What the first write through a handle does to the file's setuid/setgid bits (killPrivs). */
+function beforeWrites(u: Union, id: number, caller: PrivCaller): void {
   const h = handle(u, id, 'write')
   if (!h.killPrivs) return
   h.killPrivs = false
