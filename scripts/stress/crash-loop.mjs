@@ -459,6 +459,8 @@ function checkDirs(iter, w) {
 // ------------------------------------------------------------------ main
 async function main() {
   if (!fs.existsSync(`${REPO}/dist/cli.js`)) return die2('dist/cli.js is missing: build first (npx tsc)')
+  // A write cut short by the kill is recognised as a prefix of its data: the generator must agree.
+  for (const n of [1, 2, 3, 5, 1135]) if (!genBytes(5, n + 7).subarray(0, n).equals(genBytes(5, n))) return die2('genBytes is not prefix-stable')
   const t0 = Date.now()
   console.log(`crash-loop: seed ${a.seed}, big file ${a.bigMib} MiB, run dir ${run}`)
   await buildLowers()

@@ -36,23 +36,18 @@ export function rng(seed) {
  * write cut short by a crash is recognised as a prefix of what was being written.
  */
 export function genBytes(seed, len) {
-  const buf = Buffer.allocUnsafe(len)
+  // Whole 32-bit words, cut to len: a tail of 1-3 bytes is the start of the next word, as it
+  // is in any longer run of the same seed.
+  const buf = Buffer.allocUnsafe((len + 3) & ~3)
   let x = (seed >>> 0) ^ 0x9e3779b9
   if (x === 0) x = 1
-  let i = 0
-  for (; i + 4 <= len; i += 4) {
+  for (let i = 0; i < buf.length; i += 4) {
     x ^= x << 13
     x ^= x >>> 17
     x ^= x << 5
     buf.writeUInt32LE(x >>> 0, i)
   }
-  for (; i < len; i++) {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    buf[i] = x & 0xff
-  }
-  return buf
+  return buf.subarray(0, len)
 }
 
 /** The big file's fsync'd marks (crash loop): one per 1 MiB slot, at this offset in it. */
