@@ -25,6 +25,10 @@ t.test('soak: 16 processes, no hang, no lost write, no wrong errno, one copy-up 
   t.match(r.stdout, /tree: \d+ names, the same in kernel overlayfs/)
   t.match(r.stdout, /\n {2}failures: 0 /, 'no failures')
   t.notMatch(r.stdout, /^FAIL/m)
-  const left = fs.readFileSync('/proc/mounts', 'utf8').split('\n').filter(l => l.includes('/tmp/stress-soak.'))
+  // This run's directory only: other runs (a long one by hand) may be mounted meanwhile.
+  const runDir = /run dir (\/tmp\/stress-soak\.\w+)/.exec(r.stdout)?.[1]
+  t.ok(runDir, 'the run directory is named')
+  const left = fs.readFileSync('/proc/mounts', 'utf8').split('\n').filter(l => runDir && l.split(' ')[1]?.startsWith(runDir))
   t.same(left, [], 'nothing left mounted')
+  t.notOk(runDir && fs.existsSync(runDir), 'the run directory is removed')
 })
