@@ -22,7 +22,7 @@ export function ensureUpperDir(u: Union, dir: Entry): Entry {
   upper.mkdir(temp, 0o700)
   try {
     copyMeta(upper, dir.top, temp)
-    moveIntoPlace(upper, temp, dir.path)
+    if (!moveIntoPlace(upper, temp, dir.path)) upper.removeTree(temp)
   } catch (e) {
     upper.removeTree(temp)
     throw e
@@ -71,6 +71,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
   }
   const type = Number(st.mode) & S_IFMT
   const temp = upper.tempName()
+  let placed = false
   if (copyUpLog.enabled) copyUpLog('%s (%d bytes)', e.path, st.size)
   try {
     if (type === S_IFREG && withData) {
@@ -86,7 +87,8 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
     // and chown after chmod would drop setuid bits.
     copyMeta(upper, { ...lower, stat: st }, temp)
     if (type === S_IFREG) await upper.fsyncFile(temp)
-    moveIntoPlace(upper, temp, e.path)
+    placed = moveIntoPlace(upper, temp, e.path)
+    if (!placed) upper.unlink(temp)
   } catch (err) {
     try {
       upper.unlink(temp)
@@ -96,6 +98,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
     throw err
   }
   u.cache.invalidate(e.path)
+  if (!placed) return
   for (const h of u.handles.lowerHandles(e.path)) {
     const fd = upper.open(e.path, fs.constants.O_RDONLY)
     closeFd(h.fd)
@@ -125,14 +128,20 @@ function copyMeta(upper: UpperLayer, from: RealObject, to: string): void {
 }
 
 /**
- * Rename a finished copy-up into place. A copy-up changes nothing the user can see in the
- * parent: its times are put back (as the kernel does), and it is marked impure (it holds an
- * entry whose inode number comes from an origin record).
+ * Rename a finished copy-up into place; false, leaving the temp to the caller, when the upper
+ * layer got something at `path` while the copy was built (its directory was renamed away and
+ * back, and the name copied up or whited out on the way): that is newer than a lower copy and
+ * must stay. The check and the rename run in one turn of the event loop, so nothing of ours
+ * comes between them. A copy-up changes nothing the user can see in the parent: its times are
+ * put back (as the kernel does), and it is marked impure (it holds an entry whose inode number
+ * comes from an origin record).
  */
-function moveIntoPlace(upper: UpperLayer, temp: string, path: string): void {
+function moveIntoPlace(upper: UpperLayer, temp: string, path: string): boolean {
   const parent = parentOf(path)
   const pst = upper.lstat(parent)
+  if (upper.tryLstat(path)) return false
   upper.rename(temp, path)
   upper.markImpure(parent)
   upper.utimens(parent, pst.atimeNs, pst.mtimeNs)
+  return true
 }
