@@ -15,6 +15,7 @@ import { fuseLog } from '../log.js'
 import type { Handle } from '../union/handles.js'
 import { type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues, kernelFd } from './lowlevel.js'
 import { type Node, type NodeKey, Nodes } from './nodes.js'
+import { RenameLock } from './rename-lock.js'
 
 const E = constants.errno
 
@@ -29,11 +30,16 @@ export interface CacheTimeouts {
 }
 
 interface DirHandle {
-  path: string
+  /** The directory's node: its path is taken when listing (it may have moved since opendir). */
+  node: Node
   listing: attr.Listing | undefined
 }
 
 const S_IFMT = 0o170000
+
+/** Requests whose union call awaits with union paths in hand (see rename-lock.ts). */
+const HOLDS_PATHS: ReadonlySet<number> = new Set([Op.OPEN, Op.SETATTR, Op.LINK, Op.UNLINK, Op.RENAME, Op.SETXATTR,
+  Op.REMOVEXATTR, Op.FSYNCDIR])
 const S_IFDIR = 0o040000
 const DIRENT_HEADER = 24
 
@@ -46,6 +52,7 @@ export class LowLevelOps {
   readonly #nodes: Nodes
   #session: LowLevelSession | undefined
   readonly #dirs = new Map<number, DirHandle>()
+  readonly #renames = new RenameLock()
   #nextDir = 1
   /** Open file handles (union handle ids) per node: an unlinked open file is reached through them. */
   readonly #openFiles = new Map<Node, Set<number>>()
@@ -100,14 +107,36 @@ export class LowLevelOps {
   /** Entry point for every request: one reply, always. */
   readonly handle = (r: Request): void => {
     const s = this.#session!
+    if (!HOLDS_PATHS.has(r.op)) {
+      this.#run(s, r)
+      return
+    }
+    void this.#renames.acquire(r.op === Op.RENAME && this.#renamesDirectory(r)).then(release => {
+      const p = this.#run(s, r)
+      if (p) p.finally(release).catch(() => {})
+      else release()
+    })
+  }
+
+  /** Dispatch one request; a promise when it is still running. */
+  #run(s: LowLevelSession, r: Request): Promise<void> | undefined {
     let p: Promise<void> | void
     try {
       p = this.#dispatch(s, r)
     } catch (err) {
       this.#fail(s, r, err)
-      return
+      return undefined
     }
-    if (p) p.catch((err: unknown) => this.#fail(s, r, err))
+    return p ? p.catch((err: unknown) => this.#fail(s, r, err)) : undefined
+  }
+
+  /** Whether a RENAME moves a directory (so the paths below it change). */
+  #renamesDirectory(r: Request): boolean {
+    try {
+      return this.#u.tryResolve(joinPath(this.#path(r.ino), nameFromBytes(r.name!)))?.isDir ?? false
+    } catch {
+      return false
+    }
   }
 
   #fail(s: LowLevelSession, r: Request, err: unknown): void {
@@ -276,7 +305,7 @@ export class LowLevelOps {
         const path = this.#path(r.ino)
         if (!u.resolve(path).isDir) throw fsError('ENOTDIR', 'opendir', path)
         const id = this.#nextDir++
-        this.#dirs.set(id, { path, listing: undefined })
+        this.#dirs.set(id, { node: this.#node(r.ino), listing: undefined })
         return s.open(r.req, id, 0)
       }
       case Op.READDIR:
@@ -382,7 +411,11 @@ export class LowLevelOps {
     const d = this.#dirs.get(r.fh!)
     if (d === undefined) throw fsError('EBADF', 'readdir')
     // A listing is taken at the first read and again at a rewind (offset 0), as getdents sees it.
-    if (d.listing === undefined || r.off === 0) d.listing = attr.readdir(this.#u, d.path)
+    if (d.listing === undefined || r.off === 0) {
+      const path = this.#nodes.path(d.node)
+      if (path === undefined) throw enoent('readdir')
+      d.listing = attr.readdir(this.#u, path)
+    }
     const { names, stats } = d.listing
     const out = Buffer.alloc(r.size)
     let used = 0
