@@ -221,9 +221,18 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
   let trash: string | undefined
   const dstSt = upper.tryLstat(to)
   if (dst?.isDir && dstSt) {
-    // An empty merged directory may still hold whiteouts: move it out of the way first.
+    // An empty merged directory may still hold whiteouts: move it out of the way first. Where
+    // a lower layer has the name, an empty opaque directory takes its place in the same step
+    // (as the kernel's ovl_clear_empty), so that a crash before the rename below never shows
+    // the lower directory's entries there.
     trash = upper.tempName()
-    upper.rename(to, trash)
+    if (lowerHasName(dstParent, baseName(to))) {
+      upper.mkdir(trash, 0o700)
+      upper.setOpaque(trash)
+      upper.rename(trash, to, RENAME_EXCHANGE)
+    } else {
+      upper.rename(to, trash)
+    }
   }
   if (s.isDir && dstSt && isWhiteoutStat(dstSt)) {
     upper.rename(from, to, RENAME_EXCHANGE)
