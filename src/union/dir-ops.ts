@@ -145,19 +145,13 @@ export function rmdir(u: Union, path: string): void {
 function removeName(upper: UpperLayer, parent: Entry, e: Entry): void {
   const needsWhiteout = lowerHasName(parent, baseName(e.path))
   if (!e.upper) {
-    upper.mkWhiteout(e.path)
+    upper.placeWhiteout(e.path)
     return
   }
   if (needsWhiteout) {
-    const temp = upper.tempName()
-    upper.mkWhiteout(temp)
-    if (e.isDir) {
-      // Swap the directory (which may hold whiteouts) for the whiteout, then drop it.
-      upper.rename(temp, e.path, RENAME_EXCHANGE)
-      upper.removeTree(temp)
-    } else {
-      upper.rename(temp, e.path)
-    }
+    // A directory (which may hold whiteouts) is swapped for the whiteout, then dropped.
+    if (e.isDir) upper.removeTree(upper.placeWhiteout(e.path, true))
+    else upper.placeWhiteout(e.path)
     return
   }
   if (e.isDir) removeUpperDir(upper, e.path)

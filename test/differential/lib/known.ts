@@ -157,17 +157,6 @@ export const KNOWN: readonly Known[] = [
       return false
     },
   },
-  {
-    id: 'whiteout-group-in-setgid-dir',
-    kind: 'layerfs-bug',
-    what:
-      'a whiteout made by unlink or rmdir in a setgid directory: the kernel makes it in the workdir with the mounter\'s ' +
-      'credentials (0:0), layerfs\'s takes the directory\'s group. On disk only (whiteouts are never shown).',
-    regress: 'test/regress/whiteout-in-setgid-dir.test.ts',
-    matches(d) {
-      return isTree(d) && (d.where === 'upper' || d.where === 'upper2') && d.detail.type === 'chardev' && d.detail.field === 'gid'
-    },
-  },
 ]
 
 /** Splits a case's differences into the unexplained ones and the known ones (by rule id). */
