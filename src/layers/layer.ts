@@ -128,7 +128,8 @@ export class Layer {
   /** trusted.overlay.redirect of a directory: where its lower layers are, or undefined. */
   redirect(path: string): string | undefined {
     const v = this.#tryGetxattr(path, REDIRECT_XATTR)
-    return v === undefined ? undefined : v.toString()
+    // A path's bytes, not text: in the name codec, like every path.
+    return v === undefined ? undefined : nameFromBytes(v)
   }
 
   #tryGetxattr(path: string, name: string): Buffer | undefined {

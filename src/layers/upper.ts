@@ -3,8 +3,8 @@
 // A path is a real path in the upper layer ("/a/b"), or a temp name in the workdir ("#1f").
 import fs from 'node:fs'
 import { hostLog } from '../log.js'
-import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, S_IFCHR } from './layer.js'
-import { fsPath, host, SEEK, type TimeSpec } from './native.js'
+import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, S_IFCHR } from './layer.js'
+import { fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 import { IMPURE_XATTR } from './origin.js'
 
 /** The kernel's workdir layout: temp objects live in W/work. */
@@ -268,6 +268,11 @@ export class UpperLayer extends Layer {
 
   setOpaque(path: string): void {
     this.setxattr(path, OPAQUE_XATTR, Buffer.from('y'))
+  }
+
+  /** trusted.overlay.redirect = the lower path's exact bytes (the name codec undone). */
+  setRedirect(path: string, redirect: string): void {
+    this.setxattr(path, REDIRECT_XATTR, nameBytes(redirect))
   }
 }
 

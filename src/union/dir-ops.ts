@@ -2,7 +2,8 @@
 // rename. Removing a name a lower layer has leaves a whiteout; creating over a whiteout
 // builds the object in the workdir and renames it over (a directory becomes opaque).
 import { fsError } from '../errors.js'
-import { REDIRECT_XATTR, S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
+import { S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
+import { nameBytes } from '../layers/native.js'
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/upper.js'
 import { copyUp, ensureUpperDir, waitCopyUp } from './copy-up.js'
 import { type Entry, baseName, parentOf } from './entry.js'
@@ -232,6 +233,12 @@ function checkTarget(u: Union, src: Entry, to: string, flags: number): Entry | u
 }
 
 /**
+ * The kernel's redirect_max (a module parameter, 256 by default): a longer absolute redirect
+ * is refused with EXDEV, so that the program falls back to copying.
+ */
+const REDIRECT_MAX = 256
+
+/**
  * Mark a directory that has lower layers with where they are (trusted.overlay.redirect), so
  * lookup finds them after the rename: relative within the same parent, else absolute.
  */
@@ -240,5 +247,7 @@ function setRedirect(upper: UpperLayer, dir: Entry, to: string): void {
   const existing = upper.redirect(dir.path)
   const samedir = parentOf(dir.path) === parentOf(to)
   const value = samedir && !existing?.startsWith('/') ? baseName(lowerPath) : lowerPath
-  if (existing !== value) upper.setxattr(dir.path, REDIRECT_XATTR, Buffer.from(value))
+  if (existing === value) return
+  if (nameBytes(value).length > REDIRECT_MAX) throw fsError('EXDEV', 'rename', dir.path)
+  upper.setRedirect(dir.path, value)
 }
