@@ -55,7 +55,9 @@ t.test('layers on three filesystems: unique st_ino, d_ino == st_ino, stable thro
   for (const l of lowers) {
     mkdirSync(l)
     await shOk(`mount -t tmpfs -o size=8m tmpfs ${l}`)
-    t.teardown(async () => void (await run('umount', [l])).code || (await run('umount', ['-l', l])))
+    t.teardown(async () => {
+      if ((await run('umount', [l])).code !== 0) await run('umount', ['-l', l])
+    })
   }
   writeTree(lowers[0]!, tree('l0'))
   writeTree(lowers[1]!, tree('l1'))
@@ -84,7 +86,9 @@ t.test('layers on three filesystems: unique st_ino, d_ino == st_ino, stable thro
   const after = await walk(m)
   t.same(shared(after), {}, 'after the changes: no two objects share an st_ino')
   t.same(after.off, [], 'after the changes: d_ino == st_ino')
-  const kept = (p: string, q = p): void => t.equal(after.inos[q], before.inos[p], `${p}${q === p ? '' : ` -> ${q}`}: st_ino kept`)
+  const kept = (p: string, q = p): void => {
+    t.equal(after.inos[q], before.inos[p], `${p}${q === p ? '' : ` -> ${q}`}: st_ino kept`)
+  }
   kept('d/f3')
   kept('file-l1')
   kept('only-l1/sub/y')
