@@ -14,6 +14,7 @@ import type { Union } from './union.js'
 
 
 const S_IFMT = 0o170000
+const S_IFLNK = 0o120000
 
 /** Who asks: new objects belong to the caller's uid and gid, as in the kernel. */
 export interface Caller {
@@ -58,12 +59,16 @@ export function createObject(
     try {
       // A new inode made in the workdir missed what a setgid parent gives: its group, and
       // S_ISGID for a directory. A hard link is no new inode: its owner stays as it is.
+      // chown drops a file's S_ISUID/S_ISGID, which the kernel (made with the group already)
+      // keeps: the mode asked for is put back. A symlink's mode is not its own to set.
       const pst = upper.lstat(parentOf(path))
       const tst = upper.lstat(temp)
-      const newInode = isDirMode(Number(tst.mode)) || tst.nlink === 1n
+      const tmode = Number(tst.mode)
+      const newInode = isDirMode(tmode) || tst.nlink === 1n
       if (Number(pst.mode) & 0o2000 && newInode) {
         upper.lchown(temp, -1, Number(pst.gid))
-        if (isDirMode(Number(tst.mode))) upper.chmod(temp, (Number(tst.mode) & 0o7777) | 0o2000)
+        const want = (tmode & 0o7777) | (isDirMode(tmode) ? 0o2000 : 0)
+        if ((tmode & S_IFMT) !== S_IFLNK && (Number(upper.lstat(temp).mode) & 0o7777) !== want) upper.chmod(temp, want)
       }
       if (owner) chownNew(upper, temp, owner)
       if (isDirMode(Number(upper.lstat(temp).mode))) {
@@ -88,7 +93,7 @@ function chownNew(upper: UpperLayer, path: string, owner: Caller): void {
   const mode = Number(upper.lstat(path).mode)
   upper.lchown(path, owner.uid, owner.gid)
   // chown drops setuid/setgid bits the caller asked for at creation: put them back.
-  if (mode & 0o6000 && (mode & S_IFMT) !== 0o120000) upper.chmod(path, mode & 0o7777)
+  if (mode & 0o6000 && (mode & S_IFMT) !== S_IFLNK) upper.chmod(path, mode & 0o7777)
 }
 
 export function mkdir(u: Union, path: string, mode: number, caller?: Caller): void {
