@@ -13,9 +13,15 @@ const OVL_FB_MAGIC = 0xfb
 const OVL_FB_HEADER = 5 + 16
 /** Little-endian CPU: the kernel's OVL_FH_FLAG_CPU_ENDIAN is 0 here. */
 const OVL_FH_FLAGS = 0
-/** FILEID_INO32_GEN and FILEID_INO32_GEN_PARENT: the handle starts with the 32-bit inode. */
+/**
+ * FILEID_INO32_GEN and FILEID_INO32_GEN_PARENT in the generic layout (exportfs's, ext4's): the
+ * 32-bit inode first, then the generation (and the parent's pair): 8 and 16 bytes. tmpfs
+ * answers type 1 too, but 12 bytes, the generation first: only these exact sizes are read.
+ */
 const FILEID_INO32_GEN = 1
 const FILEID_INO32_GEN_PARENT = 2
+const INO32_GEN_BYTES = 8
+const INO32_GEN_PARENT_BYTES = 16
 
 export interface Origin {
   type: number
@@ -56,7 +62,8 @@ export function originOf(layer: Layer, path: string): Origin | undefined {
 
 /** The inode number an origin names, looked up on `layer`'s filesystem; undefined when gone. */
 export function inoOfOrigin(o: Origin, layer: Layer): bigint | undefined {
-  if ((o.type === FILEID_INO32_GEN || o.type === FILEID_INO32_GEN_PARENT) && o.handle.length >= 8) {
+  if ((o.type === FILEID_INO32_GEN && o.handle.length === INO32_GEN_BYTES) ||
+    (o.type === FILEID_INO32_GEN_PARENT && o.handle.length === INO32_GEN_PARENT_BYTES)) {
     return BigInt(o.handle.readUInt32LE(0))
   }
   let fd: number | undefined

@@ -116,10 +116,29 @@ export class UpperLayer extends Layer {
     } catch (err) {
       if ((err as { code?: string }).code !== 'EINVAL') throw err
       const temp = this.tempName()
-      this.mkWhiteout(temp)
+      this.#mkWhiteout(temp)
       this.rename(from, to)
       this.rename(temp, from)
     }
+  }
+
+  /**
+   * Put a whiteout at `path` the way the kernel's unlink and rmdir do: made in the workdir
+   * with the daemon's credentials (so 0:0, also in a setgid directory, where one made in
+   * place would take the directory's group) and renamed in, so a crash leaves either what was
+   * there or the whiteout. With `exchange`, what was at `path` (a directory, or an object to
+   * keep) is swapped out to the returned temp name, for the caller to drop or keep.
+   */
+  placeWhiteout(path: string, exchange = false): string {
+    const temp = this.tempName()
+    this.#mkWhiteout(temp)
+    try {
+      this.rename(temp, path, exchange ? RENAME_EXCHANGE : 0)
+    } catch (err) {
+      this.unlink(temp)
+      throw err
+    }
+    return temp
   }
 
   symlink(target: string, path: string): void {
@@ -137,8 +156,8 @@ export class UpperLayer extends Layer {
     host.mknod(this.hostPath(path), mode, dev)
   }
 
-  /** A 0/0 character device: the kernel's whiteout. */
-  mkWhiteout(path: string): void {
+  /** A 0/0 character device: the kernel's whiteout. Only ever at a temp name in the workdir. */
+  #mkWhiteout(path: string): void {
     log('whiteout', path)
     host.mknod(this.hostPath(path), S_IFCHR, 0)
   }

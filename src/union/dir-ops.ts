@@ -3,6 +3,7 @@
 // builds the object in the workdir and renames it over (a directory becomes opaque).
 import { fsError } from '../errors.js'
 import { S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
+import { nameBytes } from '../layers/native.js'
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/upper.js'
 import { copyUp, ensureUpperDir, waitCopyUp } from './copy-up.js'
 import { type Entry, baseName, parentOf } from './entry.js'
@@ -13,6 +14,7 @@ import type { Union } from './union.js'
 
 
 const S_IFMT = 0o170000
+const S_IFLNK = 0o120000
 
 /** Who asks: new objects belong to the caller's uid and gid, as in the kernel. */
 export interface Caller {
@@ -58,12 +60,16 @@ export function createObject(
     try {
       // A new inode made in the workdir missed what a setgid parent gives: its group, and
       // S_ISGID for a directory. A hard link is no new inode: its owner stays as it is.
+      // chown drops a file's S_ISUID/S_ISGID, which the kernel (made with the group already)
+      // keeps: the mode asked for is put back. A symlink's mode is not its own to set.
       const pst = upper.lstat(parentOf(path))
       const tst = upper.lstat(temp)
-      const newInode = isDirMode(Number(tst.mode)) || tst.nlink === 1n
+      const tmode = Number(tst.mode)
+      const newInode = isDirMode(tmode) || tst.nlink === 1n
       if (Number(pst.mode) & 0o2000 && newInode) {
         upper.lchown(temp, -1, Number(pst.gid))
-        if (isDirMode(Number(tst.mode))) upper.chmod(temp, (Number(tst.mode) & 0o7777) | 0o2000)
+        const want = (tmode & 0o7777) | (isDirMode(tmode) ? 0o2000 : 0)
+        if ((tmode & S_IFMT) !== S_IFLNK && (Number(upper.lstat(temp).mode) & 0o7777) !== want) upper.chmod(temp, want)
       }
       if (owner) chownNew(upper, temp, owner)
       if (isDirMode(Number(upper.lstat(temp).mode))) {
@@ -88,7 +94,7 @@ function chownNew(upper: UpperLayer, path: string, owner: Caller): void {
   const mode = Number(upper.lstat(path).mode)
   upper.lchown(path, owner.uid, owner.gid)
   // chown drops setuid/setgid bits the caller asked for at creation: put them back.
-  if (mode & 0o6000 && (mode & S_IFMT) !== 0o120000) upper.chmod(path, mode & 0o7777)
+  if (mode & 0o6000 && (mode & S_IFMT) !== S_IFLNK) upper.chmod(path, mode & 0o7777)
 }
 
 export function mkdir(u: Union, path: string, mode: number, caller?: Caller): void {
@@ -152,19 +158,13 @@ export function rmdir(u: Union, path: string): void {
 function removeName(upper: UpperLayer, parent: Entry, e: Entry): void {
   const needsWhiteout = lowerHasName(parent, baseName(e.path))
   if (!e.upper) {
-    upper.mkWhiteout(e.path)
+    upper.placeWhiteout(e.path)
     return
   }
   if (needsWhiteout) {
-    const temp = upper.tempName()
-    upper.mkWhiteout(temp)
-    if (e.isDir) {
-      // Swap the directory (which may hold whiteouts) for the whiteout, then drop it.
-      upper.rename(temp, e.path, RENAME_EXCHANGE)
-      upper.removeTree(temp)
-    } else {
-      upper.rename(temp, e.path)
-    }
+    // A directory (which may hold whiteouts) is swapped for the whiteout, then dropped.
+    if (e.isDir) upper.removeTree(upper.placeWhiteout(e.path, true))
+    else upper.placeWhiteout(e.path)
     return
   }
   if (e.isDir) removeUpperDir(upper, e.path)
@@ -266,6 +266,12 @@ function checkTarget(u: Union, src: Entry, to: string, flags: number): Entry | u
 }
 
 /**
+ * The kernel's redirect_max (a module parameter, 256 by default): a longer absolute redirect
+ * is refused with EXDEV, so that the program falls back to copying.
+ */
+const REDIRECT_MAX = 256
+
+/**
  * Mark a directory that has lower layers with where they are (trusted.overlay.redirect), so
  * lookup finds them after the rename: relative within the same parent, else absolute.
  */
@@ -274,5 +280,7 @@ function setRedirect(upper: UpperLayer, dir: Entry, to: string): void {
   const existing = upper.redirect(dir.path)
   const samedir = parentOf(dir.path) === parentOf(to)
   const value = samedir && !existing?.startsWith('/') ? baseName(lowerPath) : lowerPath
-  if (existing !== value) upper.setRedirect(dir.path, value)
+  if (existing === value) return
+  if (nameBytes(value).length > REDIRECT_MAX) throw fsError('EXDEV', 'rename', dir.path)
+  upper.setRedirect(dir.path, value)
 }

@@ -30,15 +30,16 @@ export function hide(u: Union, from: string, hiddenPath: string): void {
   const needsWhiteout = lowerHasName(parent, baseName(from))
   let parked: Entry
   if (e.upper) {
-    const temp = upper.tempName()
-    // The object goes to the workdir, a whiteout takes its name where a lower has it.
-    if (needsWhiteout) upper.renameWithWhiteout(from, temp)
-    else upper.rename(from, temp)
+    // The object goes to the workdir, a whiteout takes its name where a lower has it (made
+    // as unlink's are, not as rename's: see placeWhiteout).
+    let temp: string
+    if (needsWhiteout) temp = upper.placeWhiteout(from, true)
+    else upper.rename(from, (temp = upper.tempName()))
     parked = { ...e, path: hiddenPath, top: { ...e.top, path: temp }, upper: { ...e.top, path: temp } }
   } else {
     const st = upper.tryLstat(from)
     if (st && !isWhiteoutStat(st)) throw fsError('EIO', 'rename', from)
-    if (!st) upper.mkWhiteout(from)
+    if (!st) upper.placeWhiteout(from)
     parked = { ...e, path: hiddenPath }
   }
   u.hidden.set(hiddenPath, parked)
