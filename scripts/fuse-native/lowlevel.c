@@ -608,6 +608,15 @@ NAPI_METHOD(ll_reply_attr) {
 }
 
 // ll_reply_open(session, req, fh, openFlags)
+// openFlags: 1 direct_io, 2 keep_cache, 4 cache_dir. The reply is built here rather than by
+// fuse_reply_open, whose fuse_file_info (libfuse 2.9) has no bit for FOPEN_CACHE_DIR: with it
+// the kernel keeps a directory's listing in its page cache (dropped when the directory changes
+// through the mount), as it keeps a file's pages with FOPEN_KEEP_CACHE.
+struct ll_open_out { uint64_t fh; uint32_t open_flags; uint32_t padding; };
+#define LL_FOPEN_DIRECT_IO (1 << 0)
+#define LL_FOPEN_KEEP_CACHE (1 << 1)
+#define LL_FOPEN_CACHE_DIR (1 << 3)
+
 NAPI_METHOD(ll_reply_open) {
   NAPI_ARGV(4)
   fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
@@ -616,12 +625,13 @@ NAPI_METHOD(ll_reply_open) {
   uint32_t of;
   napi_get_value_double(env, argv[2], &fh);
   napi_get_value_uint32(env, argv[3], &of);
-  struct fuse_file_info fi;
-  memset(&fi, 0, sizeof(fi));
-  fi.fh = (uint64_t) fh;
-  fi.direct_io = (of & 1) != 0;
-  fi.keep_cache = (of & 2) != 0;
-  fuse_reply_open(req, &fi);
+  struct ll_open_out out;
+  memset(&out, 0, sizeof(out));
+  out.fh = (uint64_t) fh;
+  if (of & 1) out.open_flags |= LL_FOPEN_DIRECT_IO;
+  if (of & 2) out.open_flags |= LL_FOPEN_KEEP_CACHE;
+  if (of & 4) out.open_flags |= LL_FOPEN_CACHE_DIR;
+  fuse_reply_buf(req, (const char *) &out, sizeof(out));
   return NULL;
 }
 

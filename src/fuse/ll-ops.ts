@@ -16,6 +16,7 @@ import type { Handle } from '../union/handles.js'
 import { type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues, kernelFd } from './lowlevel.js'
 import { type Node, type NodeKey, Nodes } from './nodes.js'
 import { RenameLock } from './rename-lock.js'
+import { LRUCache } from 'lru-cache'
 
 const E = constants.errno
 
@@ -37,6 +38,10 @@ interface DirHandle {
 
 const S_IFMT = 0o170000
 
+/** Requests that create, remove or move names (see #listingsChangedBy). */
+const CHANGES_NAMES: ReadonlySet<number> = new Set([Op.MKNOD, Op.MKDIR, Op.SYMLINK, Op.CREATE, Op.LINK, Op.UNLINK,
+  Op.RMDIR, Op.RENAME])
+
 /** Requests whose union call awaits with union paths in hand (see rename-lock.ts). */
 const HOLDS_PATHS: ReadonlySet<number> = new Set([Op.OPEN, Op.SETATTR, Op.LINK, Op.UNLINK, Op.RENAME, Op.SETXATTR,
   Op.REMOVEXATTR, Op.FSYNCDIR])
@@ -53,6 +58,12 @@ export class LowLevelOps {
   #session: LowLevelSession | undefined
   readonly #dirs = new Map<number, DirHandle>()
   readonly #renames = new RenameLock()
+  /**
+   * Merged listings by directory node (the kernel of FUSE 7.19 caches none): dropped for a
+   * directory whenever a request creates, removes or moves a name in it or moves it (its
+   * '..'), and all at once on a copy-up (a broken lower hard link's d_ino changes).
+   */
+  readonly #listings = new LRUCache<Node, attr.Listing>({ max: 2000 })
   #nextDir = 1
   /** Open file handles (union handle ids) per node: an unlinked open file is reached through them. */
   readonly #openFiles = new Map<Node, Set<number>>()
@@ -107,15 +118,48 @@ export class LowLevelOps {
   /** Entry point for every request: one reply, always. */
   readonly handle = (r: Request): void => {
     const s = this.#session!
+    const changed = CHANGES_NAMES.has(r.op) ? this.#listingsChangedBy(r) : undefined
+    const dropListings = (): void => {
+      if (changed) for (const n of changed) this.#listings.delete(n)
+    }
+    dropListings()
     if (!HOLDS_PATHS.has(r.op)) {
       this.#run(s, r)
+      dropListings()
       return
     }
     void this.#renames.acquire(r.op === Op.RENAME && this.#renamesDirectory(r)).then(release => {
       const p = this.#run(s, r)
-      if (p) p.finally(release).catch(() => {})
-      else release()
+      if (p) p.finally(() => { dropListings(); release() }).catch(() => {})
+      else {
+        dropListings()
+        release()
+      }
     })
+  }
+
+  /**
+   * The directories whose cached listings a request may change: its parent(s) and, for a
+   * rename, the moved directory (its '..'). Dropped before the request runs and again when it
+   * is done (a listing taken meanwhile, while it awaited, is already stale).
+   */
+  #listingsChangedBy(r: Request): Node[] {
+    const nodes: Node[] = []
+    const add = (id: number): void => {
+      const n = this.#nodes.get(id)
+      if (n) nodes.push(n)
+    }
+    if (r.op === Op.LINK) {
+      add(r.ino2)
+      return nodes
+    }
+    add(r.ino)
+    if (r.op === Op.RENAME) {
+      add(r.ino2)
+      const moved = nodes[0] && r.name ? this.#nodes.child(nodes[0], nameFromBytes(r.name)) : undefined
+      if (moved) nodes.push(moved)
+    }
+    return nodes
   }
 
   /** Dispatch one request; a promise when it is still running. */
@@ -189,6 +233,7 @@ export class LowLevelOps {
 
   /** What the kernel caches of a copied-up object is stale: its ctime, maybe st_ino, nlink. */
   #copiedUp(path: string): void {
+    this.#listings.clear()
     const node = this.#nodes.find(path)
     if (node === undefined) return
     const st = attr.tryGetattr(this.#u, path)
@@ -306,7 +351,10 @@ export class LowLevelOps {
         if (!u.resolve(path).isDir) throw fsError('ENOTDIR', 'opendir', path)
         const id = this.#nextDir++
         this.#dirs.set(id, { node: this.#node(r.ino), listing: undefined })
-        return s.open(r.req, id, 0)
+        // The kernel may keep the listing: it drops it itself when a request of its own changes
+        // the directory, and nothing else changes names (a broken lower hard link's d_ino is
+        // the one value that can go stale, as in the kernel's own impure-dir readdir cache).
+        return s.open(r.req, id, OpenFlags.CACHE_DIR | OpenFlags.KEEP_CACHE)
       }
       case Op.READDIR:
         return this.#readdir(s, r)
@@ -414,7 +462,9 @@ export class LowLevelOps {
     if (d.listing === undefined || r.off === 0) {
       const path = this.#nodes.path(d.node)
       if (path === undefined) throw enoent('readdir')
-      d.listing = attr.readdir(this.#u, path)
+      let listing = this.#listings.get(d.node)
+      if (listing === undefined) this.#listings.set(d.node, (listing = attr.readdir(this.#u, path)))
+      d.listing = listing
     }
     const { names, stats } = d.listing
     const out = Buffer.alloc(r.size)

@@ -28,7 +28,7 @@ export const SetAttr = {
 } as const
 
 /** open/create reply flags. */
-export const OpenFlags = { DIRECT_IO: 1, KEEP_CACHE: 2 } as const
+export const OpenFlags = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_DIR: 4 } as const
 
 /**
  * One request, as lowlevel.c hands it over. Fields a kind does not use are 0/undefined.
