@@ -37,6 +37,8 @@ interface DirHandle {
 }
 
 const S_IFMT = 0o170000
+const S_IFDIR = 0o040000
+const DIRENT_HEADER = 24
 
 /** Requests that create, remove or move names (see #listingsChangedBy). */
 const CHANGES_NAMES: ReadonlySet<number> = new Set([Op.MKNOD, Op.MKDIR, Op.SYMLINK, Op.CREATE, Op.LINK, Op.UNLINK,
@@ -45,8 +47,6 @@ const CHANGES_NAMES: ReadonlySet<number> = new Set([Op.MKNOD, Op.MKDIR, Op.SYMLI
 /** Requests whose union call awaits with union paths in hand (see rename-lock.ts). */
 const HOLDS_PATHS: ReadonlySet<number> = new Set([Op.OPEN, Op.SETATTR, Op.LINK, Op.UNLINK, Op.RENAME, Op.SETXATTR,
   Op.REMOVEXATTR, Op.FSYNCDIR])
-const S_IFDIR = 0o040000
-const DIRENT_HEADER = 24
 
 /** Thrown inside a handler to answer with a bare errno. */
 const enoent = (syscall: string): Error => fsError('ENOENT', syscall)
@@ -59,7 +59,8 @@ export class LowLevelOps {
   readonly #dirs = new Map<number, DirHandle>()
   readonly #renames = new RenameLock()
   /**
-   * Merged listings by directory node (the kernel of FUSE 7.19 caches none): dropped for a
+   * Merged listings by directory node, for the opens whose listing the kernel no longer holds
+   * (it keeps one per directory inode while the inode lives, FOPEN_CACHE_DIR): dropped for a
    * directory whenever a request creates, removes or moves a name in it or moves it (its
    * '..'), and all at once on a copy-up (a broken lower hard link's d_ino changes).
    */
