@@ -8,6 +8,7 @@ import t, { type Test } from 'tap'
 import { mountKind, type Mounted } from '../helpers/mount.js'
 import { run, sh } from '../helpers/run.js'
 import { freshDir, type MountKind } from '../helpers/scratch.js'
+import { PY_STEPS } from '../helpers/py-steps.js'
 
 const MiB = 1 << 20
 
@@ -54,15 +55,8 @@ async function side(t: Test, kind: MountKind): Promise<Side> {
 }
 
 // One python process per side; each step prints its errno (or 'ok') so both sides compare.
-const script = String.raw`
-import os, errno, hashlib, json
-out = []
-def step(name, f):
-    try:
-        v = f()
-        out.append([name, 'ok' if v is None else v])
-    except OSError as e:
-        out.append([name, errno.errorcode[e.errno]])
+const script = PY_STEPS + String.raw`
+import hashlib
 def append(p, data):
     fd = os.open(p, os.O_WRONLY | os.O_APPEND)
     try: os.write(fd, data)

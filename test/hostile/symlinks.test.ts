@@ -7,16 +7,10 @@ import { dirname, join } from 'node:path'
 import t from 'tap'
 import { sh } from '../helpers/run.js'
 import { twinMounts } from '../helpers/twin.js'
+import { PY_STEPS } from '../helpers/py-steps.js'
 
-const script = String.raw`
-import os, errno, json, sys
-out = []
-def step(name, f):
-    try:
-        v = f()
-        out.append([name, 'ok' if v is None else v])
-    except OSError as e:
-        out.append([name, errno.errorcode[e.errno]])
+const script = PY_STEPS + String.raw`
+import sys
 def touch(p, flags=0):
     os.close(os.open(p, os.O_CREAT | os.O_WRONLY | flags, 0o644))
 def append(p, flags=0):

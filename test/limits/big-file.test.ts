@@ -7,6 +7,7 @@ import t from 'tap'
 import { mountKind } from '../helpers/mount.js'
 import { sh } from '../helpers/run.js'
 import { freshDir, type MountKind } from '../helpers/scratch.js'
+import { PY_STEPS } from '../helpers/py-steps.js'
 
 const GiB = 2 ** 30
 const SIZE = 5 * GiB
@@ -21,16 +22,8 @@ function buildLower(dir: string): void {
   fs.writeFileSync(join(dir, 'other'), 'other')
 }
 
-const script = String.raw`
-import os, errno, json
+const script = PY_STEPS + String.raw`
 G = 1 << 30
-out = []
-def step(name, f):
-    try:
-        v = f()
-        out.append([name, 'ok' if v is None else v])
-    except OSError as e:
-        out.append([name, errno.errorcode[e.errno]])
 step('stat size', lambda: os.stat('big').st_size)
 r = os.open('big', os.O_RDONLY)
 step('pread head', lambda: os.pread(r, 4, 0).decode())

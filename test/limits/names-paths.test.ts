@@ -5,16 +5,9 @@
 import fs from 'node:fs'
 import t from 'tap'
 import { twinMounts } from '../helpers/twin.js'
+import { PY_STEPS } from '../helpers/py-steps.js'
 
-const script = String.raw`
-import os, errno, json
-out = []
-def step(name, f):
-    try:
-        v = f()
-        out.append([name, 'ok' if v is None else v])
-    except OSError as e:
-        out.append([name, errno.errorcode[e.errno]])
+const script = PY_STEPS + String.raw`
 def touch(p): os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o644))
 for n in (255, 256):
     a, b = 'a' * n, 'b' * n
