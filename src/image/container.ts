@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import { join } from 'node:path'
-import { type ContainerRecord, Store, StoreError, checkContainerName } from './store.js'
+import { type ContainerRecord, Store, StoreError, alive, checkContainerName } from './store.js'
 
 /** The layer directories a mount of the container needs (absolute, under the current root). */
 export interface ContainerLayout {
@@ -28,15 +28,6 @@ function layoutOf(store: Store, record: ContainerRecord): ContainerLayout {
     lowerdirs: [...record.layers].reverse().map(id => store.layerDiff(id)),
     upperdir: containerUpper(store, record.name),
     workdir: join(store.containerDir(record.name), 'work'),
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as { code?: string }).code === 'EPERM'
   }
 }
 

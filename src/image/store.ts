@@ -100,7 +100,8 @@ function writeJson(path: string, value: unknown): void {
   fs.renameSync(temp, path)
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (one of another user's counts: EPERM). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
