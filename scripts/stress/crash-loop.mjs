@@ -18,7 +18,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import {
   BIG_SEED, MARK_LEN, MARK_OFFSET, MiB, REPO, daemonsOf, diffSnapshots, forceUnmount, genBytes, hashLayer, isMounted,
-  isWhiteoutStat, markBytes, mountKernel, mountLayerfs, onLines, parseArgs, rng, sh, sleep, snapshot, umountKernel,
+  isWhiteoutStat, markBytes, mountLayerfs, onLines, parseArgs, rng, sh, sleep, snapshot, withKernelMount,
   umountLayerfs,
 } from './lib.mjs'
 
@@ -145,12 +145,8 @@ function initModel() {
 }
 
 async function takeReference() {
-  await mountKernel({ lowers: [L1, L2], mnt: KMNT })
-  try {
-    reference = { tree: snapshot(`${KMNT}/tree`), x: snapshot(`${KMNT}/dd/x`) }
-  } finally {
-    await umountKernel(KMNT)
-  }
+  reference = await withKernelMount({ lowers: [L1, L2], mnt: KMNT },
+    mnt => ({ tree: snapshot(`${mnt}/tree`), x: snapshot(`${mnt}/dd/x`) }))
 }
 
 // ------------------------------------------------------------------ one round
@@ -297,13 +293,7 @@ async function round(iter) {
   if (daemonsOf(MNT).length || !isGone(daemon2)) fail(iter, 'a daemon is left after layerfs umount')
 
   // ---- the kernel reads the same upper the same way
-  await mountKernel({ ...spec, mnt: KMNT })
-  let ksnap
-  try {
-    ksnap = snapshot(KMNT)
-  } finally {
-    await umountKernel(KMNT)
-  }
+  const ksnap = await withKernelMount({ ...spec, mnt: KMNT }, snapshot)
   for (const d of diffSnapshots(lsnap, ksnap, 'layerfs', 'kernel')) fail(iter, `tree: ${d}`)
   tick.kernel = Date.now()
   const h = (await hashLayer(L1)) + (await hashLayer(L2))

@@ -151,6 +151,16 @@ export async function umountKernel(mnt) {
   if (r.code !== 0) throw new Error(`umount ${mnt} failed: ${r.stderr.trim()}`)
 }
 
+/** Mount `spec` with kernel overlayfs at `spec.mnt`, run `read(mnt)` on it, unmount (also when it throws). */
+export async function withKernelMount(spec, read) {
+  await mountKernel(spec)
+  try {
+    return read(spec.mnt)
+  } finally {
+    await umountKernel(spec.mnt)
+  }
+}
+
 /** Take off whatever is mounted at mnt (a dead FUSE mount too), for the safety nets. */
 export async function forceUnmount(mnt) {
   for (let i = 0; i < 5 && isMounted(mnt); i++) {

@@ -29,8 +29,8 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import {
-  REPO, daemonsOf, diffSnapshots, genBytes, hashLayer, isWhiteoutStat, isZombie, mountKernel, mountLayerfs, onLines,
-  parseArgs, rng, snapshot, umountKernel, umountLayerfs,
+  REPO, daemonsOf, diffSnapshots, genBytes, hashLayer, isWhiteoutStat, isZombie, mountLayerfs, onLines,
+  parseArgs, rng, snapshot, umountLayerfs, withKernelMount,
 } from './lib.mjs'
 
 const USAGE = `usage: scripts/stress/soak [--procs N] [--seconds S] [--seed N] [--period MS] [--stall-seconds S]
@@ -223,13 +223,7 @@ async function main() {
     if (base.startsWith('#') || base.startsWith('.fuse_hidden')) fail(`a workdir or hidden name is visible: ${p}`)
   })
   await umountLayerfs(MNT)
-  await mountKernel({ ...spec, mnt: KMNT })
-  let ksnap
-  try {
-    ksnap = snapshot(KMNT)
-  } finally {
-    await umountKernel(KMNT)
-  }
+  const ksnap = await withKernelMount({ ...spec, mnt: KMNT }, snapshot)
   for (const d of diffSnapshots(lsnap, ksnap, 'layerfs', 'kernel')) fail(`tree: ${d}`)
 
   // The summary.
