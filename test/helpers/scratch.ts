@@ -87,6 +87,14 @@ function names(arg: string, p: string): boolean {
   return false
 }
 
+/** The pid of the layerfs daemon serving mnt (a `cli.js mount -f` process), if any. */
+export function daemonOf(mnt: string): number | undefined {
+  return processesFor(mnt).find(p => {
+    const args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')
+    return args.some(a => a.endsWith('cli.js')) && args.includes('-f')
+  })
+}
+
 export function registerMount(mnt: string, kind: MountKind): void {
   live.set(mnt, kind)
   appendFileSync(join(scratchRoot(), '.mounts'), `${kind}\t${mnt}\n`)

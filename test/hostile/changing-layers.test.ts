@@ -8,17 +8,9 @@ import { join } from 'node:path'
 import t from 'tap'
 import { mountLayerfs } from '../helpers/mount.js'
 import { sh } from '../helpers/run.js'
-import { freshDir, processesFor } from '../helpers/scratch.js'
+import { daemonOf, freshDir } from '../helpers/scratch.js'
 
 const SECRET = 'host secret: must never show through the mount\n'
-
-/** The pid of the layerfs daemon serving mnt. */
-function daemonOf(mnt: string): number | undefined {
-  return processesFor(mnt).find(p => {
-    const args = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')
-    return args.some(a => a.endsWith('cli.js')) && args.includes('-f')
-  })
-}
 
 // Each step: a host-side change (bash, on the layers), then a client-side probe (python, in the
 // mount) whose result may be anything but a hang; the probe never prints the secret.

@@ -7,15 +7,12 @@ import { join } from 'node:path'
 import t from 'tap'
 import { mountLayerfs, runCli } from '../helpers/mount.js'
 import { run, sh } from '../helpers/run.js'
-import { freshDir, isMounted, processesFor } from '../helpers/scratch.js'
+import { daemonOf, freshDir, isMounted, processesFor } from '../helpers/scratch.js'
 
 const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
 
-function daemonOf(mnt: string): number {
-  const pid = processesFor(mnt).find(p => {
-    const args = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')
-    return args.some(a => a.endsWith('cli.js')) && args.includes('-f')
-  })
+function daemonPid(mnt: string): number {
+  const pid = daemonOf(mnt)
   if (pid === undefined) throw new Error(`no daemon for ${mnt}`)
   return pid
 }
@@ -44,7 +41,7 @@ t.test('every way of stopping the daemon leaves nothing behind', async t => {
     for (const d of [L, U, W, mnt]) fs.mkdirSync(d)
     fs.writeFileSync(join(L, 'lowerfile'), 'lower\n')
     const m = await mountLayerfs(t, { lowers: [L], upper: U, work: W, mnt })
-    const pid = daemonOf(mnt)
+    const pid = daemonPid(mnt)
     const pids = processesFor(mnt)
     const w = await sh('echo data > new && sync new && echo more >> lowerfile && cat lowerfile >/dev/null && ls >/dev/null', { cwd: mnt })
     t.equal(w.code, 0, `${way}: writes before stopping ${w.stderr}`)

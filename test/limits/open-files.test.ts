@@ -8,17 +8,14 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { mountLayerfs, type Mounted } from '../helpers/mount.js'
 import { run, sh } from '../helpers/run.js'
-import { freshDir, processesFor } from '../helpers/scratch.js'
+import { daemonOf, freshDir } from '../helpers/scratch.js'
 
 const long = process.env.LAYERFS_LIMITS_LONG === '1'
 const LOOP = long ? 1_000_000 : 5_000
 const OPEN_AT_ONCE = 5000
 
-function daemonOf(mnt: string): number {
-  const pid = processesFor(mnt).find(p => {
-    const args = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')
-    return args.some(a => a.endsWith('cli.js')) && args.includes('-f')
-  })
+function daemonPid(mnt: string): number {
+  const pid = daemonOf(mnt)
   if (pid === undefined) throw new Error(`no daemon for ${mnt}`)
   return pid
 }
@@ -70,7 +67,7 @@ async function setup(t: Test): Promise<{ m: Mounted; pid: number; hard: string }
   t.teardown(() => run('prlimit', [`--pid=${process.pid}`, `--nofile=${hard}:`]))
   const m = await mountLayerfs(t, { lowers: [L], upper: join(root, 'upper') })
   await run('prlimit', [`--pid=${process.pid}`, `--nofile=${hard}:`])
-  return { m, pid: daemonOf(m.mnt), hard }
+  return { m, pid: daemonPid(m.mnt), hard }
 }
 
 t.test('the daemon raises its descriptor limit and serves 5,000 open files at once', async t => {
