@@ -14,6 +14,7 @@
 // any thread). forget is answered in the FUSE thread (it has no reply) and only reported.
 
 #include <fcntl.h>
+#include <fuse_kernel.h>
 
 #define LL_OP_INIT 0
 #define LL_OP_LOOKUP 1
@@ -46,6 +47,7 @@
 #define LL_OP_CREATE 28
 #define LL_OP_FALLOCATE 29
 #define LL_OP_EXIT 30
+#define LL_OP_READDIRPLUS 31
 
 // Arguments handed to the JS dispatcher, in this order.
 #define LL_ARGC 16
@@ -71,9 +73,19 @@ typedef struct ll_req {
 
 typedef struct {
   struct fuse_session *se;
-  struct fuse_chan *ch;
+  struct fuse_chan *ch;     // fuse_mount's channel: owns the /dev/fuse descriptor
+  struct fuse_chan *sch;    // the session's channel (ll_chan_ops), on the same descriptor
+  uint32_t proto_max;       // the protocol minor we answer INIT with, at most (see ll_init_reply)
+  uint64_t init_unique;     // INIT's request id, to recognise libfuse's reply
+  uint32_t kernel_flags;    // the capabilities the kernel offered in INIT
+  int next_plus;            // the request being processed was a READDIRPLUS (now a READDIR)
+  int threaded;             // 1: a FUSE thread reads requests; 0: the JS thread polls the device
   pthread_t thread;
-  uv_async_t async;
+  uv_async_t async;         // threaded: wakes the JS thread
+  uv_poll_t poll;           // not threaded: the device is readable
+  int polling;
+  char *rbuf;               // not threaded: the request buffer
+  size_t rbuf_size;
   uv_mutex_t lock;
   ll_req_t *head, *tail;
   napi_env env;
@@ -96,7 +108,7 @@ static void ll_enqueue (ll_session_t *s, ll_req_t *r) {
   else s->head = r;
   s->tail = r;
   uv_mutex_unlock(&s->lock);
-  uv_async_send(&s->async);
+  if (s->threaded) uv_async_send(&s->async);
 }
 
 // One block: the struct, then the names and data it points to (NUL-terminated copies).
@@ -275,7 +287,7 @@ static void ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 }
 
 static void ll_readdir (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_READDIR, ino, NULL, NULL, 0)
+  LL_NEW_OR_FAIL(r, req, LL_SESSION(req)->next_plus ? LL_OP_READDIRPLUS : LL_OP_READDIR, ino, NULL, NULL, 0)
   ll_set_fi(r, fi);
   r->size = size;
   r->off = off;
@@ -372,6 +384,136 @@ static const struct fuse_lowlevel_ops ll_ops = {
   .fallocate = ll_fallocate,
 };
 
+// ---- protocol: libfuse 2.9 speaks FUSE 7.19; the kernel and we speak more -----------------
+// libfuse 2.9 answers INIT with minor 19, which leaves out what later kernels can do and a
+// union filesystem needs most: READDIRPLUS (7.21: a listing carries each entry's attributes,
+// so `ls -l`, du and tar need no LOOKUP per name) and max_pages (7.28: 1 MiB reads and writes
+// instead of 128 KiB). The request and reply layouts libfuse handles are the same at 7.28, so
+// libfuse keeps doing the protocol, and two things are done around it:
+//  - its INIT reply is rewritten on the way out (ll_chan_send -> ll_init_reply): the minor
+//    raised to proto_max and the capabilities added that the kernel offered;
+//  - a READDIRPLUS request is handed to libfuse as the READDIR it resembles (the same
+//    fuse_read_in), flagged (next_plus) so that ll_readdir passes it to JS as READDIRPLUS;
+//    JS answers with a buffer of fuse_direntplus records.
+// Opcodes of later minors that we do not ask for (RENAME2, LSEEK, COPY_FILE_RANGE, ...) get
+// libfuse's ENOSYS, after which the kernel falls back to what it did at 7.19.
+// proto_max 19 turns all of this off.
+
+#define LL_FUSE_READDIRPLUS 44
+#define LL_FUSE_DO_READDIRPLUS (1u << 13)
+#define LL_FUSE_READDIRPLUS_AUTO (1u << 14)
+#define LL_FUSE_MAX_PAGES (1u << 22)
+#define LL_MAX_PAGES 256            // 1 MiB requests (the kernel's default fuse_max_pages_limit)
+
+// fuse_init_out as of 7.28 (64 bytes); libfuse's is the first 24.
+typedef struct {
+  uint32_t major, minor, max_readahead, flags;
+  uint16_t max_background, congestion_threshold;
+  uint32_t max_write, time_gran;
+  uint16_t max_pages, map_alignment;
+  uint32_t flags2, unused[7];
+} ll_init_out_t;
+
+// The request buffer: the largest WRITE we allow and its header.
+static size_t ll_bufsize (ll_session_t *s) {
+  size_t page = (size_t) getpagesize();
+  size_t want = s->proto_max >= 28 ? (size_t) LL_MAX_PAGES * page + page : 0;
+  size_t base = fuse_chan_bufsize(s->ch);
+  return want > base ? want : base;
+}
+
+static int ll_init_reply (ll_session_t *s, const struct iovec iov[], size_t count) {
+  struct fuse_out_header oh;
+  ll_init_out_t out;
+  memset(&out, 0, sizeof(out));
+  if (count != 2 || iov[0].iov_len != sizeof(oh) || iov[1].iov_len > sizeof(out)) return 0;
+  memcpy(&oh, iov[0].iov_base, sizeof(oh));
+  if (oh.error != 0) return 0;
+  memcpy(&out, iov[1].iov_base, iov[1].iov_len);
+  if (out.major != 7 || out.minor >= s->proto_max) return 0;
+  uint32_t offered = s->kernel_flags;
+  out.minor = s->proto_max;
+  out.flags |= offered & (LL_FUSE_DO_READDIRPLUS | LL_FUSE_READDIRPLUS_AUTO);
+  if (s->proto_max >= 28 && (offered & LL_FUSE_MAX_PAGES)) {
+    size_t page = (size_t) getpagesize();
+    out.flags |= LL_FUSE_MAX_PAGES;
+    out.max_pages = LL_MAX_PAGES;
+    out.max_write = (uint32_t) (LL_MAX_PAGES * page);
+  }
+  s->max_write = out.max_write;
+  s->proto_minor = out.minor;
+  oh.len = sizeof(oh) + sizeof(out);
+  struct iovec v[2] = { { &oh, sizeof(oh) }, { &out, sizeof(out) } };
+  ssize_t n = writev(fuse_chan_fd(s->ch), v, 2);
+  return n < 0 ? -errno : 1;
+}
+
+static int ll_chan_send (struct fuse_chan *ch, const struct iovec iov[], size_t count) {
+  ll_session_t *s = (ll_session_t *) fuse_chan_data(ch);
+  if (iov == NULL) return 0;
+  if (s->init_unique != 0 && count > 0 && iov[0].iov_len >= sizeof(struct fuse_out_header) &&
+      ((const struct fuse_out_header *) iov[0].iov_base)->unique == s->init_unique) {
+    s->init_unique = 0;
+    int r = ll_init_reply(s, iov, count);
+    if (r != 0) return r < 0 ? r : 0;
+  }
+  // As fuse_kern_chan_send.
+  ssize_t n = writev(fuse_chan_fd(ch), iov, count);
+  if (n < 0) {
+    int err = errno;
+    if (!fuse_session_exited(s->se) && err != ENOENT) perror("fuse: writing device");
+    return -err;
+  }
+  return 0;
+}
+
+// As fuse_kern_chan_receive.
+static int ll_chan_receive (struct fuse_chan **chp, char *buf, size_t size) {
+  struct fuse_chan *ch = *chp;
+  ll_session_t *s = (ll_session_t *) fuse_chan_data(ch);
+  ssize_t n;
+  for (;;) {
+    n = read(fuse_chan_fd(ch), buf, size);
+    if (fuse_session_exited(s->se)) return 0;
+    if (n >= 0 || errno != ENOENT) break;
+  }
+  if (n < 0) {
+    int err = errno;
+    if (err == ENODEV) { fuse_session_exit(s->se); return 0; }
+    if (err != EINTR && err != EAGAIN) perror("fuse: reading device");
+    return -err;
+  }
+  if ((size_t) n < sizeof(struct fuse_in_header)) {
+    fprintf(stderr, "fuse: short read on fuse device\n");
+    return -EIO;
+  }
+  return (int) n;
+}
+
+// fuse_mount's channel keeps the descriptor; this one only borrows it.
+static void ll_chan_destroy (struct fuse_chan *ch) {}
+
+static struct fuse_chan_ops ll_chan_ops = {
+  .receive = ll_chan_receive,
+  .send = ll_chan_send,
+  .destroy = ll_chan_destroy,
+};
+
+// One request read from the device: what libfuse must not see as it is, then libfuse.
+static void ll_process (ll_session_t *s, struct fuse_buf *fbuf, struct fuse_chan *ch) {
+  struct fuse_in_header *ih = (struct fuse_in_header *) fbuf->mem;
+  if (ih->opcode == FUSE_INIT && fbuf->size >= sizeof(*ih) + sizeof(struct fuse_init_in)) {
+    struct fuse_init_in *ii = (struct fuse_init_in *) (ih + 1);
+    s->init_unique = ih->unique;
+    s->kernel_flags = ii->flags;
+  } else if (ih->opcode == LL_FUSE_READDIRPLUS) {
+    ih->opcode = FUSE_READDIR;
+    s->next_plus = 1;
+  }
+  fuse_session_process_buf(s->se, fbuf, ch);
+  s->next_plus = 0;
+}
+
 // ---- the JS thread -------------------------------------------------------------------------
 
 static napi_value ll_bytes (napi_env env, const char *p, size_t len) {
@@ -431,8 +573,7 @@ static void ll_call (ll_session_t *s, napi_value fn, ll_req_t *r) {
   }
 }
 
-static void ll_drain (uv_async_t *handle) {
-  ll_session_t *s = (ll_session_t *) handle->data;
+static void ll_drain_session (ll_session_t *s) {
   uv_mutex_lock(&s->lock);
   ll_req_t *r = s->head;
   s->head = s->tail = NULL;
@@ -457,19 +598,68 @@ static void ll_drain (uv_async_t *handle) {
   napi_close_handle_scope(env, scope);
 }
 
+static void ll_drain (uv_async_t *handle) {
+  ll_drain_session((ll_session_t *) handle->data);
+}
+
+// Not threaded: the FUSE loop's end (the device is gone: unmounted or aborted).
+static void ll_poll_end (ll_session_t *s) {
+  if (!s->polling) return;
+  uv_poll_stop(&s->poll);
+  s->polling = 0;
+  fuse_session_reset(s->se);
+  ll_req_t *r = ll_new(NULL, LL_OP_EXIT, 0, NULL, NULL, 0);
+  if (r) ll_enqueue(s, r);
+}
+
+// Requests read per wake-up before JS gets them (and other events their turn).
+#define LL_POLL_BATCH 64
+
+// Not threaded: fuse_session_loop's body, on the JS thread, for as long as requests are there
+// to read without waiting (the device is non-blocking). One thread hop less per request than
+// the FUSE thread: the kernel wakes the thread that answers.
+static void ll_poll_cb (uv_poll_t *handle, int status, int events) {
+  ll_session_t *s = (ll_session_t *) handle->data;
+  for (int i = 0; i < LL_POLL_BATCH && s->polling; i++) {
+    struct fuse_chan *ch = s->sch;
+    struct fuse_buf fbuf = { .mem = s->rbuf, .size = s->rbuf_size };
+    int res = fuse_session_receive_buf(s->se, &fbuf, &ch);
+    if (res == -EINTR) continue;
+    if (res == -EAGAIN) break;
+    if (res <= 0 || fuse_session_exited(s->se)) { ll_poll_end(s); break; }
+    ll_process(s, &fbuf, ch);
+    if (fuse_session_exited(s->se)) ll_poll_end(s);
+  }
+  // POLLERR: libuv has stopped watching; the device has nothing more to give.
+  if (status < 0) ll_poll_end(s);
+  ll_drain_session(s);
+}
+
+// Threaded: fuse_session_loop, with ll_process.
 static void * ll_thread (void *data) {
   ll_session_t *s = (ll_session_t *) data;
-  fuse_session_loop(s->se);
+  while (!fuse_session_exited(s->se)) {
+    struct fuse_chan *ch = s->sch;
+    struct fuse_buf fbuf = { .mem = s->rbuf, .size = s->rbuf_size };
+    int res = fuse_session_receive_buf(s->se, &fbuf, &ch);
+    if (res == -EINTR) continue;
+    if (res <= 0) break;
+    ll_process(s, &fbuf, ch);
+  }
+  fuse_session_reset(s->se);
   ll_req_t *r = ll_new(NULL, LL_OP_EXIT, 0, NULL, NULL, 0);
   if (r) ll_enqueue(s, r);
   return NULL;
 }
 
-// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf) -> session (external)
+// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax) -> session (external)
 // mountOpts go to fuse_mount (e.g. "-ofsname=x,allow_other"), sessionOpts to
-// fuse_lowlevel_new (e.g. "-omax_write=131072,big_writes"); "" for none.
+// fuse_lowlevel_new (e.g. "-omax_write=131072,big_writes"); "" for none. threaded: requests
+// are read by a FUSE thread of their own (READ and WRITE then go on while JS is busy) rather
+// than by the JS thread. protoMax: the FUSE minor to answer INIT with, 19..28 (see
+// "protocol" above).
 NAPI_METHOD(ll_mount) {
-  NAPI_ARGV(5)
+  NAPI_ARGV(7)
   NAPI_ARGV_UTF8(mnt, 4096, 0)
   NAPI_ARGV_UTF8(mopts, 1024, 1)
   NAPI_ARGV_UTF8(sopts, 1024, 2)
@@ -477,6 +667,12 @@ NAPI_METHOD(ll_mount) {
   ll_session_t *s = (ll_session_t *) calloc(1, sizeof(ll_session_t));
   if (s == NULL) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
   s->env = env;
+  bool threaded = false;
+  napi_get_value_bool(env, argv[5], &threaded);
+  s->threaded = threaded ? 1 : 0;
+  uint32_t proto_max = 19;
+  napi_get_value_uint32(env, argv[6], &proto_max);
+  s->proto_max = proto_max < 19 ? 19 : proto_max > 28 ? 28 : proto_max;
   napi_create_reference(env, argv[3], 1, &s->dispatch);
   napi_create_reference(env, argv[4], 1, &s->statbuf_ref);
   void *sb; size_t sblen;
@@ -501,12 +697,35 @@ NAPI_METHOD(ll_mount) {
     napi_throw_error(env, "ERR_FUSE_OPTION", "fuse_lowlevel_new rejected the options (see stderr)");
     return NULL;
   }
-  fuse_session_add_chan(s->se, s->ch);
+  s->rbuf_size = ll_bufsize(s);
+  s->rbuf = (char *) malloc(s->rbuf_size);
+  s->sch = fuse_chan_new(&ll_chan_ops, fuse_chan_fd(s->ch), s->rbuf_size, s);
+  if (s->rbuf == NULL || s->sch == NULL) {
+    fuse_session_destroy(s->se);
+    fuse_unmount(mnt, s->ch);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  fuse_session_add_chan(s->se, s->sch);
 
   uv_mutex_init(&s->lock);
-  uv_async_init(uv_default_loop(), &s->async, ll_drain);
-  s->async.data = s;
-  pthread_create(&s->thread, NULL, ll_thread, s);
+  if (s->threaded) {
+    uv_async_init(uv_default_loop(), &s->async, ll_drain);
+    s->async.data = s;
+    pthread_create(&s->thread, NULL, ll_thread, s);
+  } else {
+    int fd = fuse_chan_fd(s->ch);
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        uv_poll_init(uv_default_loop(), &s->poll, fd) != 0) {
+      fuse_session_destroy(s->se);
+      fuse_unmount(mnt, s->ch);
+      napi_throw_error(env, "ERR_FUSE_MOUNT", "could not watch the FUSE device");
+      return NULL;
+    }
+    s->poll.data = s;
+    s->polling = 1;
+    uv_poll_start(&s->poll, UV_READABLE, ll_poll_cb);
+  }
 
   napi_value ext;
   napi_create_external(env, s, NULL, NULL, &ext);
@@ -703,7 +922,7 @@ NAPI_METHOD(ll_notify_inval_inode) {
   napi_get_value_double(env, argv[2], &off);
   napi_get_value_double(env, argv[3], &len);
   int r = -ENOTCONN;
-  if (s && !s->exited) r = fuse_lowlevel_notify_inval_inode(s->ch, (fuse_ino_t) nodeid, (off_t) off, (off_t) len);
+  if (s && !s->exited) r = fuse_lowlevel_notify_inval_inode(s->sch, (fuse_ino_t) nodeid, (off_t) off, (off_t) len);
   NAPI_RETURN_INT32(r)
 }
 
@@ -717,7 +936,7 @@ NAPI_METHOD(ll_notify_inval_entry) {
   size_t len = 0;
   napi_get_buffer_info(env, argv[2], &name, &len);
   int r = -ENOTCONN;
-  if (s && !s->exited) r = fuse_lowlevel_notify_inval_entry(s->ch, (fuse_ino_t) parent, (const char *) name, len);
+  if (s && !s->exited) r = fuse_lowlevel_notify_inval_entry(s->sch, (fuse_ino_t) parent, (const char *) name, len);
   NAPI_RETURN_INT32(r)
 }
 
@@ -747,18 +966,22 @@ NAPI_METHOD(ll_exited) {
   if (s == NULL || s->closed) return NULL;
   s->exited = 1;
   s->closed = 1;
-  pthread_join(s->thread, NULL);
+  if (s->threaded) pthread_join(s->thread, NULL);
+  uv_handle_t *h = s->threaded ? (uv_handle_t *) &s->async : (uv_handle_t *) &s->poll;
   // A request JS still holds would reply into a destroyed session: keep it (a small leak at
   // the end of a mount) unless every request was answered.
   if (s->outstanding == 0) {
     fuse_session_destroy(s->se);
+    fuse_chan_destroy(s->ch);
     napi_delete_reference(env, s->dispatch);
     napi_delete_reference(env, s->statbuf_ref);
     free(s->iobuf);
     s->iobuf = NULL;
-    uv_close((uv_handle_t *) &s->async, ll_closed_cb);
+    free(s->rbuf);
+    s->rbuf = NULL;
+    uv_close(h, ll_closed_cb);
   } else {
-    uv_unref((uv_handle_t *) &s->async);
+    uv_unref(h);
   }
   return NULL;
 }

@@ -13,7 +13,8 @@ import type { UnionStat } from '../union/inode.js'
 import type { Union } from '../union/union.js'
 import { fuseLog } from '../log.js'
 import type { Handle } from '../union/handles.js'
-import { type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues, kernelFd } from './lowlevel.js'
+import { DIRENTPLUS_HEADER, type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues, kernelFd,
+  putDirentPlus } from './lowlevel.js'
 import { type Node, type NodeKey, Nodes } from './nodes.js'
 import { RenameLock } from './rename-lock.js'
 import { LRUCache } from 'lru-cache'
@@ -359,6 +360,8 @@ export class LowLevelOps {
       }
       case Op.READDIR:
         return this.#readdir(s, r)
+      case Op.READDIRPLUS:
+        return this.#readdirplus(s, r)
       case Op.RELEASEDIR:
         this.#dirs.delete(r.fh!)
         return s.err(r.req, 0)
@@ -456,10 +459,10 @@ export class LowLevelOps {
     s.attr(r.req, this.#getattr(node, r.fh), this.#t.attr)
   }
 
-  #readdir(s: LowLevelSession, r: Request): void {
+  /** The listing a READDIR(PLUS) reads from: taken at the first read and again at a rewind (offset 0), as getdents sees it. */
+  #listingFor(r: Request): { d: DirHandle; listing: attr.Listing } {
     const d = this.#dirs.get(r.fh!)
     if (d === undefined) throw fsError('EBADF', 'readdir')
-    // A listing is taken at the first read and again at a rewind (offset 0), as getdents sees it.
     if (d.listing === undefined || r.off === 0) {
       const path = this.#nodes.path(d.node)
       if (path === undefined) throw enoent('readdir')
@@ -467,7 +470,11 @@ export class LowLevelOps {
       if (listing === undefined) this.#listings.set(d.node, (listing = attr.readdir(this.#u, path)))
       d.listing = listing
     }
-    const { names, stats } = d.listing
+    return { d, listing: d.listing }
+  }
+
+  #readdir(s: LowLevelSession, r: Request): void {
+    const { names, stats } = this.#listingFor(r).listing
     const out = Buffer.alloc(r.size)
     let used = 0
     for (let i = r.off; i < names.length; i++) {
@@ -481,6 +488,34 @@ export class LowLevelOps {
       out.writeUInt32LE((st.mode & S_IFMT) >>> 12, used + 20)
       name.copy(out, used + DIRENT_HEADER)
       used += size
+    }
+    s.buf(r.req, out, used)
+  }
+
+  /**
+   * READDIRPLUS: each name with its attributes and node, as a LOOKUP of it would answer (the
+   * kernel counts it as one), so listing-then-stat programs (ls -l, du, tar, find -type) send
+   * no LOOKUP per name. '.' and '..', and a name gone since the listing, carry no node.
+   */
+  #readdirplus(s: LowLevelSession, r: Request): void {
+    const { d, listing } = this.#listingFor(r)
+    const { names, stats } = listing
+    const dirPath = this.#nodes.path(d.node)
+    const out = Buffer.allocUnsafe(r.size)
+    let used = 0
+    for (let i = r.off; i < names.length; i++) {
+      const name = names[i]!
+      const bytes = nameBytes(name)
+      if (used + ((DIRENTPLUS_HEADER + bytes.length + 7) & ~7) > r.size) break
+      let st: UnionStat | undefined
+      let nodeid = 0
+      if (dirPath !== undefined && i >= 2) {
+        const path = joinPath(dirPath, name)
+        st = attr.tryGetattr(this.#u, path)
+        if (st) nodeid = this.#lookedUp(d.node.id, name, path, st).id
+      }
+      const type = ((st?.mode ?? stats[i]!.mode) & S_IFMT) >>> 12
+      used = putDirentPlus(out, used, bytes, i + 1, type, st?.ino ?? stats[i]!.ino, nodeid, st, this.#t.entry, this.#t.attr)
     }
     s.buf(r.req, out, used)
   }

@@ -16,7 +16,7 @@ export const Op = {
   UNLINK: 8, RMDIR: 9, SYMLINK: 10, RENAME: 11, LINK: 12, OPEN: 13, READ: 14, WRITE: 15,
   FLUSH: 16, RELEASE: 17, FSYNC: 18, OPENDIR: 19, READDIR: 20, RELEASEDIR: 21, FSYNCDIR: 22,
   STATFS: 23, SETXATTR: 24, GETXATTR: 25, LISTXATTR: 26, REMOVEXATTR: 27, CREATE: 28,
-  FALLOCATE: 29, EXIT: 30,
+  FALLOCATE: 29, EXIT: 30, READDIRPLUS: 31,
 } as const
 
 export const OP_NAMES: readonly string[] = Object.keys(Op).map(k => k.toLowerCase())
@@ -66,7 +66,8 @@ export interface Request {
 export type SetAttrValues = [mode: number, uid: number, gid: number, size: number, atimeNs: bigint, mtimeNs: bigint]
 
 interface Native {
-  ll_mount(mnt: string, mountOpts: string, sessionOpts: string, dispatch: (...a: never[]) => void, stat: Uint32Array): unknown
+  ll_mount(mnt: string, mountOpts: string, sessionOpts: string, dispatch: (...a: never[]) => void, stat: Uint32Array,
+    threaded: boolean, protoMax: number): unknown
   ll_reply_err(s: unknown, req: number, errno: number): void
   ll_reply_entry(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number): void
   ll_reply_create(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number, fh: number, flags: number): void
@@ -129,6 +130,82 @@ function setTime(a: Uint32Array, i: number, ns: bigint): void {
   a[i + 2] = Number(nsec)
 }
 
+/**
+ * How the session talks to the kernel. `protoMax`: the FUSE protocol minor answered at INIT,
+ * 19 (libfuse 2.9's own) to 28; from 21 listings are READDIRPLUS, from 28 requests are up to
+ * 1 MiB (lowlevel.c, "protocol"). `threaded`: a FUSE thread of its own reads the requests
+ * (READ and WRITE go on while JS is busy) rather than the JS thread (one thread hop less per
+ * request).
+ */
+export interface SessionMode {
+  protoMax: number
+  threaded: boolean
+}
+
+/** LAYERFS_FUSE_PROTO (19..28, default 28) and LAYERFS_FUSE_THREAD=1, for comparisons. */
+export function sessionModeFromEnv(env = process.env): SessionMode {
+  const n = Number(env.LAYERFS_FUSE_PROTO ?? 28)
+  return { protoMax: Number.isInteger(n) && n >= 19 && n <= 28 ? n : 28, threaded: env.LAYERFS_FUSE_THREAD === '1' }
+}
+
+/** Bytes of a fuse_direntplus before its name: fuse_entry_out (with fuse_attr), fuse_dirent. */
+export const DIRENTPLUS_HEADER = 152
+
+/**
+ * Appends one fuse_direntplus to `out` at `at`: the entry (node id 0: the kernel learns
+ * nothing but the name, as for '.' and '..') and the dirent. Returns the next offset, or -1
+ * when it does not fit.
+ */
+export function putDirentPlus(out: Buffer, at: number, name: Buffer, off: number, type: number, ino: bigint,
+  nodeid: number, st: UnionStat | undefined, entryTimeout: number, attrTimeout: number): number {
+  const size = (DIRENTPLUS_HEADER + name.length + 7) & ~7
+  if (at + size > out.length) return -1
+  out.fill(0, at, at + DIRENTPLUS_HEADER)
+  if (nodeid !== 0 && st) {
+    out.writeBigUInt64LE(BigInt(nodeid), at)
+    putTimeout(out, at + 16, at + 32, entryTimeout)
+    putTimeout(out, at + 24, at + 36, attrTimeout)
+    const a = at + 40
+    out.writeBigUInt64LE(BigInt.asUintN(64, BigInt(st.ino)), a)
+    out.writeBigUInt64LE(BigInt(st.size), a + 8)
+    out.writeBigUInt64LE(BigInt(st.blocks), a + 16)
+    putTime(out, a + 24, a + 48, st.atimeNs)
+    putTime(out, a + 32, a + 52, st.mtimeNs)
+    putTime(out, a + 40, a + 56, st.ctimeNs)
+    out.writeUInt32LE(st.mode >>> 0, a + 60)
+    out.writeUInt32LE(st.nlink >>> 0, a + 64)
+    out.writeUInt32LE(st.uid >>> 0, a + 68)
+    out.writeUInt32LE(st.gid >>> 0, a + 72)
+    out.writeUInt32LE(st.rdev >>> 0, a + 76)
+    out.writeUInt32LE(st.blksize >>> 0, a + 80)
+  }
+  out.writeBigUInt64LE(BigInt.asUintN(64, ino), at + 128)
+  out.writeBigUInt64LE(BigInt(off), at + 136)
+  out.writeUInt32LE(name.length, at + 144)
+  out.writeUInt32LE(type, at + 148)
+  name.copy(out, at + DIRENTPLUS_HEADER)
+  out.fill(0, at + DIRENTPLUS_HEADER + name.length, at + size)
+  return at + size
+}
+
+/** A timeout in seconds as fuse_entry_out's (u64 seconds, u32 ns), as libfuse's calc_timeout_*. */
+function putTimeout(out: Buffer, secAt: number, nsecAt: number, t: number): void {
+  const sec = t > 0 ? Math.floor(t) : 0
+  out.writeBigUInt64LE(BigInt(sec), secAt)
+  out.writeUInt32LE(t > 0 ? Math.floor((t - sec) * 1e9) : 0, nsecAt)
+}
+
+function putTime(out: Buffer, secAt: number, nsecAt: number, ns: bigint): void {
+  let sec = ns / NS
+  let nsec = ns % NS
+  if (nsec < 0n) {
+    nsec += NS
+    sec -= 1n
+  }
+  out.writeBigUInt64LE(BigInt.asUintN(64, sec), secAt)
+  out.writeUInt32LE(Number(nsec), nsecAt)
+}
+
 export class LowLevelSession {
   readonly #s: unknown
   readonly #stat = new Uint32Array(STAT_INTS)
@@ -143,7 +220,8 @@ export class LowLevelSession {
    * session (fuse_lowlevel_new with `sessionOpts`, e.g. ['max_write=131072']). Every request
    * goes to `onRequest`, on the JS thread; init and exit are handled here.
    */
-  constructor(mnt: string, mountOpts: readonly string[], sessionOpts: readonly string[], onRequest: (r: Request) => void) {
+  constructor(mnt: string, mountOpts: readonly string[], sessionOpts: readonly string[], onRequest: (r: Request) => void,
+    session: SessionMode = sessionModeFromEnv()) {
     let onInit!: () => void
     let onExit!: () => void
     this.initialized = new Promise(resolve => (onInit = resolve))
@@ -160,7 +238,8 @@ export class LowLevelSession {
       onRequest({ op, req, ino, fh, off, size, flags, mode, name, name2, ino2, uid, gid, pid, extra })
     }
     const opts = (list: readonly string[]): string => (list.length > 0 ? '-o' + list.join(',') : '')
-    this.#s = native.ll_mount(mnt, opts(mountOpts), opts(sessionOpts), dispatch as (...a: never[]) => void, this.#stat)
+    this.#s = native.ll_mount(mnt, opts(mountOpts), opts(sessionOpts), dispatch as (...a: never[]) => void, this.#stat,
+      session.threaded, session.protoMax)
   }
 
   get isExited(): boolean {
