@@ -5,13 +5,20 @@
 // The kernel sees one node id per *union inode* (chosen by JS), not one per path as with the
 // high-level API: hard links share one kernel inode, so attributes can be cached.
 //
-// Threads. One FUSE thread runs fuse_session_loop(). READ and WRITE are done right there, on
-// the real file's descriptor (see ll_read). Every other request callback copies what it
-// needs (names, xattr values) into one malloc'd block, appends it to a queue and wakes the JS
-// thread with uv_async_send(); it never waits for JS, so the next request is read at once. The
-// JS thread drains the queue, calls the JS dispatcher once per request, and JS answers with the
-// ll_reply_* functions below, synchronously or later (libfuse's lowlevel replies may come from
-// any thread). forget is answered in the FUSE thread (it has no reply) and only reported.
+// Threads. By default the JS thread reads the requests itself: the /dev/fuse descriptor is
+// non-blocking and watched by libuv (ll_poll_cb); when it is readable, requests are read and
+// processed until none is left (at most LL_POLL_BATCH), then handed to JS. The kernel wakes
+// the thread that answers, as in fuse-overlayfs's loop: one thread hop per request, not two.
+// With `threaded` (LAYERFS_FUSE_THREAD=1) a FUSE thread of its own reads them (ll_thread) and
+// wakes the JS thread with uv_async_send() for each; READ and WRITE then go on while JS is busy.
+// Either way, READ, WRITE and FLUSH are answered in C where they are read, on the real file's
+// descriptor (see ll_read); every other request callback copies what it needs (names, xattr
+// values) into one malloc'd block and appends it to a queue; the JS thread drains the queue,
+// calls the JS dispatcher once per request, and JS answers with the ll_reply_* functions
+// below, synchronously or later (libfuse's lowlevel replies may come from any thread). forget
+// is answered where it is read (it has no reply) and only reported.
+//
+// Protocol: see "protocol" below (FUSE 7.28 answered around libfuse 2.9's 7.19).
 
 #include <fcntl.h>
 #include <fuse_kernel.h>
@@ -145,11 +152,11 @@ static void ll_set_fi (ll_req_t *r, struct fuse_file_info *fi) {
 
 static void ll_init (void *userdata, struct fuse_conn_info *conn) {
   ll_session_t *s = (ll_session_t *) userdata;
-  s->proto_minor = conn->proto_minor;
+  // What libfuse answers: the lower of the kernel's minor and its own (ll_init_reply may raise it).
+  s->proto_minor = conn->proto_minor < FUSE_KERNEL_MINOR_VERSION ? conn->proto_minor : FUSE_KERNEL_MINOR_VERSION;
   s->max_write = conn->max_write;
   s->want = conn->want;
-  ll_req_t *r = ll_new(NULL, LL_OP_INIT, 0, NULL, NULL, 0);
-  if (r) ll_enqueue(s, r);
+  // JS hears of INIT once the reply is out (ll_process), with what it negotiated.
 }
 
 static void ll_lookup (fuse_req_t req, fuse_ino_t parent, const char *name) {
@@ -502,7 +509,8 @@ static struct fuse_chan_ops ll_chan_ops = {
 // One request read from the device: what libfuse must not see as it is, then libfuse.
 static void ll_process (ll_session_t *s, struct fuse_buf *fbuf, struct fuse_chan *ch) {
   struct fuse_in_header *ih = (struct fuse_in_header *) fbuf->mem;
-  if (ih->opcode == FUSE_INIT && fbuf->size >= sizeof(*ih) + sizeof(struct fuse_init_in)) {
+  int init = ih->opcode == FUSE_INIT;
+  if (init && fbuf->size >= sizeof(*ih) + sizeof(struct fuse_init_in)) {
     struct fuse_init_in *ii = (struct fuse_init_in *) (ih + 1);
     s->init_unique = ih->unique;
     s->kernel_flags = ii->flags;
@@ -512,6 +520,10 @@ static void ll_process (ll_session_t *s, struct fuse_buf *fbuf, struct fuse_chan
   }
   fuse_session_process_buf(s->se, fbuf, ch);
   s->next_plus = 0;
+  if (init) {
+    ll_req_t *r = ll_new(NULL, LL_OP_INIT, 0, NULL, NULL, 0);
+    if (r) ll_enqueue(s, r);
+  }
 }
 
 // ---- the JS thread -------------------------------------------------------------------------

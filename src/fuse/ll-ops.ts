@@ -11,7 +11,7 @@ import { joinPath } from '../union/entry.js'
 import * as file from '../union/file-ops.js'
 import type { UnionStat } from '../union/inode.js'
 import type { Union } from '../union/union.js'
-import { fuseLog } from '../log.js'
+import { fuseLog, requestLog } from '../log.js'
 import type { Handle } from '../union/handles.js'
 import { DIRENTPLUS_HEADER, type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues, kernelFd,
   putDirentPlus } from './lowlevel.js'
@@ -120,6 +120,7 @@ export class LowLevelOps {
   /** Entry point for every request: one reply, always. */
   readonly handle = (r: Request): void => {
     const s = this.#session!
+    if (requestLog.enabled) requestLog('%s %d %s', OP_NAMES[r.op], r.ino, r.name ? nameFromBytes(r.name) : '')
     const changed = CHANGES_NAMES.has(r.op) ? this.#listingsChangedBy(r) : undefined
     const dropListings = (): void => {
       if (changed) for (const n of changed) this.#listings.delete(n)

@@ -5,6 +5,7 @@ import type { Union } from '../union/union.js'
 import { type CacheTimeouts, LowLevelOps } from './ll-ops.js'
 import { LowLevelSession } from './lowlevel.js'
 import { validateFuseOptions } from './binding.js'
+import { fuseLog } from '../log.js'
 
 export interface LowLevelFuseOptions {
   /** fuse_mount's -o list: fsname, subtype, allow_other, default_permissions, auto_unmount, ro, ... */
@@ -44,6 +45,8 @@ export class LowLevelFuse {
     this.#session = s
     this.#ops.attach(s)
     await s.initialized
+    const { protoMinor, maxWrite } = s.info()
+    fuseLog('FUSE 7.%d, max_write %d', protoMinor, maxWrite)
   }
 
   /** `fusermount -uz` the mount point; resolves when the session has ended (or after 2 s). */

@@ -34,6 +34,8 @@ export interface MountSpec {
   mnt?: string
   /** More -o options for layerfs (e.g. ['noatime']). Ignored for the kernel. */
   options?: readonly string[]
+  /** More environment for the layerfs daemon (e.g. DEBUG). Ignored for the kernel. */
+  env?: Record<string, string>
 }
 
 export interface Mounted {
@@ -189,7 +191,7 @@ export async function mountLayerfs(t: TeardownHost, spec: MountSpec): Promise<Mo
     const problems = await unmount()
     if (problems.length) throw new Error(`layerfs teardown of ${d.mnt}:\n${problems.join('\n')}`)
   })
-  const r = await runCli(['mount', '-o', options, d.mnt])
+  const r = await runCli(['mount', '-o', options, d.mnt], spec.env ? { env: spec.env } : {})
   logDir = r.logDir
   if (r.code !== 0 || r.timedOut) {
     const was = isMounted(d.mnt)

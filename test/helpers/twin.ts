@@ -29,6 +29,8 @@ export interface TwinOptions {
   upper?: boolean
   /** Extra -o options for layerfs. */
   options?: readonly string[]
+  /** More environment for the layerfs daemon. */
+  env?: Record<string, string>
 }
 
 export interface Side extends Mounted {
@@ -143,7 +145,8 @@ export async function twinMounts(t: Assert, build: Builder, opts: TwinOptions = 
       throw new Error(`cp -a did not copy the layers exactly:\n${diffSnapshots(templateHash.snapshot, copy.snapshot, ['template', 'copy']).join('\n')}`)
     }
     const d = layerDirs(root)
-    const spec: MountSpec = { lowers: d.lowers, ...(d.upper ? { upper: d.upper } : {}), ...(opts.options ? { options: opts.options } : {}) }
+    const spec: MountSpec = { lowers: d.lowers, ...(d.upper ? { upper: d.upper } : {}), ...(opts.options ? { options: opts.options } : {}),
+      ...(opts.env ? { env: opts.env } : {}) }
     const lowerHashes = await Promise.all(d.lowers.map(l => hashTree(l)))
     const m = await mountKind(t, kind, spec)
     return [Object.assign(m, { role, outside: d.outside, root }), lowerHashes]

@@ -1,0 +1,82 @@
+// The FUSE protocol layerfs speaks (scripts/fuse-native/lowlevel.c, "protocol"): libfuse 2.9
+// answers INIT as 7.19; lowlevel.c answers 7.28 around it, so listings are READDIRPLUS (a name
+// comes with its attributes: `ls -l` needs no LOOKUP per name) and requests carry up to 1 MiB.
+// The old ways stay selectable (LAYERFS_FUSE_PROTO=19, LAYERFS_FUSE_THREAD=1): each mode must
+// give what the kernel gives, and the default must really skip the lookups.
+import { readFileSync, statSync } from 'node:fs'
+import t from 'tap'
+import { sampleLowers, writeTree } from '../helpers/layers.js'
+import { twinMounts } from '../helpers/twin.js'
+
+const N = 300
+const lowerBig = (): Record<string, unknown> => {
+  const tree: Record<string, unknown> = {}
+  for (let i = 0; i < N; i++) tree[`f${String(i).padStart(3, '0')}`] = `file ${i}\n`.repeat(i % 7)
+  tree['sub'] = { a: 'a\n', deeper: { b: 'b\n' } }
+  tree['link'] = { type: 'symlink', target: 'f001' }
+  // A lower hard-link pair: one name is one node, whichever way the kernel met it.
+  tree['hl'] = { type: 'hardlink', target: 'big/f010' }
+  return tree
+}
+
+const MODES: [string, Record<string, string>][] = [
+  ['default (FUSE 7.28, the JS thread reads)', {}],
+  ['LAYERFS_FUSE_PROTO=19', { LAYERFS_FUSE_PROTO: '19' }],
+  ['LAYERFS_FUSE_THREAD=1', { LAYERFS_FUSE_THREAD: '1' }],
+]
+
+/** Sorted by path (the last field); each inode number replaced by the first path that has it. */
+const BY_INODE = `awk '{ print $NF, $0 }' | sort -k1,1 | cut -d' ' -f2- | awk '{ if (!($1 in f)) f[$1] = $NF; $1 = f[$1]; print }'`
+
+/** The requests a daemon's log shows from byte `from` on (DEBUG=layerfs:request lines). */
+function requestsSince(log: string, from: number): string[] {
+  const text = readFileSync(log).subarray(from).toString()
+  return [...text.matchAll(/layerfs:request (\w+) /g)].map(m => m[1]!)
+}
+
+for (const [label, env] of MODES) {
+  t.test(label, async t => {
+    const tw = await twinMounts(t, d => {
+      sampleLowers(d.lowers)
+      writeTree(d.lowers[1]!, { big: lowerBig() as never })
+    }, { lowers: 2, env: { ...env, DEBUG: 'layerfs:request,layerfs:fuse' } })
+    const log = tw.layerfs.log!
+    const proto = /FUSE 7\.(\d+), max_write (\d+)/.exec(readFileSync(log, 'utf8'))
+    t.ok(proto, 'the daemon says what INIT negotiated')
+    const expectMinor = env.LAYERFS_FUSE_PROTO === '19' ? '19' : '28'
+    t.equal(proto?.[1], expectMinor, `FUSE 7.${expectMinor}`)
+    t.equal(proto?.[2], expectMinor === '28' ? String(256 * 4096) : String(128 * 1024), 'max_write')
+
+    // The first listing of big, then a stat of every name in it (ls -l): from READDIRPLUS the
+    // kernel already knows each name.
+    const before = statSync(log).size
+    const [lsL, lsO] = await tw.same(t, 'ls -lan --time-style=full-iso big | tail -n +2', { code: 0 })
+    t.equal(lsL.stdout.trim().split('\n').length, N + 5, 'ls -l lists every name (and ., .., sub, link, hl)')
+    t.equal(lsL.stdout, lsO.stdout, 'ls -l: the same modes, links, owners, sizes and times as the kernel')
+    const lookups = requestsSince(log, before).filter(op => op === 'lookup').length
+    if (expectMinor === '28') t.ok(lookups <= 3, `ls -l of ${N + 3} names sent ${lookups} LOOKUP (READDIRPLUS)`)
+    else t.ok(lookups >= N, `ls -l of ${N + 3} names sent ${lookups} LOOKUP (no READDIRPLUS at 7.19)`)
+
+    // Link counts, and which names share an inode, as the kernel has them (the two sides'
+    // layers are copies: their inode numbers differ, so each number becomes its first name).
+    await tw.same(t, `find . -printf '%i %n %y %s %p\\n' | ${BY_INODE}`, { code: 0 })
+    await tw.same(t, `stat -c '%i %h %s %Y %n' big/f010 big/hl big/link big/sub/deeper/b | ${BY_INODE}`, { code: 0 })
+    await tw.same(t, 'du -sb . big; du -s --inodes .', { code: 0 })
+
+    // Change things the listings have shown (copy-up, a whiteout, a new name, a moved dir),
+    // then list and stat again: what the kernel caches from READDIRPLUS must follow.
+    await tw.same(t, 'echo more >> big/f005 && chmod 600 big/f006 && rm big/f007 && echo new > big/new && ' +
+      'mv big/sub big/sub2 && ln big/f008 big/f008-link', { code: 0 })
+    await tw.same(t, 'ls -lan --time-style=+ big big/sub2 | tail -n +2', { code: 0 })
+    await tw.same(t, `find . -printf '%i %n %y %s %m %p\\n' | ${BY_INODE}`, { code: 0 })
+
+    // 3 MiB written in one call, read back (requests of up to 1 MiB at 7.28); the same bytes on
+    // both sides.
+    await tw.same(t, "python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(7).randbytes(3 << 20))' > $OUT/blob && " +
+      'cp $OUT/blob big/blob && cmp $OUT/blob big/blob && ' +
+      'dd if=$OUT/blob of=big/blob2 bs=3M status=none && cmp big/blob2 $OUT/blob && echo same', { code: 0 })
+    await tw.sameTree(t)
+    await tw.sameUpper(t)
+    await tw.lowersUnchanged(t)
+  })
+}
