@@ -11,11 +11,22 @@ import { host } from './native.js'
 
 /** Longest path handed to openat2 relative to a directory fd (PATH_MAX is 4096 with NUL). */
 const REL_MAX_BYTES = 3800
-/** Directories kept open per layer; past it all are closed and opened again on demand. */
-const MAX_DIR_FDS = 64
+/**
+ * Directories kept open per layer; past it all are closed and opened again on demand. At 64,
+ * copy-ups spread over many directories closed and reopened them all the time (16 openat2
+ * per file copied up by `chmod` of files in 1,000 directories); 256 stays well inside a
+ * container's usual 1,024 descriptors with a few layers.
+ */
+const MAX_DIR_FDS = 256
 export const O_PATH = 0o10000000
 
 const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8')
+
+function closeLater(fds: number[]): void {
+  if (fds.length > 0) setImmediate(() => {
+    for (const fd of fds) fs.closeSync(fd)
+  })
+}
 
 export class DirFds {
   readonly #rootFd: number
@@ -69,9 +80,29 @@ export class DirFds {
     if (this.#dirs.size === 0) return
     const fds = [...this.#dirs.values()]
     this.#dirs.clear()
-    setImmediate(() => {
-      for (const fd of fds) fs.closeSync(fd)
-    })
+    closeLater(fds)
+  }
+
+  /**
+   * Drop the kept fds of real paths `paths` and of every directory below them: what a rename
+   * or a removal there changes (a directory elsewhere keeps its inode and its path). Closed
+   * later, as forget's.
+   */
+  forgetUnder(...paths: string[]): void {
+    if (this.#dirs.size === 0) return
+    const fds: number[] = []
+    for (const p of paths) {
+      if (p.charCodeAt(0) === 0x23 /* # */) continue // a workdir temp: never reached through these fds
+      const root = this.#toRoot(p)
+      if (root === '/' || root === '') return this.forget()
+      for (const [dir, fd] of this.#dirs) {
+        if (dir === root || (dir.startsWith(root) && dir.charCodeAt(root.length) === 0x2f /* / */)) {
+          this.#dirs.delete(dir)
+          fds.push(fd)
+        }
+      }
+    }
+    closeLater(fds)
   }
 
   /** A directory fd and a path below it of at most REL_MAX_BYTES, for directory `dir`. */
