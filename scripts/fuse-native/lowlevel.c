@@ -21,6 +21,8 @@
 // Protocol: see "protocol" below (FUSE 7.28 answered around libfuse 2.9's 7.19).
 
 #include <fcntl.h>
+#include <poll.h>
+#include <time.h>
 #include <fuse_kernel.h>
 
 #define LL_OP_INIT 0
@@ -91,6 +93,7 @@ typedef struct {
   uv_async_t async;         // threaded: wakes the JS thread
   uv_poll_t poll;           // not threaded: the device is readable
   int polling;
+  uint64_t spin_ns;         // not threaded: how long to wait awake for the next request
   char *rbuf;               // not threaded: the request buffer
   size_t rbuf_size;
   uv_mutex_t lock;
@@ -548,8 +551,13 @@ static void ll_call (ll_session_t *s, napi_value fn, ll_req_t *r) {
   napi_create_double(env, (double) r->size, &argv[5]);
   napi_create_uint32(env, r->flags, &argv[6]);
   napi_create_uint32(env, r->mode, &argv[7]);
-  argv[8] = ll_bytes(env, r->name, r->namelen);
-  argv[9] = ll_bytes(env, r->name2, r->name2len);
+  // Names as strings in the name codec of fuse-native.c (fuse_native_name: UTF-8, other
+  // bytes as lone surrogates): no Buffer and no decoding in JS per request. setxattr's value
+  // is data, and stays bytes.
+  if (r->name) fuse_native_name(env, r->name, &argv[8]);
+  else napi_get_undefined(env, &argv[8]);
+  if (r->name2 && r->op != LL_OP_SETXATTR) fuse_native_name(env, r->name2, &argv[9]);
+  else argv[9] = ll_bytes(env, r->name2, r->name2len);
   napi_get_undefined(env, &argv[10]); // (was write data: writes no longer reach JS)
   napi_create_double(env, (double) r->ino2, &argv[11]);
   napi_create_uint32(env, r->uid, &argv[12]);
@@ -630,8 +638,14 @@ static void ll_poll_end (ll_session_t *s) {
 // Not threaded: fuse_session_loop's body, on the JS thread, for as long as requests are there
 // to read without waiting (the device is non-blocking). One thread hop less per request than
 // the FUSE thread: the kernel wakes the thread that answers.
-static void ll_poll_cb (uv_poll_t *handle, int status, int events) {
-  ll_session_t *s = (ll_session_t *) handle->data;
+static uint64_t ll_now_ns (void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t) t.tv_sec * 1000000000u + (uint64_t) t.tv_nsec;
+}
+
+// Reads and processes what the device has (at most LL_POLL_BATCH requests).
+static void ll_poll_read (ll_session_t *s) {
   for (int i = 0; i < LL_POLL_BATCH && s->polling; i++) {
     struct fuse_chan *ch = s->sch;
     struct fuse_buf fbuf = { .mem = s->rbuf, .size = s->rbuf_size };
@@ -642,9 +656,35 @@ static void ll_poll_cb (uv_poll_t *handle, int status, int events) {
     ll_process(s, &fbuf, ch);
     if (fuse_session_exited(s->se)) ll_poll_end(s);
   }
-  // POLLERR: libuv has stopped watching; the device has nothing more to give.
-  if (status < 0) ll_poll_end(s);
-  ll_drain_session(s);
+}
+
+// Whether a request comes within spin_ns, watched without sleeping.
+static int ll_spin (ll_session_t *s) {
+  struct pollfd p = { .fd = fuse_chan_fd(s->ch), .events = POLLIN };
+  uint64_t until = ll_now_ns() + s->spin_ns;
+  do {
+    if (poll(&p, 1, 0) > 0) return 1;
+  } while (ll_now_ns() < until);
+  return 0;
+}
+
+// At most this long in one callback, however busy the device: timers, finished fs work and
+// the rest of the loop get their turn.
+#define LL_POLL_SLICE_NS 2000000u
+
+static void ll_poll_cb (uv_poll_t *handle, int status, int events) {
+  ll_session_t *s = (ll_session_t *) handle->data;
+  uint64_t start = s->spin_ns ? ll_now_ns() : 0;
+  for (;;) {
+    ll_poll_read(s);
+    // POLLERR: libuv has stopped watching; the device has nothing more to give.
+    if (status < 0) ll_poll_end(s);
+    ll_drain_session(s);
+    // The answers are out; a program waiting on them usually asks again within a few
+    // microseconds (stat after stat, write after write). Waiting that long awake saves the
+    // sleep and wake-up of this thread, which costs more than the request on a VM.
+    if (!s->polling || s->spin_ns == 0 || ll_now_ns() - start > LL_POLL_SLICE_NS || !ll_spin(s)) break;
+  }
 }
 
 // Threaded: fuse_session_loop, with ll_process.
@@ -664,14 +704,15 @@ static void * ll_thread (void *data) {
   return NULL;
 }
 
-// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax) -> session (external)
+// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax, spinUs) -> session
 // mountOpts go to fuse_mount (e.g. "-ofsname=x,allow_other"), sessionOpts to
 // fuse_lowlevel_new (e.g. "-omax_write=131072,big_writes"); "" for none. threaded: requests
 // are read by a FUSE thread of their own (READ and WRITE then go on while JS is busy) rather
 // than by the JS thread. protoMax: the FUSE minor to answer INIT with, 19..28 (see
-// "protocol" above).
+// "protocol" above). spinUs: not threaded, how long to wait awake for the next request after
+// answering (ll_poll_cb); 0 never.
 NAPI_METHOD(ll_mount) {
-  NAPI_ARGV(7)
+  NAPI_ARGV(8)
   NAPI_ARGV_UTF8(mnt, 4096, 0)
   NAPI_ARGV_UTF8(mopts, 1024, 1)
   NAPI_ARGV_UTF8(sopts, 1024, 2)
@@ -685,6 +726,9 @@ NAPI_METHOD(ll_mount) {
   uint32_t proto_max = 19;
   napi_get_value_uint32(env, argv[6], &proto_max);
   s->proto_max = proto_max < 19 ? 19 : proto_max > 28 ? 28 : proto_max;
+  uint32_t spin_us = 0;
+  napi_get_value_uint32(env, argv[7], &spin_us);
+  if (spin_us > 1000) spin_us = 1000;
   napi_create_reference(env, argv[3], 1, &s->dispatch);
   napi_create_reference(env, argv[4], 1, &s->statbuf_ref);
   void *sb; size_t sblen;
@@ -736,6 +780,7 @@ NAPI_METHOD(ll_mount) {
     }
     s->poll.data = s;
     s->polling = 1;
+    s->spin_ns = (uint64_t) spin_us * 1000u;
     uv_poll_start(&s->poll, UV_READABLE, ll_poll_cb);
   }
 

@@ -4,7 +4,7 @@
 import { constants } from 'node:os'
 import { errnoOf, fsError } from '../errors.js'
 import type { TimeSpec } from '../layers/native.js'
-import { nameBytes, nameFromBytes } from '../layers/native/names.js'
+import { nameBytes } from '../layers/native/names.js'
 import * as attr from '../union/attr-ops.js'
 import * as dir from '../union/dir-ops.js'
 import { joinPath } from '../union/entry.js'
@@ -120,7 +120,7 @@ export class LowLevelOps {
   /** Entry point for every request: one reply, always. */
   readonly handle = (r: Request): void => {
     const s = this.#session!
-    if (requestLog.enabled) requestLog('%s %d %s', OP_NAMES[r.op], r.ino, r.name ? nameFromBytes(r.name) : '')
+    if (requestLog.enabled) requestLog('%s %d %s', OP_NAMES[r.op], r.ino, r.name ?? '')
     const changed = CHANGES_NAMES.has(r.op) ? this.#listingsChangedBy(r) : undefined
     const dropListings = (): void => {
       if (changed) for (const n of changed) this.#listings.delete(n)
@@ -159,7 +159,7 @@ export class LowLevelOps {
     add(r.ino)
     if (r.op === Op.RENAME) {
       add(r.ino2)
-      const moved = nodes[0] && r.name ? this.#nodes.child(nodes[0], nameFromBytes(r.name)) : undefined
+      const moved = nodes[0] && r.name ? this.#nodes.child(nodes[0], r.name) : undefined
       if (moved) nodes.push(moved)
     }
     return nodes
@@ -180,7 +180,7 @@ export class LowLevelOps {
   /** Whether a RENAME moves a directory (so the paths below it change). */
   #renamesDirectory(r: Request): boolean {
     try {
-      return this.#u.tryResolve(joinPath(this.#path(r.ino), nameFromBytes(r.name!)))?.isDir ?? false
+      return this.#u.tryResolve(joinPath(this.#path(r.ino), r.name!))?.isDir ?? false
     } catch {
       return false
     }
@@ -249,7 +249,7 @@ export class LowLevelOps {
     const caller = { uid: r.uid, gid: r.gid }
     switch (r.op) {
       case Op.LOOKUP: {
-        const name = nameFromBytes(r.name!)
+        const name = r.name!
         const path = joinPath(this.#path(r.ino), name)
         const st = attr.tryGetattr(u, path)
         if (!st) return s.negative(r.req, this.#t.negative)
@@ -265,23 +265,23 @@ export class LowLevelOps {
       case Op.READLINK:
         return s.readlink(r.req, nameBytes(attr.readlink(u, this.#path(r.ino))))
       case Op.MKNOD: case Op.MKDIR: case Op.SYMLINK: {
-        const name = nameFromBytes(r.name!)
+        const name = r.name!
         const path = joinPath(this.#path(r.ino), name)
         if (r.op === Op.MKNOD) dir.mknod(u, path, r.mode, r.extra as number, caller)
         else if (r.op === Op.MKDIR) dir.mkdir(u, path, r.mode, caller)
-        else dir.symlink(u, nameFromBytes(r.name2!), path, caller)
+        else dir.symlink(u, (r.name2 as string), path, caller)
         return this.#entry(s, r, r.ino, name, path, this.#stat(path))
       }
       case Op.LINK: {
         const from = this.#path(r.ino)
-        const name = nameFromBytes(r.name2!)
+        const name = (r.name2 as string)
         const to = joinPath(this.#path(r.ino2), name)
         return dir.link(u, from, to).then(() => {
           this.#entry(s, r, r.ino2, name, to, this.#stat(to))
         })
       }
       case Op.UNLINK: case Op.RMDIR: {
-        const name = nameFromBytes(r.name!)
+        const name = r.name!
         const path = joinPath(this.#path(r.ino), name)
         const parent = this.#node(r.ino)
         const done = (): void => {
@@ -295,8 +295,8 @@ export class LowLevelOps {
         return dir.unlink(u, path).then(done)
       }
       case Op.RENAME: {
-        const name = nameFromBytes(r.name!)
-        const newName = nameFromBytes(r.name2!)
+        const name = r.name!
+        const newName = (r.name2 as string)
         const parent = this.#node(r.ino)
         const newParent = this.#node(r.ino2)
         const from = joinPath(this.#path(r.ino), name)
@@ -317,7 +317,7 @@ export class LowLevelOps {
         })
       }
       case Op.CREATE: {
-        const name = nameFromBytes(r.name!)
+        const name = r.name!
         const path = joinPath(this.#path(r.ino), name)
         const fh = file.create(u, path, r.mode, caller)
         let st: UnionStat
@@ -371,10 +371,10 @@ export class LowLevelOps {
       case Op.STATFS:
         return s.statfs(r.req, attr.statfs(u))
       case Op.SETXATTR:
-        return attr.setxattr(u, this.#path(r.ino), nameFromBytes(r.name!), r.name2!, r.flags)
+        return attr.setxattr(u, this.#path(r.ino), r.name!, r.name2 as Buffer, r.flags)
           .then(() => s.err(r.req, 0))
       case Op.GETXATTR: {
-        const value = attr.getxattr(u, this.#path(r.ino), nameFromBytes(r.name!))
+        const value = attr.getxattr(u, this.#path(r.ino), r.name!)
         if (value === undefined) return s.err(r.req, E.ENODATA)
         return this.#sized(s, r, value)
       }
@@ -383,7 +383,7 @@ export class LowLevelOps {
         return this.#sized(s, r, Buffer.concat(names.flatMap(n => [nameBytes(n), NUL])))
       }
       case Op.REMOVEXATTR:
-        return attr.removexattr(u, this.#path(r.ino), nameFromBytes(r.name!)).then(() => s.err(r.req, 0))
+        return attr.removexattr(u, this.#path(r.ino), r.name!).then(() => s.err(r.req, 0))
       case Op.FALLOCATE:
         return s.err(r.req, E.EOPNOTSUPP)
       default:

@@ -32,7 +32,8 @@ export const OpenFlags = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_DIR: 4 } as const
 
 /**
  * One request, as lowlevel.c hands it over. Fields a kind does not use are 0/undefined.
- * `name`, `name2` and `data` are copies that JS owns.
+ * Names are strings in the name codec of ../layers/native/names.ts (bytes that are not UTF-8
+ * as lone surrogates); setxattr's value is a Buffer JS owns.
  */
 export interface Request {
   op: number
@@ -51,9 +52,9 @@ export interface Request {
   /** create/mkdir/mknod mode; setattr's to_set bits. */
   mode: number
   /** The entry name (lookup, create, ..., the old name of rename), or the xattr name. */
-  name: Buffer | undefined
-  /** rename/link's new name, symlink's target, setxattr's value. */
-  name2: Buffer | undefined
+  name: string | undefined
+  /** rename/link's new name, symlink's target (strings); setxattr's value (a Buffer). */
+  name2: string | Buffer | undefined
   /** rename/link's new parent. */
   ino2: number
   uid: number
@@ -67,7 +68,7 @@ export type SetAttrValues = [mode: number, uid: number, gid: number, size: numbe
 
 interface Native {
   ll_mount(mnt: string, mountOpts: string, sessionOpts: string, dispatch: (...a: never[]) => void, stat: Uint32Array,
-    threaded: boolean, protoMax: number): unknown
+    threaded: boolean, protoMax: number, spinUs: number): unknown
   ll_reply_err(s: unknown, req: number, errno: number): void
   ll_reply_entry(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number): void
   ll_reply_create(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number, fh: number, flags: number): void
@@ -135,17 +136,30 @@ function setTime(a: Uint32Array, i: number, ns: bigint): void {
  * 19 (libfuse 2.9's own) to 28; from 21 listings are READDIRPLUS, from 28 requests are up to
  * 1 MiB (lowlevel.c, "protocol"). `threaded`: a FUSE thread of its own reads the requests
  * (READ and WRITE go on while JS is busy) rather than the JS thread (one thread hop less per
- * request).
+ * request). `spinUs`: when the JS thread reads, how long it waits awake for the next request
+ * after answering, instead of sleeping (a sleeping thread's wake-up costs more than a request on
+ * a VM: lstat of 56k names 5.9 -> 3.5 s on this machine, native-notes/lowlevel-binding.md).
  */
 export interface SessionMode {
   protoMax: number
   threaded: boolean
+  spinUs: number
 }
 
-/** LAYERFS_FUSE_PROTO (19..28, default 28) and LAYERFS_FUSE_THREAD=1, for comparisons. */
+/** Waiting awake up to 50 µs after each answer (30 to 100 measured the same). */
+export const DEFAULT_SPIN_US = 50
+
+/** LAYERFS_FUSE_PROTO (19..28, default 28), LAYERFS_FUSE_THREAD=1 and LAYERFS_FUSE_SPIN_US (0..1000). */
 export function sessionModeFromEnv(env = process.env): SessionMode {
-  const n = Number(env.LAYERFS_FUSE_PROTO ?? 28)
-  return { protoMax: Number.isInteger(n) && n >= 19 && n <= 28 ? n : 28, threaded: env.LAYERFS_FUSE_THREAD === '1' }
+  const int = (v: string | undefined, dflt: number, lo: number, hi: number): number => {
+    const n = Number(v ?? dflt)
+    return Number.isInteger(n) && n >= lo && n <= hi ? n : dflt
+  }
+  return {
+    protoMax: int(env.LAYERFS_FUSE_PROTO, 28, 19, 28),
+    threaded: env.LAYERFS_FUSE_THREAD === '1',
+    spinUs: int(env.LAYERFS_FUSE_SPIN_US, DEFAULT_SPIN_US, 0, 1000),
+  }
 }
 
 /** Bytes of a fuse_direntplus before its name: fuse_entry_out (with fuse_attr), fuse_dirent. */
@@ -227,7 +241,7 @@ export class LowLevelSession {
     this.initialized = new Promise(resolve => (onInit = resolve))
     this.exited = new Promise(resolve => (onExit = resolve))
     const dispatch = (op: number, req: number, ino: number, fh: number | undefined, off: number, size: number,
-      flags: number, mode: number, name: Buffer | undefined, name2: Buffer | undefined, _unused: undefined,
+      flags: number, mode: number, name: string | undefined, name2: string | Buffer | undefined, _unused: undefined,
       ino2: number, uid: number, gid: number, pid: number, extra: number | SetAttrValues): void => {
       if (op === Op.INIT) return onInit()
       if (op === Op.EXIT) {
@@ -239,7 +253,7 @@ export class LowLevelSession {
     }
     const opts = (list: readonly string[]): string => (list.length > 0 ? '-o' + list.join(',') : '')
     this.#s = native.ll_mount(mnt, opts(mountOpts), opts(sessionOpts), dispatch as (...a: never[]) => void, this.#stat,
-      session.threaded, session.protoMax)
+      session.threaded, session.protoMax, session.spinUs)
   }
 
   get isExited(): boolean {
