@@ -997,16 +997,15 @@ NAPI_METHOD(ll_notify_inval_entry) {
   NAPI_RETURN_INT32(r)
 }
 
-// ll_info(session) -> [protoMinor, maxWrite, want, the kernel's INIT flags]
+// ll_info(session) -> [protoMinor, maxWrite, want]
 NAPI_METHOD(ll_info) {
   NAPI_ARGV(1)
   ll_session_t *s = ll_session_of(env, argv[0]);
   napi_value arr, v;
-  napi_create_array_with_length(env, 4, &arr);
+  napi_create_array_with_length(env, 3, &arr);
   napi_create_uint32(env, s ? s->proto_minor : 0, &v); napi_set_element(env, arr, 0, v);
   napi_create_uint32(env, s ? s->max_write : 0, &v); napi_set_element(env, arr, 1, v);
   napi_create_uint32(env, s ? s->want : 0, &v); napi_set_element(env, arr, 2, v);
-  napi_create_uint32(env, s ? s->kernel_flags : 0, &v); napi_set_element(env, arr, 3, v);
   return arr;
 }
 

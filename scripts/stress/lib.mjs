@@ -92,7 +92,7 @@ export function daemonsOf(mnt) {
     if (!/^\d+$/.test(pid)) continue
     try {
       const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
-      if (args[1] === CLI && args.includes('-f') && args[args.length - 1] === mnt && !isZombie(pid)) out.push(Number(pid))
+      if (args.includes(CLI) && args.includes('-f') && args[args.length - 1] === mnt && !isZombie(pid)) out.push(Number(pid))
     } catch {
       // gone meanwhile
     }

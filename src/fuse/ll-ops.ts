@@ -40,9 +40,6 @@ interface DirHandle {
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
 const DIRENT_HEADER = 24
-/** Readdir offsets without a handle: generation * GEN_UNIT + index + 1 (see #byGen). */
-const GEN_UNIT = 2 ** 32
-const MAX_GEN = 2 ** 20
 
 /** Requests that create, remove or move names (see #listingsChangedBy). */
 const CHANGES_NAMES: ReadonlySet<number> = new Set([Op.MKNOD, Op.MKDIR, Op.SYMLINK, Op.CREATE, Op.LINK, Op.UNLINK,
@@ -69,21 +66,7 @@ export class LowLevelOps {
    * '..'), and all at once on a copy-up (a broken lower hard link's d_ino changes).
    */
   readonly #listings = new LRUCache<Node, attr.Listing>({ max: 2000 })
-  /**
-   * Without OPENDIR (noOpendir) a listing has no handle to live in: each listing served gets a
-   * generation, put in the high bits of the offsets it hands out, so the next READDIR of the
-   * same pass reads the same snapshot (a name removed meanwhile must not shift the rest).
-   */
-  readonly #byGen = new LRUCache<number, attr.Listing>({ max: 512 })
-  readonly #genOf = new WeakMap<attr.Listing, number>()
-  #nextGen = 1
   #nextDir = 1
-  /**
-   * The kernel said it can do without OPENDIR/RELEASEDIR (FUSE 7.29): OPENDIR answers ENOSYS
-   * once, and from then on the kernel opens directories itself, with FOPEN_CACHE_DIR and
-   * KEEP_CACHE, and sends READDIR(PLUS) with no handle. Set at INIT (lowlevel-fuse.ts).
-   */
-  noOpendir = false
   /** Open file handles (union handle ids) per node: an unlinked open file is reached through them. */
   readonly #openFiles = new Map<Node, Set<number>>()
   /** The kernel's handle (a dup of the real fd, see lowlevel.c) -> the union handle id, and back. */
@@ -369,7 +352,6 @@ export class LowLevelOps {
       case Op.OPENDIR: {
         const path = this.#path(r.ino)
         if (!u.resolve(path).isDir) throw fsError('ENOTDIR', 'opendir', path)
-        if (this.noOpendir) return s.err(r.req, E.ENOSYS)
         const id = this.#nextDir++
         this.#dirs.set(id, { node: this.#node(r.ino), listing: undefined })
         // The kernel may keep the listing: it drops it itself when a request of its own changes
@@ -478,54 +460,31 @@ export class LowLevelOps {
     s.attr(r.req, this.#getattr(node, r.fh), this.#t.attr)
   }
 
-  /**
-   * The listing a READDIR(PLUS) reads from, the index to start at and what to add to an
-   * index + 1 to make an entry's offset. Through a handle: taken at the first read and again
-   * at a rewind (offset 0), as getdents sees it. Without one (noOpendir): by the generation in
-   * the offset's high bits, a fresh or cached listing at offset 0.
-   */
-  #listingFor(r: Request): { listing: attr.Listing; node: Node; start: number; base: number } {
-    if (r.fh === undefined || r.fh === 0) {
-      const node = this.#node(r.ino)
-      const gen = Math.floor(r.off / GEN_UNIT)
-      let listing = r.off === 0 ? undefined : this.#byGen.get(gen)
-      if (listing === undefined) listing = this.#listingOf(node)
-      let g = this.#genOf.get(listing)
-      if (g === undefined) {
-        g = this.#nextGen
-        this.#nextGen = (this.#nextGen % MAX_GEN) + 1
-        this.#genOf.set(listing, g)
-      }
-      this.#byGen.set(g, listing)
-      // A generation long gone (past #byGen's bound): the current listing from the same index,
-      // the best that can be done.
-      return { listing, node, start: r.off % GEN_UNIT, base: g * GEN_UNIT }
-    }
-    const d = this.#dirs.get(r.fh)
+  /** The listing a READDIR(PLUS) reads from: taken at the first read and again at a rewind (offset 0), as getdents sees it. */
+  #listingFor(r: Request): { d: DirHandle; listing: attr.Listing } {
+    const d = this.#dirs.get(r.fh!)
     if (d === undefined) throw fsError('EBADF', 'readdir')
-    if (d.listing === undefined || r.off === 0) d.listing = this.#listingOf(d.node)
-    return { listing: d.listing, node: d.node, start: r.off, base: 0 }
-  }
-
-  #listingOf(node: Node): attr.Listing {
-    const path = this.#nodes.path(node)
-    if (path === undefined) throw enoent('readdir')
-    let listing = this.#listings.get(node)
-    if (listing === undefined) this.#listings.set(node, (listing = attr.readdir(this.#u, path)))
-    return listing
+    if (d.listing === undefined || r.off === 0) {
+      const path = this.#nodes.path(d.node)
+      if (path === undefined) throw enoent('readdir')
+      let listing = this.#listings.get(d.node)
+      if (listing === undefined) this.#listings.set(d.node, (listing = attr.readdir(this.#u, path)))
+      d.listing = listing
+    }
+    return { d, listing: d.listing }
   }
 
   #readdir(s: LowLevelSession, r: Request): void {
-    const { listing: { names, stats }, start, base } = this.#listingFor(r)
+    const { names, stats } = this.#listingFor(r).listing
     const out = Buffer.alloc(r.size)
     let used = 0
-    for (let i = start; i < names.length; i++) {
+    for (let i = r.off; i < names.length; i++) {
       const name = nameBytes(names[i]!)
       const size = (DIRENT_HEADER + name.length + 7) & ~7
       if (used + size > r.size) break
       const st = stats[i]!
       out.writeBigUInt64LE(BigInt.asUintN(64, st.ino), used)
-      out.writeBigUInt64LE(BigInt(base + i + 1), used + 8)
+      out.writeBigUInt64LE(BigInt(i + 1), used + 8)
       out.writeUInt32LE(name.length, used + 16)
       out.writeUInt32LE((st.mode & S_IFMT) >>> 12, used + 20)
       name.copy(out, used + DIRENT_HEADER)
@@ -540,11 +499,12 @@ export class LowLevelOps {
    * no LOOKUP per name. '.' and '..', and a name gone since the listing, carry no node.
    */
   #readdirplus(s: LowLevelSession, r: Request): void {
-    const { listing: { names, stats }, node: dir, start, base } = this.#listingFor(r)
-    const dirPath = this.#nodes.path(dir)
+    const { d, listing } = this.#listingFor(r)
+    const { names, stats } = listing
+    const dirPath = this.#nodes.path(d.node)
     const out = Buffer.allocUnsafe(r.size)
     let used = 0
-    for (let i = start; i < names.length; i++) {
+    for (let i = r.off; i < names.length; i++) {
       const name = names[i]!
       const bytes = nameBytes(name)
       if (used + ((DIRENTPLUS_HEADER + bytes.length + 7) & ~7) > r.size) break
@@ -553,10 +513,10 @@ export class LowLevelOps {
       if (dirPath !== undefined && i >= 2) {
         const path = joinPath(dirPath, name)
         st = attr.tryGetattr(this.#u, path)
-        if (st) nodeid = this.#lookedUp(dir.id, name, path, st).id
+        if (st) nodeid = this.#lookedUp(d.node.id, name, path, st).id
       }
       const type = ((st?.mode ?? stats[i]!.mode) & S_IFMT) >>> 12
-      used = putDirentPlus(out, used, bytes, base + i + 1, type, st?.ino ?? stats[i]!.ino, nodeid, st, this.#t.entry, this.#t.attr)
+      used = putDirentPlus(out, used, bytes, i + 1, type, st?.ino ?? stats[i]!.ino, nodeid, st, this.#t.entry, this.#t.attr)
     }
     s.buf(r.req, out, used)
   }

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process'
 import type { Union } from '../union/union.js'
 import { type CacheTimeouts, LowLevelOps } from './ll-ops.js'
-import { FUSE_NO_OPENDIR_SUPPORT, LowLevelSession } from './lowlevel.js'
+import { LowLevelSession } from './lowlevel.js'
 import { validateFuseOptions } from './binding.js'
 import { fuseLog } from '../log.js'
 
@@ -45,11 +45,8 @@ export class LowLevelFuse {
     this.#session = s
     this.#ops.attach(s)
     await s.initialized
-    const { protoMinor, maxWrite, kernelFlags } = s.info()
-    // Zero-message opendir (the kernel then caches every listing it reads) where the kernel
-    // has it, and only with READDIRPLUS's protocol (7.19 mode keeps the old ways whole).
-    this.#ops.noOpendir = protoMinor >= 28 && (kernelFlags & FUSE_NO_OPENDIR_SUPPORT) !== 0
-    fuseLog('FUSE 7.%d, max_write %d%s', protoMinor, maxWrite, this.#ops.noOpendir ? ', no opendir' : '')
+    const { protoMinor, maxWrite } = s.info()
+    fuseLog('FUSE 7.%d, max_write %d', protoMinor, maxWrite)
   }
 
   /** `fusermount -uz` the mount point; resolves when the session has ended (or after 2 s). */

@@ -27,9 +27,6 @@ export const SetAttr = {
   ATIME_NOW: 1 << 7, MTIME_NOW: 1 << 8,
 } as const
 
-/** The kernel's INIT flag: it takes ENOSYS from OPENDIR as "no OPENDIR/RELEASEDIR ever" (7.29). */
-export const FUSE_NO_OPENDIR_SUPPORT = 1 << 24
-
 /** open/create reply flags. */
 export const OpenFlags = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_DIR: 4 } as const
 
@@ -83,7 +80,7 @@ interface Native {
   ll_reply_statfs(s: unknown, req: number, ints: Uint32Array): void
   ll_notify_inval_inode(s: unknown, nodeid: number, off: number, len: number): number
   ll_notify_inval_entry(s: unknown, parent: number, name: Buffer): number
-  ll_info(s: unknown): [protoMinor: number, maxWrite: number, want: number, kernelFlags: number]
+  ll_info(s: unknown): [protoMinor: number, maxWrite: number, want: number]
   ll_exited(s: unknown): void
   ll_dup_fd(fd: number): number
   ll_retarget_fd(handleFd: number, fd: number): number
@@ -264,9 +261,9 @@ export class LowLevelSession {
   }
 
   /** What INIT negotiated: the kernel's protocol minor, max_write, the capabilities wanted. */
-  info(): { protoMinor: number; maxWrite: number; want: number; kernelFlags: number } {
-    const [protoMinor, maxWrite, want, kernelFlags] = native.ll_info(this.#s)
-    return { protoMinor, maxWrite, want, kernelFlags }
+  info(): { protoMinor: number; maxWrite: number; want: number } {
+    const [protoMinor, maxWrite, want] = native.ll_info(this.#s)
+    return { protoMinor, maxWrite, want }
   }
 
   #putStat(st: UnionStat): void {
