@@ -115,7 +115,7 @@ function daemonsOf(mnt: string): number[] {
     } catch {
       continue
     }
-    if (args[1] !== CLI || !args.includes('-f')) continue
+    if (!args.includes(CLI) || !args.includes('-f')) continue
     const last = args[args.length - 1]
     // Compared as text, never resolved: resolving another daemon's mount point looks it up,
     // and a lookup racing that mount's own unmount makes the unmount fail with EBUSY. A daemon

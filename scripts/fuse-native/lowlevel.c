@@ -25,6 +25,9 @@
 #include <time.h>
 #include <fuse_kernel.h>
 
+// glibc declares it only under _GNU_SOURCE, which fuse-native.c does not define.
+extern int dup3 (int oldfd, int newfd, int flags);
+
 #define LL_OP_INIT 0
 #define LL_OP_LOOKUP 1
 #define LL_OP_FORGET 2
@@ -99,6 +102,7 @@ typedef struct {
   uv_mutex_t lock;
   ll_req_t *head, *tail;
   napi_env env;
+  napi_async_context actx;  // for the callback scope of each drain
   napi_ref dispatch;
   napi_ref statbuf_ref;
   uint32_t *statbuf;        // JS's Uint32Array(STAT_INTS): the stat of the reply being made
@@ -605,6 +609,14 @@ static void ll_drain_session (ll_session_t *s) {
   napi_open_handle_scope(env, &scope);
   napi_value fn;
   napi_get_reference_value(env, s->dispatch, &fn);
+  // A callback scope, as Node's own I/O callbacks have: closing it runs the microtasks and
+  // process.nextTick callbacks the requests queued (the continuations of requests answered
+  // asynchronously). Without it they waited until some other event of the loop: until after
+  // ll_poll_cb's wait for the next request, which then only added to their latency.
+  napi_value resource;
+  napi_create_object(env, &resource);
+  napi_callback_scope cscope;
+  napi_open_callback_scope(env, resource, s->actx, &cscope);
   while (r) {
     ll_req_t *next = r->next;
     if (r->req) s->outstanding++;
@@ -615,6 +627,7 @@ static void ll_drain_session (ll_session_t *s) {
     free(r);
     r = next;
   }
+  napi_close_callback_scope(env, cscope);
   napi_close_handle_scope(env, scope);
 }
 
@@ -730,6 +743,9 @@ NAPI_METHOD(ll_mount) {
   napi_get_value_uint32(env, argv[7], &spin_us);
   if (spin_us > 1000) spin_us = 1000;
   napi_create_reference(env, argv[3], 1, &s->dispatch);
+  napi_value actx_name;
+  napi_create_string_utf8(env, "layerfs:fuse-requests", NAPI_AUTO_LENGTH, &actx_name);
+  napi_async_init(env, NULL, actx_name, &s->actx);
   napi_create_reference(env, argv[4], 1, &s->statbuf_ref);
   void *sb; size_t sblen;
   napi_get_typedarray_info(env, argv[4], NULL, &sblen, &sb, NULL, NULL);
@@ -1030,6 +1046,7 @@ NAPI_METHOD(ll_exited) {
   if (s->outstanding == 0) {
     fuse_session_destroy(s->se);
     fuse_chan_destroy(s->ch);
+    napi_async_destroy(env, s->actx);
     napi_delete_reference(env, s->dispatch);
     napi_delete_reference(env, s->statbuf_ref);
     free(s->iobuf);

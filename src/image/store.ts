@@ -153,7 +153,15 @@ export class Store {
       } catch (e) {
         if ((e as { code?: string }).code !== 'EEXIST') throw e
       }
-      const holder = Number(fs.readFileSync(lock, { encoding: 'utf8', flag: 'r' }).trim() || NaN)
+      let text: string
+      try {
+        text = fs.readFileSync(lock, { encoding: 'utf8', flag: 'r' })
+      } catch (e) {
+        // Released between our O_EXCL and this read (ten mounts at once hit it): try again.
+        if ((e as { code?: string }).code === 'ENOENT') continue
+        throw e
+      }
+      const holder = Number(text.trim() || NaN)
       if (Number.isInteger(holder) && !alive(holder)) {
         fs.rmSync(lock, { force: true })
         continue

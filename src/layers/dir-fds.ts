@@ -22,8 +22,12 @@ export const O_PATH = 0o10000000
 
 const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8')
 
+/**
+ * Close once the current synchronous operation is done (a microtask: before the next request,
+ * which may want the inode freed, as the reused-inode-number regression test does).
+ */
 function closeLater(fds: number[]): void {
-  if (fds.length > 0) setImmediate(() => {
+  if (fds.length > 0) queueMicrotask(() => {
     for (const fd of fds) fs.closeSync(fd)
   })
 }
@@ -74,7 +78,7 @@ export class DirFds {
   /**
    * Drop every kept fd: a directory of the layer moved or went. They are closed only after the
    * current synchronous operation: a host path already made from one ("/proc/self/fd/N/...")
-   * must not meet N reused for another directory.
+   * must not meet N reused for another directory within it.
    */
   forget(): void {
     if (this.#dirs.size === 0) return
