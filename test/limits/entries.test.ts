@@ -1,6 +1,7 @@
 // 100,000 entries in one directory: in a lower dir, in an upper dir, and merged (a lower and
 // an upper half overlapping, with whiteouts): readdir returns each visible name exactly once.
-// LAYERFS_LIMITS_LONG=1 also creates and removes 100,000 files through the mount (~60 s more).
+// And 100,000 files created, listed and removed through the mount (~20 s since FUSE 7.28 and
+// the JS thread reading requests; once an opt-in variant, when it took minutes).
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import { join } from 'node:path'
@@ -10,7 +11,6 @@ import { sh } from '../helpers/run.js'
 import { freshDir } from '../helpers/scratch.js'
 
 const N = 100_000
-const long = process.env.LAYERFS_LIMITS_LONG === '1'
 
 // Builds the layers on the host (fast: no FUSE in the way).
 const build = String.raw`
@@ -67,7 +67,7 @@ print(len(a), len(b), a == b)'`, { cwd: m.mnt, timeout: 120_000 })
   t.equal(again.stdout.trim(), `${N - 20000} ${N - 20000} True`, 'rewinddir gives the same listing')
 })
 
-t.test('100,000 files made and removed through the mount (LAYERFS_LIMITS_LONG=1)', { skip: !long && 'long variant: LAYERFS_LIMITS_LONG=1' }, async t => {
+t.test('100,000 files made and removed through the mount', async t => {
   const root = freshDir('entries-long')
   fs.mkdirSync(join(root, 'lower'))
   fs.mkdirSync(join(root, 'upper'))
