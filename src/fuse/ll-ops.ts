@@ -7,7 +7,7 @@ import type { TimeSpec } from '../layers/native.js'
 import { nameBytes } from '../layers/native/names.js'
 import * as attr from '../union/attr-ops.js'
 import * as dir from '../union/dir-ops.js'
-import { joinPath } from '../union/entry.js'
+import { joinPath, parentOf } from '../union/entry.js'
 import * as file from '../union/file-ops.js'
 import type { UnionStat } from '../union/inode.js'
 import type { Union } from '../union/union.js'
@@ -234,14 +234,25 @@ export class LowLevelOps {
     this.#nodes.rekey(node, this.#keyOf(path, st))
   }
 
-  /** What the kernel caches of a copied-up object is stale: its ctime, maybe st_ino, nlink. */
+  /**
+   * What the kernel caches of a copied-up object is stale: its ctime, maybe st_ino, nlink. A
+   * broken lower hard link (its st_ino changes) also has a stale d_ino in the listing the
+   * kernel keeps of its directory (FOPEN_CACHE_DIR): that listing's pages are dropped too
+   * (found by scripts/fuzz/run, seed 60053). Directory pages are never locked across a request
+   * to us, so this cannot wait on a request of ours.
+   */
   #copiedUp(path: string): void {
     this.#listings.clear()
     const node = this.#nodes.find(path)
     if (node === undefined) return
+    const inoBefore = node.ino
     const st = attr.tryGetattr(this.#u, path)
     if (st) this.#saw(node, path, st)
     this.#session?.invalidateInode(node.id)
+    if (st && st.ino !== inoBefore) {
+      const parent = this.#nodes.find(parentOf(path))
+      if (parent) this.#session?.invalidateInode(parent.id, 0, 0)
+    }
   }
 
   #dispatch(s: LowLevelSession, r: Request): Promise<void> | void {
@@ -355,8 +366,8 @@ export class LowLevelOps {
         const id = this.#nextDir++
         this.#dirs.set(id, { node: this.#node(r.ino), listing: undefined })
         // The kernel may keep the listing: it drops it itself when a request of its own changes
-        // the directory, and nothing else changes names (a broken lower hard link's d_ino is
-        // the one value that can go stale, as in the kernel's own impure-dir readdir cache).
+        // the directory, and nothing else changes names (a broken lower hard link's d_ino, the
+        // one value a copy-up changes, drops the listing then: #copiedUp).
         return s.open(r.req, id, OpenFlags.CACHE_DIR | OpenFlags.KEEP_CACHE)
       }
       case Op.READDIR:
