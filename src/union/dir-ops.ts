@@ -234,7 +234,11 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
       upper.rename(to, trash)
     }
   }
-  if (s.isDir && dstSt && isWhiteoutStat(dstSt)) {
+  // Onto a whiteout, as the kernel's ovl_rename: the whiteout is switched into the source's
+  // place when the source needs one (it keeps its 0:0, where a new one made in a setgid
+  // directory would take the directory's group: scripts/fuzz/run seed 80000), and a directory
+  // swaps with it and drops it.
+  if (dstSt && isWhiteoutStat(dstSt) && (s.isDir || srcNeedsWhiteout)) {
     upper.rename(from, to, RENAME_EXCHANGE)
     if (!srcNeedsWhiteout) upper.unlink(from)
   } else if (srcNeedsWhiteout) {
