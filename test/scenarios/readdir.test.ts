@@ -4,11 +4,29 @@
 import t from 'tap'
 import { sampleLowers, writeTree } from '../helpers/layers.js'
 import { OK, syscalls, val, type SysResult } from '../helpers/syscalls.js'
-import { twinMounts } from '../helpers/twin.js'
+import type { RunResult } from '../helpers/run.js'
+import { type Twin, twinMounts } from '../helpers/twin.js'
 
 type Dirent = { name: string; d_ino: number; type: string }
 const entries = (r: SysResult | undefined): Dirent[] => ((r && 'ok' in r ? r.value : []) as Dirent[])
 const names = (r: SysResult | undefined): string[] => entries(r).map(e => e.name).sort()
+
+/**
+ * Lists big/ with os.scandir on both sides, unlinking every name whose number is a multiple of
+ * 3 as soon as it is seen (as rm -r does); prints how many names were seen, how many distinct,
+ * and how many are left. What is removed depends on the name only, not on the listing's order.
+ */
+function listRemovingEveryThird(tw: Twin): Promise<[RunResult, RunResult]> {
+  const script = `import os
+seen = []
+with os.scandir('big') as it:
+    for e in it:
+        seen.append(e.name)
+        if int(e.name.split('-')[1]) % 3 == 0:
+            os.unlink(os.path.join('big', e.name))
+print(len(seen), len(set(seen)), len(os.listdir('big')))`
+  return tw.sh(`python3 -c "${script.replace(/"/g, '\\"')}"`)
+}
 
 t.test('each name once, whiteouts hidden, opaque stops the merge', async t => {
   const tw = await twinMounts(t, d => sampleLowers(d.lowers), { lowers: 2 })
@@ -57,17 +75,8 @@ t.test('a big merged dir, and removing entries while a listing is in progress', 
   t.equal(names(ov[0]).length, 1400, 'kernel: 600 + 600 - 100 + 300 names')
   t.equal(entries(lf[0]).length, names(ov[0]).length, 'layerfs: as many entries (no duplicates)')
   t.same(names(lf[0]), names(ov[0]), 'layerfs: the same names')
-  // A listing that removes some of what it has seen (as rm -r does): nothing returned twice
-  // or lost. What is removed depends on the name only, not on the order of the listing.
-  const script = `import os
-seen = []
-with os.scandir('big') as it:
-    for e in it:
-        seen.append(e.name)
-        if int(e.name.split('-')[1]) % 3 == 0:
-            os.unlink(os.path.join('big', e.name))
-print(len(seen), len(set(seen)), len(os.listdir('big')))`
-  const [a, b] = await tw.sh(`python3 -c "${script.replace(/"/g, '\\"')}"`)
+  // A listing that removes some of what it has seen: nothing returned twice or lost.
+  const [a, b] = await listRemovingEveryThird(tw)
   t.equal(b.stdout, '1400 1400 934\n', 'kernel: each name once while unlinking during the listing')
   t.equal(a.stdout, b.stdout, 'layerfs: each name once while unlinking during the listing', { stderr: a.stderr })
   await tw.sameTree(t)
@@ -75,23 +84,14 @@ print(len(seen), len(set(seen)), len(os.listdir('big')))`
   await tw.lowersUnchanged(t)
 })
 
-// Without OPENDIR (the default since FUSE 7.29 is spoken), a listing has no handle to hold
-// its snapshot: the offsets carry a generation instead. 5,000 names take many READDIRPLUS
-// requests; removing names between them must neither skip nor repeat one (a fresh listing at
-// the same index would skip 1,242 of them).
+// 5,000 names take many READDIRPLUS requests, with unlinks between them: removing names during
+// the listing must neither skip nor repeat one (a fresh listing at each offset reached skipped
+// 1,242 of them when tried): the open directory keeps its snapshot.
 t.test('a listing of 5,000 names stays one snapshot while names are removed', async t => {
   const tw = await twinMounts(t, d => {
     writeTree(d.lowers[0]!, { big: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`name-${i + 1}`, `${i}\n`])) })
   })
-  const script = `import os
-seen = []
-with os.scandir('big') as it:
-    for e in it:
-        seen.append(e.name)
-        if int(e.name.split('-')[1]) % 3 == 0:
-            os.unlink(os.path.join('big', e.name))
-print(len(seen), len(set(seen)), len(os.listdir('big')))`
-  const [a, b] = await tw.sh(`python3 -c "${script.replace(/"/g, '\\"')}"`)
+  const [a, b] = await listRemovingEveryThird(tw)
   t.equal(b.stdout, '5000 5000 3334\n', 'kernel: each name once while a third of them go')
   t.equal(a.stdout, b.stdout, 'layerfs: each name once while a third of them go', { stderr: a.stderr })
   await tw.sameTree(t)
