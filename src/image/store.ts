@@ -87,6 +87,15 @@ function readJson<T>(path: string): T | undefined {
   return JSON.parse(text) as T
 }
 
+/** The names in a directory of the store; none when it cannot be read (not made yet). */
+function namesIn(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir)
+  } catch {
+    return []
+  }
+}
+
 /** Write a file whole or not at all (temp, fsync, rename). */
 function writeJson(path: string, value: unknown): void {
   const temp = `${path}.${process.pid}.tmp`
@@ -223,13 +232,7 @@ export class Store {
 
   /** Every stored layer's digest. */
   layerIds(): string[] {
-    let names: string[]
-    try {
-      names = fs.readdirSync(this.layersDir)
-    } catch {
-      return []
-    }
-    return names.filter(n => /^[0-9a-f]{64}$/.test(n)).map(n => `sha256:${n}`).filter(d => this.layer(d) !== undefined)
+    return namesIn(this.layersDir).filter(n => /^[0-9a-f]{64}$/.test(n)).map(n => `sha256:${n}`).filter(d => this.layer(d) !== undefined)
   }
 
   // Images and tags ----------------------------------------------------------------------
@@ -243,13 +246,7 @@ export class Store {
   }
 
   images(): ImageRecord[] {
-    let names: string[]
-    try {
-      names = fs.readdirSync(join(this.root, 'images'))
-    } catch {
-      return []
-    }
-    return names.filter(n => /^[0-9a-f]{64}\.json$/.test(n)).map(n => this.image(`sha256:${n.slice(0, 64)}`)!).filter(Boolean)
+    return namesIn(join(this.root, 'images')).filter(n => /^[0-9a-f]{64}\.json$/.test(n)).map(n => this.image(`sha256:${n.slice(0, 64)}`)!).filter(Boolean)
   }
 
   /** "name:tag" -> image id. */
@@ -296,13 +293,7 @@ export class Store {
   }
 
   containers(): ContainerRecord[] {
-    let names: string[]
-    try {
-      names = fs.readdirSync(join(this.root, 'containers'))
-    } catch {
-      return []
-    }
-    return names.filter(n => CONTAINER_NAME.test(n)).map(n => this.container(n)).filter((c): c is ContainerRecord => c !== undefined)
+    return namesIn(join(this.root, 'containers')).filter(n => CONTAINER_NAME.test(n)).map(n => this.container(n)).filter((c): c is ContainerRecord => c !== undefined)
   }
 }
 
