@@ -11,6 +11,7 @@
 import type { Op, SysResult } from '../../helpers/syscalls.js'
 import type { CallDiff, Norm, TreeDiff } from './compare.js'
 import type { Case, CaseOutcome, Difference, Where } from './engine.js'
+import type { StackedCase, StackedOutcome } from './stacking.js'
 
 export interface Known {
   id: string
@@ -199,6 +200,45 @@ export function classify(c: Case, oc: CaseOutcome): { unexplained: Difference[];
   const known = new Map<string, Difference[]>()
   for (const d of oc.diffs) {
     const k = KNOWN.find(r => r.matches(d, { c, oc }))
+    if (k) known.set(k.id, [...(known.get(k.id) ?? []), d])
+    else unexplained.push(d)
+  }
+  return { unexplained, known }
+}
+
+/** What a stacking-mode difference counts as for the rules: the first mounts' kinds. */
+const FLAT_WHERE: Partial<Record<Where, Where>> = { pushdown: 'tree', final: 'tree', 'final-readdir': 'readdir' }
+
+/**
+ * Splits a stacked case's differences like classify(): the rounds are read as one op list
+ * (a rule follows renames across rounds as within one), each difference as its counterpart on
+ * the first mounts (calls by their index in that list). The cross-mounts compare two
+ * implementations on the same layers: no rule applies to them.
+ */
+export function classifyStacked(c: StackedCase, oc: StackedOutcome): { unexplained: Difference[]; known: Map<string, Difference[]> } {
+  const offsets: number[] = []
+  const ops: Op[] = []
+  const results: Results = { layerfs: [], overlay: [] }
+  c.rounds.forEach((round, r) => {
+    offsets[r] = ops.length
+    ops.push(...round)
+    const res = oc.results[r]
+    for (let k = 0; k < round.length; k++) {
+      results.layerfs.push(res?.layerfs[k] ?? { errno: 'NO RESULT' })
+      results.overlay.push(res?.overlay[k] ?? { errno: 'NO RESULT' })
+    }
+  })
+  const flat: Case = { label: c.label, ops, more: [] }
+  const flatOc: CaseOutcome = { label: oc.label, dir: oc.dir, diffs: [], results }
+  const unexplained: Difference[] = []
+  const known = new Map<string, Difference[]>()
+  for (const d of oc.diffs) {
+    let f: Difference = { ...d, where: FLAT_WHERE[d.where] ?? d.where }
+    if (isCall(d) && d.round !== undefined) {
+      const detail: CallDiff = { ...(d.detail as CallDiff), index: d.detail.index + (offsets[d.round - 1] ?? 0) }
+      f = { ...f, detail }
+    }
+    const k = d.where.startsWith('cross') ? undefined : KNOWN.find(rule => rule.matches(f, { c: flat, oc: flatOc }))
     if (k) known.set(k.id, [...(known.get(k.id) ?? []), d])
     else unexplained.push(d)
   }
