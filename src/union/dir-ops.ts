@@ -277,14 +277,31 @@ const REDIRECT_MAX = 256
 
 /**
  * Mark a directory that has lower layers with where they are (trusted.overlay.redirect), so
- * lookup finds them after the rename: relative within the same parent, else absolute.
+ * lookup finds them after the rename, as the kernel's ovl_set_redirect: within the same parent
+ * its old name (unless it has a redirect already), else an absolute path (unless it has one
+ * already) made of its old union path with each ancestor's own redirect in place of its name.
  */
 function setRedirect(upper: UpperLayer, dir: Entry, to: string): void {
-  const lowerPath = dir.lowerDirs[0]!.path
   const existing = upper.redirect(dir.path)
-  const samedir = parentOf(dir.path) === parentOf(to)
-  const value = samedir && !existing?.startsWith('/') ? baseName(lowerPath) : lowerPath
-  if (existing === value) return
+  const absolute = parentOf(dir.path) !== parentOf(to)
+  if (existing !== undefined && (!absolute || existing.startsWith('/'))) return
+  const value = absolute ? absoluteRedirect(upper, dir.path) : baseName(dir.path)
   if (nameBytes(value).length > REDIRECT_MAX) throw fsError('EXDEV', 'rename', dir.path)
   upper.setRedirect(dir.path, value)
+}
+
+/**
+ * The kernel's ovl_get_redirect: from `path` up, each directory's redirect if it has one, else
+ * its name, until an absolute redirect or the root. A directory renamed once already points
+ * into the layers below through its own redirect, which may lead through more of them.
+ */
+function absoluteRedirect(upper: UpperLayer, path: string): string {
+  let out = ''
+  for (let p = path; p !== '/'; p = parentOf(p)) {
+    const name = upper.redirect(p) ?? baseName(p)
+    out = name + out
+    if (name.startsWith('/')) return out
+    out = '/' + out
+  }
+  return out
 }
