@@ -41,6 +41,9 @@ export type Where =
   // final stack mounted read-only by each side, then by the other side.
   | 'pushdown' | 'final' | 'final-readdir'
   | 'cross-kernel' | 'cross-layerfs' | 'cross-ino' | 'cross-readdir'
+  // Stacking mode: every upper of a final stack as a layer tarball (layer export), imported
+  // again; the kernel over the imports against the kernel over the uppers.
+  | 'export'
 
 export interface Difference {
   where: Where

@@ -11,7 +11,10 @@
 // 3. The final stacks, read-only: layerfs on A's and the kernel on B's ('final'), then the
 //    other way round: the kernel on A's layers must show what layerfs showed there and layerfs
 //    on B's what the kernel showed, raw inode numbers included ('cross-*').
-// 4. Every lower layer is byte- and inode-identical at the end to when it became a lower.
+// 4. `layer export` of every upper of each final stack (the layers below it as --lower),
+//    `layer import` of each tarball: the kernel over the imported layers must show what it
+//    shows over the uppers ('export'; inode numbers and hard links across layers aside).
+// 5. Every lower layer is byte- and inode-identical at the end to when it became a lower.
 //
 // A difference of a merged tree (path and field) is reported in the round it first shows, not
 // again in every later round.
@@ -22,6 +25,8 @@ import type { Mounted, TeardownHost } from '../../helpers/mount.js'
 import { mountKind } from '../../helpers/mount.js'
 import { syscalls, type Op, type SysResult } from '../../helpers/syscalls.js'
 import { diffSnapshots, hashTree, snapshotTree, type Snapshot } from '../../helpers/tree.js'
+import { exportLayer } from '../../../src/image/layer-export.js'
+import { importLayer } from '../../../src/image/layer-import.js'
 import { compareCalls, compareTrees, comparableTree, type TreeDiff } from './compare.js'
 import { alive, buildLayers, caseDir, inos, pool, readdirAll, snap, type Difference, type Where } from './engine.js'
 import type { Features } from './features.js'
@@ -76,6 +81,7 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
     outcomes[i]!.diffs.push({ where, sig: `${where}:${sig}`, detail, ...(round !== undefined ? { round } : {}) })
   }
   const addAll = (where: Where, round: number | undefined, sig: string, detail: string): void => cases.forEach((_, i) => add(i, where, round, sig, detail))
+  const addTree2 = (i: number, ds: TreeDiff[]): void => ds.forEach(d => add(i, 'export', undefined, d.sig, d))
   const addTree = (i: number, where: Where, round: number | undefined, ds: TreeDiff[]): void => {
     for (const d of ds) {
       const k = `${d.path}\0${d.field}`
@@ -202,6 +208,8 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
     }
     // ...then by the other one: the kernel on layerfs's layers (A), layerfs on the kernel's (B).
     const cross = own && (await mountBoth(['overlay', 'layerfs'], undefined, 'final stacks, crossed'))
+    /** What the kernel shows over each side's final stack. */
+    const kernelViews: Array<Array<Snapshot | undefined>> = [[], views.map(v => v?.[1])]
     if (cross) {
       const [ovA, lfB] = cross
       try {
@@ -209,6 +217,7 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
           const v = views[i]
           if (!v) continue
           const [onA, onB] = await Promise.all([ovA, lfB].map(m => snapshotTree(join(m.mnt, caseDir(i)), { identity: true, dirNlink: true })))
+          kernelViews[0]![i] = onA
           for (const d of compareTrees(comparableTree(v[0]), comparableTree(onA!), 'kernel on layerfs layers')) add(i, 'cross-kernel', undefined, d.sig, d)
           for (const d of compareTrees(comparableTree(onB!), comparableTree(v[1]), 'layerfs on kernel layers')) add(i, 'cross-layerfs', undefined, d.sig, d)
           const [ia, ka, ib, kb] = [inos(v[0]), inos(onA!), inos(onB!), inos(v[1])]
@@ -223,6 +232,7 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
         await down(ovA, 'overlay (crossed)')
         await down(lfB, 'layerfs (crossed)')
       }
+      for (const [k, s] of stacks.entries()) await checkExport(host, s, nRounds, k ? 'kernel layers' : 'layerfs layers', kernelViews[k]!, addTree2, addAll)
     }
   }
 
@@ -241,6 +251,61 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
     }
   }
   return outcomes
+}
+
+/**
+ * Exports every upper of a final stack as a layer tarball (the layers below it as its lowers),
+ * imports each into a layer of its own, mounts the imports (over the original lowers) with the
+ * kernel read-only and compares each case's view with `want`, the kernel's view of the stack.
+ * A tarball cannot hold a hard link to a file in another layer: link counts and hard-link
+ * partners are left out (the layer-export test checks hard links within a layer).
+ */
+async function checkExport(
+  host: TeardownHost,
+  s: Stack,
+  nRounds: number,
+  tag: string,
+  want: ReadonlyArray<Snapshot | undefined>,
+  report: (i: number, ds: TreeDiff[]) => void,
+  reportAll: (where: Where, round: number | undefined, sig: string, detail: string) => void,
+): Promise<void> {
+  const imported: string[] = []
+  try {
+    for (let j = 0; j < nRounds; j++) {
+      const round = nRounds - j // s.lowers[j] is the upper of this round
+      const tar = join(s.root, `export${round}.tar`)
+      await exportLayer(s.lowers[j]!, tar, { lowers: s.lowers.slice(j + 1) })
+      const dir = join(s.root, `import${round}`)
+      await importLayer(tar, dir)
+      rmSync(tar)
+      imported.push(dir)
+    }
+  } catch (e) {
+    reportAll('error', undefined, `export of the ${tag} failed`, String((e as Error).stack ?? e).slice(0, 2000))
+    return
+  }
+  const m = await mountKind(host, 'overlay', { lowers: [...imported, ...s.lowers.slice(nRounds)] }).catch(e => e as Error)
+  if (m instanceof Error) {
+    reportAll('error', undefined, `kernel mount of the ${tag} exported`, m.message.slice(0, 2000))
+    return
+  }
+  const plain = (x: Snapshot): Snapshot => {
+    const out = comparableTree(x)
+    for (const e of Object.values(out)) {
+      delete e.nlink
+      delete e.hardlinkOf
+    }
+    return out
+  }
+  try {
+    for (const [i, w] of want.entries()) {
+      if (!w) continue
+      const got = await snapshotTree(join(m.mnt, caseDir(i)), { identity: true })
+      report(i, compareTrees(plain(got), plain(w), `${tag} exported`))
+    }
+  } finally {
+    await m.unmount().catch(e => reportAll('error', undefined, 'unmount (exported layers)', String((e as Error).message)))
+  }
 }
 
 /** The rounds a case runs: the same list cut after the first call difference of sig (later ops and rounds cannot matter to it). */
