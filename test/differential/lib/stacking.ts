@@ -28,7 +28,8 @@ import { diffSnapshots, hashTree, snapshotTree, type Snapshot } from '../../help
 import { exportLayer } from '../../../src/image/layer-export.js'
 import { importLayer } from '../../../src/image/layer-import.js'
 import { compareCalls, compareTrees, comparableTree, type TreeDiff } from './compare.js'
-import { alive, buildLayers, caseDir, inos, pool, readdirAll, snap, type Difference, type Where } from './engine.js'
+import { alive, buildLayers, caseDir, inos, pool, readdirAll, type Difference, type Where } from './engine.js'
+import { unshareWhiteouts } from './compare.js'
 import type { Features } from './features.js'
 
 export interface StackedCase {
@@ -160,8 +161,13 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
         for (const d of compareCalls(ops, res[0], res[1])) add(i, 'calls', r, d.sig, d)
       })
       log(`round ${r}: ops run`)
+      const origins = stacks.map((s, k) => originIndex(s, lowerHashes[k]!))
+      const snap = async (m: Mounted, k: number, dir: string): Promise<{ merged: Snapshot; upper: Snapshot }> => ({
+        merged: await snapshotTree(join(m.mnt, dir), { identity: true, dirNlink: true }),
+        upper: unshareWhiteouts(withOrigins(await snapshotTree(join(m.upper!, dir), { dropXattrs: /^trusted\.overlay\.(uuid|impure)$/ }).catch(() => ({}) as Snapshot), origins[k]!)),
+      })
       await pool(cases, jobs, async (_, i) => {
-        const [a, b] = await Promise.all([snap(lf, caseDir(i)), snap(ov, caseDir(i))])
+        const [a, b] = await Promise.all([snap(lf, 0, caseDir(i)), snap(ov, 1, caseDir(i))])
         addTree(i, 'tree', r, compareTrees(comparableTree(a.merged), comparableTree(b.merged), 'merged'))
         for (const d of compareTrees(a.upper, b.upper, 'upper')) add(i, 'upper', r, d.sig, d)
         const rd = await readdirAll(lf, ov, caseDir(i), a.merged, timeout)
@@ -251,6 +257,32 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
     }
   }
   return outcomes
+}
+
+/** Inode number -> 'layer:path' of each object of a side's lower layers (the first path of a hard-linked one). */
+function originIndex(s: Stack, hashes: ReadonlyMap<string, { snapshot: Snapshot }>): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const layer of s.lowers) {
+    const name = layer.slice(s.root.length + 1)
+    for (const [p, e] of Object.entries(hashes.get(layer)?.snapshot ?? {})) if (e.ino !== undefined && !out.has(e.ino)) out.set(e.ino, `${name}:${p}`)
+  }
+  return out
+}
+
+/**
+ * trusted.overlay.origin is a file handle (struct ovl_fb: a header of 21 bytes, then for ext4
+ * the 32-bit inode and its generation), different in the two copies of the layers: each becomes
+ * the layer and path of the object it names, which must be the same on both sides.
+ */
+function withOrigins(s: Snapshot, index: ReadonlyMap<string, string>): Snapshot {
+  for (const e of Object.values(s)) {
+    const hex = e.xattrs?.['trusted.overlay.origin']
+    if (hex === undefined) continue
+    const b = Buffer.from(hex, 'hex')
+    const ino = b.length === 21 + 8 && b[1] === 0xfb && b[4] === 1 ? String(b.readUInt32LE(21)) : undefined
+    e.xattrs!['trusted.overlay.origin'] = ino === undefined ? `a handle of ${b.length} bytes, type ${b[4]}` : (index.get(ino) ?? `inode ${ino}, in no lower layer`)
+  }
+  return s
 }
 
 /**
