@@ -116,6 +116,20 @@ function kernelDinoOff(d: Difference): boolean {
   return some
 }
 
+/**
+ * Stacking mode: two origin records (compared as 'layer:path', stacking.ts) naming the same
+ * path, the kernel's in a newer layer ('u3' above 'u2', any 'uN' above the fixture's 'lowerK').
+ */
+function kernelOriginNewer(lf: unknown, kernel: unknown): boolean {
+  const parse = (x: unknown): { age: number; path: string } | undefined => {
+    const m = typeof x === 'string' ? /^(?:u(\d+)|lower(\d+)):(.*)$/.exec(x) : null
+    return m ? { age: m[1] !== undefined ? Number(m[1]) : -1 - Number(m[2]), path: m[3]! } : undefined
+  }
+  const a = parse(lf)
+  const b = parse(kernel)
+  return !!a && !!b && a.path === b.path && b.age > a.age
+}
+
 const hasOk = (ops: readonly Op[], res: { layerfs: SysResult[]; overlay: SysResult[] } | undefined, op: string): boolean =>
   !!res && ops.some((o, i) => o.op === op && res.overlay[i] !== undefined && 'ok' in res.overlay[i]!)
 
@@ -141,7 +155,8 @@ export const KNOWN: readonly Known[] = [
       'rename(2) of a directory onto a non-empty directory that exists only in the upper layer fails with ENOTEMPTY on both, ' +
       'but the kernel has already copied up the source and its parents, set (or rewritten to absolute) its redirect or marked ' +
       'it opaque before the upper fs refuses (ovl_rename); the copied-up parent shows a new mtime. layerfs fails without side ' +
-      'effects.',
+      'effects. In the stacking mode the kernel\'s copy stays in that layer: a copy-up of the dir one layer up (or more) ' +
+      'records it as its origin, where layerfs\'s names the dir in an older layer.',
     matches(d, { c, oc }) {
       const r1 = failedRenames(c.ops, oc.results, 'ENOTEMPTY')
       const r2 = failedRenames(c.more, oc.results2, 'ENOTEMPTY')
@@ -177,6 +192,7 @@ export const KNOWN: readonly Known[] = [
         if (t.field === 'mtime') return t.layerfs === NOW || t.overlay === NOW
         if (t.field === 'exists') return /upper/.test(t.sig) && (t.layerfs === 'dir') !== (t.overlay === 'dir') && (t.layerfs === null || t.overlay === null)
         if (t.field === 'xattr trusted.overlay.opaque') return d.where === 'upper2' || (t.layerfs === null && t.overlay === '79')
+        if (t.field === 'xattr trusted.overlay.origin') return kernelOriginNewer(t.layerfs, t.overlay)
         return t.field === 'xattr trusted.overlay.redirect'
       }
       if (isCall(d) && (d.detail.op.op === 'lstat' || d.detail.op.op === 'stat')) {
