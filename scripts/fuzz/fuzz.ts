@@ -5,8 +5,9 @@
 //
 //   scripts/fuzz/run [--seeds N] [--from S] [--ops 200] [--more 40] [--batch 30] [--jobs 4]
 //                    [--no-minimize] [--out DIR] [--seed S,...]
-//   scripts/fuzz/run --stacking [--rounds 8] [--ops 25] ...   (lib/stacking.ts: --ops per round;
-//                    each round's upper becomes the top lower layer of the next)
+//   scripts/fuzz/run --stacking [--rounds 8] [--ops 25] [--mix stacking|classic] ...
+//                    (lib/stacking.ts: --ops per round; each round's upper becomes the top
+//                    lower layer of the next; --mix classic: the first mounts' op mix)
 //   scripts/fuzz/run --replay FILE.json [--minimize]   (an op list written by an earlier run)
 //                    [--all-features | --no-lower-hardlinks | --no-setgid]   (lib/features.ts)
 //                    [--strict]   (known differences, lib/known.ts, fail too)
@@ -37,10 +38,12 @@ interface Args {
   rounds?: number
   /** Progress of each run on stderr. */
   verbose: boolean
+  /** Stacking: the op mix ('stacking', or 'classic': the first mounts' mix over the stacking fixture). */
+  mix: 'stacking' | 'classic'
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { seeds: [], ops: 200, more: 40, batch: 30, jobs: 4, features: {}, strict: false, verbose: false }
+  const a: Args = { seeds: [], ops: 200, more: 40, batch: 30, jobs: 4, features: {}, strict: false, verbose: false, mix: 'stacking' }
   let count = 100
   let from = 1
   const explicit: number[] = []
@@ -57,6 +60,11 @@ function parse(argv: string[]): Args {
     else if (k === '--ops') a.ops = Number(v())
     else if (k === '--stacking') a.rounds ??= 8
     else if (k === '--rounds') a.rounds = Number(v())
+    else if (k === '--mix') {
+      const m = v()
+      if (m !== 'stacking' && m !== 'classic') throw new Error('--mix is stacking or classic')
+      a.mix = m
+    }
     else if (k === '--more') a.more = Number(v())
     else if (k === '--batch') a.batch = Number(v())
     else if (k === '--jobs') a.jobs = Number(v())
@@ -230,7 +238,7 @@ async function mainStacked(a: Args): Promise<void> {
     const rounds = a.rounds!
     for (let i = 0; i < a.seeds.length; i += a.batch) {
       const seeds = a.seeds.slice(i, i + a.batch)
-      const cases = seeds.map(seed => ({ label: `seed ${seed}`, ...generateStacked(seed, rounds, a.ops, a.features) }))
+      const cases = seeds.map(seed => ({ label: `seed ${seed}`, ...generateStacked(seed, rounds, a.ops, a.features, a.mix) }))
       const outcomes = await runStackedBatch(cases, a)
       outcomes.forEach((oc, k) => {
         if (oc.diffs.length) failing.push({ name: `seed-${seeds[k]}`, c: cases[k]!, oc })

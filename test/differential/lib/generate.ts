@@ -60,7 +60,11 @@ export class Generator {
   private readonly modes: number[]
   private readonly dirModes: number[]
 
-  constructor(readonly seed: number, features: Features = {}, readonly profile: Profile = 'classic') {
+  /** The mix of ops: the profile's own by default; 'classic' ops over the stacking fixture too. */
+  readonly mix: Profile
+
+  constructor(readonly seed: number, features: Features = {}, readonly profile: Profile = 'classic', mix?: Profile) {
+    this.mix = mix ?? profile
     this.rng = new Rng(seed)
     this.model = mergedView(features, profile)
     const setgid = feature(features, 'setgid')
@@ -75,7 +79,7 @@ export class Generator {
 
   next(): Op {
     this.counter++
-    if (this.profile === 'stacking') return this.nextStacking()
+    if (this.mix === 'stacking') return this.nextStacking()
     return this.make(this.rng.weighted(WEIGHTS))
   }
 
@@ -376,8 +380,8 @@ export class Generator {
 }
 
 /** The op lists of one seed in the stacking mode: one list per round (per layer). */
-export function generateStacked(seed: number, rounds: number, ops: number, features: Features = {}): { rounds: Op[][] } {
-  const g = new Generator(seed, features, 'stacking')
+export function generateStacked(seed: number, rounds: number, ops: number, features: Features = {}, mix: Profile = 'stacking'): { rounds: Op[][] } {
+  const g = new Generator(seed, features, 'stacking', mix)
   return { rounds: Array.from({ length: rounds }, () => g.take(ops)) }
 }
 
