@@ -18,18 +18,16 @@
 //
 // A difference of a merged tree (path and field) is reported in the round it first shows, not
 // again in every later round.
-import { rmSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { mkdirSync } from 'node:fs'
 import type { Mounted, TeardownHost } from '../../helpers/mount.js'
 import { mountKind } from '../../helpers/mount.js'
 import { syscalls, type Op, type SysResult } from '../../helpers/syscalls.js'
 import { diffSnapshots, hashTree, snapshotTree, type Snapshot } from '../../helpers/tree.js'
 import { exportLayer } from '../../../src/image/layer-export.js'
 import { importLayer } from '../../../src/image/layer-import.js'
-import { compareCalls, compareTrees, comparableTree, type TreeDiff } from './compare.js'
+import { compareCalls, compareTrees, comparableTree, unshareWhiteouts, type TreeDiff } from './compare.js'
 import { alive, buildLayers, caseDir, inos, pool, readdirAll, type Difference, type Where } from './engine.js'
-import { unshareWhiteouts } from './compare.js'
 import type { Features } from './features.js'
 
 export interface StackedCase {
@@ -82,7 +80,7 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
     outcomes[i]!.diffs.push({ where, sig: `${where}:${sig}`, detail, ...(round !== undefined ? { round } : {}) })
   }
   const addAll = (where: Where, round: number | undefined, sig: string, detail: string): void => cases.forEach((_, i) => add(i, where, round, sig, detail))
-  const addTree2 = (i: number, ds: TreeDiff[]): void => ds.forEach(d => add(i, 'export', undefined, d.sig, d))
+  const addExport = (i: number, ds: TreeDiff[]): void => ds.forEach(d => add(i, 'export', undefined, d.sig, d))
   const addTree = (i: number, where: Where, round: number | undefined, ds: TreeDiff[]): void => {
     for (const d of ds) {
       const k = `${d.path}\0${d.field}`
@@ -238,7 +236,7 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
         await down(ovA, 'overlay (crossed)')
         await down(lfB, 'layerfs (crossed)')
       }
-      for (const [k, s] of stacks.entries()) await checkExport(host, s, nRounds, k ? 'kernel layers' : 'layerfs layers', kernelViews[k]!, addTree2, addAll)
+      for (const [k, s] of stacks.entries()) await checkExport(host, s, nRounds, k ? 'kernel layers' : 'layerfs layers', kernelViews[k]!, addExport, addAll)
     }
   }
 
