@@ -43,14 +43,6 @@ function withAncestors(path: string): string[] {
   return out
 }
 
-/** Symlinks the ops made (that the kernel made) before index `end`: path -> target. */
-function symlinksBefore(ops: readonly Op[], res: Results | undefined, end: number, into = new Map<string, string>()): Map<string, string> {
-  ops.forEach((op, i) => {
-    if (i < end && op.op === 'symlink' && res?.overlay[i] && 'ok' in res.overlay[i]!) into.set(op.path!, String(op.target))
-  })
-  return into
-}
-
 /**
  * A rename's path as the kernel resolved it: symlinks among the parent components followed
  * (the last component is the name itself). Relative targets only, as the generator makes.
@@ -72,6 +64,37 @@ function resolveParents(path: string, links: ReadonlyMap<string, string>): strin
   }
   dir = dir.filter(Boolean)
   return name === undefined ? dir.join('/') : [...dir, name].join('/')
+}
+
+/**
+ * What the kernel touched in a rename that failed with ENOTEMPTY on both sides (the source dir
+ * and its ancestors), where those dirs are after the op lists: in one pass, each moves with every
+ * rename that succeeded afterwards (its paths resolved through the symlinks made so far), as
+ * the kernel's copies and marks move with their dirs.
+ */
+function touchedByFailedRenames(lists: ReadonlyArray<readonly [readonly Op[], Results | undefined]>): Set<string> {
+  const touched = new Set<string>()
+  const links = new Map<string, string>()
+  for (const [ops, res] of lists) {
+    ops.forEach((op, i) => {
+      const k = res?.overlay[i]
+      const l = res?.layerfs[i]
+      if (op.op === 'symlink' && k && 'ok' in k) links.set(op.path!, String(op.target))
+      if (op.op !== 'rename' || !k) return
+      if ('errno' in k) {
+        if (k.errno === 'ENOTEMPTY' && l && 'errno' in l && l.errno === 'ENOTEMPTY') for (const p of withAncestors(op.path!)) touched.add(p)
+        return
+      }
+      const a = withAncestors(resolveParents(op.path!, links)).pop()!
+      const b = withAncestors(resolveParents(String(op.to), links)).pop()!
+      for (const p of [...touched]) {
+        if (p !== a && !p.startsWith(a + '/')) continue
+        touched.delete(p)
+        touched.add(b + p.slice(a.length))
+      }
+    })
+  }
+  return touched
 }
 
 /** Indices of ops (in `ops` or `more`) that are a rename failing with errno on both sides. */
@@ -161,30 +184,7 @@ export const KNOWN: readonly Known[] = [
       const r1 = failedRenames(c.ops, oc.results, 'ENOTEMPTY')
       const r2 = failedRenames(c.more, oc.results2, 'ENOTEMPTY')
       const phase1: Where[] = ['tree', 'upper', 'calls', 'readdir']
-      // What the kernel touched: the source dir and its ancestors, followed through the
-      // renames that succeeded afterwards.
-      const touched = new Set<string>()
-      // Rename paths are resolved through the symlinks made so far (a move through a link).
-      const follow = (ops: readonly Op[], res: Results | undefined, from: number): void => {
-        const earlier = ops === c.more ? symlinksBefore(c.ops, oc.results, c.ops.length) : new Map<string, string>()
-        ops.forEach((op, i) => {
-          if (i <= from || op.op !== 'rename' || !res?.overlay[i] || !('ok' in res.overlay[i]!)) return
-          const links = symlinksBefore(ops, res, i, new Map(earlier))
-          const [a, b] = [withAncestors(resolveParents(op.path!, links)).pop()!, withAncestors(resolveParents(String(op.to), links)).pop()!]
-          for (const p of [...touched]) if (p === a || p.startsWith(a + '/')) touched.add(b + p.slice(a.length))
-        })
-      }
-      for (const i of r1) {
-        for (const p of withAncestors(c.ops[i]!.path!)) touched.add(p)
-        follow(c.ops, oc.results, i)
-      }
-      if (!phase1.includes(d.where)) {
-        follow(c.more, oc.results2, -1)
-        for (const i of r2) {
-          for (const p of withAncestors(c.more[i]!.path!)) touched.add(p)
-          follow(c.more, oc.results2, i)
-        }
-      }
+      const touched = touchedByFailedRenames(phase1.includes(d.where) ? [[c.ops, oc.results]] : [[c.ops, oc.results], [c.more, oc.results2]])
       if (!touched.size) return false
       if (isTree(d)) {
         const t = d.detail
