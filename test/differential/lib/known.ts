@@ -227,34 +227,44 @@ const FLAT_WHERE: Partial<Record<Where, Where>> = { pushdown: 'tree', final: 'tr
 
 /**
  * Splits a stacked case's differences like classify(): the rounds are read as one op list
- * (a rule follows renames across rounds as within one), each difference as its counterpart on
- * the first mounts (calls by their index in that list). The cross-mounts compare two
- * implementations on the same layers: no rule applies to them.
+ * (a rule follows renames across rounds as within one), cut at the end of the round the
+ * difference was seen in (a 'pushdown' one: of the round before; the final stacks: all), each
+ * difference as its counterpart on the first mounts (calls by their index in that list). The
+ * cross-mounts compare two implementations on the same layers: no rule applies to them.
  */
 export function classifyStacked(c: StackedCase, oc: StackedOutcome): { unexplained: Difference[]; known: Map<string, Difference[]> } {
-  const offsets: number[] = []
-  const ops: Op[] = []
-  const results: Results = { layerfs: [], overlay: [] }
-  c.rounds.forEach((round, r) => {
-    offsets[r] = ops.length
-    ops.push(...round)
-    const res = oc.results[r]
-    for (let k = 0; k < round.length; k++) {
-      results.layerfs.push(res?.layerfs[k] ?? { errno: 'NO RESULT' })
-      results.overlay.push(res?.overlay[k] ?? { errno: 'NO RESULT' })
-    }
-  })
-  const flat: Case = { label: c.label, ops, more: [] }
-  const flatOc: CaseOutcome = { label: oc.label, dir: oc.dir, diffs: [], results }
+  const flats = new Map<number, { c: Case; oc: CaseOutcome; offsets: number[] }>()
+  /** Rounds 1..n as one op list, with their results. */
+  const flat = (n: number): { c: Case; oc: CaseOutcome; offsets: number[] } => {
+    let f = flats.get(n)
+    if (f) return f
+    const offsets: number[] = []
+    const ops: Op[] = []
+    const results: Results = { layerfs: [], overlay: [] }
+    c.rounds.slice(0, n).forEach((round, r) => {
+      offsets[r] = ops.length
+      ops.push(...round)
+      const res = oc.results[r]
+      for (let k = 0; k < round.length; k++) {
+        results.layerfs.push(res?.layerfs[k] ?? { errno: 'NO RESULT' })
+        results.overlay.push(res?.overlay[k] ?? { errno: 'NO RESULT' })
+      }
+    })
+    f = { c: { label: c.label, ops, more: [] }, oc: { label: oc.label, dir: oc.dir, diffs: [], results }, offsets }
+    flats.set(n, f)
+    return f
+  }
   const unexplained: Difference[] = []
   const known = new Map<string, Difference[]>()
   for (const d of oc.diffs) {
+    const upTo = d.round === undefined ? c.rounds.length : d.where === 'pushdown' ? d.round - 1 : d.round
+    const { c: fc, oc: foc, offsets } = flat(upTo)
     let f: Difference = { ...d, where: FLAT_WHERE[d.where] ?? d.where }
     if (isCall(d) && d.round !== undefined) {
       const detail: CallDiff = { ...(d.detail as CallDiff), index: d.detail.index + (offsets[d.round - 1] ?? 0) }
       f = { ...f, detail }
     }
-    const k = d.where.startsWith('cross') ? undefined : KNOWN.find(rule => rule.matches(f, { c: flat, oc: flatOc }))
+    const k = d.where.startsWith('cross') ? undefined : KNOWN.find(rule => rule.matches(f, { c: fc, oc: foc }))
     if (k) known.set(k.id, [...(known.get(k.id) ?? []), d])
     else unexplained.push(d)
   }
