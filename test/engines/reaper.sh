@@ -8,7 +8,7 @@
 pid=$1 root=$2 keep=$3
 while kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
 [ -d "$root" ] || exit 0
-names_root() { tr '\0' '\n' < "$1" 2>/dev/null | grep -qF -- "$root/"; }
+names_root() { tr '\0' '\n' 2>/dev/null < "$1" | grep -qF -- "$root/"; }
 for _ in 1 2 3; do
   found=
   for p in /proc/[0-9]*; do
