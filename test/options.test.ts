@@ -47,6 +47,10 @@ t.test("fuse-overlayfs's options, as containers/storage passes them", async t =>
   const q = parseMountOptions(['lowerdir=/l,squash_to_uid=7,squash_to_gid=8,squash_to_root,static_nlink,noacl,ino32_t,fsync=0,noxattrs=1,xattr_permissions=0,timeout=1000000,threaded=1,fast_ino=1,writeback=0,context="system_u:object_r:container_file_t:s0",userxattr'])
   t.same(q.ids, { squashUid: 7, squashGid: 8, squashToRoot: true })
   t.same([q.staticNlink, q.ino32, q.noFsync, q.noXattrs, q.userxattr], [true, true, true, true, true])
+  // containers/storage 1.43 (podman 4.3, buildah 1.28) writes a colon before the first triple
+  // (optsAppendMappings tests its buffer's length after writing the key); fuse-overlayfs skips it.
+  const lead = parseMountOptions(['lowerdir=/l,uidmapping=:0:1000:60000,gidmapping=:0:1000:60000'])
+  t.same([lead.ids.uidmap, lead.ids.gidmap], [[{ layer: 0, mount: 1000, count: 60000 }], [{ layer: 0, mount: 1000, count: 60000 }]])
   t.throws(() => parseMountOptions(['lowerdir=/l,uidmapping=0:1000']), /LAYER:MOUNT:COUNT triples/)
   t.throws(() => parseMountOptions(['lowerdir=/l,squash_to_uid=x']), /needs a number/)
   t.throws(() => parseMountOptions(['lowerdir=/l,xattr_permissions=2']), /xattr_permissions=2' is not supported/)

@@ -27,9 +27,12 @@ export const OVERFLOW_ID = 65534
 /** chown's "leave as is" (-1 as it arrives from FUSE). */
 const UNCHANGED = 0xffffffff
 
-/** Parse `A:B:C[:A:B:C...]` (an option's value) into mappings. */
+/**
+ * Parse `A:B:C[:A:B:C...]` (an option's value) into mappings. Empty fields are skipped, as
+ * fuse-overlayfs's strtok does: containers/storage writes `uidmapping=:0:1000:60000`.
+ */
 export function parseIdMappings(key: string, val: string | undefined): IdMapping[] {
-  const n = (val ?? '').split(':').map(x => (/^\d+$/.test(x) ? Number(x) : NaN))
+  const n = (val ?? '').split(':').filter(x => x !== '').map(x => (/^\d+$/.test(x) ? Number(x) : NaN))
   if (n.length === 0 || n.length % 3 !== 0 || n.some(x => !Number.isSafeInteger(x))) {
     throw Object.assign(new Error(`option '${key}' needs LAYER:MOUNT:COUNT triples, colon-separated (got '${val ?? ''}')`), { code: 'ERR_LAYERFS_OPTION' })
   }
