@@ -122,7 +122,10 @@ function copyMeta(upper: UpperLayer, from: RealObject, to: string): void {
   // A lower file with other hard links is broken off by copy-up (no index): the copy is a
   // file of its own and keeps no origin, else it would share st_ino with the other names.
   const brokenLink = !isDirMode(Number(st.mode)) && st.nlink > 1n
-  const origin = brokenLink ? undefined : originOf(from.layer, from.path)
+  // user.* xattrs exist only on regular files and directories (EPERM elsewhere): in the
+  // userxattr format a copied-up symlink or special file keeps no origin, as the kernel's.
+  const canRecord = !upper.xattrs.origin.startsWith('user.') || isDirMode(Number(st.mode)) || (Number(st.mode) & S_IFMT) === S_IFREG
+  const origin = brokenLink || !canRecord ? undefined : originOf(from.layer, from.path)
   if (origin) upper.setxattr(to, upper.xattrs.origin, encodeOrigin(origin))
   upper.utimens(to, st.atimeNs, st.mtimeNs)
 }
