@@ -23,8 +23,12 @@ const base = await makeBaseTarball(root)
 const results: LegResult[] = []
 let failed = false
 for (const [mode, storage] of legs) {
+  // LAYERFS_ENGINES_PROGRAM: another program behind the layerfs leg's mount_program wrapper;
+  // LAYERFS_ENGINES_DEBUG=1: the layerfs daemons trace (DEBUG=layerfs:*) into the leg's
+  // mount-program.stderr (keep it with LAYERFS_TEST_KEEP=1).
   const program = storage === 'layerfs' ? process.env.LAYERFS_ENGINES_PROGRAM : undefined
-  const leg = new Leg({ mode, storage, root, ...(user ? { user } : {}), ...(program ? { program } : {}) })
+  const programEnv = storage === 'layerfs' && process.env.LAYERFS_ENGINES_DEBUG ? { DEBUG: 'layerfs:*' } : undefined
+  const leg = new Leg({ mode, storage, root, ...(user ? { user } : {}), ...(program ? { program } : {}), ...(programEnv ? { programEnv } : {}) })
   try {
     const r = await runScenario(leg, base)
     results.push(r)
