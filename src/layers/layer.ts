@@ -75,6 +75,10 @@ export class Layer {
     this.dev = fs.statSync(this.root, { bigint: true }).dev
     this.rootFd = fs.openSync(this.root, O_PATH | fs.constants.O_DIRECTORY)
     this.dirFds = new DirFds(this.rootFd, toRoot)
+    // Read now what needs the root's path: once mounted, a caller may take that path away
+    // (containers/storage detaches the idmapped mounts it gives a mount program as lowers as
+    // soon as the program returns); from then on only rootFd leads to the layer.
+    this.#uuid = host.fsUuid(this.root)
   }
 
   /** The uuid of the filesystem this layer is on (zeros where it has none). */
@@ -98,7 +102,7 @@ export class Layer {
    * last component is the caller's to treat: l* calls do not follow it.
    */
   hostPath(path: string): string | Buffer {
-    if (path === '/') return fsPath(this.root)
+    if (path === '/') return `/proc/self/fd/${this.rootFd}/.` // the root itself, through its fd
     return fsPath(this.dirFds.hostPath(path))
   }
 

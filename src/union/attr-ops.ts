@@ -69,7 +69,8 @@ export function readlink(u: Union, path: string): string {
 }
 
 export function statfs(u: Union): StatFs {
-  return statfsOf((u.upper ?? u.lowers[0]!).root)
+  const l = u.upper ?? u.lowers[0]!
+  return statfsOf(`/proc/self/fd/${l.rootFd}/.`) // through the fd: the root's path may be gone (layer.ts)
 }
 
 export async function chmod(u: Union, path: string, mode: number): Promise<void> {
