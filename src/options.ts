@@ -212,7 +212,8 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
   }
   if (uidmap) o.ids = { ...o.ids, uidmap }
   if (gidmap) o.ids = { ...o.ids, gidmap }
-  if (lowerdir === undefined && lowerAdded.length === 0) throw new OptionError("missing option 'lowerdir'")
+  // A remount changes the mount's flags; the layers stay as they were (cli.ts).
+  if (lowerdir === undefined && lowerAdded.length === 0 && !o.remount) throw new OptionError("missing option 'lowerdir'")
   const lowerdirs = [
     ...(lowerdir === undefined ? [] : splitEscaped(lowerdir, ':').map(d => {
       if (d === '') throw new OptionError(`empty directory in 'lowerdir=${lowerdir}'`)

@@ -31,6 +31,11 @@ export interface TwinOptions {
   options?: readonly string[]
   /** More environment for the layerfs daemon. */
   env?: Record<string, string>
+  /**
+   * Rewrites the layerfs side's copy of the layers before it is mounted: the same layers in
+   * another on-disk format the kernel cannot read (AUFS whiteouts, fuse-overlayfs's marks).
+   */
+  layerfsLayers?: (dirs: LayerDirs) => unknown
 }
 
 export interface Side extends Mounted {
@@ -145,6 +150,7 @@ export async function twinMounts(t: Assert, build: Builder, opts: TwinOptions = 
       throw new Error(`cp -a did not copy the layers exactly:\n${diffSnapshots(templateHash.snapshot, copy.snapshot, ['template', 'copy']).join('\n')}`)
     }
     const d = layerDirs(root)
+    if (role === 'layerfs') await opts.layerfsLayers?.(d)
     const spec: MountSpec = { lowers: d.lowers, ...(d.upper ? { upper: d.upper } : {}), ...(opts.options ? { options: opts.options } : {}),
       ...(opts.env ? { env: opts.env } : {}) }
     const lowerHashes = await Promise.all(d.lowers.map(l => hashTree(l)))
