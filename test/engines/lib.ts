@@ -133,7 +133,7 @@ export async function makeBaseTarball(dir: string): Promise<string> {
   writeFileSync(join(fs, 'opt/tree/x.txt'), 'x\n')
   writeFileSync(join(fs, 'opt/tree/a/b/c/deep.txt'), 'deep\n')
   writeFileSync(join(fs, 'opt/tree/a/a.txt'), 'a\n')
-  await runOk('ln', ['-s', '../x.txt', join(fs, 'opt/tree/a/to-x')])
+  await runOk('ln', ['-s', 'tree/x.txt', join(fs, 'opt/to-x')])
   const tar = join(dir, 'base.tar')
   await runOk('tar', ['--numeric-owner', '--sort=name', `--mtime=@${BASE_MTIME}`, '-C', fs, '-cf', tar, '.'])
   chmodSync(tar, 0o644)
@@ -381,10 +381,17 @@ RUN rm -rf /data/gone && mkdir /data/gone && echo third > /data/gone/t && chmod 
 
 /**
  * What the scenario's container does to the built image, once (a restart only lists; no single
- * quote in it, it is passed as sh -ec '...'): writes,
- * deletes of lower files and directories, hard links to lower and upper files, chmod and chown
- * of lower files, renames of lower directories (one of them holding a hard link and a symlink)
- * and of a lower hard-linked file, a lower directory deleted and made again.
+ * quote in it, it is passed as sh -ec '...'): writes, deletes of lower files and directories,
+ * hard links to lower and upper files, chmod and chown of lower files, renames of lower
+ * directories, of a lower hard-linked file and of a lower symlink, a lower directory deleted
+ * and made again.
+ *
+ * The lower directories renamed (here, in the build and in buildah's step) hold only files and
+ * directories: what such a rename leaves is then the same whether the filesystem renames them
+ * (a redirect: the kernel with redirect_dir=on, layerfs as root) or answers EXDEV and `mv`
+ * copies them (the kernel's default here, fuse-overlayfs, the kernel's and layerfs's userxattr
+ * format rootless), so every leg can be held to one oracle. busybox `mv`'s copy would give a
+ * symlink a new mtime and break a hard-link pair inside.
  */
 export const MUTATE = `echo new > /newfile
 mkdir -p /newdir/x && echo y > /newdir/x/y
@@ -406,7 +413,8 @@ rm -rf /data/moved
 mkdir /data/moved
 echo m > /data/moved/n
 mv /data/keep/a /data/keep/a-renamed
-mv /var/lib/hl /var/lib/hl-renamed
+mv /var/lib/hl/b /var/lib/hl/b-renamed
+mv /opt/to-x /opt/to-x-renamed
 touch /.mutated
 `
 
