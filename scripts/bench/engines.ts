@@ -6,7 +6,7 @@
 // Run through ./engines (its safety net unmounts, detaches and kills what this leaves behind).
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { IMAGES, Leg, makeBaseTarball, missingPrerequisites, prepareRootless, RUN_FLAGS, type Mode, type Storage } from '../../test/engines/lib.js'
+import { hostStateAbsent, IMAGES, Leg, makeBaseTarball, missingPrerequisites, prepareRootless, removeHostState, RUN_FLAGS, type Mode, type Storage } from '../../test/engines/lib.js'
 import { run, runOk } from '../../test/helpers/run.js'
 
 const USAGE = `usage: scripts/bench/engines [--runs N] [--builds N] [--modes root,rootless] [--targets layerfs,fuse-overlayfs,kernel]
@@ -91,6 +91,7 @@ const base = await makeBaseTarball(a.runDir)
 const user = a.modes.includes('rootless') ? await prepareRootless() : undefined
 
 const legs: Leg[] = []
+const absent = hostStateAbsent()
 try {
   for (const mode of a.modes) {
     for (const storage of a.targets) {
@@ -144,4 +145,5 @@ try {
     if (problems.length) console.error(problems.join('\n'))
   }
   await run('umount', [mnt])
+  removeHostState(absent)
 }

@@ -2,7 +2,7 @@
 // after the other, and prints each leg against the first: a way to look at one difference by
 // hand. scripts/engines/compare root/kernel-redirect root/layerfs [--out DIR]
 import { mkdirSync } from 'node:fs'
-import { compareReport, engineScratch, Leg, makeBaseTarball, missingPrerequisites, prepareRootless, runScenario, saveResult, type LegResult, type Mode, type Storage, type TestUser } from '../../test/engines/lib.js'
+import { compareReport, engineScratch, hostStateAbsent, Leg, makeBaseTarball, missingPrerequisites, prepareRootless, removeHostState, runScenario, saveResult, type LegResult, type Mode, type Storage, type TestUser } from '../../test/engines/lib.js'
 
 const args = process.argv.slice(2)
 const outIdx = args.indexOf('--out')
@@ -18,6 +18,7 @@ if (missing.length) {
   process.exit(2)
 }
 const root = engineScratch()
+const absent = hostStateAbsent()
 const user: TestUser | undefined = legs.some(([m]) => m === 'rootless') ? await prepareRootless() : undefined
 const base = await makeBaseTarball(root)
 const results: LegResult[] = []
@@ -47,5 +48,6 @@ for (const [mode, storage] of legs) {
     }
   }
 }
+removeHostState(absent)
 for (const r of results.slice(1)) console.log(compareReport(results[0]!, r))
 process.exitCode = failed ? 1 : 0

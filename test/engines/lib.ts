@@ -105,6 +105,18 @@ export function engineScratch(): string {
   return root
 }
 
+/**
+ * What root podman leaves outside its storage whatever storage.conf says: containers/image's
+ * blob-info cache (/var/lib/containers/cache) and runc's state dir (/run/runc, empty once the
+ * containers are gone). hostStateAbsent() says which are absent now; removeHostState takes
+ * those away again at the end.
+ */
+const HOST_STATE = ['/var/lib/containers', '/run/runc']
+export const hostStateAbsent = (): string[] => HOST_STATE.filter(p => !existsSync(p))
+export function removeHostState(absent: readonly string[]): void {
+  for (const p of absent) rmSync(p, { recursive: true, force: true })
+}
+
 /** busybox applets the scenario and the listings use, as symlinks in /bin. */
 const APPLETS = ['sh', 'ls', 'rm', 'mv', 'ln', 'chmod', 'chown', 'cat', 'mkdir', 'touch', 'find', 'stat', 'sha256sum', 'echo',
   'printf', 'sort', 'readlink', 'cp', 'rmdir', 'xargs', 'tr', 'sed', 'awk', 'head', 'wc', 'test', 'true', 'mkfifo', 'cut',

@@ -23,8 +23,8 @@ import type { Test } from 'tap'
 import { rmSync } from 'node:fs'
 import { mountPoints } from '../helpers/scratch.js'
 import {
-  compareReport, describeProcess, diffArtifact, engineScratch, Leg, makeBaseTarball, missingPrerequisites, prepareRootless, processesNaming,
-  runScenario, saveResult, type LegResult, type Mode, type Storage, type TestUser,
+  compareReport, describeProcess, diffArtifact, engineScratch, hostStateAbsent, Leg, makeBaseTarball, missingPrerequisites, prepareRootless, processesNaming,
+  removeHostState, runScenario, saveResult, type LegResult, type Mode, type Storage, type TestUser,
 } from './lib.js'
 
 const LEGS: Record<Mode, Storage[]> = {
@@ -43,8 +43,10 @@ export async function engineSuite(t: Test, mode: Mode): Promise<void> {
     return
   }
   const root = engineScratch()
+  const absent = hostStateAbsent()
   t.teardown(() => {
     if (!process.env.LAYERFS_TEST_KEEP && !mountPoints().some(m => m.startsWith(root + '/'))) rmSync(root, { recursive: true, force: true })
+    removeHostState(absent)
   })
   const user = mode === 'rootless' ? await prepareRootless() : undefined
   const base = await makeBaseTarball(root)
