@@ -235,7 +235,10 @@ export class LowLevelOps {
   }
 
   /**
-   * What the kernel caches of a copied-up object is stale: its ctime, maybe st_ino, nlink. A
+   * What the kernel caches of a copied-up object is stale: its ctime, maybe st_ino, nlink. So
+   * are its parent's attributes: the parent's upper directory got an entry (a tmpfs directory's
+   * size grows with its entries), its times put back and maybe an impure mark (its ctime), and
+   * no request of the kernel's was about the parent (test/regress/stale-merged-dir-attrs). A
    * broken lower hard link (its st_ino changes) also has a stale d_ino in the listing the
    * kernel keeps of its directory (FOPEN_CACHE_DIR): that listing's pages are dropped too
    * (found by scripts/fuzz/run, seed 60053). Directory pages are never locked across a request
@@ -244,14 +247,18 @@ export class LowLevelOps {
   #copiedUp(path: string): void {
     this.#listings.clear()
     const node = this.#nodes.find(path)
-    if (node === undefined) return
-    const inoBefore = node.ino
-    const st = attr.tryGetattr(this.#u, path)
-    if (st) this.#saw(node, path, st)
-    this.#session?.invalidateInode(node.id)
-    if (st && st.ino !== inoBefore) {
-      const parent = this.#nodes.find(parentOf(path))
-      if (parent) this.#session?.invalidateInode(parent.id, 0, 0)
+    const parent = path === '/' ? undefined : this.#nodes.find(parentOf(path))
+    let inoChanged = false
+    if (node !== undefined) {
+      const inoBefore = node.ino
+      const st = attr.tryGetattr(this.#u, path)
+      if (st) this.#saw(node, path, st)
+      inoChanged = st !== undefined && st.ino !== inoBefore
+      this.#session?.invalidateInode(node.id)
+    }
+    if (parent !== undefined) {
+      if (inoChanged) this.#session?.invalidateInode(parent.id, 0, 0)
+      else this.#session?.invalidateInode(parent.id)
     }
   }
 
