@@ -99,11 +99,11 @@ export async function utimens(u: Union, path: string, atime: TimeSpec, mtime: Ti
 const ESCAPED_PREFIX = OVERLAY_XATTR_PREFIX + 'overlay.'
 
 /** The real name of a user's xattr name. */
-const realXattrName = (name: string): string =>
+export const realXattrName = (name: string): string =>
   name.startsWith(OVERLAY_XATTR_PREFIX) ? OVERLAY_XATTR_PREFIX + 'overlay.' + name.slice(OVERLAY_XATTR_PREFIX.length) : name
 
 /** The user's name of a real xattr name, or undefined for the overlay's private ones. */
-function userXattrName(real: string): string | undefined {
+export function userXattrName(real: string): string | undefined {
   if (!real.startsWith(OVERLAY_XATTR_PREFIX)) return real
   if (real.startsWith(ESCAPED_PREFIX)) return OVERLAY_XATTR_PREFIX + real.slice(ESCAPED_PREFIX.length)
   return undefined
