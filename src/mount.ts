@@ -10,6 +10,9 @@ import { mountLog } from './log.js'
 import type { MountOptions } from './options.js'
 import { Union } from './union/union.js'
 import { makeVolumeMountPoints } from './union/mount-points.js'
+import { IdMap } from './union/id-map.js'
+import { type OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS } from './layers/format.js'
+import { canWriteTrustedXattrs, volatileMark, WORK_SUBDIR } from './layers/upper.js'
 
 export class MountError extends Error {
   readonly code = 'ERR_LAYERFS_MOUNT'
@@ -18,7 +21,7 @@ export class MountError extends Error {
 /** The libfuse options every layerfs mount gets (see native-notes/mount-options.md). */
 export function fuseOptions(o: MountOptions): string[] {
   const opts = [
-    'fsname=layerfs',
+    `fsname=${o.source}`,
     'subtype=layerfs',
     // st_ino from us: stable across copy-up and remount, d_ino equal to st_ino.
     'use_ino',
@@ -56,7 +59,7 @@ export function fuseOptions(o: MountOptions): string[] {
  * hard links (native-notes/lowlevel-binding.md).
  */
 export function lowLevelOptions(o: MountOptions): { mount: string[]; session: string[] } {
-  const mount = ['fsname=layerfs', 'subtype=layerfs', 'default_permissions', 'auto_unmount']
+  const mount = [`fsname=${o.source}`, 'subtype=layerfs', 'default_permissions', 'auto_unmount']
   if (process.getuid?.() === 0) mount.push('allow_other')
   if (o.upperdir === undefined || o.readOnly) mount.push('ro')
   const session = ['big_writes', 'max_write=131072', 'atomic_o_trunc']
@@ -141,6 +144,10 @@ export function checkLayout(o: MountOptions, mountpoint: string): void {
     if (!canAccess(o.upperdir, fs.constants.W_OK)) throw new MountError(`upperdir '${o.upperdir}' is not writable`)
     if (!canAccess(o.workdir, fs.constants.W_OK)) throw new MountError(`workdir '${o.workdir}' is not writable`)
     if (up.dev !== wk.dev) throw new MountError(`workdir '${o.workdir}' and upperdir '${o.upperdir}' must be on the same filesystem`)
+    // The kernel's rule: a workdir a volatile mount used is taken by no mount until the user
+    // has looked at the upper and removed the mark (a crash may have lost unsynced data).
+    const mark = volatileMark(`${o.workdir}/${WORK_SUBDIR}`)
+    if (fs.existsSync(mark)) throw new MountError(`workdir '${o.workdir}' was used by a volatile mount: remove '${mark}' to mount it again`)
     real.push({ path: fs.realpathSync(o.upperdir), what: `upperdir '${o.upperdir}'` })
     real.push({ path: fs.realpathSync(o.workdir), what: `workdir '${o.workdir}'` })
     for (const v of o.volumes) {
@@ -180,10 +187,30 @@ export interface Mounted {
 export async function mount(o: MountOptions, mountpoint: string): Promise<Mounted> {
   checkLayout(o, mountpoint)
   const mnt = fs.realpathSync(mountpoint)
+  // Layers given as symbolic links (containers/storage's l/SHORTID, Docker's too) are resolved
+  // once, here, as the kernel resolves them at mount: every real path below is the layer's own.
+  const real = (p: string): string => fs.realpathSync(p)
+  const upperdir = o.upperdir === undefined ? undefined : real(o.upperdir)
+  const workdir = o.workdir === undefined ? undefined : real(o.workdir)
   // Modes arrive from the kernel with the caller's umask applied: apply them exactly.
   process.umask(0)
-  const union = new Union({ lowerdirs: o.lowerdirs, upperdir: o.upperdir, workdir: o.workdir, volumes: o.volumes })
-  union.cleanWork()
+  const xattrs = overlayXattrsFor(o, workdir)
+  // The kernel's userxattr format has no redirects: renamed merged directories are EXDEV there.
+  if (xattrs === USER_XATTRS && o.redirectDir !== undefined && o.redirectDir !== 'nofollow') {
+    throw new MountError(`redirect_dir=${o.redirectDir} needs trusted.overlay.* xattrs, which this process cannot write (userxattr format: redirect_dir=nofollow)`)
+  }
+  const union = new Union({
+    lowerdirs: o.lowerdirs.map(real),
+    upperdir,
+    workdir,
+    volumes: o.volumes.map(v => ({ ...v, hostdir: real(v.hostdir) })),
+    xattrs,
+    view: { ids: new IdMap(o.ids), staticNlink: o.staticNlink, ino32: o.ino32 },
+    redirectDir: o.redirectDir ?? (xattrs === USER_XATTRS ? 'nofollow' : 'on'),
+    noXattrs: o.noXattrs,
+  })
+  union.cleanWork(o.volatile)
+  if (union.upper && o.noFsync) union.upper.noFsync = true
   makeVolumeMountPoints(union)
   let fuse: LayerFuse | LowLevelFuse
   if (useHighLevel()) {
@@ -200,7 +227,8 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
     await fuse.unmountAsync().catch(() => {})
     throw e
   }
-  mountLog('mounted %s: lower %o, upper %s', mnt, o.lowerdirs, o.upperdir ?? '(none: read-only)')
+  mountLog('mounted %s: lower %o, upper %s, %s xattrs%s', mnt, union.lowers.map(l => l.root), union.upper?.root ?? '(none: read-only)',
+    union.xattrs.prefix, union.upper?.aufsWhiteouts ? ', AUFS whiteouts' : '')
 
   let unmounting: Promise<void> | undefined
   let onClosed!: () => void
@@ -236,10 +264,31 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
  * mount(8) runs as a child: it stats the mount point, which this process must answer.
  */
 async function setMountFlags(o: MountOptions, mnt: string): Promise<void> {
-  if (process.getuid?.() !== 0 || (o.nosuid && o.nodev)) return
+  if (!isRealRoot() || (o.nosuid && o.nodev)) return
   const flags = ['remount', 'bind', o.nosuid ? 'nosuid' : 'suid', o.nodev ? 'nodev' : 'dev']
   await new Promise<void>((resolve, reject) =>
     execFile('mount', ['-o', flags.join(','), mnt], err => (err ? reject(new MountError(`cannot set ${flags.slice(2).join(',')} on '${mnt}': ${err.message.trim()}`)) : resolve())))
+}
+
+/**
+ * The namespace of the overlay's xattrs: user.overlay.* with `userxattr`, or where this process
+ * may not write trusted.* (an unprivileged user, root in a user namespace: rootless podman),
+ * as the kernel requires `userxattr` there; else trusted.overlay.*.
+ */
+function overlayXattrsFor(o: MountOptions, workdir: string | undefined): OverlayXattrs {
+  if (o.userxattr) return USER_XATTRS
+  if (workdir !== undefined) return canWriteTrustedXattrs(workdir) ? TRUSTED_XATTRS : USER_XATTRS
+  return isRealRoot() ? TRUSTED_XATTRS : USER_XATTRS
+}
+
+/** Root of the initial user namespace (not root in a container's user namespace). */
+export function isRealRoot(): boolean {
+  if (process.getuid?.() !== 0) return false
+  try {
+    return /^\s*0\s+0\s+4294967295\s*$/.test(fs.readFileSync('/proc/self/uid_map', 'utf8'))
+  } catch {
+    return false
+  }
 }
 
 function mountinfoHas(mi: string, mnt: string): boolean {

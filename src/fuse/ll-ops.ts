@@ -521,8 +521,9 @@ export class LowLevelOps {
     const id = fh ?? this.#openFiles.get(node)?.values().next().value
     if (id === undefined) throw enoent('getattr')
     const st = file.fstat(this.#u, id)
+    const ids = this.#u.inodes.ids
     return {
-      mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size),
+      mode: Number(st.mode), uid: ids.uidOut(Number(st.uid)), gid: ids.gidOut(Number(st.gid)), size: Number(st.size),
       nlink: Number(st.nlink), ino: node.ino, rdev: Number(st.rdev), blksize: Number(st.blksize),
       blocks: Number(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
     }

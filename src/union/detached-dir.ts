@@ -7,20 +7,21 @@
 // no upper directory and cannot be copied up any more: those changes are ENOTDIR, as the
 // kernel's copy-up of it fails (after rmdir its name is a whiteout). Its listing is empty.
 import { fsError } from '../errors.js'
+import { type OverlayXattrs, realXattrName, userXattrName } from '../layers/format.js'
 import { HeldDir } from '../layers/held-dir.js'
 import type { TimeSpec } from '../layers/native.js'
-import { realXattrName, userXattrName } from './attr-ops.js'
-import { isMerged } from './entry.js'
-import type { UnionStat } from './inode.js'
+import type { Entry } from './entry.js'
+import type { InodeSpace, UnionStat } from './inode.js'
 import type { Union } from './union.js'
 
 export interface DetachedDir {
   readonly held: HeldDir
-  /** Whether it has an upper directory (what changes go to). */
-  readonly hasUpper: boolean
-  readonly merged: boolean
-  /** The union st_ino it had. */
-  readonly ino: bigint
+  /** What it was, looked up just before its name went: merged or not, its st_ino, its upper. */
+  readonly entry: Entry
+  /** How the union shows stats (owners mapped, ...). */
+  readonly inodes: InodeSpace
+  /** The union's xattr names (which are the overlay's own), or undefined when it has none (ENOTSUP). */
+  readonly xattrs: OverlayXattrs | undefined
 }
 
 /**
@@ -34,59 +35,85 @@ export function detachDir(u: Union, path: string): DetachedDir | undefined {
     const e = u.tryResolve(path)
     if (!e?.isDir) return undefined
     const held = new HeldDir(e.top.layer, e.top.path)
-    return { held, hasUpper: e.upper !== undefined, merged: isMerged(e), ino: u.inodes.inoOf(e) }
+    return { held, entry: e, inodes: u.inodes, xattrs: u.noXattrs ? undefined : u.xattrs }
   } catch {
     return undefined
   }
 }
 
-export function detachedStat(d: DetachedDir): UnionStat {
-  const st = d.held.stat()
-  return {
-    mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size),
-    nlink: d.merged ? 1 : Number(st.nlink), ino: d.ino, rdev: Number(st.rdev), blksize: Number(st.blksize),
-    blocks: Number(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
-  }
-}
+/** Its stat as it was shown before (a merged one stays nlink 1), from the held directory. */
+export const detachedStat = (d: DetachedDir): UnionStat => d.inodes.statOf(d.entry, d.held.stat())
 
 /** The orphaned upper directory, or ENOTDIR for a lower-only one (no copy-up any more). */
 function upperOf(d: DetachedDir, syscall: string): HeldDir {
-  if (!d.hasUpper) throw fsError('ENOTDIR', syscall)
+  if (d.entry.upper === undefined) throw fsError('ENOTDIR', syscall)
   return d.held
 }
 
 export const detachedChmod = (d: DetachedDir, mode: number): void => upperOf(d, 'chmod').chmod(mode & 0o7777)
 
-export const detachedChown = (d: DetachedDir, uid: number, gid: number): void =>
+/** chown: the IDs are the mount's (stored mapped, as attr-ops.ts chown). */
+export function detachedChown(d: DetachedDir, uid: number, gid: number): void {
+  const held = upperOf(d, 'chown')
+  const ids = d.inodes.ids
   // -1 ("leave as is") arrives as 0xffffffff.
-  upperOf(d, 'chown').chown(uid === 0xffffffff ? -1 : uid, gid === 0xffffffff ? -1 : gid)
+  const arg = (id: number): number => (id === 0xffffffff ? -1 : id)
+  try {
+    held.chown(arg(ids.uidIn(uid)), arg(ids.gidIn(gid)))
+  } catch (e) {
+    if (!ids.squashes) throw e
+  }
+}
 
 export const detachedUtimens = (d: DetachedDir, atime: TimeSpec, mtime: TimeSpec): void =>
   upperOf(d, 'utimens').utimens(atime, mtime)
 
-export const detachedGetxattr = (d: DetachedDir, name: string): Buffer | undefined => d.held.getxattr(realXattrName(name))
+// xattrs as attr-ops.ts has them: the overlay's own hidden, a user's in its namespace escaped.
+
+function xattrsOf(d: DetachedDir, syscall: string): OverlayXattrs {
+  if (d.xattrs === undefined) throw fsError('ENOTSUP', syscall)
+  return d.xattrs
+}
+
+/** The real name of a user's xattr; EPERM for the ones never the user's to write. */
+function writableName(d: DetachedDir, name: string, syscall: string): string {
+  const x = xattrsOf(d, syscall)
+  const real = realXattrName(x, name)
+  if (userXattrName(x, real) === undefined) throw fsError('EPERM', syscall)
+  return real
+}
+
+export function detachedGetxattr(d: DetachedDir, name: string): Buffer | undefined {
+  const x = xattrsOf(d, 'getxattr')
+  const real = realXattrName(x, name)
+  return userXattrName(x, real) === undefined ? undefined : d.held.getxattr(real)
+}
 
 export function detachedListxattr(d: DetachedDir): string[] {
+  const x = xattrsOf(d, 'listxattr')
   const out: string[] = []
   for (const real of d.held.listxattr()) {
-    const name = userXattrName(real)
+    const name = userXattrName(x, real)
     if (name !== undefined) out.push(name)
   }
   return out
 }
 
-export const detachedSetxattr = (d: DetachedDir, name: string, value: Buffer, flags: number): void =>
-  upperOf(d, 'setxattr').setxattr(realXattrName(name), value, flags)
+export function detachedSetxattr(d: DetachedDir, name: string, value: Buffer, flags: number): void {
+  const real = writableName(d, name, 'setxattr')
+  upperOf(d, 'setxattr').setxattr(real, value, flags)
+}
 
 export function detachedRemovexattr(d: DetachedDir, name: string): void {
+  const real = writableName(d, name, 'removexattr')
   // Removing what is not there fails first, as in the kernel.
-  if (d.held.getxattr(realXattrName(name)) === undefined) throw fsError('ENODATA', 'removexattr')
-  upperOf(d, 'removexattr').removexattr(realXattrName(name))
+  if (d.held.getxattr(real) === undefined) throw fsError('ENODATA', 'removexattr')
+  upperOf(d, 'removexattr').removexattr(real)
 }
 
 export const releaseDetached = (d: DetachedDir): void => d.held.close()
 
 /** fsync(2): the orphaned upper directory's (nothing to do for a lower one). */
 export function detachedFsync(d: DetachedDir): void {
-  if (d.hasUpper) d.held.fsync()
+  if (d.entry.upper !== undefined) d.held.fsync()
 }

@@ -1,7 +1,11 @@
-// Lookup: which real objects a union path names. Upper first, then the lowers top-down;
-// a whiteout ends the search, a non-directory ends it, an opaque directory ends it below,
-// a redirected directory continues at its redirect (the kernel's ovl_lookup).
+// Lookup: which real objects a union path names, as the kernel's ovl_lookup finds them. Upper
+// first, then the lowers top-down; a whiteout ends the search, a non-directory ends it, an
+// opaque directory ends it below, and a redirected directory continues at its redirect:
+// relative (a new last name in the same lower directories) or absolute (a path walked from
+// every lower layer's root below the one that holds it). Redirects are followed through any
+// number of layers, as stacked layers (each upper pushed down as the next lower) make them.
 import type { Layer } from '../layers/layer.js'
+import { isAufsName } from '../layers/format.js'
 import { isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
@@ -12,10 +16,11 @@ import type { EntryCache } from './cache.js'
 export interface Layers {
   readonly upper: UpperLayer | undefined
   readonly lowers: readonly Layer[]
+  /** Redirects in the layers are followed (else a lookup that meets one fails: EPERM). Default true. */
+  readonly followRedirects?: boolean
   /** The union path of the root: a volume's mount point; '/' when absent. */
   readonly rootPath?: string
 }
-
 
 /** The root entry: the upper root merged with every lower root. */
 export function lookupRoot(layers: Layers): Entry {
@@ -28,81 +33,139 @@ export function lookupRoot(layers: Layers): Entry {
 }
 
 /**
+ * The state of one lookup across the layers (the kernel's struct ovl_lookup_data). `name` is
+ * what is looked up in the next layer: the union name, a relative redirect, or an absolute
+ * path from a layer's root.
+ */
+interface LookupData {
+  name: string
+  /** A directory was found: a non-directory below it ends the merge and is not part of it. */
+  isDir: boolean
+  /** Nothing below this layer is looked at. */
+  stop: boolean
+  /** The bottom layer: no opaque or redirect mark is read there (nothing is below). */
+  last: boolean
+  /** A redirect has changed `name`. */
+  redirected: boolean
+}
+
+/**
+ * One name in one directory of a layer (the kernel's ovl_lookup_single). `prefix`: the
+ * bytes of d.name before this name, `post`: those after it (an absolute path walked
+ * component by component); a redirect found here rewrites d.name keeping both.
+ */
+function lookupSingle(layer: Layer, realPath: string, d: LookupData, prefix: number, post: string): RealObject | undefined {
+  const st = layer.tryLstat(realPath)
+  if (!st) {
+    if (layer.hasAufsWhiteout(realPath)) d.stop = true
+    return undefined
+  }
+  if (isWhiteoutStat(st)) {
+    d.stop = true
+    return undefined
+  }
+  const obj = { layer, path: realPath, stat: st }
+  if (!isDirMode(Number(st.mode))) {
+    d.stop = true
+    return d.isDir ? undefined : obj
+  }
+  const lastElement = post === ''
+  if (lastElement) d.isDir = true
+  if (d.last) return obj
+  const { opaque, redirect: r } = layer.dirMarks(realPath)
+  if (opaque) {
+    d.stop = true
+    return obj
+  }
+  if (r !== undefined) {
+    d.redirected = true
+    // As the kernel: an empty redirect, an absolute one with an empty component, a relative
+    // one with a '/', fail the lookup.
+    if (r.startsWith('/') ? /\/\/|\/$/.test(r) : r === '' || r.includes('/')) throw fsError('EINVAL', 'lookup', realPath)
+    if (r.startsWith('/')) {
+      // Whatever stopped the walk above (an opaque directory on the way), an absolute
+      // redirect below it starts the lower layers again.
+      d.stop = false
+      d.name = r + post
+    } else d.name = d.name.slice(0, prefix) + r + post
+  }
+  return obj
+}
+
+/**
+ * d.name in one layer (the kernel's ovl_lookup_layer): a name in directory `base`, or an
+ * absolute path walked from the layer's root, each component as lookupSingle sees it (so
+ * whiteouts, opaque directories and redirects on the way count). The walk counts from the
+ * end of d.name: a redirect met on the way changes what comes before, never what is left.
+ */
+function lookupLayer(layer: Layer, base: string, d: LookupData): RealObject | undefined {
+  if (!d.name.startsWith('/')) return lookupSingle(layer, joinPath(base, d.name), d, 0, '')
+  let rem = d.name.length - 1
+  let dir = '/'
+  for (;;) {
+    const s = d.name.length - rem
+    let next = d.name.indexOf('/', s)
+    if (next < 0) next = d.name.length
+    const name = d.name.slice(s, next)
+    const post = d.name.slice(next)
+    const obj = lookupSingle(layer, joinPath(dir, name), d, s, post)
+    if (post === '' || !obj || !isDirMode(Number(obj.stat.mode))) return post === '' ? obj : undefined
+    dir = obj.path
+    rem -= name.length + 1
+  }
+}
+
+/**
  * Look up `name` in the merged directory `parent`: the entry, or undefined when the union
  * has no such name (absent everywhere, or whited out).
  */
 export function lookupChild(layers: Layers, parent: Entry, name: string): Entry | undefined {
+  // The AUFS format's names are whiteouts and markers, never shown (format.ts).
+  if (isAufsName(name)) return undefined
   const path = joinPath(parent.path, name)
-  let upper: RealObject | undefined
-  // Where to search the lowers: each lower directory of the parent, for `name`; a redirect
-  // changes the name (relative) or restarts from the layer roots (absolute).
+  const d: LookupData = { name, isDir: false, stop: false, last: layers.lowers.length === 0, redirected: false }
+  // The lower directories to search: the parent's, until an absolute redirect switches to
+  // the layer roots (the kernel's poe and roe).
   let stack: readonly RealPath[] = parent.lowerDirs
-  let relName = name
-  let absPath: string | undefined
-  let below = 0 // only layers with index > below are searched
+  let rooted = false
+  let upper: RealObject | undefined
 
   if (parent.upper && layers.upper) {
-    const up = layers.upper
-    const realPath = joinPath(parent.upper.path, name)
-    const st = up.tryLstat(realPath)
-    if (st) {
-      if (isWhiteoutStat(st)) return undefined
-      upper = { layer: up, path: realPath, stat: st }
-      if (isDirMode(Number(st.mode))) {
-        if (up.isOpaque(realPath)) {
-          return { path, top: upper, upper, lowerDirs: [], origin: originIno(layers, upper), isDir: true }
-        }
-        const r = up.redirect(realPath)
-        if (r !== undefined) {
-          if (r.startsWith('/')) {
-            absPath = r
-            stack = rootStack(layers)
-          } else relName = r
-        }
-      }
+    upper = lookupLayer(layers.upper, parent.upper.path, d)
+    if (!upper && d.stop) return undefined // a whiteout
+    if (d.name.startsWith('/')) {
+      stack = rootStack(layers)
+      rooted = true
     }
   }
 
-  const isDir = upper ? isDirMode(Number(upper.stat.mode)) : undefined
-  const lowerDirs: RealObject[] = []
-  let lowerTop: RealObject | undefined
-
-  for (let i = 0; i < stack.length; i++) {
+  const found: RealObject[] = []
+  for (let i = 0; !d.stop && i < stack.length; i++) {
     const dir = stack[i]!
-    if (dir.layer.index <= below) continue
-    const realPath = absPath ?? joinPath(dir.path, relName)
-    const st = dir.layer.tryLstat(realPath)
-    if (!st) continue
-    if (isWhiteoutStat(st)) break
-    const obj = { layer: dir.layer, path: realPath, stat: st }
-    const objIsDir = isDirMode(Number(st.mode))
-    if (upper) {
-      // An upper non-directory shadows everything below; an upper directory merges lower ones.
-      if (!isDir || !objIsDir) break
-    } else if (!lowerTop) {
-      lowerTop = obj
-      if (!objIsDir) break
-    } else if (!objIsDir) break
-    lowerDirs.push(obj)
-    if (dir.layer.isOpaque(realPath)) break
-    const r = dir.layer.redirect(realPath)
-    if (r !== undefined) {
-      below = dir.layer.index
-      if (r.startsWith('/')) {
-        absPath = r
-        stack = rootStack(layers)
-        i = -1
-      } else relName = r
+    d.last = dir.layer.index === layers.lowers.length
+    const obj = lookupLayer(dir.layer, dir.path, d)
+    if (!obj) continue
+    // redirect_dir=nofollow (the userxattr format's): a redirect leads nowhere, as the kernel's
+    // "refusing to follow redirect".
+    if (d.redirected && layers.followRedirects === false) throw fsError('EPERM', 'lookup', path)
+    found.push(obj)
+    if (d.stop) break
+    if (!rooted && d.name.startsWith('/')) {
+      // Go on from the layer below this one, from the roots.
+      stack = rootStack(layers)
+      rooted = true
+      i = dir.layer.index - 1
     }
   }
 
   if (upper) {
-    const origin = originIno(layers, upper)
-    return { path, top: upper, upper, lowerDirs: isDir ? lowerDirs : [], origin, isDir: isDir! }
+    const isDir = isDirMode(Number(upper.stat.mode))
+    return { path, top: upper, upper, lowerDirs: isDir ? found : [], origin: originIno(layers, upper), isDir }
   }
-  if (!lowerTop) return undefined
-  const lowerIsDir = isDirMode(Number(lowerTop.stat.mode))
-  return { path, top: lowerTop, upper: undefined, lowerDirs: lowerIsDir ? lowerDirs : [], origin: undefined, isDir: lowerIsDir }
+  const top = found[0]
+  if (!top) return undefined
+  const isDir = isDirMode(Number(top.stat.mode))
+  return { path, top, upper: undefined, lowerDirs: isDir ? found : [], origin: undefined, isDir }
 }
 
 /**
@@ -131,8 +194,12 @@ function rootStack(layers: Layers): RealPath[] {
  */
 export function lowerHasName(parent: Entry, name: string): boolean {
   for (const dir of parent.lowerDirs) {
-    const st = dir.layer.tryLstat(joinPath(dir.path, name))
-    if (!st) continue
+    const path = joinPath(dir.path, name)
+    const st = dir.layer.tryLstat(path)
+    if (!st) {
+      if (dir.layer.hasAufsWhiteout(path)) return false
+      continue
+    }
     return !isWhiteoutStat(st)
   }
   return false

@@ -89,12 +89,18 @@ function names(arg: string, p: string): boolean {
   return false
 }
 
-/** The pid of the layerfs daemon serving mnt (a `cli.js mount -f` process), if any. */
+/** Whether a process is a layerfs daemon: it calls itself `layerfs MOUNTPOINT` (src/cli.ts). */
+export function isLayerfsDaemon(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('layerfs /')
+  } catch {
+    return false
+  }
+}
+
+/** The pid of the layerfs daemon serving mnt, if any. */
 export function daemonOf(mnt: string): number | undefined {
-  return processesFor(mnt).find(p => {
-    const args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')
-    return args.some(a => a.endsWith('cli.js')) && args.includes('-f')
-  })
+  return processesFor(mnt).find(isLayerfsDaemon)
 }
 
 export function registerMount(mnt: string, kind: RegisteredKind): void {
