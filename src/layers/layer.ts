@@ -13,6 +13,8 @@ export const S_IFREG = 0o100000
 export const S_IFLNK = 0o120000
 export const S_IFCHR = 0o020000
 
+const O_NOATIME = fs.constants.O_NOATIME
+
 export const isDirMode = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR
 
 /** A directory entry: its name and the type bits of its mode (d_type). */
@@ -142,7 +144,16 @@ export class Layer {
    */
   open(path: string, flags: number, mode = 0): number {
     const { dirfd, name } = this.dirFds.split(path)
-    return host.openBeneath(dirfd, name, flags, mode)
+    if (this.isUpper) return host.openBeneath(dirfd, name, flags, mode)
+    // A lower layer is never written, atimes included: reads through the mount and copy-up
+    // open its files O_NOATIME, as the kernel's ovl_path_open does. Only the file's owner or
+    // CAP_FOWNER may (EPERM otherwise, e.g. a rootless daemon): then it is opened without.
+    try {
+      return host.openBeneath(dirfd, name, flags | O_NOATIME, mode)
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EPERM') throw e
+      return host.openBeneath(dirfd, name, flags, mode)
+    }
   }
 
   getxattr(path: string, name: string): Buffer | undefined {

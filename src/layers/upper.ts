@@ -82,7 +82,7 @@ export class UpperLayer extends Layer {
    * rename left there never shows in the union.
    */
   cleanWork(): void {
-    fs.rmSync(this.work, { recursive: true, force: true })
+    removeTree(this.work)
     // Mode 0, as the kernel makes it; a daemon that is not root (no CAP_DAC_OVERRIDE) must
     // still work in it.
     fs.mkdirSync(this.work, { mode: process.getuid?.() === 0 ? 0o000 : 0o700 })
@@ -400,6 +400,27 @@ export class UpperLayer extends Layer {
 
 /** f_type of tmpfs and ramfs (linux/magic.h). */
 const MEMORY_FS: ReadonlySet<number> = new Set([0x01021994, 0x858458f6])
+
+/**
+ * rm -rf, also of directories this process cannot read: the kernel makes W/work and its temp
+ * directories mode 0, which only a root daemon gets through (a rootless user who mounted the
+ * kernel's overlayfs in a user namespace, then layerfs, owns them but must chmod them first).
+ */
+function removeTree(path: string): void {
+  try {
+    fs.rmSync(path, { recursive: true, force: true })
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EACCES') throw e
+    const open = (p: string): void => {
+      const st = fs.lstatSync(p)
+      if (!st.isDirectory()) return
+      fs.chmodSync(p, 0o700)
+      for (const name of fs.readdirSync(p)) open(`${p}/${name}`)
+    }
+    open(path)
+    fs.rmSync(path, { recursive: true, force: true })
+  }
+}
 
 /** Where the kernel's volatile mount leaves its mark, given W/work. */
 export const volatileMark = (work: string): string => work + '/incompat/volatile'

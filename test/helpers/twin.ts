@@ -37,6 +37,11 @@ export interface TwinOptions {
    * (scratch-fs.ts) instead of the scratch dir's own.
    */
   fs?: ScratchFsType
+  /**
+   * Rewrites the layerfs side's copy of the layers before it is mounted: the same layers in
+   * another on-disk format the kernel cannot read (AUFS whiteouts, fuse-overlayfs's marks).
+   */
+  layerfsLayers?: (dirs: LayerDirs) => unknown
 }
 
 export interface Side extends Mounted {
@@ -152,6 +157,7 @@ export async function twinMounts(t: Assert, build: Builder, opts: TwinOptions = 
       throw new Error(`cp -a did not copy the layers exactly:\n${diffSnapshots(templateHash.snapshot, copy.snapshot, ['template', 'copy']).join('\n')}`)
     }
     const d = layerDirs(root)
+    if (role === 'layerfs') await opts.layerfsLayers?.(d)
     const spec: MountSpec = { lowers: d.lowers, ...(d.upper ? { upper: d.upper } : {}), ...(opts.options ? { options: opts.options } : {}),
       ...(opts.env ? { env: opts.env } : {}) }
     // The workdir must be on the upper's filesystem.
