@@ -13,8 +13,9 @@ test: setup
 
 # The suite as in a privileged container whose root (and /tmp) is overlayfs, without docker:
 # /tmp on kernel overlayfs in a private mount namespace (scripts/test-in-container.sh).
+# TESTS=... runs a part of it (tap's file arguments), as CI does.
 test-container: setup
-	bash scripts/test-in-container.sh
+	bash scripts/test-in-container.sh $(TESTS)
 
 demo: setup
 	bash scripts/demo.sh
