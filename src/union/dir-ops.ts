@@ -236,8 +236,11 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
   let trash: string | undefined
   const dstSt = upper.tryLstat(to)
   const dstAufsWhiteout = !dstSt && upper.hasAufsWhiteout(to)
-  if (dst?.isDir && dstSt) {
-    // An empty merged directory may still hold whiteouts: move it out of the way first. Where
+  // An empty upper directory is simply replaced by the rename, as the kernel's ovl_rename does
+  // (a process holding it open then sees what the upper fs leaves of it: test/regress/
+  // open-dir-renamed-over).
+  if (dst?.isDir && dstSt && upper.readdir(to).length > 0) {
+    // An empty merged directory that still holds whiteouts is moved out of the way first. Where
     // a lower layer has the name, an empty opaque directory takes its place in the same step
     // (as the kernel's ovl_clear_empty), so that a crash before the rename below never shows
     // the lower directory's entries there.
