@@ -95,8 +95,10 @@ function daemonize(options: string, mountpoint: string): Promise<void> {
   const debug = process.env['DEBUG'] !== undefined && process.env['DEBUG'] !== ''
   const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, CLI, 'mount', '-f', '--notify-fd', '3', '-o', options, mountpoint], {
     detached: true,
-    // With DEBUG set the daemon's traces go to our stderr; otherwise it keeps nothing of ours.
-    stdio: ['ignore', 'ignore', debug ? 'inherit' : 'ignore', 'pipe'],
+    // With DEBUG set the daemon's traces go to our stderr, where that is a terminal or a file;
+    // otherwise it keeps nothing of ours. Never a pipe: whoever reads it (podman collects its
+    // mount program's stderr) would wait for its end as long as the mount lives.
+    stdio: ['ignore', 'ignore', debug && !stderrIsPipe() ? 'inherit' : 'ignore', 'pipe'],
   })
   return new Promise(() => {
     let msg = ''
@@ -112,6 +114,16 @@ function daemonize(options: string, mountpoint: string): Promise<void> {
       fail(line.startsWith('error: ') ? line.slice(7) : 'the daemon exited before the mount was ready')
     })
   })
+}
+
+/** Whether our stderr is a pipe or a socket (not a terminal, a file or /dev/null). */
+function stderrIsPipe(): boolean {
+  try {
+    const st = fs.fstatSync(2)
+    return st.isFIFO() || st.isSocket()
+  } catch {
+    return true
+  }
 }
 
 /** Pids of layerfs daemons serving `mnt` (by their name, daemonTitle). */
