@@ -6,7 +6,11 @@ import fs from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
-import { type Mounted, checkLayout, isMountPoint, mount, parseMountinfo } from './mount.js'
+// Only what every command needs is imported here; the daemon's code (FUSE, the union, the
+// native addons) and the image tools load when used: the command that starts a daemon stays
+// quick (a mount program's whole cost is that command and the daemon's start).
+import { checkLayout, isMountPoint, parseMountinfo } from './layout.js'
+import type { Mounted } from './mount.js'
 import { type MountOptions, formatMountOptions, parseMountOptions } from './options.js'
 import { registerLayerCommands } from './image/cli-layer.js'
 import { IMAGE_SUBCOMMANDS, type ImageMountFlags, imageMountOptions, registerImageCommands } from './image/cli-image.js'
@@ -72,6 +76,7 @@ async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void
   }
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop)
   try {
+    const { mount } = await import('./mount.js')
     m = await mount(o, mountpoint)
   } catch (e) {
     notify(`error: ${messageOf(e)}`)

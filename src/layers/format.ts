@@ -7,6 +7,12 @@
 // user.fuseoverlayfs.opaque. All of these are read; layerfs writes the kernel's format, and
 // AUFS whiteouts only where its upper cannot hold a 0/0 device (an upper on overlayfs).
 
+/** The kernel's workdir layout: temp objects live in W/work. */
+export const WORK_SUBDIR = 'work'
+
+/** Where the kernel's volatile mount leaves its mark, given W/work. */
+export const volatileMark = (work: string): string => work + '/incompat/volatile'
+
 /** The names of the overlay's xattrs in one namespace. */
 export interface OverlayXattrs {
   /** 'trusted.overlay.' or 'user.overlay.': the namespace hidden from the user. */

@@ -4,12 +4,12 @@
 import fs from 'node:fs'
 import { hostLog } from '../log.js'
 import { O_PATH } from './dir-fds.js'
-import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_PREFIX, type OverlayXattrs } from './format.js'
+import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_PREFIX, type OverlayXattrs, WORK_SUBDIR, volatileMark } from './format.js'
+
+export { WORK_SUBDIR, volatileMark } from './format.js'
 import { Layer, S_IFCHR, isWhiteoutStat } from './layer.js'
 import { fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 
-/** The kernel's workdir layout: temp objects live in W/work. */
-export const WORK_SUBDIR = 'work'
 
 /** renameat2(2) flags. */
 export const RENAME_NOREPLACE = 1
@@ -421,9 +421,6 @@ function removeTree(path: string): void {
     fs.rmSync(path, { recursive: true, force: true })
   }
 }
-
-/** Where the kernel's volatile mount leaves its mark, given W/work. */
-export const volatileMark = (work: string): string => work + '/incompat/volatile'
 
 /**
  * Whether the overlay's records can be trusted.overlay.* xattrs on this filesystem, as this
