@@ -9,7 +9,7 @@ import { Command, CommanderError, Option } from 'commander'
 // Only what every command needs is imported here; the daemon's code (FUSE, the union, the
 // native addons) and the image tools load when used: the command that starts a daemon stays
 // quick (a mount program's whole cost is that command and the daemon's start).
-import { checkLayout, isMountPoint, parseMountinfo } from './layout.js'
+import { checkLayout, isMountPoint, mergeMountFlags, parseMountinfo } from './layout.js'
 import type { Mounted } from './mount.js'
 import { type MountOptions, formatMountOptions, parseMountOptions } from './options.js'
 import { registerLayerCommands } from './image/cli-layer.js'
@@ -161,7 +161,8 @@ async function remount(o: MountOptions, mountpoint: string): Promise<void> {
   const entry = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).findLast(m => m.point === mnt)
   if (!entry) return fail(`'${mountpoint}' is not mounted`)
   if (entry.fstype !== 'fuse.layerfs') return fail(`'${mountpoint}' is not a layerfs mount (it is ${entry.fstype})`)
-  const flags = ['remount', o.readOnly ? 'ro' : 'rw', o.nosuid ? 'nosuid' : 'suid', o.nodev ? 'nodev' : 'dev']
+  // The flags given change; the others stay as they are (a remount,ro keeps nosuid).
+  const flags = ['remount', ...mergeMountFlags(entry.flags, o.mountFlags)]
   // -i: mount(8) must not run mount.fuse (and so us) again.
   const err = await new Promise<string | undefined>(resolve =>
     execFile('mount', ['-i', '-o', flags.join(','), mnt], { encoding: 'utf8' }, (e, _out, stderr) =>

@@ -36,14 +36,31 @@ function overlaps(a: string, b: string): boolean {
 }
 
 /** The mount points and filesystem types listed in a /proc/self/mountinfo text. */
-export function parseMountinfo(text: string): { point: string; fstype: string }[] {
-  const out: { point: string; fstype: string }[] = []
+export function parseMountinfo(text: string): { point: string; fstype: string; flags: string[] }[] {
+  const out: { point: string; fstype: string; flags: string[] }[] = []
   for (const line of text.split('\n')) {
     const f = line.split(' ')
     const dash = f.indexOf('-', 6)
     if (f[4] === undefined || dash < 0) continue
     const point = f[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
-    out.push({ point, fstype: f[dash + 1] ?? '' })
+    // The mount's own flags (ro/rw, nosuid, nodev, noexec, atime), field 6.
+    out.push({ point, fstype: f[dash + 1] ?? '', flags: (f[5] ?? '').split(',').filter(Boolean) })
+  }
+  return out
+}
+
+/** Per-mount flags that exclude each other: giving one takes the others off. */
+const FLAG_GROUPS: readonly (readonly string[])[] = [
+  ['ro', 'rw'], ['suid', 'nosuid'], ['dev', 'nodev'], ['exec', 'noexec'],
+  ['atime', 'noatime', 'relatime', 'norelatime', 'strictatime'], ['diratime', 'nodiratime'],
+]
+
+/** `flags` with each of `given` put in, in place of what it excludes (a remount's result). */
+export function mergeMountFlags(flags: readonly string[], given: readonly string[]): string[] {
+  let out = [...flags]
+  for (const g of given) {
+    const group = FLAG_GROUPS.find(grp => grp.includes(g)) ?? [g]
+    out = [...out.filter(f => !group.includes(f)), g]
   }
   return out
 }

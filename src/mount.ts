@@ -13,7 +13,7 @@ import { makeVolumeMountPoints } from './union/mount-points.js'
 import { IdMap } from './union/id-map.js'
 import { type OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS } from './layers/format.js'
 import { canWriteTrustedXattrs } from './layers/upper.js'
-import { MountError, checkLayout, isRealRoot, parseMountinfo } from './layout.js'
+import { MountError, checkLayout, isRealRoot, mergeMountFlags, parseMountinfo } from './layout.js'
 
 export { MountError, checkLayout, isMountPoint, parseMountinfo } from './layout.js'
 
@@ -52,6 +52,9 @@ export function fuseOptions(o: MountOptions): string[] {
   return opts
 }
 
+/** The mount(8) flags libfuse 2.9 passes on to fusermount (suid and dev it drops for a user). */
+const FUSERMOUNT_FLAGS = new Set(['exec', 'noexec', 'atime', 'noatime', 'sync', 'async', 'dirsync'])
+
 /**
  * The options of a lowlevel mount (the default binding): fuse_mount's and the session's. Cache
  * timeouts are ours to give per reply; one kernel inode per union inode makes them safe for
@@ -61,6 +64,8 @@ export function lowLevelOptions(o: MountOptions): { mount: string[]; session: st
   const mount = [`fsname=${o.source}`, 'subtype=layerfs', 'default_permissions', 'auto_unmount']
   if (process.getuid?.() === 0) mount.push('allow_other')
   if (o.upperdir === undefined || o.readOnly) mount.push('ro')
+  // The mount flags fusermount takes; as root setMountFlags puts on the rest.
+  mount.push(...o.mountFlags.filter(f => FUSERMOUNT_FLAGS.has(f)))
   const session = ['big_writes', 'max_write=131072', 'atomic_o_trunc']
   if (o.fuseDebug) session.push('debug')
   return { mount, session }
@@ -167,14 +172,16 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
 
 /**
  * fusermount always mounts nosuid,nodev; kernel overlayfs does not, and setuid programs and
- * device nodes in an image must work. As root, take them off unless the user asked for them.
- * mount(8) runs as a child: it stats the mount point, which this process must answer.
+ * device nodes in an image must work. As root, take them off unless the user asked for them,
+ * and put on the other flags asked for (noexec, noatime, relatime, ...: fusermount takes only
+ * some). mount(8) runs as a child: it stats the mount point, which this process must answer.
  */
 async function setMountFlags(o: MountOptions, mnt: string): Promise<void> {
-  if (!isRealRoot() || (o.nosuid && o.nodev)) return
-  const flags = ['remount', 'bind', o.nosuid ? 'nosuid' : 'suid', o.nodev ? 'nodev' : 'dev']
+  if (!isRealRoot()) return
+  const flags = mergeMountFlags([o.nosuid ? 'nosuid' : 'suid', o.nodev ? 'nodev' : 'dev'], o.mountFlags)
+  const args = ['remount', 'bind', ...flags]
   await new Promise<void>((resolve, reject) =>
-    execFile('mount', ['-o', flags.join(','), mnt], err => (err ? reject(new MountError(`cannot set ${flags.slice(2).join(',')} on '${mnt}': ${err.message.trim()}`)) : resolve())))
+    execFile('mount', ['-o', args.join(','), mnt], err => (err ? reject(new MountError(`cannot set ${flags.join(',')} on '${mnt}': ${err.message.trim()}`)) : resolve())))
 }
 
 /**

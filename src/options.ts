@@ -47,6 +47,11 @@ export interface MountOptions {
   /** `remount` (from mount(8) through mount.fuse): change the options of a layerfs mount. */
   remount: boolean
   /**
+   * The mount flags given, as given (ro/rw, nosuid/suid, nodev/dev, noexec/exec, the atime
+   * ones): what a remount changes, and nothing else.
+   */
+  mountFlags: string[]
+  /**
    * `redirect_dir=`: renamed directories get redirects (on), or are refused with EXDEV and
    * redirects in the layers followed (follow) or refused (nofollow, EPERM), as the kernel's.
    * Undefined: on, or nofollow in the userxattr format (the kernel's rule there).
@@ -115,6 +120,10 @@ const FIXED: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['fsync', new Set(['0', '1'])],
 ])
 
+/** The flags a remount changes: the kernel's per-mount flags (mountinfo's field 6). */
+const MOUNT_FLAGS = new Set(['ro', 'rw', 'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'atime', 'noatime',
+  'relatime', 'norelatime', 'strictatime', 'nodiratime', 'diratime'])
+
 /** Split on unescaped `sep`; a backslash escapes the next character (kept for a later split). */
 function splitEscaped(s: string, sep: string): string[] {
   const out: string[] = []
@@ -161,7 +170,7 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
   const o: Omit<MountOptions, 'lowerdirs' | 'upperdir' | 'workdir'> = {
     readOnly: false, fuseDebug: false, nosuid: false, nodev: false, volumes: [], source: 'layerfs',
     volatile: false, noFsync: false, userxattr: false, ids: {}, staticNlink: false, noXattrs: false, ino32: false,
-    remount: false, redirectDir: undefined,
+    remount: false, redirectDir: undefined, mountFlags: [],
   }
   let uidmap: IdMapping[] | undefined
   let gidmap: IdMapping[] | undefined
@@ -172,6 +181,7 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
       const key = eq < 0 ? opt : opt.slice(0, eq)
       const val = eq < 0 ? undefined : opt.slice(eq + 1)
       const flag = val === undefined
+      if (flag && MOUNT_FLAGS.has(key)) o.mountFlags.push(key)
       if (key === 'lowerdir' || key === 'upperdir' || key === 'workdir' || key === 'lowerdir+') {
         if (!val) throw new OptionError(`option '${key}' needs a directory`)
         if (key === 'lowerdir') lowerdir = val
@@ -267,10 +277,9 @@ export function formatMountOptions(o: MountOptions): string {
   const parts = [`lowerdir=${o.lowerdirs.map(esc).join(':')}`]
   if (o.upperdir !== undefined) parts.push(`upperdir=${esc(o.upperdir)}`, `workdir=${esc(o.workdir!)}`)
   if (o.source !== 'layerfs') parts.push(`fsname=${esc(o.source)}`)
-  if (o.readOnly) parts.push('ro')
+  // ro, nosuid, nodev are among them (readOnly, nosuid, nodev come from them).
+  parts.push(...o.mountFlags)
   if (o.fuseDebug) parts.push('debug')
-  if (o.nosuid) parts.push('nosuid')
-  if (o.nodev) parts.push('nodev')
   if (o.remount) parts.push('remount')
   if (o.redirectDir !== undefined) parts.push(`redirect_dir=${o.redirectDir}`)
   if (o.volatile) parts.push('volatile')

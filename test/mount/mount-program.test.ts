@@ -145,6 +145,18 @@ t.test("mount.fuse's SOURCE is the mount's source; remount ro and rw through mou
   t.ok(entry()[3]?.split(',').includes('rw'), 'read-write again')
   t.equal((await sh('echo x > new && cat new', { cwd: s.mnt })).stdout, 'x\n')
   t.ok(daemonOf(s.mnt) !== undefined, 'the same daemon serves on')
+  t.equal((await run('umount', [s.mnt])).code, 0)
+
+  // Flags given at mount are kept (fusermount takes only some: the rest are put on after), and
+  // a remount changes the flags it names and no other (remount,ro of a nosuid mount stays nosuid).
+  const m2 = await viaMount(t, { source: 'my-source', mnt: s.mnt, options: `lowerdir=${s.home}/l/SHORTA,upperdir=${s.upper},workdir=${s.work},nosuid,noexec,noatime` })
+  t.equal(m2.code, 0, m2.stderr)
+  const flags = (): string[] => entry()[3]?.split(',') ?? []
+  t.ok(['nosuid', 'noexec', 'noatime'].every(f => flags().includes(f)), `mounted nosuid,noexec,noatime: ${flags().join(',')}`)
+  t.equal((await viaMount(t, { source: 'my-source', mnt: s.mnt, options: 'remount,ro' })).code, 0)
+  t.ok(['ro', 'nosuid', 'noexec', 'noatime'].every(f => flags().includes(f)), `remount,ro kept the rest: ${flags().join(',')}`)
+  t.equal((await viaMount(t, { source: 'my-source', mnt: s.mnt, options: 'remount,rw,exec' })).code, 0)
+  t.ok(flags().includes('rw') && !flags().includes('noexec') && flags().includes('nosuid'), `remount,rw,exec: ${flags().join(',')}`)
   const bad = await runCli(['my-source', `${s.home}/aaa`, '-o', 'remount,ro'])
   t.match(bad.stderr, /^layerfs: '.*aaa' is not mounted\n$/, 'remount of what is not mounted: one line')
   t.equal((await run('umount', [s.mnt])).code, 0)
