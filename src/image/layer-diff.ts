@@ -7,7 +7,8 @@ import type { UpperLayer } from '../layers/upper.js'
 import { type Layers, lookupChild, lookupRoot } from '../union/lookup.js'
 import { type Entry, joinPath } from '../union/entry.js'
 import { mergedNames } from '../union/readdir.js'
-import { checkedLayer } from './layer-export.js'
+import type { Layer } from '../layers/layer.js'
+import { openLayers } from './layer-export.js'
 
 export type ChangeKind = 'A' | 'C' | 'D'
 
@@ -22,8 +23,15 @@ export interface Change {
  * touches is walked: a directory no layer of the upper reaches is the same on both sides.
  */
 export function diffLayer(upperDir: string, lowerDirs: readonly string[]): Change[] {
-  const upper = checkedLayer(upperDir, 0, true)
-  const lowers = lowerDirs.map((l, i) => checkedLayer(l, i + 1, false))
+  const layers = openLayers(upperDir, lowerDirs)
+  try {
+    return diffLayers(layers.upper, layers.lowers)
+  } finally {
+    layers.close()
+  }
+}
+
+function diffLayers(upper: Layer, lowers: Layer[]): Change[] {
   // The union lookup only reads through the upper (tryLstat, isOpaque, redirect, origin).
   const after: Layers = { upper: upper as UpperLayer, lowers }
   const before: Layers = { upper: undefined, lowers }

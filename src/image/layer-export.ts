@@ -85,8 +85,35 @@ const minor = (rdev: bigint): number => Number((rdev & 0xffn) | ((rdev >> 12n) &
 
 /** Write the upper layer `upperDir` as a layer tarball at `tarPath` (replaced atomically). */
 export async function exportLayer(upperDir: string, tarPath: string, options: ExportOptions = {}): Promise<ExportStats> {
-  const upper = checkedLayer(upperDir, 0, true)
-  const lowers = (options.lowers ?? []).map((l, i) => checkedLayer(l, i + 1, false))
+  const layers = openLayers(upperDir, options.lowers ?? [])
+  try {
+    return await exportLayers(layers.upper, layers.lowers, tarPath)
+  } finally {
+    layers.close()
+  }
+}
+
+/**
+ * The upper and lower layers of an offline job (export, diff), and one close() for all of
+ * them: each holds a root fd and up to 256 directory fds, which a long-lived caller (a test
+ * process, a library user) would otherwise lose with every call.
+ */
+export function openLayers(upperDir: string, lowerDirs: readonly string[]): { upper: Layer; lowers: Layer[]; close: () => void } {
+  const opened: Layer[] = []
+  const close = (): void => {
+    for (const l of opened) l.close()
+  }
+  try {
+    opened.push(checkedLayer(upperDir, 0, true))
+    for (const [i, l] of lowerDirs.entries()) opened.push(checkedLayer(l, i + 1, false))
+  } catch (e) {
+    close()
+    throw e
+  }
+  return { upper: opened[0]!, lowers: opened.slice(1), close }
+}
+
+async function exportLayers(upper: Layer, lowers: Layer[], tarPath: string): Promise<ExportStats> {
   const target = resolve(tarPath)
   if (!fs.statSync(dirname(target), { throwIfNoEntry: false })?.isDirectory()) throw imageError(`'${dirname(tarPath)}' is not a directory`)
   if (fs.statSync(target, { throwIfNoEntry: false })?.isDirectory()) throw imageError(`'${tarPath}' is a directory`)

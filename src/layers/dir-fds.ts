@@ -87,6 +87,12 @@ export class DirFds {
     closeLater(fds)
   }
 
+  /** Close every kept fd now: the layer is done with (no host path made from one is in use). */
+  close(): void {
+    for (const fd of this.#dirs.values()) fs.closeSync(fd)
+    this.#dirs.clear()
+  }
+
   /**
    * Drop the kept fds of real paths `paths` and of every directory below them: what a rename
    * or a removal there changes (a directory elsewhere keeps its inode and its path). Closed

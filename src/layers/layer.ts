@@ -83,6 +83,15 @@ export class Layer {
     this.#uuid = host.fsUuid(this.root)
   }
 
+  /**
+   * Close the root fd and every kept directory fd, for a layer opened for one job (export,
+   * diff); a mount's layers live as long as the daemon. The layer is unusable afterwards.
+   */
+  close(): void {
+    this.dirFds.close()
+    fs.closeSync(this.rootFd)
+  }
+
   /** The uuid of the filesystem this layer is on (zeros where it has none). */
   get uuid(): Buffer {
     return (this.#uuid ??= host.fsUuid(this.root))

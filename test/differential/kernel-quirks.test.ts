@@ -9,7 +9,8 @@ import { SCRATCH_FS_TYPES, type ScratchFsType } from '../helpers/scratch-fs.js'
 import { err, OK, syscalls, type Op } from '../helpers/syscalls.js'
 import { twinMounts } from '../helpers/twin.js'
 import { runCases } from './lib/engine.js'
-import { classify } from './lib/known.js'
+import { classify, classifyStacked } from './lib/known.js'
+import { runStacked } from './lib/stacking.js'
 
 // The kernel's half depends on the upper filesystem: its failed rename is a
 // renameat2(RENAME_WHITEOUT) in the upper, which ext4 refuses only after it has made the
@@ -84,6 +85,36 @@ t.test('failed-dir-rename-side-effects explains seed 20060 (a move through a sym
   const { unexplained, known } = classify(c, oc!)
   t.same(unexplained, [], 'all explained')
   t.ok(known.has('failed-dir-rename-side-effects'), 'by failed-dir-rename-side-effects')
+})
+
+// Found by scripts/fuzz/run --stacking (seed 2102, 10 rounds x 30 ops), minimized to 3 rounds:
+// the kernel's copy-up by the failed rename stays in round 2's layer, so round 3's copy-up of
+// the same dir records that copy as its origin; layerfs's names the dir in round 1's layer.
+t.test('failed-dir-rename-side-effects explains stacked seed 2102 (the copy stays in its layer)', async t => {
+  const rounds: Op[][] = [
+    [
+      { op: 'open', path: 'e/k', flags: 'O_WRONLY|O_CREAT|O_TRUNC', mode: 0o644 },
+      { op: 'mkdir', path: 'e/c', mode: 0o755 },
+      { op: 'rename', path: 'e/c', to: 's/p', probe: true },
+      { op: 'rename', path: 'e', to: 'w', probe: true },
+    ],
+    [
+      { op: 'mkdir', path: 's/p/dw', mode: 0o755 },
+      { op: 'open', path: 's/p/dw/dw', flags: 'O_WRONLY|O_CREAT', mode: 0o644 },
+      { op: 'rename', path: 'w', to: 's/p/dw', probe: true }, // ENOTEMPTY on both
+    ],
+    [{ op: 'chmod', path: 'w/k', mode: 0o600 }], // w copied up
+  ]
+  const c = { label: 'stacked seed 2102, minimized', rounds }
+  const [oc] = await runStacked(t, [c])
+  const res = oc!.results[1]!
+  t.same([res.layerfs[2], res.overlay[2]], [err('ENOTEMPTY'), err('ENOTEMPTY')], 'the rename fails on both')
+  const at = (round: number, field: string) => oc!.diffs.find(d => d.round === round && typeof d.detail === 'object' && 'field' in d.detail && d.detail.field === field)?.detail
+  t.match(at(2, 'exists'), { path: 'r/w', layerfs: null, overlay: 'dir' }, 'round 2: only the kernel copied w up')
+  t.match(at(3, 'xattr trusted.overlay.origin'), { path: 'r/w', layerfs: 'u1:c00/r/w', overlay: 'u2:c00/r/w' }, 'round 3: the origins name w in different layers')
+  const { unexplained, known } = classifyStacked(c, oc!)
+  t.same(unexplained, [], 'all explained')
+  t.same([...known.keys()], ['failed-dir-rename-side-effects'], 'by failed-dir-rename-side-effects')
 })
 
 t.test('kernel-stale-impure-readdir-cache: link into an impure dir that was read', async t => {

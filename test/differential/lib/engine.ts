@@ -21,7 +21,7 @@ import { diffSnapshots, hashTree, snapshotTree, type Snapshot } from '../../help
 import { KERNEL_PRIVATE_XATTRS } from '../../helpers/twin.js'
 import { compareCalls, compareTrees, comparableTree, unshareWhiteouts, type CallDiff, type TreeDiff } from './compare.js'
 import type { Features } from './features.js'
-import { fixTimes, writeCase } from './fixture.js'
+import { fixTimes, writeCase, type Profile } from './fixture.js'
 
 export interface Case {
   /** Label for reports (e.g. "seed 17"). */
@@ -37,11 +37,20 @@ export type Where =
   | 'swap-kernel' | 'swap-layerfs' | 'swap-ino' | 'swap-readdir'
   | 'calls2' | 'tree2' | 'upper2' | 'readdir2'
   | 'lowers' | 'error'
+  // Stacking mode (stacking.ts): the view of freshly stacked layers before a round's ops; the
+  // final stack mounted read-only by each side, then by the other side.
+  | 'pushdown' | 'final' | 'final-readdir'
+  | 'cross-kernel' | 'cross-layerfs' | 'cross-ino' | 'cross-readdir'
+  // Stacking mode: every upper of a final stack as a layer tarball (layer export), imported
+  // again; the kernel over the imports against the kernel over the uppers.
+  | 'export'
 
 export interface Difference {
   where: Where
   sig: string
   detail: CallDiff | TreeDiff | string
+  /** Stacking mode: the round (1-based) it was seen in; absent for the final stack. */
+  round?: number
 }
 
 export interface CaseOutcome {
@@ -67,21 +76,21 @@ export interface RunOptions {
 }
 
 const NLOWERS = 2
-const caseDir = (i: number): string => `c${String(i).padStart(2, '0')}`
+export const caseDir = (i: number): string => `c${String(i).padStart(2, '0')}`
 
-interface SideLayers {
+export interface SideLayers {
   root: string
   lowers: string[]
   upper: string
 }
 
 /** Builds the layers of all cases once, copies them to two roots, returns both. */
-async function buildLayers(n: number, features: Features): Promise<[SideLayers, SideLayers]> {
+export async function buildLayers(n: number, features: Features, profile: Profile = 'classic'): Promise<[SideLayers, SideLayers]> {
   const template = freshDir('diff-template')
   const lowers = Array.from({ length: NLOWERS }, (_, k) => join(template, `lower${k}`))
   for (const l of lowers) mkdirSync(l)
   mkdirSync(join(template, 'upper'))
-  for (let i = 0; i < n; i++) writeCase(lowers, `${caseDir(i)}/r`, features)
+  for (let i = 0; i < n; i++) writeCase(lowers, `${caseDir(i)}/r`, features, profile)
   lowers.forEach((l, k) => fixTimes(l, `lower${k}:`))
   const want = await hashTree(template, { identity: false })
   const copy = async (name: string): Promise<SideLayers> => {
@@ -95,11 +104,11 @@ async function buildLayers(n: number, features: Features): Promise<[SideLayers, 
   return Promise.all([copy('side-a'), copy('side-b')])
 }
 
-const mountOn = (host: TeardownHost, kind: MountKind, s: SideLayers): Promise<Mounted> =>
+export const mountOn = (host: TeardownHost, kind: MountKind, s: SideLayers): Promise<Mounted> =>
   mountKind(host, kind, { lowers: s.lowers, upper: s.upper, work: freshDir('work') })
 
 /** Runs fn over items, at most `jobs` at a time. */
-async function pool<T>(items: readonly T[], jobs: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
+export async function pool<T>(items: readonly T[], jobs: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
   let next = 0
   await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, async () => {
     while (next < items.length) {
@@ -109,17 +118,17 @@ async function pool<T>(items: readonly T[], jobs: number, fn: (x: T, i: number) 
   }))
 }
 
-async function alive(m: Mounted): Promise<boolean> {
+export async function alive(m: Mounted): Promise<boolean> {
   const r = await run('stat', ['-c', '%i', m.mnt], { timeout: 10_000 })
   return r.code === 0
 }
 
-interface Snapped {
+export interface Snapped {
   merged: Snapshot
   upper: Snapshot
 }
 
-async function snap(m: Mounted, dir: string): Promise<Snapped> {
+export async function snap(m: Mounted, dir: string): Promise<Snapped> {
   const merged = await snapshotTree(join(m.mnt, dir), { identity: true, dirNlink: true })
   const upper = unshareWhiteouts(await snapshotTree(join(m.upper!, dir), { dropXattrs: KERNEL_PRIVATE_XATTRS }).catch(() => ({}) as Snapshot))
   return { merged, upper }
@@ -129,7 +138,7 @@ async function snap(m: Mounted, dir: string): Promise<Snapped> {
  * readdir (with an lstat of each entry) of every directory of the tree, on both mounts, compared
  * like calls: d_ino == st_ino and hard links, whatever readdir ops the case happened to make.
  */
-async function readdirAll(a: Mounted, b: Mounted, dir: string, tree: Snapshot, timeout: number): Promise<CallDiff[] | string> {
+export async function readdirAll(a: Mounted, b: Mounted, dir: string, tree: Snapshot, timeout: number): Promise<CallDiff[] | string> {
   const ops: Op[] = Object.entries(tree).filter(([, e]) => e.type === 'dir').map(([p]) => ({ op: 'readdir', path: p, stat: true }))
   try {
     const [x, y] = await Promise.all([a, b].map(m => syscalls(join(m.mnt, dir), ops, { timeout })))
@@ -139,7 +148,7 @@ async function readdirAll(a: Mounted, b: Mounted, dir: string, tree: Snapshot, t
   }
 }
 
-const inos = (s: Snapshot): Record<string, string | undefined> => Object.fromEntries(Object.entries(s).map(([k, e]) => [k, e.ino]))
+export const inos = (s: Snapshot): Record<string, string | undefined> => Object.fromEntries(Object.entries(s).map(([k, e]) => [k, e.ino]))
 
 /**
  * Runs every case on layerfs (side A) and kernel overlayfs (side B) and returns each case's

@@ -41,11 +41,43 @@ const LOWER_SPECS: readonly TreeSpec[] = [
   },
 ]
 
+/**
+ * Which layers a case starts from: 'classic' (above), or 'stacking': the same plus deeper
+ * directories for the stacking mode (stacking.ts) to move around across layers: `p/dir1`
+ * (holding `f1` and `sub/g1`, only in lower0) next to an empty `p/empty1`, as in issue 12;
+ * a merged `p/m` with a merged subdir; a lower1-only `p/gone`; a chain `s/t/u`; a hard-linked
+ * pair in a dir; a whited-out dir `g`.
+ */
+export type Profile = 'classic' | 'stacking'
+
+const STACKING_SPECS: readonly TreeSpec[] = [
+  {
+    p: {
+      dir1: { f1: 'p/dir1/f1\n', sub: { g1: 'p/dir1/sub/g1\n' } },
+      empty1: {},
+      m: { h: 'p/m/h from lower0\n', mm: { i: 'p/m/mm/i from lower0\n' } },
+      hl: 'p/hl hard-linked in lower0\n',
+      hl2: { type: 'hardlink', target: 'p/hl' },
+    },
+    s: { t: { u: { deep: 's/t/u/deep\n' } } },
+    g: { type: 'whiteout' },
+  },
+  {
+    p: {
+      m: { k: 'p/m/k from lower1\n', mm: { j: 'p/m/mm/j from lower1\n' } },
+      gone: { r: 'p/gone/r from lower1\n' },
+    },
+    s: { t: { v: 's/t/v from lower1\n' }, w2: { x: 's/w2/x from lower1\n' } },
+    g: { gg: 'g/gg under a whiteout\n' },
+  },
+]
+
 /** The lowers' specs for these options. */
-export function lowerSpecs(o: Features = {}): TreeSpec[] {
-  const specs = LOWER_SPECS.map(s => ({ ...s }))
+export function lowerSpecs(o: Features = {}, profile: Profile = 'classic'): TreeSpec[] {
+  const specs = LOWER_SPECS.map((s, k) => ({ ...s, ...(profile === 'stacking' ? STACKING_SPECS[k] : {}) }))
   if (!feature(o, 'lowerHardLinks')) {
     delete specs[0]!.h2
+    if (profile === 'stacking') specs[0]!.p = { ...(specs[0]!.p as TreeSpec), hl2: 'p/hl2, not a hard link\n' }
   }
   return specs
 }
@@ -64,7 +96,7 @@ export type Kind = 'file' | 'dir' | 'symlink' | 'dev'
 const isSpec = (n: Node): n is NodeSpec => typeof n === 'object' && !Buffer.isBuffer(n) && typeof (n as NodeSpec).type === 'string'
 
 /** The merged view of LOWER_SPECS (plus the sparse files), as kernel overlayfs shows it: path -> kind. */
-export function mergedView(o: Features = {}): Map<string, Kind> {
+export function mergedView(o: Features = {}, profile: Profile = 'classic'): Map<string, Kind> {
   const out = new Map<string, Kind>()
   const merge = (specs: Array<TreeSpec | undefined>, prefix: string): void => {
     const names = new Set(specs.flatMap(s => (s ? Object.keys(s) : [])))
@@ -87,7 +119,7 @@ export function mergedView(o: Features = {}): Map<string, Kind> {
       if (kind === 'dir') merge(below, p + '/')
     }
   }
-  merge(lowerSpecs(o), '')
+  merge(lowerSpecs(o, profile), '')
   for (const [, p] of SPARSE) out.set(p, 'file')
   return out
 }
@@ -96,8 +128,8 @@ export function mergedView(o: Features = {}): Map<string, Kind> {
  * Writes one case's layers: `lowers[k]/<dir>` gets LOWER_SPECS[k]. Call fixTimes() on each
  * lower once every case is written.
  */
-export function writeCase(lowers: readonly string[], dir: string, o: Features = {}): void {
-  lowerSpecs(o).forEach((spec, k) => writeTree(join(lowers[k]!, dir), spec))
+export function writeCase(lowers: readonly string[], dir: string, o: Features = {}, profile: Profile = 'classic'): void {
+  lowerSpecs(o, profile).forEach((spec, k) => writeTree(join(lowers[k]!, dir), spec))
   for (const [k, p, extents] of SPARSE) {
     const fd = openSync(join(lowers[k]!, dir, p), 'w', 0o644)
     for (const [off, data] of extents) writeSync(fd, Buffer.from(data), 0, data.length, off)

@@ -5,7 +5,7 @@
 // lets the fuzzer drop ops while minimizing.
 import type { Op } from '../../helpers/syscalls.js'
 import { feature, type Features } from './features.js'
-import { mergedView, type Kind } from './fixture.js'
+import { mergedView, type Kind, type Profile } from './fixture.js'
 import { Rng } from './prng.js'
 
 export const STAT_FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'nlink', 'ino', 'mtime_ns']
@@ -30,18 +30,43 @@ const WEIGHTS = {
   read: 6, readdir: 6, stat: 9, readlink: 1, getxattr: 2, listxattr: 2,
 }
 
+/**
+ * The stacking mode's mix (stacking.ts): what stacking layers exposes. Directory renames
+ * (within a dir, across dirs, onto empty dirs, back again; of lower, merged and already
+ * renamed dirs), whole subtrees deleted and made again (opaque dirs over whiteouts), writes
+ * and creates in moved dirs, hard links of lower files and across dirs; the rest, rarely.
+ */
+const STACK_WEIGHTS = {
+  renameDir: 16, rmtree: 2, writeMoved: 8, linkLower: 4,
+  create: 4, pwrite: 4, append: 2, truncate: 1, unlink: 5, mkdir: 5, rmdir: 3, renameFile: 5,
+  symlink: 1, link: 2, chmod: 1, chown: 1, utimens: 1, setxattr: 1, removexattr: 1, openw: 1,
+  read: 3, readdir: 5, stat: 5, readlink: 0, getxattr: 1, listxattr: 1,
+}
+/** Names for the stacking mode: the fixture's directories' and files' names come back often. */
+const STACK_NAMES = ['a', 'b', 'x', 'y', 'd1', 'd2', 'e', 'o', 'w', 'dw', 'g', 'p', 's', 't', 'u', 'dir1', 'dir1x', 'empty1', 'sub', 'f1', 'g1', 'm', 'mm', 'h', 'k', 'q', 'v']
+
+type ClassicKind = keyof typeof WEIGHTS
+
 export class Generator {
   readonly rng: Rng
   /** The rough model: path -> kind. */
   readonly model: Map<string, Kind>
   private counter = 0
+  /** Stacking: ops already decided (a subtree's removal), handed out one by one. */
+  private readonly plan: Op[] = []
+  /** Stacking: directories that were renamed (their current paths) -> where they first were. */
+  private readonly moved = new Map<string, string>()
 
   private readonly modes: number[]
   private readonly dirModes: number[]
 
-  constructor(readonly seed: number, features: Features = {}) {
+  /** The mix of ops: the profile's own by default; 'classic' ops over the stacking fixture too. */
+  readonly mix: Profile
+
+  constructor(readonly seed: number, features: Features = {}, readonly profile: Profile = 'classic', mix?: Profile) {
+    this.mix = mix ?? profile
     this.rng = new Rng(seed)
-    this.model = mergedView(features)
+    this.model = mergedView(features, profile)
     const setgid = feature(features, 'setgid')
     this.modes = MODES.filter(m => setgid || !(m & 0o2000))
     this.dirModes = [0o755, 0o755, 0o700, 0o777, 0o2775].filter(m => setgid || !(m & 0o2000))
@@ -54,8 +79,14 @@ export class Generator {
 
   next(): Op {
     this.counter++
+    if (this.mix === 'stacking') return this.nextStacking()
+    return this.make(this.rng.weighted(WEIGHTS))
+  }
+
+  /** One op of a kind of the classic mix. */
+  private make(kind: ClassicKind): Op {
     const r = this.rng
-    switch (r.weighted(WEIGHTS)) {
+    switch (kind) {
       case 'create': {
         const path = r.chance(0.6) ? this.fresh() : this.any('file')
         const flags = r.pick(['O_WRONLY|O_CREAT', 'O_WRONLY|O_CREAT|O_EXCL', 'O_WRONLY|O_CREAT|O_TRUNC', 'O_RDWR|O_CREAT'])
@@ -145,6 +176,116 @@ export class Generator {
     }
   }
 
+  private nextStacking(): Op {
+    const planned = this.plan.shift()
+    if (planned) return planned
+    const r = this.rng
+    const kind = r.weighted(STACK_WEIGHTS)
+    switch (kind) {
+      case 'renameDir':
+        return this.renameDir()
+      case 'rmtree':
+        return this.removeTree()
+      case 'writeMoved': {
+        const files = this.under(this.movedDirs()).filter(p => this.model.get(p) === 'file')
+        if (files.length && r.chance(0.6)) {
+          const path = r.pick(files)
+          return r.chance(0.7)
+            ? { op: 'pwritefile', path, flags: r.pick(['O_WRONLY', 'O_WRONLY|O_APPEND', 'O_RDWR|O_TRUNC']), offset: r.pick([0, 0, 3, 4096]), data: this.data() }
+            : { op: 'readfile', path, digest: DIGEST_OVER }
+        }
+        const dirs = this.movedDirs()
+        const path = this.freshIn(dirs.length ? r.pick(dirs) : r.pick(this.dirs()))
+        this.add(path, r.chance(0.8) ? 'file' : 'dir')
+        return this.model.get(path) === 'dir'
+          ? { op: 'mkdir', path, mode: r.pick(this.dirModes) }
+          : { op: 'pwritefile', path, flags: 'O_WRONLY|O_CREAT|O_EXCL', offset: 0, data: this.data() }
+      }
+      case 'linkLower': {
+        // A file that came from a lower layer (or was written below), to a new name in another
+        // dir: copy-up, then a second name; across later layers both are one inode.
+        const files = [...this.model].filter(([, k]) => k === 'file').map(([p]) => p)
+        if (!files.length) return this.make('link')
+        const from = r.pick(files)
+        const to = this.freshIn(r.pick(this.dirs()))
+        this.add(to, 'file')
+        return { op: 'link', path: from, to }
+      }
+      default:
+        return this.make(kind)
+    }
+  }
+
+  /** A directory rename, the way stacking exposes redirects. */
+  private renameDir(): Op {
+    const r = this.rng
+    const all = this.dirs().filter(Boolean)
+    const moved = this.movedDirs()
+    const below = this.under(moved).filter(p => this.model.get(p) === 'dir')
+    const p = r.next()
+    const from = p < 0.3 && moved.length ? r.pick(moved)
+      : p < 0.45 && below.length ? r.pick(below)
+      : p < 0.95 && all.length ? r.pick(all)
+      : this.any('dir')
+    const parent = from.includes('/') ? from.slice(0, from.lastIndexOf('/')) : ''
+    const q = r.next()
+    let to: string
+    if (q < 0.35) to = this.freshIn(parent)
+    else if (q < 0.75) to = this.freshIn(r.pick(this.dirs().filter(d => d !== from && !d.startsWith(from + '/'))))
+    else if (q < 0.85) {
+      const empty = all.filter(d => d !== from && !this.children(d).length)
+      to = empty.length ? r.pick(empty) : this.freshIn(parent)
+    } else if (q < 0.95 && this.moved.has(from)) to = this.moved.get(from)!
+    else to = this.any()
+    this.move(from, to)
+    return { op: 'rename', path: from, to, probe: true }
+  }
+
+  /** Removes a whole subtree (unlinks and rmdirs, deepest first), often making the dir again. */
+  private removeTree(): Op {
+    const r = this.rng
+    const dirs = this.dirs().filter(Boolean)
+    if (!dirs.length) return this.make('rmdir')
+    const dir = r.pick(dirs)
+    const inside = this.children(dir).sort((x, y) => y.split('/').length - x.split('/').length || (x < y ? 1 : -1))
+    for (const p of inside) this.plan.push(this.model.get(p) === 'dir' ? { op: 'rmdir', path: p } : { op: 'unlink', path: p })
+    this.plan.push({ op: 'rmdir', path: dir })
+    for (const p of [dir, ...inside]) this.model.delete(p)
+    for (const m of [...this.moved.keys()]) if (m === dir || m.startsWith(dir + '/')) this.moved.delete(m)
+    if (r.chance(0.6)) {
+      this.plan.push({ op: 'mkdir', path: dir, mode: r.pick(this.dirModes) })
+      this.add(dir, 'dir')
+      if (r.chance(0.5)) {
+        const f = this.freshIn(dir)
+        this.plan.push({ op: 'pwritefile', path: f, flags: 'O_WRONLY|O_CREAT', offset: 0, data: this.data() })
+        this.add(f, 'file')
+      }
+    }
+    return this.plan.shift()!
+  }
+
+  /** Renamed directories that still exist in the model. */
+  private movedDirs(): string[] {
+    return [...this.moved.keys()].filter(p => this.model.get(p) === 'dir')
+  }
+
+  /** Paths strictly below any of dirs. */
+  private under(dirs: readonly string[]): string[] {
+    return [...this.model.keys()].filter(p => dirs.some(d => p.startsWith(d + '/')))
+  }
+
+  /** A name not in the model, in dir ('' is the case's root). */
+  private freshIn(dir: string): string {
+    const names = this.profile === 'stacking' ? STACK_NAMES : NAMES
+    let path = ''
+    for (let i = 0; i < 8; i++) {
+      const name = this.rng.pick(names)
+      path = dir ? `${dir}/${name}` : name
+      if (!this.model.has(path)) break
+    }
+    return path.split('/').length > 6 ? path.slice(path.lastIndexOf('/') + 1) : path
+  }
+
   /** Some text to write: short most of the time, sometimes a few KiB. */
   private data(max = 40): string {
     const r = this.rng
@@ -227,7 +368,21 @@ export class Generator {
     const kinds = moved.map(p => this.model.get(p)!)
     for (const p of moved) this.model.delete(p)
     moved.forEach((p, i) => this.model.set(to + p.slice(from.length), kinds[i]!))
+    if (k === 'dir' && this.profile === 'stacking') {
+      for (const [m, first] of [...this.moved]) {
+        if (m !== from && !m.startsWith(from + '/')) continue
+        this.moved.delete(m)
+        this.moved.set(to + m.slice(from.length), first)
+      }
+      if (!this.moved.has(to)) this.moved.set(to, from)
+    }
   }
+}
+
+/** The op lists of one seed in the stacking mode: one list per round (per layer). */
+export function generateStacked(seed: number, rounds: number, ops: number, features: Features = {}, mix: Profile = 'stacking'): { rounds: Op[][] } {
+  const g = new Generator(seed, features, 'stacking', mix)
+  return { rounds: Array.from({ length: rounds }, () => g.take(ops)) }
 }
 
 /** The op lists of one seed: `ops` for the first mounts, then `more` for the swapped mounts. */

@@ -11,6 +11,7 @@
 import type { Op, SysResult } from '../../helpers/syscalls.js'
 import type { CallDiff, Norm, TreeDiff } from './compare.js'
 import type { Case, CaseOutcome, Difference, Where } from './engine.js'
+import type { StackedCase, StackedOutcome } from './stacking.js'
 
 export interface Known {
   id: string
@@ -42,14 +43,6 @@ function withAncestors(path: string): string[] {
   return out
 }
 
-/** Symlinks the ops made (that the kernel made) before index `end`: path -> target. */
-function symlinksBefore(ops: readonly Op[], res: Results | undefined, end: number, into = new Map<string, string>()): Map<string, string> {
-  ops.forEach((op, i) => {
-    if (i < end && op.op === 'symlink' && res?.overlay[i] && 'ok' in res.overlay[i]!) into.set(op.path!, String(op.target))
-  })
-  return into
-}
-
 /**
  * A rename's path as the kernel resolved it: symlinks among the parent components followed
  * (the last component is the name itself). Relative targets only, as the generator makes.
@@ -71,6 +64,37 @@ function resolveParents(path: string, links: ReadonlyMap<string, string>): strin
   }
   dir = dir.filter(Boolean)
   return name === undefined ? dir.join('/') : [...dir, name].join('/')
+}
+
+/**
+ * What the kernel touched in a rename that failed with ENOTEMPTY on both sides (the source dir
+ * and its ancestors), where those dirs are after the op lists: in one pass, each moves with every
+ * rename that succeeded afterwards (its paths resolved through the symlinks made so far), as
+ * the kernel's copies and marks move with their dirs.
+ */
+function touchedByFailedRenames(lists: ReadonlyArray<readonly [readonly Op[], Results | undefined]>): Set<string> {
+  const touched = new Set<string>()
+  const links = new Map<string, string>()
+  for (const [ops, res] of lists) {
+    ops.forEach((op, i) => {
+      const k = res?.overlay[i]
+      const l = res?.layerfs[i]
+      if (op.op === 'symlink' && k && 'ok' in k) links.set(op.path!, String(op.target))
+      if (op.op !== 'rename' || !k) return
+      if ('errno' in k) {
+        if (k.errno === 'ENOTEMPTY' && l && 'errno' in l && l.errno === 'ENOTEMPTY') for (const p of withAncestors(op.path!)) touched.add(p)
+        return
+      }
+      const a = withAncestors(resolveParents(op.path!, links)).pop()!
+      const b = withAncestors(resolveParents(String(op.to), links)).pop()!
+      for (const p of [...touched]) {
+        if (p !== a && !p.startsWith(a + '/')) continue
+        touched.delete(p)
+        touched.add(b + p.slice(a.length))
+      }
+    })
+  }
+  return touched
 }
 
 /** Indices of ops (in `ops` or `more`) that are a rename failing with errno on both sides. */
@@ -115,6 +139,20 @@ function kernelDinoOff(d: Difference): boolean {
   return some
 }
 
+/**
+ * Stacking mode: two origin records (compared as 'layer:path', stacking.ts) naming the same
+ * path, the kernel's in a newer layer ('u3' above 'u2', any 'uN' above the fixture's 'lowerK').
+ */
+function kernelOriginNewer(lf: unknown, kernel: unknown): boolean {
+  const parse = (x: unknown): { age: number; path: string } | undefined => {
+    const m = typeof x === 'string' ? /^(?:u(\d+)|lower(\d+)):(.*)$/.exec(x) : null
+    return m ? { age: m[1] !== undefined ? Number(m[1]) : -1 - Number(m[2]), path: m[3]! } : undefined
+  }
+  const a = parse(lf)
+  const b = parse(kernel)
+  return !!a && !!b && a.path === b.path && b.age > a.age
+}
+
 const hasOk = (ops: readonly Op[], res: { layerfs: SysResult[]; overlay: SysResult[] } | undefined, op: string): boolean =>
   !!res && ops.some((o, i) => o.op === op && res.overlay[i] !== undefined && 'ok' in res.overlay[i]!)
 
@@ -140,35 +178,14 @@ export const KNOWN: readonly Known[] = [
       'rename(2) of a directory onto a non-empty directory that exists only in the upper layer fails with ENOTEMPTY on both, ' +
       'but the kernel has already copied up the source and its parents, set (or rewritten to absolute) its redirect or marked ' +
       'it opaque before the upper fs refuses (ovl_rename); on ext4 (not tmpfs) the source\'s parent also shows a new mtime (the ' +
-      'failed RENAME_WHITEOUT rewrites the source entry). layerfs fails without side effects.',
+      'failed RENAME_WHITEOUT rewrites the source entry). layerfs fails without side effects. In the stacking mode the ' +
+      'kernel\'s copy stays in that layer: a copy-up of the dir one layer up (or more) records it as its origin, where ' +
+      'layerfs\'s names the dir in an older layer.',
     matches(d, { c, oc }) {
       const r1 = failedRenames(c.ops, oc.results, 'ENOTEMPTY')
       const r2 = failedRenames(c.more, oc.results2, 'ENOTEMPTY')
       const phase1: Where[] = ['tree', 'upper', 'calls', 'readdir']
-      // What the kernel touched: the source dir and its ancestors, followed through the
-      // renames that succeeded afterwards.
-      const touched = new Set<string>()
-      // Rename paths are resolved through the symlinks made so far (a move through a link).
-      const follow = (ops: readonly Op[], res: Results | undefined, from: number): void => {
-        const earlier = ops === c.more ? symlinksBefore(c.ops, oc.results, c.ops.length) : new Map<string, string>()
-        ops.forEach((op, i) => {
-          if (i <= from || op.op !== 'rename' || !res?.overlay[i] || !('ok' in res.overlay[i]!)) return
-          const links = symlinksBefore(ops, res, i, new Map(earlier))
-          const [a, b] = [withAncestors(resolveParents(op.path!, links)).pop()!, withAncestors(resolveParents(String(op.to), links)).pop()!]
-          for (const p of [...touched]) if (p === a || p.startsWith(a + '/')) touched.add(b + p.slice(a.length))
-        })
-      }
-      for (const i of r1) {
-        for (const p of withAncestors(c.ops[i]!.path!)) touched.add(p)
-        follow(c.ops, oc.results, i)
-      }
-      if (!phase1.includes(d.where)) {
-        follow(c.more, oc.results2, -1)
-        for (const i of r2) {
-          for (const p of withAncestors(c.more[i]!.path!)) touched.add(p)
-          follow(c.more, oc.results2, i)
-        }
-      }
+      const touched = touchedByFailedRenames(phase1.includes(d.where) ? [[c.ops, oc.results]] : [[c.ops, oc.results], [c.more, oc.results2]])
       if (!touched.size) return false
       if (isTree(d)) {
         const t = d.detail
@@ -176,6 +193,7 @@ export const KNOWN: readonly Known[] = [
         if (t.field === 'mtime') return t.layerfs === NOW || t.overlay === NOW
         if (t.field === 'exists') return /upper/.test(t.sig) && (t.layerfs === 'dir') !== (t.overlay === 'dir') && (t.layerfs === null || t.overlay === null)
         if (t.field === 'xattr trusted.overlay.opaque') return d.where === 'upper2' || (t.layerfs === null && t.overlay === '79')
+        if (t.field === 'xattr trusted.overlay.origin') return kernelOriginNewer(t.layerfs, t.overlay)
         return t.field === 'xattr trusted.overlay.redirect'
       }
       if (isCall(d) && (d.detail.op.op === 'lstat' || d.detail.op.op === 'stat')) {
@@ -199,6 +217,45 @@ export function classify(c: Case, oc: CaseOutcome): { unexplained: Difference[];
   const known = new Map<string, Difference[]>()
   for (const d of oc.diffs) {
     const k = KNOWN.find(r => r.matches(d, { c, oc }))
+    if (k) known.set(k.id, [...(known.get(k.id) ?? []), d])
+    else unexplained.push(d)
+  }
+  return { unexplained, known }
+}
+
+/** What a stacking-mode difference counts as for the rules: the first mounts' kinds. */
+const FLAT_WHERE: Partial<Record<Where, Where>> = { pushdown: 'tree', final: 'tree', 'final-readdir': 'readdir' }
+
+/**
+ * Splits a stacked case's differences like classify(): the rounds are read as one op list
+ * (a rule follows renames across rounds as within one), each difference as its counterpart on
+ * the first mounts (calls by their index in that list). The cross-mounts compare two
+ * implementations on the same layers: no rule applies to them.
+ */
+export function classifyStacked(c: StackedCase, oc: StackedOutcome): { unexplained: Difference[]; known: Map<string, Difference[]> } {
+  const offsets: number[] = []
+  const ops: Op[] = []
+  const results: Results = { layerfs: [], overlay: [] }
+  c.rounds.forEach((round, r) => {
+    offsets[r] = ops.length
+    ops.push(...round)
+    const res = oc.results[r]
+    for (let k = 0; k < round.length; k++) {
+      results.layerfs.push(res?.layerfs[k] ?? { errno: 'NO RESULT' })
+      results.overlay.push(res?.overlay[k] ?? { errno: 'NO RESULT' })
+    }
+  })
+  const flat: Case = { label: c.label, ops, more: [] }
+  const flatOc: CaseOutcome = { label: oc.label, dir: oc.dir, diffs: [], results }
+  const unexplained: Difference[] = []
+  const known = new Map<string, Difference[]>()
+  for (const d of oc.diffs) {
+    let f: Difference = { ...d, where: FLAT_WHERE[d.where] ?? d.where }
+    if (isCall(d) && d.round !== undefined) {
+      const detail: CallDiff = { ...(d.detail as CallDiff), index: d.detail.index + (offsets[d.round - 1] ?? 0) }
+      f = { ...f, detail }
+    }
+    const k = d.where.startsWith('cross') ? undefined : KNOWN.find(rule => rule.matches(f, { c: flat, oc: flatOc }))
     if (k) known.set(k.id, [...(known.get(k.id) ?? []), d])
     else unexplained.push(d)
   }
