@@ -1,5 +1,5 @@
 # layerfs: `make demo` shows it working, `make test` proves it. Both set everything up first.
-.PHONY: all setup build test demo install uninstall clean
+.PHONY: all setup build test test-container demo install uninstall clean
 
 all: build
 
@@ -10,6 +10,12 @@ build: setup
 
 test: setup
 	bash scripts/test.sh
+
+# The suite as in a privileged container whose root (and /tmp) is overlayfs, without docker:
+# /tmp on kernel overlayfs in a private mount namespace (scripts/test-in-container.sh).
+# TESTS=... runs a part of it (tap's file arguments), as CI does.
+test-container: setup
+	bash scripts/test-in-container.sh $(TESTS)
 
 demo: setup
 	bash scripts/demo.sh

@@ -8,7 +8,10 @@ say() { echo "setup: $*"; }
 
 # Debian packages: libfuse2 (fuse-native links libfuse.so.2), fuse3 (fusermount), attr
 # (getfattr/setfattr for tests and users), and what the tests run on the mount.
-want=(fuse3 attr sqlite3 git tar make gcc g++ python3 fuse-overlayfs)
+# test/engines runs podman and buildah on layerfs (runc: crun refuses hybrid cgroups; uidmap:
+# rootless; busybox-static: the base image; catatonit: the rootless pause process, which
+# reaps conmon: podman's own waits 20 s for every attached container where pid 1 reaps late).
+want=(fuse3 attr sqlite3 git tar make gcc g++ python3 fuse-overlayfs podman buildah runc catatonit uidmap busybox-static)
 if apt-cache show libfuse2t64 >/dev/null 2>&1 && ! apt-cache show libfuse2 >/dev/null 2>&1; then
   want+=(libfuse2t64)
 else

@@ -6,8 +6,12 @@ import fs from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command, CommanderError, Option } from 'commander'
-import { type Mounted, checkLayout, isMountPoint, mount, parseMountinfo } from './mount.js'
-import { formatMountOptions, parseMountOptions } from './options.js'
+// Only what every command needs is imported here; the daemon's code (FUSE, the union, the
+// native addons) and the image tools load when used: the command that starts a daemon stays
+// quick (a mount program's whole cost is that command and the daemon's start).
+import { checkLayout, isMountPoint, mergeMountFlags, parseMountinfo } from './layout.js'
+import type { Mounted } from './mount.js'
+import { type MountOptions, formatMountOptions, parseMountOptions } from './options.js'
 import { registerLayerCommands } from './image/cli-layer.js'
 import { IMAGE_SUBCOMMANDS, type ImageMountFlags, imageMountOptions, registerImageCommands } from './image/cli-image.js'
 
@@ -25,23 +29,33 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
 interface MountFlags extends ImageMountFlags {
   foreground?: boolean
+  debug?: boolean
   options: string[]
   notifyFd?: string
+  source?: string
 }
 
+/** What the daemon calls itself (its command line, `ps`, `pgrep layerfs`): the name and the mount point. */
+const daemonTitle = (mnt: string): string => `layerfs ${mnt}`
+
 async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void> {
-  let o
+  let o: MountOptions
   try {
     if (flags.image !== undefined) flags.options = [await imageMountOptions(flags, mountpoint), ...flags.options]
-    o = parseMountOptions(flags.options)
+    // mount.fuse's SOURCE is what /proc/mounts shows; `-d` is fuse-overlayfs's (and libfuse's) -o debug.
+    const extra = [...(flags.source === undefined ? [] : [`fsname=${flags.source.replace(/([\\,])/g, '\\$1')}`]), ...(flags.debug ? ['debug'] : [])]
+    o = parseMountOptions([...flags.options, ...extra])
+    if (o.remount) return await remount(o, mountpoint)
     await clearStaleMount(mountpoint)
     checkLayout(o, mountpoint)
   } catch (e) {
     return fail(messageOf(e))
   }
-  // The daemon gets the absolute mount point: its command line names it (layerfs umount and
-  // users find the daemon by it).
+  if (flags.debug) flags.foreground = true
+  // The daemon gets the absolute mount point: its name says it (layerfs umount and users find
+  // the daemon by it).
   if (!flags.foreground) return daemonize(formatMountOptions(o), fs.realpathSync(mountpoint))
+  process.title = daemonTitle(fs.realpathSync(mountpoint))
 
   const notifyFd = flags.notifyFd === undefined ? undefined : Number(flags.notifyFd)
   const notify = (msg: string): void => {
@@ -62,6 +76,7 @@ async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void
   }
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop)
   try {
+    const { mount } = await import('./mount.js')
     m = await mount(o, mountpoint)
   } catch (e) {
     notify(`error: ${messageOf(e)}`)
@@ -85,8 +100,10 @@ function daemonize(options: string, mountpoint: string): Promise<void> {
   const debug = process.env['DEBUG'] !== undefined && process.env['DEBUG'] !== ''
   const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, CLI, 'mount', '-f', '--notify-fd', '3', '-o', options, mountpoint], {
     detached: true,
-    // With DEBUG set the daemon's traces go to our stderr; otherwise it keeps nothing of ours.
-    stdio: ['ignore', 'ignore', debug ? 'inherit' : 'ignore', 'pipe'],
+    // With DEBUG set the daemon's traces go to our stderr, where that is a terminal or a file;
+    // otherwise it keeps nothing of ours. Never a pipe: whoever reads it (podman collects its
+    // mount program's stderr) would wait for its end as long as the mount lives.
+    stdio: ['ignore', 'ignore', debug && !stderrIsPipe() ? 'inherit' : 'ignore', 'pipe'],
   })
   return new Promise(() => {
     let msg = ''
@@ -104,29 +121,53 @@ function daemonize(options: string, mountpoint: string): Promise<void> {
   })
 }
 
-/** Pids of layerfs daemons serving `mnt`. */
+/** Whether our stderr is a pipe or a socket (not a terminal, a file or /dev/null). */
+function stderrIsPipe(): boolean {
+  try {
+    const st = fs.fstatSync(2)
+    return st.isFIFO() || st.isSocket()
+  } catch {
+    return true
+  }
+}
+
+/** Pids of layerfs daemons serving `mnt` (by their name, daemonTitle). */
 function daemonsOf(mnt: string): number[] {
   const out: number[] = []
+  const title = daemonTitle(mnt)
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue
-    let args: string[]
+    let name: string
     try {
-      args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
+      name = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!
     } catch {
       continue
     }
-    if (!args.includes(CLI) || !args.includes('-f')) continue
-    const last = args[args.length - 1]
     // Compared as text, never resolved: resolving another daemon's mount point looks it up,
-    // and a lookup racing that mount's own unmount makes the unmount fail with EBUSY. A daemon
-    // started by this command is given the real path; one started with -f, what its user typed.
-    try {
-      if (last !== undefined && resolve(fs.readlinkSync(`/proc/${pid}/cwd`), last) === mnt) out.push(Number(pid))
-    } catch {
-      // Gone meanwhile.
-    }
+    // and a lookup racing that mount's own unmount makes the unmount fail with EBUSY. The name
+    // is cut to the length of the command line the daemon started with: a prefix counts.
+    if (name === title || (name.length > 'layerfs /'.length && name.startsWith('layerfs /') && title.startsWith(name))) out.push(Number(pid))
   }
   return out
+}
+
+/**
+ * `mount -o remount,...` (mount(8) runs mount.fuse, which runs `layerfs SOURCE MNT -o
+ * remount,...`): the mount's flags change in the kernel (ro, rw, nosuid, noexec, ...); the
+ * layers stay what they were (options naming them are taken as given at mount and ignored).
+ */
+async function remount(o: MountOptions, mountpoint: string): Promise<void> {
+  const mnt = fs.realpathSync(mountpoint)
+  const entry = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).findLast(m => m.point === mnt)
+  if (!entry) return fail(`'${mountpoint}' is not mounted`)
+  if (entry.fstype !== 'fuse.layerfs') return fail(`'${mountpoint}' is not a layerfs mount (it is ${entry.fstype})`)
+  // The flags given change; the others stay as they are (a remount,ro keeps nosuid).
+  const flags = ['remount', ...mergeMountFlags(entry.flags, o.mountFlags)]
+  // -i: mount(8) must not run mount.fuse (and so us) again.
+  const err = await new Promise<string | undefined>(resolve =>
+    execFile('mount', ['-i', '-o', flags.join(','), mnt], { encoding: 'utf8' }, (e, _out, stderr) =>
+      resolve(e ? (stderr || e.message).trim().replace(/^mount: /, '') : undefined)))
+  if (err !== undefined) fail(`cannot remount '${mountpoint}': ${err}`)
 }
 
 async function umountCommand(mountpoint: string): Promise<void> {
@@ -185,11 +226,27 @@ function alive(pid: number): boolean {
   }
 }
 
+/** `layerfs --version`: podman's `info` shows it for its mount_program. */
+function versionText(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return `layerfs: version ${pkg.version}\nNode.js ${process.version}\nFUSE kernel interface: what the kernel offers, up to 7.28\n`
+}
+
+/** Top-level flags that are fuse-overlayfs's mount form (`layerfs [-f] [-d] -o OPTS MOUNTPOINT`), not a subcommand's. */
+const MOUNT_FORM = /^(-o|-o.+|--options(=.*)?|-f|--foreground|-d|--debug)$/
+
 export async function main(argv: string[]): Promise<void> {
-  // mount.fuse's form: layerfs SOURCE MOUNTPOINT [-o OPTS]
   const args = argv.slice(2)
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    process.stdout.write(versionText())
+    return
+  }
   if (args.length >= 2 && !args[0]!.startsWith('-') && !SUBCOMMANDS.has(args[0]!)) {
-    args.splice(0, 2, 'mount', args[1]!)
+    // mount.fuse's form: layerfs SOURCE MOUNTPOINT [-o OPTS]
+    args.splice(0, 2, 'mount', args[1]!, '--source', args[0]!)
+  } else if (args.length > 0 && MOUNT_FORM.test(args[0]!)) {
+    // fuse-overlayfs's form, as containers/storage runs its mount_program.
+    args.unshift('mount')
   }
   const program = new Command('layerfs')
     .description('A union filesystem with the semantics and on-disk format of kernel overlayfs')
@@ -200,8 +257,10 @@ export async function main(argv: string[]): Promise<void> {
     .description('mount lower layers (and an upper layer) at MOUNTPOINT')
     .argument('<mountpoint>')
     .option('-f, --foreground', 'stay in the foreground (SIGINT/SIGTERM/SIGHUP unmount)')
-    .option('-o, --options <opts>', 'lowerdir=L1[:L2...][,upperdir=U,workdir=W][,ro]', collect, [] as string[])
+    .option('-d, --debug', "libfuse's request trace on stderr, in the foreground (-o debug)")
+    .option('-o, --options <opts>', 'lowerdir=L1[:L2...][,upperdir=U,workdir=W][,ro][,...] (repeatable; README lists every option)', collect, [] as string[])
     .addOption(new Option('--notify-fd <fd>').hideHelp())
+    .addOption(new Option('--source <source>', 'what /proc/mounts shows as the source (mount.fuse\'s SOURCE)').hideHelp())
     .option('--image <name[:tag]>', "mount an image's layers with a container's writable layer (see --name, --root)")
     .option('--name <container>', 'the container to create or reuse (default: a new one, name printed)')
     .option('--root <dir>', 'image storage root (default: $LAYERFS_ROOT, else /var/lib/layerfs)')

@@ -173,14 +173,17 @@ const alive = pid => {
   }
 }
 
-/** Pids whose command line has `arg` as one argument (the daemon serving a mount point). */
+/**
+ * Pids whose command line has `arg` as one argument (fuse-overlayfs serving a mount point), or
+ * that call themselves `layerfs ARG` (a layerfs daemon: src/cli.ts).
+ */
 function pidsWithArg(arg) {
   const out = []
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue
     try {
       const args = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0')
-      if (args.includes(arg) && !/fusermount|umount/.test(args[0])) out.push(Number(d))
+      if ((args.includes(arg) || args[0] === `layerfs ${arg}`) && !/fusermount|umount/.test(args[0])) out.push(Number(d))
     } catch {
       // gone
     }

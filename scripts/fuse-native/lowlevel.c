@@ -21,6 +21,8 @@
 // Protocol: see "protocol" below (FUSE 7.28 answered around libfuse 2.9's 7.19).
 
 #include <fcntl.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <time.h>
 #include <fuse_kernel.h>
@@ -717,6 +719,31 @@ static void * ll_thread (void *data) {
   return NULL;
 }
 
+// After fuse_mount: the /dev/fuse descriptor gets FD_CLOEXEC (fusermount passes it without:
+// a child of the daemon, a `mount` or `fusermount` it runs, must not keep the connection
+// alive), and fusermount's auto_unmount socket moves below it, to `low`. When the daemon dies,
+// the kernel releases its files in reverse order of their descriptors (the deferred fputs run
+// last-queued first): with the socket above /dev/fuse, the helper woke first, opened the mount
+// point while the connection was still up, got ECONNABORTED instead of ENOTCONN when it was
+// aborted, and left a dead mount (about 1 SIGKILL in 8 on a loaded machine).
+static void ll_order_fds(int devfd, int low) {
+  fcntl(devfd, F_SETFD, fcntl(devfd, F_GETFD) | FD_CLOEXEC);
+  if (low < 0) return;
+  int sock = -1;
+  if (low < devfd) {
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+      int fd = atoi(e->d_name);
+      struct stat st;
+      if (fd > devfd && fd != dirfd(d) && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && fd > sock) sock = fd;
+    }
+    if (d) closedir(d);
+  }
+  if (sock >= 0 && dup3(sock, low, O_CLOEXEC) == low) close(sock);
+  else close(low);
+}
+
 // ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax, spinUs) -> session
 // mountOpts go to fuse_mount (e.g. "-ofsname=x,allow_other"), sessionOpts to
 // fuse_lowlevel_new (e.g. "-omax_write=131072,big_writes"); "" for none. threaded: requests
@@ -754,12 +781,16 @@ NAPI_METHOD(ll_mount) {
 
   char *margv[] = { (char *) "layerfs", mopts };
   struct fuse_args margs = FUSE_ARGS_INIT(mopts[0] ? 2 : 1, margv);
+  // The lowest free descriptor, held across fuse_mount (see ll_order_fds).
+  int low = open("/dev/null", O_RDONLY | O_CLOEXEC);
   s->ch = fuse_mount(mnt, &margs);
   fuse_opt_free_args(&margs);
   if (s->ch == NULL) {
+    if (low >= 0) close(low);
     napi_throw_error(env, "ERR_FUSE_MOUNT", "fuse_mount failed (see stderr)");
     return NULL;
   }
+  ll_order_fds(fuse_chan_fd(s->ch), low);
   char *sargv[] = { (char *) "layerfs", sopts };
   struct fuse_args sargs = FUSE_ARGS_INIT(sopts[0] ? 2 : 1, sargv);
   s->se = fuse_lowlevel_new(&sargs, &ll_ops, sizeof(ll_ops), s);

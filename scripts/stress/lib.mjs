@@ -85,14 +85,14 @@ export function isMounted(mnt) {
   return fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').some(l => l.split(' ')[1] === mnt)
 }
 
-/** Pids of layerfs daemons serving `mnt` (their command line: node dist/cli.js mount -f ... mnt). */
+/** Pids of layerfs daemons serving `mnt` (each calls itself `layerfs MOUNTPOINT`: src/cli.ts). */
 export function daemonsOf(mnt) {
   const out = []
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue
     try {
-      const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
-      if (args.includes(CLI) && args.includes('-f') && args[args.length - 1] === mnt && !isZombie(pid)) out.push(Number(pid))
+      const name = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]
+      if (name === `layerfs ${mnt}` && !isZombie(pid)) out.push(Number(pid))
     } catch {
       // gone meanwhile
     }

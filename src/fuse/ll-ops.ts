@@ -7,6 +7,8 @@ import type { TimeSpec } from '../layers/native.js'
 import { nameBytes } from '../layers/native/names.js'
 import * as attr from '../union/attr-ops.js'
 import * as dir from '../union/dir-ops.js'
+import * as detached from '../union/detached-dir.js'
+import type { DetachedDir } from '../union/detached-dir.js'
 import { joinPath, parentOf } from '../union/entry.js'
 import * as file from '../union/file-ops.js'
 import type { UnionStat } from '../union/inode.js'
@@ -72,6 +74,11 @@ export class LowLevelOps {
   /** The kernel's handle (a dup of the real fd, see lowlevel.c) -> the union handle id, and back. */
   readonly #handleOf = new Map<number, number>()
   readonly #kernelFdOf = new Map<Handle, number>()
+  /**
+   * Directory nodes whose name went (rmdir, replaced by a rename) while the kernel holds them:
+   * their real directories, until the kernel forgets them (union/detached-dir.ts).
+   */
+  readonly #detached = new Map<Node, DetachedDir>()
 
   constructor(u: Union, timeouts: CacheTimeouts) {
     this.#u = u
@@ -204,6 +211,35 @@ export class LowLevelOps {
     return p
   }
 
+  /** A node's union path, or its held directory once its name went; ENOENT when neither. */
+  #target(id: number): string | DetachedDir {
+    const node = this.#node(id)
+    const p = this.#nodes.path(node)
+    if (p !== undefined) return p
+    const d = this.#detached.get(node)
+    if (d === undefined) throw enoent('path')
+    return d
+  }
+
+  /**
+   * The directory node at `name` in `parent`, whose name a request is about to take away:
+   * its real directory held (taken before the union removes or replaces it).
+   */
+  #holdDir(parent: Node, name: string, path: string): { node: Node; d: DetachedDir } | undefined {
+    const node = this.#nodes.child(parent, name)
+    if (node === undefined || !node.isDir) return undefined
+    const d = detached.detachDir(this.#u, path)
+    return d && { node, d }
+  }
+
+  /** The name went: a node left without one keeps its held directory (kernel fds, cwds). */
+  #detach(held: { node: Node; d: DetachedDir } | undefined): void {
+    if (held === undefined) return
+    const { node, d } = held
+    if (node.names.length > 0 || this.#nodes.get(node.id) !== node || this.#detached.has(node)) detached.releaseDetached(d)
+    else this.#detached.set(node, d)
+  }
+
   #stat(path: string): UnionStat {
     const st = attr.tryGetattr(this.#u, path)
     if (!st) throw enoent('getattr')
@@ -235,7 +271,10 @@ export class LowLevelOps {
   }
 
   /**
-   * What the kernel caches of a copied-up object is stale: its ctime, maybe st_ino, nlink. A
+   * What the kernel caches of a copied-up object is stale: its ctime, maybe st_ino, nlink. So
+   * are its parent's attributes: the parent's upper directory got an entry (a tmpfs directory's
+   * size grows with its entries), its times put back and maybe an impure mark (its ctime), and
+   * no request of the kernel's was about the parent (test/regress/stale-merged-dir-attrs). A
    * broken lower hard link (its st_ino changes) also has a stale d_ino in the listing the
    * kernel keeps of its directory (FOPEN_CACHE_DIR): that listing's pages are dropped too
    * (found by scripts/fuzz/run, seed 60053). Directory pages are never locked across a request
@@ -244,14 +283,18 @@ export class LowLevelOps {
   #copiedUp(path: string): void {
     this.#listings.clear()
     const node = this.#nodes.find(path)
-    if (node === undefined) return
-    const inoBefore = node.ino
-    const st = attr.tryGetattr(this.#u, path)
-    if (st) this.#saw(node, path, st)
-    this.#session?.invalidateInode(node.id)
-    if (st && st.ino !== inoBefore) {
-      const parent = this.#nodes.find(parentOf(path))
-      if (parent) this.#session?.invalidateInode(parent.id, 0, 0)
+    const parent = path === '/' ? undefined : this.#nodes.find(parentOf(path))
+    let inoChanged = false
+    if (node !== undefined) {
+      const inoBefore = node.ino
+      const st = attr.tryGetattr(this.#u, path)
+      if (st) this.#saw(node, path, st)
+      inoChanged = st !== undefined && st.ino !== inoBefore
+      this.#session?.invalidateInode(node.id)
+    }
+    if (parent !== undefined) {
+      if (inoChanged) this.#session?.invalidateInode(parent.id, 0, 0)
+      else this.#session?.invalidateInode(parent.id)
     }
   }
 
@@ -266,9 +309,16 @@ export class LowLevelOps {
         if (!st) return s.negative(r.req, this.#t.negative)
         return this.#entry(s, r, r.ino, name, path, st)
       }
-      case Op.FORGET:
+      case Op.FORGET: {
+        const node = this.#nodes.get(r.ino)
         this.#nodes.forget(r.ino, r.size)
+        const d = node && this.#nodes.get(r.ino) === undefined ? this.#detached.get(node) : undefined
+        if (d) {
+          this.#detached.delete(node!)
+          detached.releaseDetached(d)
+        }
         return
+      }
       case Op.GETATTR:
         return s.attr(r.req, this.#getattr(this.#node(r.ino), r.fh), this.#t.attr)
       case Op.SETATTR:
@@ -295,15 +345,22 @@ export class LowLevelOps {
         const name = r.name!
         const path = joinPath(this.#path(r.ino), name)
         const parent = this.#node(r.ino)
-        const done = (): void => {
-          this.#nodes.removeName(parent, name)
-          s.err(r.req, 0)
+        if (r.op === Op.UNLINK) {
+          return dir.unlink(u, path).then(() => {
+            this.#nodes.removeName(parent, name)
+            s.err(r.req, 0)
+          })
         }
-        if (r.op === Op.RMDIR) {
+        const held = this.#holdDir(parent, name, path)
+        try {
           dir.rmdir(u, path)
-          return done()
+        } catch (err) {
+          if (held) detached.releaseDetached(held.d)
+          throw err
         }
-        return dir.unlink(u, path).then(done)
+        this.#nodes.removeName(parent, name)
+        this.#detach(held)
+        return s.err(r.req, 0)
       }
       case Op.RENAME: {
         const name = r.name!
@@ -312,9 +369,16 @@ export class LowLevelOps {
         const newParent = this.#node(r.ino2)
         const from = joinPath(this.#path(r.ino), name)
         const to = joinPath(this.#path(r.ino2), newName)
+        const moved = this.#nodes.child(parent, name)
+        const replaced = this.#nodes.child(newParent, newName)
+        const held = moved?.isDir && replaced !== moved ? this.#holdDir(newParent, newName, to) : undefined
         return dir.rename(u, from, to).then(() => {
           this.#nodes.rename(parent, name, newParent, newName)
+          this.#detach(held)
           s.err(r.req, 0)
+        }, (err: unknown) => {
+          if (held) detached.releaseDetached(held.d)
+          throw err
         })
       }
       case Op.OPEN: {
@@ -361,8 +425,8 @@ export class LowLevelOps {
       case Op.FSYNC:
         return file.fsync(u, this.#handle(r.fh), r.flags !== 0).then(() => s.err(r.req, 0))
       case Op.OPENDIR: {
-        const path = this.#path(r.ino)
-        if (!u.resolve(path).isDir) throw fsError('ENOTDIR', 'opendir', path)
+        const path = this.#target(r.ino)
+        if (typeof path === 'string' && !u.resolve(path).isDir) throw fsError('ENOTDIR', 'opendir', path)
         const id = this.#nextDir++
         this.#dirs.set(id, { node: this.#node(r.ino), listing: undefined })
         // The kernel may keep the listing: it drops it itself when a request of its own changes
@@ -377,24 +441,43 @@ export class LowLevelOps {
       case Op.RELEASEDIR:
         this.#dirs.delete(r.fh!)
         return s.err(r.req, 0)
-      case Op.FSYNCDIR:
-        return file.fsyncDir(u, this.#path(r.ino)).then(() => s.err(r.req, 0))
+      case Op.FSYNCDIR: {
+        const path = this.#target(r.ino)
+        if (typeof path !== 'string') {
+          detached.detachedFsync(path)
+          return s.err(r.req, 0)
+        }
+        return file.fsyncDir(u, path).then(() => s.err(r.req, 0))
+      }
       case Op.STATFS:
         return s.statfs(r.req, attr.statfs(u))
-      case Op.SETXATTR:
-        return attr.setxattr(u, this.#path(r.ino), r.name!, r.name2 as Buffer, r.flags)
-          .then(() => s.err(r.req, 0))
+      case Op.SETXATTR: {
+        const path = this.#target(r.ino)
+        if (typeof path !== 'string') {
+          detached.detachedSetxattr(path, r.name!, r.name2 as Buffer, r.flags)
+          return s.err(r.req, 0)
+        }
+        return attr.setxattr(u, path, r.name!, r.name2 as Buffer, r.flags).then(() => s.err(r.req, 0))
+      }
       case Op.GETXATTR: {
-        const value = attr.getxattr(u, this.#path(r.ino), r.name!)
+        const path = this.#target(r.ino)
+        const value = typeof path === 'string' ? attr.getxattr(u, path, r.name!) : detached.detachedGetxattr(path, r.name!)
         if (value === undefined) return s.err(r.req, E.ENODATA)
         return this.#sized(s, r, value)
       }
       case Op.LISTXATTR: {
-        const names = attr.listxattr(u, this.#path(r.ino))
+        const path = this.#target(r.ino)
+        const names = typeof path === 'string' ? attr.listxattr(u, path) : detached.detachedListxattr(path)
         return this.#sized(s, r, Buffer.concat(names.flatMap(n => [nameBytes(n), NUL])))
       }
-      case Op.REMOVEXATTR:
-        return attr.removexattr(u, this.#path(r.ino), r.name!).then(() => s.err(r.req, 0))
+      case Op.REMOVEXATTR: {
+        const path = this.#target(r.ino)
+        if (typeof path !== 'string') {
+          detached.detachedRemovexattr(path, r.name!)
+          return s.err(r.req, 0)
+        }
+        return attr.removexattr(u, path, r.name!).then(() => s.err(r.req, 0))
+      }
       case Op.FALLOCATE:
         return s.err(r.req, E.EOPNOTSUPP)
       default:
@@ -433,11 +516,14 @@ export class LowLevelOps {
         return st
       }
     }
+    const held = this.#detached.get(node)
+    if (held) return detached.detachedStat(held)
     const id = fh ?? this.#openFiles.get(node)?.values().next().value
     if (id === undefined) throw enoent('getattr')
     const st = file.fstat(this.#u, id)
+    const ids = this.#u.inodes.ids
     return {
-      mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size),
+      mode: Number(st.mode), uid: ids.uidOut(Number(st.uid)), gid: ids.gidOut(Number(st.gid)), size: Number(st.size),
       nlink: Number(st.nlink), ino: node.ino, rdev: Number(st.rdev), blksize: Number(st.blksize),
       blocks: Number(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
     }
@@ -449,6 +535,20 @@ export class LowLevelOps {
     const path = this.#nodes.path(node)
     const set = r.mode
     const [mode, uid, gid, size, atimeNs, mtimeNs] = r.extra as SetAttrValues
+    const held = path === undefined ? this.#detached.get(node) : undefined
+    if (held) {
+      // A directory whose name went (detached-dir.ts).
+      if (set & SetAttr.MODE) detached.detachedChmod(held, mode)
+      if (set & (SetAttr.UID | SetAttr.GID)) {
+        detached.detachedChown(held, set & SetAttr.UID ? uid : 0xffffffff, set & SetAttr.GID ? gid : 0xffffffff)
+      }
+      if (set & SetAttr.SIZE) throw fsError('EISDIR', 'truncate')
+      if (set & (SetAttr.ATIME | SetAttr.MTIME | SetAttr.ATIME_NOW | SetAttr.MTIME_NOW)) {
+        const time = (v: number, now: number, ns: bigint): TimeSpec => (set & now ? 'now' : set & v ? ns : 'omit')
+        detached.detachedUtimens(held, time(SetAttr.ATIME, SetAttr.ATIME_NOW, atimeNs), time(SetAttr.MTIME, SetAttr.MTIME_NOW, mtimeNs))
+      }
+      return s.attr(r.req, detached.detachedStat(held), this.#t.attr)
+    }
     if (path === undefined) {
       // An unlinked open file: only ftruncate through its handle can reach it.
       if (set !== SetAttr.SIZE || r.fh === undefined) throw enoent('setattr')
@@ -477,7 +577,12 @@ export class LowLevelOps {
     if (d === undefined) throw fsError('EBADF', 'readdir')
     if (d.listing === undefined || r.off === 0) {
       const path = this.#nodes.path(d.node)
-      if (path === undefined) throw enoent('readdir')
+      if (path === undefined) {
+        // A directory whose name went is empty (the kernel does not even ask for a removed one).
+        if (!this.#detached.has(d.node)) throw enoent('readdir')
+        d.listing = { names: [], stats: [] }
+        return { d, listing: d.listing }
+      }
       let listing = this.#listings.get(d.node)
       if (listing === undefined) this.#listings.set(d.node, (listing = attr.readdir(this.#u, path)))
       d.listing = listing

@@ -1,14 +1,13 @@
 // The image and container commands: `image import`, `image ls`, `ps [-s]`, `rm`, and the
 // `--image` form of `mount` (which only turns an image and a container into the lowerdir,
 // upperdir and workdir options of an ordinary mount).
+// The store's code loads when a command runs (cli.ts: a plain mount loads none of it).
 import fs from 'node:fs'
 import type { Command } from 'commander'
-import { isMountPoint } from '../mount.js'
-import { prepareContainer, removeContainer } from './container.js'
-import { importImage } from './image-import.js'
-import { progressBar } from './progress-bar.js'
-import { formatPs, humanSize, ps } from './ps.js'
-import { Store, digestHex, rootFrom } from './store.js'
+import { isMountPoint } from '../layout.js'
+
+/** The store and what every command here takes from it. */
+const store = (): Promise<typeof import('./store.js')> => import('./store.js')
 
 /** The first words of the commands registered here (the CLI must not take them for a SOURCE). */
 export const IMAGE_SUBCOMMANDS = ['image', 'ps', 'rm']
@@ -41,8 +40,9 @@ export async function imageMountOptions(flags: ImageMountFlags, mountpoint: stri
   // Checked again by the mount; here so that a bad mount point creates no container.
   if (!fs.statSync(mnt).isDirectory()) throw new Error(`mount point '${mountpoint}' is not a directory`)
   if (isMountPoint(mnt)) throw new Error(`mount point '${mountpoint}' is already mounted on`)
-  const store = new Store(rootFrom(flags.root))
-  const c = await prepareContainer(store, { image: flags.image!, name: flags.name, mountpoint: mnt })
+  const { Store, rootFrom } = await store()
+  const { prepareContainer } = await import('./container.js')
+  const c = await prepareContainer(new Store(rootFrom(flags.root)), { image: flags.image!, name: flags.name, mountpoint: mnt })
   if (flags.name === undefined) process.stdout.write(`${c.record.name}\n`)
   return `lowerdir=${c.lowerdirs.map(esc).join(':')},upperdir=${esc(c.upperdir)},workdir=${esc(c.workdir)}`
 }
@@ -56,8 +56,9 @@ export function registerImageCommands(program: Command): void {
     .option('--root <dir>', ROOT_HELP)
     .option('-t, --tag <name[:tag]>', 'name the image (instead of the names it carries)')
     .action(async (source: string, o: { root?: string; tag?: string }) => {
-      const store = new Store(rootFrom(o.root))
-      const results = await importImage(store, source, { tag: o.tag, progress: label => progressBar(label) })
+      const { Store, digestHex, rootFrom } = await store()
+      const [{ importImage }, { progressBar }] = await Promise.all([import('./image-import.js'), import('./progress-bar.js')])
+      const results = await importImage(new Store(rootFrom(o.root)), source, { tag: o.tag, progress: label => progressBar(label) })
       for (const r of results) {
         const added = r.layers.filter(l => l.added).length
         const names = r.refs.length ? r.refs.join(', ') : '(untagged)'
@@ -68,13 +69,14 @@ export function registerImageCommands(program: Command): void {
     .command('ls')
     .description('list the images in the store')
     .option('--root <dir>', ROOT_HELP)
-    .action((o: { root?: string }) => {
-      const store = new Store(rootFrom(o.root))
+    .action(async (o: { root?: string }) => {
+      const [{ Store, digestHex, rootFrom }, { humanSize }] = await Promise.all([store(), import('./ps.js')])
+      const s = new Store(rootFrom(o.root))
       const byId = new Map<string, string[]>()
-      for (const [ref, id] of Object.entries(store.tags())) byId.set(id, [...(byId.get(id) ?? []), ref])
+      for (const [ref, id] of Object.entries(s.tags())) byId.set(id, [...(byId.get(id) ?? []), ref])
       const rows = [['IMAGE', 'ID', 'LAYERS', 'SIZE']]
-      for (const img of store.images().sort((a, b) => a.imported.localeCompare(b.imported))) {
-        const size = img.layers.reduce((n, id) => n + (store.layer(id)?.size ?? 0), 0)
+      for (const img of s.images().sort((a, b) => a.imported.localeCompare(b.imported))) {
+        const size = img.layers.reduce((n, id) => n + (s.layer(id)?.size ?? 0), 0)
         for (const ref of byId.get(img.id) ?? ['<none>']) {
           rows.push([ref, digestHex(img.id).slice(0, 12), String(img.layers.length), humanSize(size)])
         }
@@ -89,7 +91,8 @@ export function registerImageCommands(program: Command): void {
     .option('-a, --all', 'every container, mounted or not')
     .option('--json', 'machine-readable output, sizes in bytes')
     .option('--root <dir>', ROOT_HELP)
-    .action((o: { size?: boolean; all?: boolean; json?: boolean; root?: string }) => {
+    .action(async (o: { size?: boolean; all?: boolean; json?: boolean; root?: string }) => {
+      const [{ Store, rootFrom }, { formatPs, ps }] = await Promise.all([store(), import('./ps.js')])
       const report = ps(new Store(rootFrom(o.root)), { all: o.all === true, sizes: o.size === true })
       process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : formatPs(report))
     })
@@ -99,9 +102,10 @@ export function registerImageCommands(program: Command): void {
     .argument('<container...>')
     .option('--root <dir>', ROOT_HELP)
     .action(async (names: string[], o: { root?: string }) => {
-      const store = new Store(rootFrom(o.root))
+      const [{ Store, rootFrom }, { removeContainer }] = await Promise.all([store(), import('./container.js')])
+      const s = new Store(rootFrom(o.root))
       for (const name of names) {
-        await removeContainer(store, name)
+        await removeContainer(s, name)
         process.stdout.write(`${name}\n`)
       }
     })

@@ -1,10 +1,7 @@
 // The layer subcommands of the CLI: `layer import`, `layer export`, `diff`. One function
 // registers them all on the program of src/cli.ts; errors are thrown, cli.ts prints one line.
+// The tools themselves load when a command runs (cli.ts: the mount command loads none).
 import type { Command } from 'commander'
-import { diffLayer, formatChanges } from './layer-diff.js'
-import { exportLayer } from './layer-export.js'
-import { importLayer } from './layer-import.js'
-import { progressBar } from './progress-bar.js'
 
 /** "L1:L2" with `\:` escaping a colon (lowerdir's syntax) -> the paths, top-most first. */
 export function splitLowers(s: string): string[] {
@@ -19,6 +16,7 @@ export function registerLayerCommands(program: Command): void {
     .argument('<tarball>')
     .argument('<dir>')
     .action(async (tarball: string, dir: string) => {
+      const [{ importLayer }, { progressBar }] = await Promise.all([import('./layer-import.js'), import('./progress-bar.js')])
       const bar = progressBar(`importing ${tarball}`)
       try {
         await importLayer(tarball, dir, { progress: (d, t) => bar.update(d, t) })
@@ -33,6 +31,7 @@ export function registerLayerCommands(program: Command): void {
     .argument('<tarball>')
     .option('--lower <dirs>', 'the lower layers L1[:L2...] (top-most first): needed for renamed directories')
     .action(async (upper: string, tarball: string, flags: { lower?: string }) => {
+      const { exportLayer } = await import('./layer-export.js')
       await exportLayer(upper, tarball, { lowers: flags.lower === undefined ? [] : splitLowers(flags.lower) })
     })
   program
@@ -40,7 +39,8 @@ export function registerLayerCommands(program: Command): void {
     .description("list what UPPER changes over its lower layers, as 'docker diff' does (A/C/D PATH)")
     .argument('<upper>')
     .option('--lower <dirs>', 'the lower layers L1[:L2...] (top-most first)')
-    .action((upper: string, flags: { lower?: string }) => {
+    .action(async (upper: string, flags: { lower?: string }) => {
+      const { diffLayer, formatChanges } = await import('./layer-diff.js')
       process.stdout.write(formatChanges(diffLayer(upper, flags.lower === undefined ? [] : splitLowers(flags.lower))))
     })
 }

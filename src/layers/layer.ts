@@ -3,19 +3,17 @@
 // Real paths inside a layer are '/'-rooted strings ("/a/b"); the root is "/".
 import fs, { type BigIntStats, type Dirent } from 'node:fs'
 import { DirFds, O_PATH } from './dir-fds.js'
-import { fsPath, host, nameFromBytes } from './native.js'
-import { ORIGIN_XATTR, type Origin, decodeOrigin } from './origin.js'
-
-/** The kernel's overlay xattrs: hidden from the user, read and written only by us. */
-export const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
-export const OPAQUE_XATTR = 'trusted.overlay.opaque'
-export const REDIRECT_XATTR = 'trusted.overlay.redirect'
+import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_OPAQUE, type OverlayXattrs, TRUSTED_XATTRS } from './format.js'
+import { fsPath, host, nameBytes, nameFromBytes } from './native.js'
+import { type Origin, decodeOrigin } from './origin.js'
 
 const S_IFMT = 0o170000
 export const S_IFDIR = 0o040000
 export const S_IFREG = 0o100000
 export const S_IFLNK = 0o120000
 export const S_IFCHR = 0o020000
+
+const O_NOATIME = fs.constants.O_NOATIME
 
 export const isDirMode = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR
 
@@ -35,6 +33,20 @@ const typeBits = (d: Dirent<Buffer> | Dirent): number =>
   : d.isSocket() ? 0o140000
   : 0
 
+/** What a directory says of the layers below it (see Layer.dirMarks). */
+export interface DirMarks {
+  /** Lookups and listings stop here. */
+  opaque: boolean
+  /** Where the directory's lower layers are (a renamed directory), when it is not opaque. */
+  redirect: string | undefined
+}
+
+/** A value of "y": the kernel's opaque mark. */
+const isY = (v: Buffer | undefined): boolean => v !== undefined && v.length === 1 && v[0] === 0x79
+
+/** NAME_MAX of the filesystems layers live on. */
+const NAME_MAX = 255
+
 /** A whiteout is a character device 0/0 (the kernel's format). */
 export const isWhiteoutStat = (st: BigIntStats): boolean =>
   (Number(st.mode) & S_IFMT) === S_IFCHR && st.rdev === 0n
@@ -47,6 +59,8 @@ export class Layer {
   readonly isUpper: boolean
   /** st_dev of the layer root: layers on different filesystems get distinct inode spaces. */
   readonly dev: bigint
+  /** The namespace of the overlay's xattrs in this mount (format.ts). */
+  readonly xattrs: OverlayXattrs
 
   #uuid: Buffer | undefined
   /** An O_PATH fd on the layer root, for the daemon's life: what open resolves beneath. */
@@ -55,13 +69,18 @@ export class Layer {
   protected readonly dirFds: DirFds
 
   /** `toRoot`: real path -> path below the root, for a layer whose real paths are not (a volume's). */
-  constructor(root: string, index: number, isUpper: boolean, toRoot?: (path: string) => string) {
+  constructor(root: string, index: number, isUpper: boolean, toRoot?: (path: string) => string, xattrs: OverlayXattrs = TRUSTED_XATTRS) {
     this.root = root.replace(/\/+$/, '') || '/'
     this.index = index
     this.isUpper = isUpper
+    this.xattrs = xattrs
     this.dev = fs.statSync(this.root, { bigint: true }).dev
     this.rootFd = fs.openSync(this.root, O_PATH | fs.constants.O_DIRECTORY)
     this.dirFds = new DirFds(this.rootFd, toRoot)
+    // Read now what needs the root's path: once mounted, a caller may take that path away
+    // (containers/storage detaches the idmapped mounts it gives a mount program as lowers as
+    // soon as the program returns); from then on only rootFd leads to the layer.
+    this.#uuid = host.fsUuid(this.root)
   }
 
   /**
@@ -94,7 +113,7 @@ export class Layer {
    * last component is the caller's to treat: l* calls do not follow it.
    */
   hostPath(path: string): string | Buffer {
-    if (path === '/') return fsPath(this.root)
+    if (path === '/') return `/proc/self/fd/${this.rootFd}/.` // the root itself, through its fd
     return fsPath(this.dirFds.hostPath(path))
   }
 
@@ -138,7 +157,16 @@ export class Layer {
    */
   open(path: string, flags: number, mode = 0): number {
     const { dirfd, name } = this.dirFds.split(path)
-    return host.openBeneath(dirfd, name, flags, mode)
+    if (this.isUpper) return host.openBeneath(dirfd, name, flags, mode)
+    // A lower layer is never written, atimes included: reads through the mount and copy-up
+    // open its files O_NOATIME, as the kernel's ovl_path_open does. Only the file's owner or
+    // CAP_FOWNER may (EPERM otherwise, e.g. a rootless daemon): then it is opened without.
+    try {
+      return host.openBeneath(dirfd, name, flags | O_NOATIME, mode)
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EPERM') throw e
+      return host.openBeneath(dirfd, name, flags, mode)
+    }
   }
 
   getxattr(path: string, name: string): Buffer | undefined {
@@ -149,24 +177,58 @@ export class Layer {
     return host.llistxattr(this.hostPath(path))
   }
 
-  /** trusted.overlay.origin of an upper object, decoded; undefined when absent or unusable. */
+  /** The overlay's origin record of an upper object, decoded; undefined when absent or unusable. */
   origin(path: string): Origin | undefined {
-    const v = this.#tryGetxattr(path, ORIGIN_XATTR)
+    const v = this.#tryGetxattr(path, this.xattrs.origin)
     return v === undefined ? undefined : decodeOrigin(v)
   }
 
-  /** trusted.overlay.opaque = "y" on a directory: lower layers end below it. */
-  isOpaque(path: string): boolean {
-    const v = this.#tryGetxattr(path, OPAQUE_XATTR)
-    return v !== undefined && v.length === 1 && v[0] === 0x79 /* y */
+  /**
+   * Whether the name at `path`, absent from this layer, is whited out here by an AUFS
+   * `.wh.NAME` (format.ts). Where NAME itself is present, it is what this layer shows: a layer
+   * never holds both, and layerfs makes NAME before it drops `.wh.NAME` (and the other way
+   * round), so that a crash between the two leaves what was there.
+   */
+  hasAufsWhiteout(path: string): boolean {
+    const i = path.lastIndexOf('/')
+    const wh = AUFS_PREFIX + path.slice(i + 1)
+    if (nameBytes(wh).length > NAME_MAX) return false
+    return this.tryLstat(path.slice(0, i + 1) + wh) !== undefined
   }
 
   /**
-   * trusted.overlay.redirect of a directory: where its lower layers are, or undefined. The
-   * value is a path of name bytes (in the name codec), not necessarily UTF-8.
+   * A directory's marks: opaque (the mount's opaque xattr, fuse-overlayfs's, or an AUFS
+   * `.wh..wh..opq` in it), else its redirect xattr. One listxattr says which xattrs to read.
+   */
+  dirMarks(path: string): DirMarks {
+    const x = this.xattrs
+    let names: string[]
+    try {
+      names = host.llistxattr(this.hostPath(path))
+    } catch (e) {
+      // Filesystems without xattr support (ENOTSUP) have no opaque xattrs or redirects.
+      if ((e as { code?: string }).code !== 'ENOTSUP') throw e
+      names = []
+    }
+    const opaque = (names.includes(x.opaque) && isY(this.#tryGetxattr(path, x.opaque))) ||
+      (names.includes(FUSE_OVERLAYFS_OPAQUE) && isY(this.#tryGetxattr(path, FUSE_OVERLAYFS_OPAQUE))) ||
+      this.tryLstat(path === '/' ? '/' + AUFS_OPAQUE : path + '/' + AUFS_OPAQUE) !== undefined
+    if (opaque || !names.includes(x.redirect)) return { opaque, redirect: undefined }
+    const v = this.#tryGetxattr(path, x.redirect)
+    return { opaque, redirect: v === undefined ? undefined : nameFromBytes(v) }
+  }
+
+  /** Whether a directory is opaque: lower layers end below it (dirMarks). */
+  isOpaque(path: string): boolean {
+    return this.dirMarks(path).opaque
+  }
+
+  /**
+   * The redirect xattr of a directory: where its lower layers are, or undefined. The value is
+   * a path of name bytes (in the name codec), not necessarily UTF-8.
    */
   redirect(path: string): string | undefined {
-    const v = this.#tryGetxattr(path, REDIRECT_XATTR)
+    const v = this.#tryGetxattr(path, this.xattrs.redirect)
     return v === undefined ? undefined : nameFromBytes(v)
   }
 

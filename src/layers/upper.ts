@@ -4,12 +4,12 @@
 import fs from 'node:fs'
 import { hostLog } from '../log.js'
 import { O_PATH } from './dir-fds.js'
-import { Layer, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, REDIRECT_XATTR, S_IFCHR } from './layer.js'
-import { fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
-import { IMPURE_XATTR } from './origin.js'
+import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_PREFIX, type OverlayXattrs, WORK_SUBDIR, volatileMark } from './format.js'
 
-/** The kernel's workdir layout: temp objects live in W/work. */
-export const WORK_SUBDIR = 'work'
+export { WORK_SUBDIR, volatileMark } from './format.js'
+import { Layer, S_IFCHR, isWhiteoutStat } from './layer.js'
+import { fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
+
 
 /** renameat2(2) flags. */
 export const RENAME_NOREPLACE = 1
@@ -52,9 +52,17 @@ export class UpperLayer extends Layer {
 
   /** The upper is on tmpfs or ramfs: nothing survives a reboot, fsync(2) does nothing. */
   readonly inMemory: boolean
+  /** Copy-ups are not fsync'd (`volatile`, `fsync=0`): faster, and lost in a crash of the host. */
+  noFsync = false
+  /**
+   * Whiteouts are AUFS `.wh.NAME` files: the upper's filesystem refuses 0/0 devices (an
+   * overlayfs: the kernel keeps those for itself), as fuse-overlayfs writes them there.
+   * Decided at mount (probeWhiteouts).
+   */
+  aufsWhiteouts = false
 
-  constructor(root: string, workdir: string, toRoot?: (path: string) => string) {
-    super(root, 0, true, toRoot)
+  constructor(root: string, workdir: string, toRoot?: (path: string) => string, xattrs?: OverlayXattrs) {
+    super(root, 0, true, toRoot, xattrs)
     this.work = workdir.replace(/\/+$/, '') + '/' + WORK_SUBDIR
     this.inMemory = MEMORY_FS.has(fs.statfsSync(root).type)
   }
@@ -74,9 +82,22 @@ export class UpperLayer extends Layer {
    * rename left there never shows in the union.
    */
   cleanWork(): void {
-    fs.rmSync(this.work, { recursive: true, force: true })
-    fs.mkdirSync(this.work, { mode: 0o000 })
+    removeTree(this.work)
+    // Mode 0, as the kernel makes it; a daemon that is not root (no CAP_DAC_OVERRIDE) must
+    // still work in it.
+    fs.mkdirSync(this.work, { mode: process.getuid?.() === 0 ? 0o000 : 0o700 })
     log('clean-work', this.work)
+    this.probeWhiteouts()
+  }
+
+  /**
+   * Mark the workdir as used by a volatile mount (the kernel's `volatile`): copy-ups in it
+   * were not fsync'd, so no later mount takes it (volatileMark) until the user removes the
+   * mark, having checked the upper after a crash.
+   */
+  markVolatile(): void {
+    log('volatile', this.work)
+    fs.mkdirSync(volatileMark(this.work) + '/dirty', { recursive: true, mode: 0o700 })
   }
 
   mkdir(path: string, mode: number): void {
@@ -113,8 +134,16 @@ export class UpperLayer extends Layer {
   /**
    * rename leaving a whiteout at the source in one step (RENAME_WHITEOUT), as the kernel
    * does; where the filesystem lacks it, a whiteout made in the workdir follows the rename.
+   * With AUFS whiteouts, `.wh.FROM` is made first (a crash before the rename leaves FROM,
+   * which wins over it), and a `.wh.TO` left at the target goes after.
    */
   renameWithWhiteout(from: string, to: string): void {
+    if (this.aufsWhiteouts) {
+      this.#mkAufsWhiteout(from)
+      this.rename(from, to)
+      this.dropAufsWhiteout(to)
+      return
+    }
     try {
       this.rename(from, to, RENAME_WHITEOUT)
     } catch (err) {
@@ -132,9 +161,17 @@ export class UpperLayer extends Layer {
    * place would take the directory's group) and renamed in, so a crash leaves either what was
    * there or the whiteout. With `exchange`, what was at `path` (a directory, or an object to
    * keep) is swapped out to the returned temp name, for the caller to drop or keep.
+   * With AUFS whiteouts, `.wh.NAME` is made first, then what was at `path` goes (to the temp
+   * name with `exchange`): a crash between leaves what was there, which wins over it.
    */
   placeWhiteout(path: string, exchange = false): string {
     const temp = this.tempName()
+    if (this.aufsWhiteouts) {
+      this.#mkAufsWhiteout(path)
+      if (exchange) this.rename(path, temp)
+      else if (this.tryLstat(path)) this.unlink(path)
+      return temp
+    }
     this.#mkWhiteout(temp)
     try {
       this.rename(temp, path, exchange ? RENAME_EXCHANGE : 0)
@@ -143,6 +180,43 @@ export class UpperLayer extends Layer {
       throw err
     }
     return temp
+  }
+
+  /** Whether the upper whites `path` out: a 0/0 device there, or (nothing there) an AUFS `.wh.NAME`. */
+  isWhiteout(path: string): boolean {
+    const st = this.tryLstat(path)
+    return st ? isWhiteoutStat(st) : this.hasAufsWhiteout(path)
+  }
+
+  /**
+   * Drop an AUFS `.wh.NAME` beside `path`, once something is there: it whited out a lower
+   * NAME, and the upper's own NAME wins over it now (Layer.hasAufsWhiteout).
+   */
+  dropAufsWhiteout(path: string): void {
+    if (!this.hasAufsWhiteout(path)) return
+    this.unlink(aufsSibling(path))
+  }
+
+  #mkAufsWhiteout(path: string): void {
+    log('whiteout', aufsSibling(path))
+    fs.closeSync(this.open(aufsSibling(path), fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600))
+  }
+
+  /**
+   * Decide how whiteouts are written: a 0/0 device made in the workdir, or (where the
+   * filesystem refuses it: EPERM on overlayfs, EOPNOTSUPP) AUFS `.wh.` files.
+   */
+  probeWhiteouts(): void {
+    const temp = this.tempName()
+    try {
+      host.mknod(this.hostPath(temp), S_IFCHR, 0)
+      fs.unlinkSync(this.hostPath(temp))
+      this.aufsWhiteouts = false
+    } catch (e) {
+      const code = (e as { code?: string }).code
+      if (code !== 'EPERM' && code !== 'EOPNOTSUPP' && code !== 'ENOTSUP') throw e
+      this.aufsWhiteouts = true
+    }
   }
 
   symlink(target: string, path: string): void {
@@ -274,8 +348,10 @@ export class UpperLayer extends Layer {
       throw e
     }
     for (const name of names) {
-      // The overlay's own records stay behind; a user's escaped trusted.overlay.* comes along.
-      if (name.startsWith(OVERLAY_XATTR_PREFIX) && !name.startsWith(OVERLAY_XATTR_PREFIX + 'overlay.')) continue
+      // The overlay's own records stay behind (and fuse-overlayfs's); a user's escaped
+      // trusted.overlay.* (or user.overlay.*) comes along.
+      const x = this.xattrs
+      if (name.startsWith(FUSE_OVERLAYFS_PREFIX) || (name.startsWith(x.prefix) && !name.startsWith(x.prefix + 'overlay.'))) continue
       const value = from.getxattr(fromPath, name)
       if (value !== undefined) this.setxattr(to, name, value)
     }
@@ -288,7 +364,7 @@ export class UpperLayer extends Layer {
    * skipped (a copy-up of a small file was a third slower for it).
    */
   async fsyncFile(path: string): Promise<void> {
-    if (this.inMemory) return
+    if (this.inMemory || this.noFsync) return
     const fd = fs.openSync(this.hostPath(path), fs.constants.O_RDONLY)
     try {
       await new Promise<void>((resolve, reject) => fs.fsync(fd, err => (err ? reject(err) : resolve())))
@@ -297,23 +373,80 @@ export class UpperLayer extends Layer {
     }
   }
 
-  /** trusted.overlay.impure on a directory: an entry in it takes st_ino from its origin. */
+  /** The impure xattr on a directory: an entry in it takes st_ino from its origin. */
   markImpure(dir: string): void {
-    if (this.getxattr(dir, IMPURE_XATTR) === undefined) this.setxattr(dir, IMPURE_XATTR, Buffer.from('y'))
+    if (this.getxattr(dir, this.xattrs.impure) === undefined) this.setxattr(dir, this.xattrs.impure, Buffer.from('y'))
   }
 
-  /** trusted.overlay.redirect: the name bytes of `to` (a path in the name codec), as the kernel stores them. */
+  /** The redirect xattr: the name bytes of `to` (a path in the name codec), as the kernel stores them. */
   setRedirect(path: string, to: string): void {
-    this.setxattr(path, REDIRECT_XATTR, nameBytes(to))
+    this.setxattr(path, this.xattrs.redirect, nameBytes(to))
   }
 
+  /**
+   * Mark a directory opaque: the opaque xattr; where the filesystem takes no such xattr, an
+   * AUFS `.wh..wh..opq` in it (as fuse-overlayfs does).
+   */
   setOpaque(path: string): void {
-    this.setxattr(path, OPAQUE_XATTR, Buffer.from('y'))
+    try {
+      this.setxattr(path, this.xattrs.opaque, Buffer.from('y'))
+    } catch (e) {
+      const code = (e as { code?: string }).code
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e
+      fs.closeSync(this.open(path + '/' + AUFS_OPAQUE, fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600))
+    }
   }
 }
 
 /** f_type of tmpfs and ramfs (linux/magic.h). */
 const MEMORY_FS: ReadonlySet<number> = new Set([0x01021994, 0x858458f6])
+
+/**
+ * rm -rf, also of directories this process cannot read: the kernel makes W/work and its temp
+ * directories mode 0, which only a root daemon gets through (a rootless user who mounted the
+ * kernel's overlayfs in a user namespace, then layerfs, owns them but must chmod them first).
+ */
+function removeTree(path: string): void {
+  try {
+    fs.rmSync(path, { recursive: true, force: true })
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EACCES') throw e
+    const open = (p: string): void => {
+      const st = fs.lstatSync(p)
+      if (!st.isDirectory()) return
+      fs.chmodSync(p, 0o700)
+      for (const name of fs.readdirSync(p)) open(`${p}/${name}`)
+    }
+    open(path)
+    fs.rmSync(path, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Whether the overlay's records can be trusted.overlay.* xattrs on this filesystem, as this
+ * process: not for an unprivileged user nor root in a user namespace (then user.overlay.*,
+ * the kernel's userxattr format). Probed on `dir` (the workdir) and taken off again.
+ */
+export function canWriteTrustedXattrs(dir: string): boolean {
+  const name = 'trusted.overlay.layerfs-probe'
+  try {
+    host.lsetxattr(dir, name, Buffer.from('y'), 0)
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    // A filesystem without xattrs has no records of either kind: the kernel's own default.
+    if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return true
+    if (code === 'EPERM' || code === 'EACCES') return false
+    throw e
+  }
+  host.lremovexattr(dir, name)
+  return true
+}
+
+/** The AUFS whiteout of a path: `.wh.NAME` beside it. */
+function aufsSibling(path: string): string {
+  const i = path.lastIndexOf('/')
+  return path.slice(0, i + 1) + AUFS_PREFIX + path.slice(i + 1)
+}
 
 function log(op: string, ...args: unknown[]): void {
   if (hostLog.enabled) hostLog('%s %o', op, args)

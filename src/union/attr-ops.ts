@@ -1,7 +1,7 @@
 // Attributes and reads of the namespace: getattr, readdir, readlink, statfs, and the
 // metadata changes that copy up first (chmod, chown, utimens, xattrs).
 import { fsError } from '../errors.js'
-import { OVERLAY_XATTR_PREFIX } from '../layers/layer.js'
+import { realXattrName, userXattrName } from '../layers/format.js'
 import type { TimeSpec } from '../layers/native.js'
 import { statfsOf, type StatFs } from '../layers/statfs.js'
 import { copyUp } from './copy-up.js'
@@ -69,7 +69,8 @@ export function readlink(u: Union, path: string): string {
 }
 
 export function statfs(u: Union): StatFs {
-  return statfsOf((u.upper ?? u.lowers[0]!).root)
+  const l = u.upper ?? u.lowers[0]!
+  return statfsOf(`/proc/self/fd/${l.rootFd}/.`) // through the fd: the root's path may be gone (layer.ts)
 }
 
 export async function chmod(u: Union, path: string, mode: number): Promise<void> {
@@ -83,8 +84,15 @@ export async function chown(u: Union, path: string, uid: number, gid: number): P
   u = u.route(path)
   const upper = u.requireUpper('chown', path)
   await copyUp(u, u.resolve(path))
-  // -1 ("leave as is") arrives as 0xffffffff, which lchown takes as -1.
-  upper.lchown(path, uid, gid)
+  // -1 ("leave as is") arrives as 0xffffffff, which lchown takes as -1. The IDs are the
+  // mount's: the layer stores them mapped (id-map.ts); with owners squashed, what the layer
+  // refuses is no error (fuse-overlayfs's squash_to_*).
+  const ids = u.inodes.ids
+  try {
+    upper.lchown(path, ids.uidIn(uid), ids.gidIn(gid))
+  } catch (e) {
+    if (!ids.squashes) throw e
+  }
 }
 
 export async function utimens(u: Union, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
@@ -94,54 +102,56 @@ export async function utimens(u: Union, path: string, atime: TimeSpec, mtime: Ti
   upper.utimens(path, atime, mtime)
 }
 
-// The overlay's own xattrs are hidden. A user's trusted.overlay.X is stored escaped as
-// trusted.overlay.overlay.X, as the kernel (>= 6.7) does for nested overlays.
-const ESCAPED_PREFIX = OVERLAY_XATTR_PREFIX + 'overlay.'
+// The overlay's own xattrs are hidden. A user's xattr in the overlay's namespace
+// (trusted.overlay.X, or user.overlay.X in userxattr mode) is stored escaped, as the kernel
+// (>= 6.7) does for nested overlays (format.ts).
 
-/** The real name of a user's xattr name. */
-const realXattrName = (name: string): string =>
-  name.startsWith(OVERLAY_XATTR_PREFIX) ? OVERLAY_XATTR_PREFIX + 'overlay.' + name.slice(OVERLAY_XATTR_PREFIX.length) : name
-
-/** The user's name of a real xattr name, or undefined for the overlay's private ones. */
-function userXattrName(real: string): string | undefined {
-  if (!real.startsWith(OVERLAY_XATTR_PREFIX)) return real
-  if (real.startsWith(ESCAPED_PREFIX)) return OVERLAY_XATTR_PREFIX + real.slice(ESCAPED_PREFIX.length)
-  return undefined
+/** The real name of a user's xattr; EPERM for fuse-overlayfs's records, never the user's to write. */
+function writableXattrName(u: Union, name: string, syscall: string, path: string): string {
+  const real = realXattrName(u.xattrs, name)
+  if (userXattrName(u.xattrs, real) === undefined) throw fsError('EPERM', syscall, path)
+  return real
 }
 
 /** An xattr's value, or undefined (ENODATA): `ls -l` asks two absent ones per file. */
 export function getxattr(u: Union, path: string, name: string): Buffer | undefined {
+  if (u.noXattrs) throw fsError('ENOTSUP', 'getxattr', path)
   u = u.route(path)
   const e = u.resolve(path)
-  return e.top.layer.getxattr(e.top.path, realXattrName(name))
+  const real = realXattrName(u.xattrs, name)
+  if (userXattrName(u.xattrs, real) === undefined) return undefined
+  return e.top.layer.getxattr(e.top.path, real)
 }
 
 export function listxattr(u: Union, path: string): string[] {
+  if (u.noXattrs) throw fsError('ENOTSUP', 'listxattr', path)
   u = u.route(path)
   const e = u.resolve(path)
   const out: string[] = []
   for (const real of e.top.layer.listxattr(e.top.path)) {
-    const name = userXattrName(real)
+    const name = userXattrName(u.xattrs, real)
     if (name !== undefined) out.push(name)
   }
   return out
 }
 
 export async function setxattr(u: Union, path: string, name: string, value: Buffer, flags: number): Promise<void> {
+  if (u.noXattrs) throw fsError('ENOTSUP', 'setxattr', path)
   u = u.route(path)
   const upper = u.requireUpper('setxattr', path)
+  const real = writableXattrName(u, name, 'setxattr', path)
   await copyUp(u, u.resolve(path))
-  upper.setxattr(path, realXattrName(name), value, flags)
+  upper.setxattr(path, real, value, flags)
 }
 
 export async function removexattr(u: Union, path: string, name: string): Promise<void> {
+  if (u.noXattrs) throw fsError('ENOTSUP', 'removexattr', path)
   u = u.route(path)
   const upper = u.requireUpper('removexattr', path)
   const e = u.resolve(path)
+  const real = writableXattrName(u, name, 'removexattr', path)
   // Removing what is not there fails before any copy-up, as in the kernel.
-  if (e.top.layer.getxattr(e.top.path, realXattrName(name)) === undefined) {
-    throw fsError('ENODATA', 'removexattr', path)
-  }
+  if (e.top.layer.getxattr(e.top.path, real) === undefined) throw fsError('ENODATA', 'removexattr', path)
   await copyUp(u, e)
-  upper.removexattr(path, realXattrName(name))
+  upper.removexattr(path, real)
 }

@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import { closeFd } from '../layers/fd.js'
 import { S_IFLNK, S_IFREG, isDirMode } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
-import { ORIGIN_XATTR, encodeOrigin, originOf } from '../layers/origin.js'
+import { encodeOrigin, originOf } from '../layers/origin.js'
 import { fsError } from '../errors.js'
 import { copyUpLog } from '../log.js'
 import { type Entry, type RealObject, parentOf } from './entry.js'
@@ -122,8 +122,11 @@ function copyMeta(upper: UpperLayer, from: RealObject, to: string): void {
   // A lower file with other hard links is broken off by copy-up (no index): the copy is a
   // file of its own and keeps no origin, else it would share st_ino with the other names.
   const brokenLink = !isDirMode(Number(st.mode)) && st.nlink > 1n
-  const origin = brokenLink ? undefined : originOf(from.layer, from.path)
-  if (origin) upper.setxattr(to, ORIGIN_XATTR, encodeOrigin(origin))
+  // user.* xattrs exist only on regular files and directories (EPERM elsewhere): in the
+  // userxattr format a copied-up symlink or special file keeps no origin, as the kernel's.
+  const canRecord = !upper.xattrs.origin.startsWith('user.') || isDirMode(Number(st.mode)) || (Number(st.mode) & S_IFMT) === S_IFREG
+  const origin = brokenLink || !canRecord ? undefined : originOf(from.layer, from.path)
+  if (origin) upper.setxattr(to, upper.xattrs.origin, encodeOrigin(origin))
   upper.utimens(to, st.atimeNs, st.mtimeNs)
 }
 

@@ -2,6 +2,7 @@
 // rename. Removing a name a lower layer has leaves a whiteout; creating over a whiteout
 // builds the object in the workdir and renames it over (a directory becomes opaque).
 import { fsError } from '../errors.js'
+import { isAufsName } from '../layers/format.js'
 import { S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import { nameBytes } from '../layers/native.js'
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/upper.js'
@@ -37,18 +38,25 @@ export function createObject(
   const upper = u.requireUpper(syscall, path)
   const parent = u.resolve(parentOf(path))
   if (!parent.isDir) throw fsError('ENOTDIR', syscall, path)
+  // AUFS names are whiteouts and markers in every layer (format.ts): not a user's to make.
+  if (isAufsName(baseName(path))) throw fsError('EINVAL', syscall, path)
   // This union's own view: at a volume's mount point the main union makes the directory.
   if (tryResolve(u, u.cache, path)) throw fsError('EEXIST', syscall, path)
   const upperParent = ensureUpperDir(u, parent)
   // In a setgid directory the new object takes the directory's group (the filesystem does
   // that when we create it); elsewhere the caller's.
+  // The caller's IDs are the mount's: the layers store them mapped (id-map.ts).
+  const ids = u.inodes.ids
   const owner = caller && {
-    uid: caller.uid,
-    gid: (Number(upper.lstat(parentOf(path)).mode) & 0o2000) !== 0 ? -1 : caller.gid,
+    uid: ids.uidIn(caller.uid),
+    gid: (Number(upper.lstat(parentOf(path)).mode) & 0o2000) !== 0 ? -1 : ids.gidIn(caller.gid),
   }
   const st = upper.tryLstat(path)
   if (st && !isWhiteoutStat(st)) throw fsError('EEXIST', syscall, path)
-  if (!st) {
+  // An AUFS whiteout beside the name: the new object is made whole in the workdir, put in
+  // place, and only then is `.wh.NAME` dropped (a crash between shows the new object).
+  const aufsWhiteout = !st && upper.hasAufsWhiteout(path)
+  if (!st && !aufsWhiteout) {
     make(upper, path)
     if (owner) chownNew(upper, path, owner)
     // A new directory in a merged one is marked opaque, as the kernel does: lookups below it
@@ -74,9 +82,11 @@ export function createObject(
       if (owner) chownNew(upper, temp, owner)
       if (isDirMode(Number(upper.lstat(temp).mode))) {
         upper.setOpaque(temp)
-        // A directory cannot be renamed over a whiteout: exchange them, then drop it.
-        upper.rename(temp, path, RENAME_EXCHANGE)
-        upper.unlink(temp)
+        if (st) {
+          // A directory cannot be renamed over a whiteout: exchange them, then drop it.
+          upper.rename(temp, path, RENAME_EXCHANGE)
+          upper.unlink(temp)
+        } else upper.rename(temp, path)
       } else {
         upper.rename(temp, path)
       }
@@ -84,6 +94,7 @@ export function createObject(
       upper.removeTree(temp)
       throw e
     }
+    if (aufsWhiteout) upper.dropAufsWhiteout(path)
   }
   u.cache.invalidate(path)
 }
@@ -201,6 +212,10 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
   if (from === to) return
   if (u.main.parksHiddenNames && isHiddenName(baseName(to)) && !src.isDir && !u.tryResolve(to)) return hide(u, from, to)
   if (to.startsWith(from + '/')) throw fsError('EINVAL', 'rename', from)
+  // Without redirects (redirect_dir=follow/nofollow, the userxattr format) a directory that
+  // has lower layers cannot move: EXDEV, before anything is copied up, as the kernel's.
+  if (src.isDir && !u.makesRedirects && src.lowerDirs.length > 0) throw fsError('EXDEV', 'rename', from)
+  if (isAufsName(baseName(to))) throw fsError('EINVAL', 'rename', to)
   if (!u.resolve(parentOf(to)).isDir) throw fsError('ENOTDIR', 'rename', to)
   checkTarget(u, src, to, flags)
 
@@ -220,8 +235,12 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
 
   let trash: string | undefined
   const dstSt = upper.tryLstat(to)
-  if (dst?.isDir && dstSt) {
-    // An empty merged directory may still hold whiteouts: move it out of the way first. Where
+  const dstAufsWhiteout = !dstSt && upper.hasAufsWhiteout(to)
+  // An empty upper directory is simply replaced by the rename, as the kernel's ovl_rename does
+  // (a process holding it open then sees what the upper fs leaves of it: test/regress/
+  // open-dir-renamed-over).
+  if (dst?.isDir && dstSt && upper.readdir(to).length > 0) {
+    // An empty merged directory that still holds whiteouts is moved out of the way first. Where
     // a lower layer has the name, an empty opaque directory takes its place in the same step
     // (as the kernel's ovl_clear_empty), so that a crash before the rename below never shows
     // the lower directory's entries there.
@@ -247,6 +266,7 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
     upper.rename(from, to)
   }
   if (trash !== undefined) upper.removeTree(trash)
+  if (dstAufsWhiteout) upper.dropAufsWhiteout(to)
 
   // The new parent now holds an entry whose inode number comes from elsewhere.
   if (s.origin || (s.isDir && s.lowerDirs.length > 0)) upper.markImpure(parentOf(to))

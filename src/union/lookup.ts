@@ -5,6 +5,7 @@
 // every lower layer's root below the one that holds it). Redirects are followed through any
 // number of layers, as stacked layers (each upper pushed down as the next lower) make them.
 import type { Layer } from '../layers/layer.js'
+import { isAufsName } from '../layers/format.js'
 import { isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
@@ -15,6 +16,8 @@ import type { EntryCache } from './cache.js'
 export interface Layers {
   readonly upper: UpperLayer | undefined
   readonly lowers: readonly Layer[]
+  /** Redirects in the layers are followed (else a lookup that meets one fails: EPERM). Default true. */
+  readonly followRedirects?: boolean
   /** The union path of the root: a volume's mount point; '/' when absent. */
   readonly rootPath?: string
 }
@@ -42,6 +45,8 @@ interface LookupData {
   stop: boolean
   /** The bottom layer: no opaque or redirect mark is read there (nothing is below). */
   last: boolean
+  /** A redirect has changed `name`. */
+  redirected: boolean
 }
 
 /**
@@ -51,7 +56,10 @@ interface LookupData {
  */
 function lookupSingle(layer: Layer, realPath: string, d: LookupData, prefix: number, post: string): RealObject | undefined {
   const st = layer.tryLstat(realPath)
-  if (!st) return undefined
+  if (!st) {
+    if (layer.hasAufsWhiteout(realPath)) d.stop = true
+    return undefined
+  }
   if (isWhiteoutStat(st)) {
     d.stop = true
     return undefined
@@ -64,12 +72,13 @@ function lookupSingle(layer: Layer, realPath: string, d: LookupData, prefix: num
   const lastElement = post === ''
   if (lastElement) d.isDir = true
   if (d.last) return obj
-  if (layer.isOpaque(realPath)) {
+  const { opaque, redirect: r } = layer.dirMarks(realPath)
+  if (opaque) {
     d.stop = true
     return obj
   }
-  const r = layer.redirect(realPath)
   if (r !== undefined) {
+    d.redirected = true
     // As the kernel: an empty redirect, an absolute one with an empty component, a relative
     // one with a '/', fail the lookup.
     if (r.startsWith('/') ? /\/\/|\/$/.test(r) : r === '' || r.includes('/')) throw fsError('EINVAL', 'lookup', realPath)
@@ -111,8 +120,10 @@ function lookupLayer(layer: Layer, base: string, d: LookupData): RealObject | un
  * has no such name (absent everywhere, or whited out).
  */
 export function lookupChild(layers: Layers, parent: Entry, name: string): Entry | undefined {
+  // The AUFS format's names are whiteouts and markers, never shown (format.ts).
+  if (isAufsName(name)) return undefined
   const path = joinPath(parent.path, name)
-  const d: LookupData = { name, isDir: false, stop: false, last: layers.lowers.length === 0 }
+  const d: LookupData = { name, isDir: false, stop: false, last: layers.lowers.length === 0, redirected: false }
   // The lower directories to search: the parent's, until an absolute redirect switches to
   // the layer roots (the kernel's poe and roe).
   let stack: readonly RealPath[] = parent.lowerDirs
@@ -134,6 +145,9 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
     d.last = dir.layer.index === layers.lowers.length
     const obj = lookupLayer(dir.layer, dir.path, d)
     if (!obj) continue
+    // redirect_dir=nofollow (the userxattr format's): a redirect leads nowhere, as the kernel's
+    // "refusing to follow redirect".
+    if (d.redirected && layers.followRedirects === false) throw fsError('EPERM', 'lookup', path)
     found.push(obj)
     if (d.stop) break
     if (!rooted && d.name.startsWith('/')) {
@@ -180,8 +194,12 @@ function rootStack(layers: Layers): RealPath[] {
  */
 export function lowerHasName(parent: Entry, name: string): boolean {
   for (const dir of parent.lowerDirs) {
-    const st = dir.layer.tryLstat(joinPath(dir.path, name))
-    if (!st) continue
+    const path = joinPath(dir.path, name)
+    const st = dir.layer.tryLstat(path)
+    if (!st) {
+      if (dir.layer.hasAufsWhiteout(path)) return false
+      continue
+    }
     return !isWhiteoutStat(st)
   }
   return false

@@ -1,6 +1,9 @@
 // readdir of a merged directory: upper, then the lowers top-down; each name once, whiteouts
 // hidden (and hiding the names below them), the merge already stopped at an opaque directory
-// by lookup. Each name carries its type and the inode number a stat of it would show.
+// by lookup. Each name carries its type and the inode number a stat of it would show. AUFS
+// names (format.ts) are never listed: `.wh.NAME` hides NAME in the layers below (and in its
+// own, where NAME is absent: Layer.hasAufsWhiteout).
+import { aufsWhitedOut, isAufsName } from '../layers/format.js'
 import { S_IFCHR, isWhiteoutStat } from '../layers/layer.js'
 import { type Entry, joinPath } from './entry.js'
 
@@ -17,8 +20,15 @@ export function mergedNames(dir: Entry): Map<string, number> {
   const hidden = new Set<string>()
   const layers = dir.upper ? [dir.upper, ...dir.lowerDirs] : dir.lowerDirs
   for (const obj of layers) {
-    for (const d of obj.layer.readdir(obj.path)) {
+    const entries = obj.layer.readdir(obj.path)
+    let aufs: string[] | undefined
+    for (const d of entries) {
       const name = d.name
+      if (isAufsName(name)) {
+        const wh = aufsWhitedOut(name)
+        if (wh !== undefined) (aufs ??= []).push(wh)
+        continue
+      }
       if (names.has(name) || hidden.has(name)) continue
       if (d.type === S_IFCHR) {
         const st = obj.layer.tryLstat(joinPath(obj.path, name))
@@ -28,6 +38,10 @@ export function mergedNames(dir: Entry): Map<string, number> {
         }
       }
       names.set(name, d.type)
+    }
+    if (aufs) {
+      const here = new Set(entries.map(d => d.name))
+      for (const wh of aufs) if (!here.has(wh) && !names.has(wh)) hidden.add(wh)
     }
   }
   return names

@@ -3,13 +3,14 @@
 // A volume (a host directory mapped at a union path) is a union of its own, with the host
 // directory as its only (upper) layer, rooted at that path: route() picks the union that
 // serves a path, and every operation runs on that one.
+import { type OverlayXattrs, TRUSTED_XATTRS } from '../layers/format.js'
 import { Layer } from '../layers/layer.js'
 import { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
 import { EntryCache } from './cache.js'
 import type { Entry } from './entry.js'
 import { type Handle, Handles } from './handles.js'
-import { InodeSpace } from './inode.js'
+import { InodeSpace, type StatView } from './inode.js'
 import { type Layers, resolve, tryResolve } from './lookup.js'
 import { VolumeLayer } from '../layers/volume.js'
 
@@ -22,6 +23,14 @@ export interface UnionConfig {
   workdir?: string | undefined
   /** Host directories mapped straight to union paths (needs a workdir on their filesystem). */
   volumes?: readonly VolumeConfig[] | undefined
+  /** The namespace of the overlay's xattrs (format.ts); trusted.overlay.* by default. */
+  xattrs?: OverlayXattrs | undefined
+  /** How stats are shown: owners mapped between the layers and the mount, and the rest. */
+  view?: StatView | undefined
+  /** redirect_dir: 'on' (default), 'follow' or 'nofollow' (options.ts). */
+  redirectDir?: 'on' | 'follow' | 'nofollow' | undefined
+  /** No xattr call through the mount (fuse-overlayfs's noxattrs=1): ENOTSUP. */
+  noXattrs?: boolean | undefined
 }
 
 export interface VolumeConfig {
@@ -36,6 +45,13 @@ const NAME_ERRORS: Record<string, 'EEXIST' | 'EISDIR' | 'EBUSY'> = { unlink: 'EI
 export class Union implements Layers {
   readonly upper: UpperLayer | undefined
   readonly lowers: readonly Layer[]
+  /** The namespace of the overlay's xattrs, the same in every layer. */
+  readonly xattrs: OverlayXattrs
+  /** Renamed directories that have lower layers get redirects (else EXDEV, as the kernel's). */
+  readonly makesRedirects: boolean
+  readonly followRedirects: boolean
+  /** xattr calls through the mount are refused (ENOTSUP). */
+  readonly noXattrs: boolean
   readonly cache = new EntryCache()
   readonly inodes: InodeSpace
   readonly handles = new Handles()
@@ -68,6 +84,10 @@ export class Union implements Layers {
       // workdir; handles and inode numbers are the mount's, so fh and st_ino stay unique.
       const { main, volume, index } = volumeOf
       this.main = main
+      this.xattrs = main.xattrs
+      this.makesRedirects = main.makesRedirects
+      this.followRedirects = main.followRedirects
+      this.noXattrs = main.noXattrs
       this.rootPath = volume.path
       this.upper = new VolumeLayer(volume.hostdir, volume.path, `${cfg.workdir}/volumes/${index}`)
       this.lowers = []
@@ -78,12 +98,16 @@ export class Union implements Layers {
     }
     this.main = this
     this.rootPath = '/'
-    this.upper = cfg.upperdir !== undefined ? new UpperLayer(cfg.upperdir, cfg.workdir ?? '') : undefined
-    this.lowers = cfg.lowerdirs.map((dir, i) => new Layer(dir, i + 1, false))
+    this.xattrs = cfg.xattrs ?? TRUSTED_XATTRS
+    this.makesRedirects = (cfg.redirectDir ?? 'on') === 'on'
+    this.followRedirects = cfg.redirectDir !== 'nofollow'
+    this.noXattrs = cfg.noXattrs ?? false
+    this.upper = cfg.upperdir !== undefined ? new UpperLayer(cfg.upperdir, cfg.workdir ?? '', undefined, this.xattrs) : undefined
+    this.lowers = cfg.lowerdirs.map((dir, i) => new Layer(dir, i + 1, false, undefined, this.xattrs))
     const vols = cfg.volumes ?? []
     const volumeDevs = vols.map(v => new Layer(v.hostdir, 0, false).dev)
     const devs = [...(this.upper ? [this.upper.dev] : []), ...this.lowers.map(l => l.dev), ...volumeDevs]
-    this.inodes = new InodeSpace(devs)
+    this.inodes = new InodeSpace(devs, cfg.view)
     this.volumes = vols.map((volume, index) => new Union(cfg, { main: this, volume, index }))
   }
 
@@ -109,9 +133,16 @@ export class Union implements Layers {
     return v
   }
 
-  /** Empty the workdirs (the mount's and each volume's) of what an earlier mount left. */
-  cleanWork(): void {
+  /**
+   * Empty the workdirs (the mount's and each volume's) of what an earlier mount left; with
+   * `volatile`, mark the mount's workdir as the kernel's volatile mount does (upper.ts).
+   */
+  cleanWork(volatile = false): void {
     this.upper?.cleanWork()
+    if (volatile && this.upper) {
+      this.upper.markVolatile()
+      this.upper.noFsync = true
+    }
     for (const v of this.volumes) v.upper!.cleanWork()
   }
 

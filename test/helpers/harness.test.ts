@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { isWhiteout, sampleLowers, setXattr, writeTree } from './layers.js'
 import { mountLayerfs, mountOverlay, subjectKind, type TeardownHost } from './mount.js'
 import { run } from './run.js'
-import { freshDir, isMounted, mountsUnder, processesFor } from './scratch.js'
+import { freshDir, isLayerfsDaemon, isMounted, mountsUnder, processesFor } from './scratch.js'
 import { syscalls } from './syscalls.js'
 import { hashTree, snapshotTree } from './tree.js'
 import { twinMounts } from './twin.js'
@@ -162,7 +162,7 @@ t.test('teardown after the layerfs daemon died: unmounts the dead mount and says
   const pids = processesFor(m.mnt)
   t.ok(pids.length > 0, 'found the daemon by its command line')
   // The fusermount auto_unmount helper first (it would take the mount off), then the daemon.
-  const isDaemon = (p: number): boolean => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('cli.js')
+  const isDaemon = isLayerfsDaemon
   for (const p of pids.filter(p => !isDaemon(p))) process.kill(p, 'SIGKILL')
   await new Promise(r => setTimeout(r, 100))
   for (const p of pids.filter(isDaemon)) process.kill(p, 'SIGKILL')

@@ -2,7 +2,7 @@
 // 0/0 character devices, opaque dirs carry trusted.overlay.opaque=y. Never used on a mount
 // point: these write straight into layer dirs before they are mounted.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, lchownSync, lstatSync, mkdirSync, symlinkSync, linkSync, writeFileSync } from 'node:fs'
+import { chmodSync, lchownSync, lstatSync, mkdirSync, readdirSync, symlinkSync, linkSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 /** Creates a kernel-format whiteout (char device 0/0) at path. */
@@ -38,6 +38,29 @@ export function isWhiteout(path: string): boolean {
     return st.isCharacterDevice() && st.rdev === 0
   } catch {
     return false
+  }
+}
+
+/**
+ * Rewrites a kernel-format layer in the AUFS format containers/storage writes for a mount
+ * program: each 0/0 whiteout NAME becomes an empty file `.wh.NAME`, each opaque directory
+ * loses its xattr and gets a `.wh..wh..opq` file (or, with `fuseOverlayfs`, fuse-overlayfs's
+ * user.fuseoverlayfs.opaque xattr instead).
+ */
+export function toAufs(dir: string, opts: { fuseOverlayfs?: boolean } = {}): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, e.name)
+    if (isWhiteout(path)) {
+      unlinkSync(path)
+      writeFileSync(join(dir, `.wh.${e.name}`), '')
+    } else if (e.isDirectory()) {
+      if (isOpaque(path)) {
+        execFileSync('setfattr', ['-x', 'trusted.overlay.opaque', path])
+        if (opts.fuseOverlayfs) setXattr(path, 'user.fuseoverlayfs.opaque', 'y')
+        else writeFileSync(join(path, '.wh..wh..opq'), '')
+      }
+      toAufs(path, opts)
+    }
   }
 }
 

@@ -15,7 +15,8 @@ tac "$root/.mounts" | while IFS=$'\t' read -r kind mnt; do
   done
   if [ "$kind" = layerfs ]; then
     for p in /proc/[0-9]*; do
-      tr '\0' '\n' < "$p/cmdline" 2>/dev/null | grep -qxF -- "$mnt" && kill -9 "${p#/proc/}" 2>/dev/null
+      # The daemon calls itself "layerfs MOUNTPOINT"; a fusermount helper has it as an argument.
+      tr '\0' '\n' < "$p/cmdline" 2>/dev/null | grep -qxF -e "$mnt" -e "layerfs $mnt" && kill -9 "${p#/proc/}" 2>/dev/null
     done
   fi
 done

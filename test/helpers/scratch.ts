@@ -15,9 +15,11 @@ export const cliPath = join(projectRoot, 'dist/cli.js')
 export const keepScratch = !!process.env.LAYERFS_TEST_KEEP
 
 export type MountKind = 'layerfs' | 'overlay'
+/** What the safety nets unmount: a union, or a filesystem a test made for its layers (scratch-fs.ts). */
+export type RegisteredKind = MountKind | 'fs'
 
 let root: string | undefined
-const live = new Map<string, MountKind>()
+const live = new Map<string, RegisteredKind>()
 
 /** The per-process scratch root, created on first use. */
 export function scratchRoot(): string {
@@ -87,15 +89,21 @@ function names(arg: string, p: string): boolean {
   return false
 }
 
-/** The pid of the layerfs daemon serving mnt (a `cli.js mount -f` process), if any. */
-export function daemonOf(mnt: string): number | undefined {
-  return processesFor(mnt).find(p => {
-    const args = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')
-    return args.some(a => a.endsWith('cli.js')) && args.includes('-f')
-  })
+/** Whether a process is a layerfs daemon: it calls itself `layerfs MOUNTPOINT` (src/cli.ts). */
+export function isLayerfsDaemon(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('layerfs /')
+  } catch {
+    return false
+  }
 }
 
-export function registerMount(mnt: string, kind: MountKind): void {
+/** The pid of the layerfs daemon serving mnt, if any. */
+export function daemonOf(mnt: string): number | undefined {
+  return processesFor(mnt).find(isLayerfsDaemon)
+}
+
+export function registerMount(mnt: string, kind: RegisteredKind): void {
   live.set(mnt, kind)
   appendFileSync(join(scratchRoot(), '.mounts'), `${kind}\t${mnt}\n`)
 }
@@ -105,7 +113,7 @@ export function unregisterMount(mnt: string): void {
 }
 
 /** Synchronous last resort: lazy-unmount mnt and SIGKILL whatever serves it. */
-export function forceUnmountSync(mnt: string, kind: MountKind): void {
+export function forceUnmountSync(mnt: string, kind: RegisteredKind): void {
   for (let i = 0; i < 3 && isMounted(mnt); i++) {
     if (kind === 'layerfs') spawnSync('fusermount', ['-uz', mnt], { stdio: 'ignore', timeout: 5000 })
     if (isMounted(mnt)) spawnSync('umount', ['-l', mnt], { stdio: 'ignore', timeout: 5000 })

@@ -7,6 +7,8 @@ import ctypes, errno, json, os, stat, sys
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+libc.syscall.restype = ctypes.c_long
+SYS_GETDENTS64 = {"x86_64": 217, "aarch64": 61}.get(os.uname().machine)
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
 UTIME_NOW = (1 << 30) - 1
@@ -27,7 +29,12 @@ def timespec_of(v):
     return Timespec(sec, nsec)
 RENAME_FLAGS = {"NOREPLACE": 1, "EXCHANGE": 2, "WHITEOUT": 4}
 
-fds = {}
+class Fds(dict):
+    # An fd name that an earlier op failed to open: EBADF, as using a closed fd would be.
+    def __missing__(self, key):
+        raise OSError(errno.EBADF, "no open fd named %s" % key)
+
+fds = Fds()
 
 def flags_of(s):
     v = 0
@@ -73,7 +80,8 @@ def do(op):
             os.close(fd)
         return None
     if name == "close":
-        os.close(fds.pop(op["fd"]))
+        os.close(fds[op["fd"]])
+        del fds[op["fd"]]
         return None
     if name == "write":
         return os.write(fds[op["fd"]], op["data"].encode())
@@ -89,6 +97,50 @@ def do(op):
         return os.ftruncate(fds[op["fd"]], op["length"])
     if name == "fchmod":
         return os.fchmod(fds[op["fd"]], op["mode"])
+    if name == "fchown":
+        return os.fchown(fds[op["fd"]], op["uid"], op["gid"])
+    if name == "futimens":
+        return os.utime(fds[op["fd"]], ns=(int(op["atime_ns"]), int(op["mtime_ns"])))
+    if name == "fsetxattr":
+        return os.setxattr(fds[op["fd"]], op["name"], op["value"].encode(), op.get("flags", 0))
+    if name == "fgetxattr":
+        return os.getxattr(fds[op["fd"]], op["name"]).decode("utf-8", "replace")
+    if name == "flistxattr":
+        return sorted(os.listxattr(fds[op["fd"]]))
+    if name == "fremovexattr":
+        return os.removexattr(fds[op["fd"]], op["name"])
+    if name == "flistdir":
+        # readdir(3) of an open directory (glibc reads a removed one's ENOENT as the end).
+        return sorted(os.listdir(fds[op["fd"]]))
+    if name == "getdents":
+        # getdents64(2) itself, from the start: the names, sorted, or its errno.
+        fd = fds[op["fd"]]
+        os.lseek(fd, 0, os.SEEK_SET)
+        buf = ctypes.create_string_buffer(1 << 16)
+        names = []
+        while True:
+            n = libc.syscall(SYS_GETDENTS64, fd, buf, len(buf))
+            if n < 0:
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
+            if n == 0:
+                return sorted(names)
+            pos = 0
+            while pos < n:
+                reclen = int.from_bytes(buf.raw[pos + 16:pos + 18], "little")
+                names.append(buf.raw[pos + 19:pos + reclen].split(b"\0", 1)[0].decode("utf-8", "replace"))
+                pos += reclen
+    if name == "openat":
+        # open(path, flags) relative to an open directory, then close.
+        return os.close(os.open(p, flags_of(op.get("flags", "O_RDONLY")), op.get("mode", 0o644), dir_fd=fds[op["fd"]]))
+    if name == "mkdirat":
+        return os.mkdir(p, op.get("mode", 0o755), dir_fd=fds[op["fd"]])
+    if name == "reopen":
+        # open(/proc/self/fd/N): the object behind an open fd, opened again (kept "as").
+        fds[op["as"]] = os.open("/proc/self/fd/%d" % fds[op["fd"]], flags_of(op.get("flags", "O_RDONLY")))
+        return None
+    if name == "fchdir":
+        return os.fchdir(fds[op["fd"]])
     if name == "readfile":
         with open(p, "rb") as f:
             return content(f.read(), op)

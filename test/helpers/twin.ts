@@ -1,13 +1,14 @@
 // Twin mounts: the same layers, built once and copied with `cp -a` (xattrs, owners, times,
 // device nodes), mounted once with layerfs and once with kernel overlayfs, so that a test can
 // run the same thing on both and compare, the kernel being the oracle.
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, mkdtempSync } from 'node:fs'
 import type { Test } from 'tap'
 import { join } from 'node:path'
 import { mountKind, subjectKind, type MountSpec, type Mounted, type TeardownHost } from './mount.js'
 import { describeFailure, run, sh, type RunOptions, type RunResult } from './run.js'
 import { labelled, syscalls, type Op, type SysResult } from './syscalls.js'
 import { freshDir, type MountKind } from './scratch.js'
+import { scratchFs, type ScratchFsType } from './scratch-fs.js'
 import { diffSnapshots, hashTree, snapshotTree, type Snapshot, type SnapshotOptions } from './tree.js'
 
 /** Empty layer dirs handed to a builder: fill them. */
@@ -31,6 +32,16 @@ export interface TwinOptions {
   options?: readonly string[]
   /** More environment for the layerfs daemon. */
   env?: Record<string, string>
+  /**
+   * Put both sides' layers (upper and workdir included) on a fresh filesystem of this type
+   * (scratch-fs.ts) instead of the scratch dir's own.
+   */
+  fs?: ScratchFsType
+  /**
+   * Rewrites the layerfs side's copy of the layers before it is mounted: the same layers in
+   * another on-disk format the kernel cannot read (AUFS whiteouts, fuse-overlayfs's marks).
+   */
+  layerfsLayers?: (dirs: LayerDirs) => unknown
 }
 
 export interface Side extends Mounted {
@@ -134,10 +145,11 @@ export async function twinMounts(t: Assert, build: Builder, opts: TwinOptions = 
   const tdirs = layerDirs(template)
   for (const d of [...tdirs.lowers, tdirs.outside, ...(tdirs.upper ? [tdirs.upper] : [])]) mkdirSync(d)
   await build(tdirs)
+  const fsRoot = opts.fs ? await scratchFs(t, opts.fs) : undefined
 
   const templateHash = await hashTree(template, { identity: false })
   const makeSide = async (role: 'layerfs' | 'overlay', kind: MountKind): Promise<[Side, Hashed[]]> => {
-    const root = freshDir(role)
+    const root = fsRoot !== undefined ? mkdtempSync(join(fsRoot, `${role}-`)) : freshDir(role)
     const r = await run('cp', ['-a', '--', `${template}/.`, root])
     if (r.code !== 0) throw new Error(describeFailure(r))
     const copy = await hashTree(root, { identity: false })
@@ -145,8 +157,11 @@ export async function twinMounts(t: Assert, build: Builder, opts: TwinOptions = 
       throw new Error(`cp -a did not copy the layers exactly:\n${diffSnapshots(templateHash.snapshot, copy.snapshot, ['template', 'copy']).join('\n')}`)
     }
     const d = layerDirs(root)
+    if (role === 'layerfs') await opts.layerfsLayers?.(d)
     const spec: MountSpec = { lowers: d.lowers, ...(d.upper ? { upper: d.upper } : {}), ...(opts.options ? { options: opts.options } : {}),
       ...(opts.env ? { env: opts.env } : {}) }
+    // The workdir must be on the upper's filesystem.
+    if (d.upper && fsRoot !== undefined) mkdirSync((spec.work = join(root, 'work')))
     const lowerHashes = await Promise.all(d.lowers.map(l => hashTree(l)))
     const m = await mountKind(t, kind, spec)
     return [Object.assign(m, { role, outside: d.outside, root }), lowerHashes]

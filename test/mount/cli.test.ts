@@ -4,7 +4,7 @@ import fs from 'node:fs'
 import t from 'tap'
 import { mountLayerfs, runCli } from '../helpers/mount.js'
 import { run } from '../helpers/run.js'
-import { cliPath, freshDir, isMounted, processesFor } from '../helpers/scratch.js'
+import { cliPath, freshDir, isLayerfsDaemon, isMounted, processesFor } from '../helpers/scratch.js'
 
 /** Every path under dir with its type, size and mtime: what "nothing changed" compares. */
 function listing(dir: string): string[] {
@@ -148,7 +148,7 @@ t.test('a daemon killed by SIGKILL leaves no mount behind; mounting again works'
   t.teardown(() => (isMounted(d.m) ? run('fusermount', ['-uz', d.m]).then(() => undefined) : undefined))
   fs.writeFileSync(`${d.m}/kept`, 'written before the crash\n')
   // The daemon only, not the fusermount helper that watches it.
-  const daemons = processesFor(d.m).filter(pid => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cli.js'))
+  const daemons = processesFor(d.m).filter(isLayerfsDaemon)
   t.equal(daemons.length, 1, 'one daemon')
   for (const pid of daemons) process.kill(pid, 'SIGKILL')
   const deadline = Date.now() + 5000
@@ -190,7 +190,7 @@ t.test('a dead layerfs mount (daemon gone, no helper) is cleared by the next mou
   t.teardown(() => (isMounted(d.m) ? run('fusermount', ['-uz', d.m]).then(() => undefined) : undefined))
   // Kill the helper first, then the daemon: the mount stays, dead.
   const pids = processesFor(d.m)
-  const isDaemon = (pid: number): boolean => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cli.js')
+  const isDaemon = isLayerfsDaemon
   for (const pid of pids.filter(p => !isDaemon(p))) process.kill(pid, 'SIGKILL')
   await new Promise(res => setTimeout(res, 100))
   for (const pid of pids.filter(isDaemon)) process.kill(pid, 'SIGKILL')

@@ -177,9 +177,10 @@ export const KNOWN: readonly Known[] = [
     what:
       'rename(2) of a directory onto a non-empty directory that exists only in the upper layer fails with ENOTEMPTY on both, ' +
       'but the kernel has already copied up the source and its parents, set (or rewritten to absolute) its redirect or marked ' +
-      'it opaque before the upper fs refuses (ovl_rename); the copied-up parent shows a new mtime. layerfs fails without side ' +
-      'effects. In the stacking mode the kernel\'s copy stays in that layer: a copy-up of the dir one layer up (or more) ' +
-      'records it as its origin, where layerfs\'s names the dir in an older layer.',
+      'it opaque before the upper fs refuses (ovl_rename); on ext4 (not tmpfs) the source\'s parent also shows a new mtime (the ' +
+      'failed RENAME_WHITEOUT rewrites the source entry). layerfs fails without side effects. In the stacking mode the ' +
+      'kernel\'s copy stays in that layer: a copy-up of the dir one layer up (or more) records it as its origin, where ' +
+      'layerfs\'s names the dir in an older layer.',
     matches(d, { c, oc }) {
       const r1 = failedRenames(c.ops, oc.results, 'ENOTEMPTY')
       const r2 = failedRenames(c.more, oc.results2, 'ENOTEMPTY')
