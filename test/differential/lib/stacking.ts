@@ -268,16 +268,21 @@ function originIndex(s: Stack, hashes: ReadonlyMap<string, { snapshot: Snapshot 
 }
 
 /**
- * trusted.overlay.origin is a file handle (struct ovl_fb: a header of 21 bytes, then for ext4
- * the 32-bit inode and its generation), different in the two copies of the layers: each becomes
- * the layer and path of the object it names, which must be the same on both sides.
+ * trusted.overlay.origin is a file handle (struct ovl_fb: a header of 21 bytes, then the
+ * filesystem's handle), different in the two copies of the layers: each becomes the layer and
+ * path of the object it names, which must be the same on both sides. Handle type 1 as ext4
+ * makes it (8 bytes: the 32-bit inode, the generation) and as tmpfs does (12 bytes: the
+ * generation, the 64-bit inode in two halves).
  */
 function withOrigins(s: Snapshot, index: ReadonlyMap<string, string>): Snapshot {
   for (const e of Object.values(s)) {
     const hex = e.xattrs?.['trusted.overlay.origin']
     if (hex === undefined) continue
     const b = Buffer.from(hex, 'hex')
-    const ino = b.length === 21 + 8 && b[1] === 0xfb && b[4] === 1 ? String(b.readUInt32LE(21)) : undefined
+    const fid = b[1] === 0xfb && b[4] === 1 ? b.subarray(21) : Buffer.alloc(0)
+    const ino = fid.length === 8 ? String(fid.readUInt32LE(0))
+      : fid.length === 12 ? String(BigInt(fid.readUInt32LE(4)) | (BigInt(fid.readUInt32LE(8)) << 32n))
+      : undefined
     e.xattrs!['trusted.overlay.origin'] = ino === undefined ? `a handle of ${b.length} bytes, type ${b[4]}` : (index.get(ino) ?? `inode ${ino}, in no lower layer`)
   }
   return s
