@@ -54,8 +54,10 @@ unshare -m --propagation private -- bash -c '
   readlink /proc/self/ns/mnt > "$state/ns"
   if [ "$(stat -f -c %T "$state")" = overlayfs ]; then mount -t tmpfs layerfs-container-layers "$state" || exit 1; fi
   mkdir -p "$state/lower" "$state/upper" "$state/work" || exit 1
-  mount -t overlay layerfs-container-root -o "lowerdir=$state/lower,upperdir=$state/upper,workdir=$state/work" /tmp || exit 1
+  . scripts/cover-tmp.sh
+  cover_tmp "$PWD" -t overlay layerfs-container-root -o "lowerdir=$state/lower,upperdir=$state/upper,workdir=$state/work" || exit 1
   trap "umount -l /tmp" EXIT
+  cd "$PWD"
   if [ "$(stat -f -c %T /tmp)" != overlayfs ]; then echo "test-in-container: /tmp is not overlayfs" >&2; exit 1; fi
   echo "test-in-container: /tmp is overlayfs, in a private mount namespace"
   bash scripts/test.sh "$@"
