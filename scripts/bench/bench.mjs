@@ -17,12 +17,15 @@ const ALL_TARGETS = ['plain', 'kernel', 'fuse-overlayfs', 'layerfs']
 
 // ---------------------------------------------------------------- arguments
 const USAGE = `usage: scripts/bench/run [--quick] [--runs N] [--targets a,b] [--workloads a,b]
-                         [--data DIR] [--results DIR] [--profile DIR] [--layerfs REPO] [--list] [--render FILE]
+                         [--storage ext4|tmpfs] [--data DIR] [--results DIR] [--profile DIR] [--layerfs REPO]
+                         [--list] [--render FILE]
   --quick          1 run, smaller workloads (pipeline check, < 3 min)
   --runs N         rounds (default 5)
   --targets        ${ALL_TARGETS.join(',')} (default: all)
   --workloads      names from --list (default: all)
-  --data DIR       layer data: built there if absent, reused if built (default: built fresh in the run's tmpfs)
+  --storage KIND   where lower, upper and workdir live: ext4 (default: a fresh ext4 on a loop device, as
+                   users keep layers: fsync and disk reads cost what they cost) or tmpfs (flatters FUSE)
+  --data DIR       layer data: built there if absent, reused if built (default: built fresh on the storage)
   --results DIR    where results.md and results.json go (default /tmp/bench-results/<date>)
   --profile DIR    run the layerfs daemon under node --cpu-prof, one profile per mount, in DIR
   --layerfs REPO   the layerfs checkout to run (default: this one; its dist/ must be built)
@@ -31,7 +34,7 @@ const USAGE = `usage: scripts/bench/run [--quick] [--runs N] [--targets a,b] [--
 
 function parseArgs(argv) {
   const a = { quick: false, runs: undefined, targets: ALL_TARGETS, workloads: undefined, data: undefined, results: undefined,
-    profile: undefined, layerfs: REPO, runDir: undefined, list: false }
+    profile: undefined, layerfs: REPO, runDir: undefined, list: false, storage: 'ext4' }
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const v = () => {
@@ -43,6 +46,7 @@ function parseArgs(argv) {
     else if (k === '--targets') a.targets = v().split(',').filter(Boolean)
     else if (k === '--workloads') a.workloads = v().split(',').filter(Boolean)
     else if (k === '--data') a.data = path.resolve(v())
+    else if (k === '--storage') a.storage = v()
     else if (k === '--results') a.results = path.resolve(v())
     else if (k === '--profile') a.profile = path.resolve(v())
     else if (k === '--layerfs') a.layerfs = path.resolve(v())
@@ -56,6 +60,7 @@ function parseArgs(argv) {
   }
   a.runs ??= a.quick ? 1 : 5
   if (!(a.runs >= 1)) die('--runs must be a positive number')
+  if (a.storage !== 'ext4' && a.storage !== 'tmpfs') die(`--storage is ext4 or tmpfs, not ${a.storage}`)
   for (const t of a.targets) if (!ALL_TARGETS.includes(t)) die(`unknown target ${t} (${ALL_TARGETS.join(', ')})`)
   return a
 }
@@ -488,7 +493,8 @@ async function main() {
   const yieldToSignals = () => new Promise(r => setImmediate(r))
 
   // Helpers, the layerfs snapshot (so that a rebuild of dist/ by someone else mid-run does not
-  // change what is measured), the tmpfs for layers and mounts.
+  // change what is measured), the filesystem for the layers (--storage) and a tmpfs for the
+  // workloads' own output (tar files, clones), so that only the mount's side touches the disk.
   fs.mkdirSync(bin, { recursive: true })
   for (const c of fs.readdirSync(path.join(HERE, 'helpers')).filter(f => f.endsWith('.c'))) {
     run('gcc', ['-O2', '-Wall', '-o', path.join(bin, c.slice(0, -2)), path.join(HERE, 'helpers', c)])
@@ -506,9 +512,22 @@ async function main() {
   }
   fs.mkdirSync(fsDir)
   fs.mkdirSync(mnt)
-  run('mount', ['-t', 'tmpfs', '-o', 'size=12g,mode=0755', 'bench', fsDir])
+  if (args.storage === 'ext4') {
+    // A sparse image in the run directory (removed with it); `mount -o loop` frees the loop
+    // device at unmount. Inode tables and journal written now, not by a background thread
+    // during the rounds.
+    const img = path.join(runDir, 'layers.ext4')
+    run('truncate', ['-s', '24G', img])
+    run('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', img])
+    run('mount', ['-o', 'loop', img, fsDir])
+  } else {
+    run('mount', ['-t', 'tmpfs', '-o', 'size=12g,mode=0755', 'bench', fsDir])
+  }
+  const scratch = path.join(runDir, 'scratch')
+  fs.mkdirSync(scratch)
+  run('mount', ['-t', 'tmpfs', '-o', 'size=4g,mode=0755', 'bench-scratch', scratch])
 
-  // Layer data: built once (seeded), on the tmpfs, or reused from --data and copied there.
+  // Layer data: built once (seeded), on the storage, or reused from --data and copied there.
   let dataDir
   let lower
   if (args.data) {
@@ -523,7 +542,7 @@ async function main() {
     run('cp', ['-a', path.join(args.data, 'lower'), lower])
     // The copy has new ctimes and inode numbers: let git record them (as a checkout would).
     run('git', ['-C', path.join(lower, 'src'), 'update-index', '-q', '--refresh'], { allowFail: true })
-    log(`copied the lower layer to tmpfs in ${((Date.now() - t) / 1000).toFixed(1)}s`)
+    log(`copied the lower layer to ${args.storage} in ${((Date.now() - t) / 1000).toFixed(1)}s`)
   } else {
     dataDir = path.join(fsDir, 'data')
     log('building data')
@@ -531,8 +550,6 @@ async function main() {
     lower = path.join(dataDir, 'lower')
   }
   const dataStamp = JSON.parse(fs.readFileSync(path.join(dataDir, 'STAMP'), 'utf8'))
-  const scratch = path.join(fsDir, 'scratch')
-  fs.mkdirSync(scratch)
   targets = new Targets({ fsDir, lower, mnt, layerfsCli: path.join(lfs, 'dist', 'cli.js'), profile: args.profile })
 
   const git = (...a) => spawnSync('git', ['-C', args.layerfs, ...a], { encoding: 'utf8' }).stdout?.trim()
@@ -543,7 +560,9 @@ async function main() {
       cpuModel: os.cpus()[0]?.model, memGB: +(os.totalmem() / 2 ** 30).toFixed(1), loadavgStart: os.loadavg(),
       node: process.version, layerfsCommit: git('rev-parse', '--short', 'HEAD'), layerfsDirty: Boolean(git('status', '--porcelain', '--', 'src')),
       fuseOverlayfs: spawnSync('fuse-overlayfs', ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0],
-      data: dataStamp, storage: 'tmpfs (lower, upper and workdir on one tmpfs)',
+      data: dataStamp,
+      storage: args.storage === 'ext4' ? 'ext4 on a loop device (lower, upper and workdir; workload output on tmpfs)'
+        : 'tmpfs (lower, upper and workdir on one tmpfs)',
     },
     workloads: Object.fromEntries(chosen.map(w => [w.name, w.desc])),
     measurements: [],
@@ -629,7 +648,7 @@ async function main() {
     `\`scripts/bench/run ${process.argv.slice(2).filter(a => !a.startsWith('--run-dir') && !a.startsWith('/tmp/bench-run.')).join(' ')}\` — ${args.runs} round(s), ` +
     `medians in seconds; layerfs ${res.meta.layerfsCommit}${res.meta.layerfsDirty ? ' (dirty)' : ''}, kernel ${res.meta.kernel}, ` +
     `${res.meta.cpus} CPUs, node ${res.meta.node}, ${res.meta.fuseOverlayfs}; data: ${dataStamp.entries} entries ` +
-    `(${dataStamp.files} files) + 1 GiB + 256 MiB files on tmpfs; load average ${res.meta.loadavgStart.map(x => x.toFixed(1)).join('/')} → ` +
+    `(${dataStamp.files} files) + 1 GiB + 256 MiB files; storage: ${res.meta.storage}; load average ${res.meta.loadavgStart.map(x => x.toFixed(1)).join('/')} → ` +
     `${res.meta.loadavgEnd.map(x => x.toFixed(1)).join('/')}; wall ${(res.meta.seconds / 60).toFixed(1)} min.`, '']
   const md = header.join('\n') + '\n' + markdown + '\n\nWorkloads:\n\n' + chosen.map(w => `- ${w.name}: ${w.desc}`).join('\n') + '\n'
   fs.mkdirSync(resultsDir, { recursive: true })
