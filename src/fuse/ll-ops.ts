@@ -287,9 +287,13 @@ export class LowLevelOps {
     let inoChanged = false
     if (node !== undefined) {
       const inoBefore = node.ino
-      const st = attr.tryGetattr(this.#u, path)
-      if (st) this.#saw(node, path, st)
-      inoChanged = st !== undefined && st.ino !== inoBefore
+      // The inode number from the entry (no stat): a fresh stat only when it changed.
+      const e = this.#u.tryResolve(path)
+      if (e === undefined || this.#u.route(path).inodes.inoOf(e) !== inoBefore) {
+        const st = attr.tryGetattr(this.#u, path)
+        if (st) this.#saw(node, path, st)
+        inoChanged = st !== undefined && st.ino !== inoBefore
+      }
       this.#session?.invalidateInode(node.id)
     }
     if (parent !== undefined) {

@@ -36,6 +36,11 @@ export class DirFds {
   readonly #rootFd: number
   readonly #dirs = new Map<string, number>()
   /**
+   * Directories known to carry the impure mark (UpperLayer.markImpure): "/" and kept
+   * directories only, forgotten with their fds (a rename or removal at or above them).
+   */
+  readonly #impure = new Set<string>()
+  /**
    * The layer's real path -> the path below the root fd. The identity, except for a volume,
    * whose real paths are union paths under the point it is mounted at (../layers/volume.ts).
    */
@@ -81,6 +86,7 @@ export class DirFds {
    * must not meet N reused for another directory within it.
    */
   forget(): void {
+    this.#impure.clear()
     if (this.#dirs.size === 0) return
     const fds = [...this.#dirs.values()]
     this.#dirs.clear()
@@ -91,6 +97,7 @@ export class DirFds {
   close(): void {
     for (const fd of this.#dirs.values()) fs.closeSync(fd)
     this.#dirs.clear()
+    this.#impure.clear()
   }
 
   /**
@@ -108,11 +115,27 @@ export class DirFds {
       for (const [dir, fd] of this.#dirs) {
         if (dir === root || (dir.startsWith(root) && dir.charCodeAt(root.length) === 0x2f /* / */)) {
           this.#dirs.delete(dir)
+          this.#impure.delete(dir)
           fds.push(fd)
         }
       }
     }
     closeLater(fds)
+  }
+
+  /** Whether directory `dir` (a real path) is known to carry the impure mark. */
+  isKnownImpure(dir: string): boolean {
+    const d = this.#toRoot(dir)
+    return this.#impure.has(d === '' ? '/' : d)
+  }
+
+  /**
+   * Directory `dir` carries the impure mark: known while its fd is kept (the root always), so
+   * that a rename or removal at or above it, which drops the fd, drops this too.
+   */
+  knowImpure(dir: string): void {
+    const d = this.#toRoot(dir)
+    if (d === '/' || d === '' || this.#dirs.has(d)) this.#impure.add(d === '' ? '/' : d)
   }
 
   /** A directory fd and a path below it of at most REL_MAX_BYTES, for directory `dir`. */

@@ -18,6 +18,8 @@ export const RENAME_WHITEOUT = 4
 
 /** Copy-ups of files this large run on the threadpool. */
 const ASYNC_COPY_BYTES = 1 << 20
+/** Dense files up to this size are copied up by one read and one write on the temp's own fd. */
+const SMALL_COPY_BYTES = 1 << 16
 const COPY_CHUNK = 1 << 20
 
 /** The next data offset at or after pos, or Infinity when only a hole follows. */
@@ -33,6 +35,13 @@ function nextData(fd: number, pos: number): number {
 function readChunk(fd: number, buf: Buffer, len: number, pos: number, async: boolean): Promise<number> | number {
   if (!async) return fs.readSync(fd, buf, 0, len, pos)
   return new Promise((resolve, reject) => fs.read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))))
+}
+
+/** One write(2) of buf[pos, pos + len) at file offset pos; ENOSPC on a short one that wrote nothing. */
+function writeAll(fd: number, buf: Buffer, pos: number, len: number): number {
+  const n = fs.writeSync(fd, buf, pos, len, pos)
+  if (n <= 0) throw Object.assign(new Error('ENOSPC: short write during copy-up'), { code: 'ENOSPC' })
+  return n
 }
 
 function writeChunk(fd: number, buf: Buffer, len: number, pos: number, async: boolean): Promise<void> | void {
@@ -129,6 +138,25 @@ export class UpperLayer extends Layer {
     else host.renameat2(this.hostPath(from), this.hostPath(to), flags)
     // Kept fds follow inodes: those of a moved or replaced directory, and below it, are wrong now.
     this.dirFds.forgetUnder(from, to)
+  }
+
+  /**
+   * rename that never replaces: false when something is at `to` (RENAME_NOREPLACE's EEXIST).
+   * Where the filesystem lacks the flag (EINVAL), a check and a plain rename, which nothing of
+   * ours comes between (one turn of the event loop).
+   */
+  renameNoReplace(from: string, to: string): boolean {
+    try {
+      this.rename(from, to, RENAME_NOREPLACE)
+      return true
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      if (code === 'EEXIST') return false
+      if (code !== 'EINVAL') throw err
+    }
+    if (this.tryLstat(to)) return false
+    this.rename(from, to)
+    return true
   }
 
   /**
@@ -294,33 +322,49 @@ export class UpperLayer extends Layer {
 
   /**
    * Copy a lower file's bytes into a new workdir temp, holes kept (the kernel's copy-up skips
-   * holes too). A dense file goes through copyFile (copy_file_range in the kernel); a sparse
+   * holes too), and return the temp's fd, open for writing: the caller sets the metadata
+   * through it and fsyncs it (fsyncFd), then closes it. A small dense file is read and written
+   * whole; a larger dense one goes through copyFile (copy_file_range in the kernel); a sparse
    * one extent by extent (SEEK_DATA / SEEK_HOLE). Large files are copied off the event loop,
-   * so other requests keep being answered.
+   * so other requests keep being answered. The source is opened beneath its layer
+   * without following symlinks, and must be the object the caller looked up (`st`): a layer
+   * changed behind the mount is never copied from (ESTALE). Returns the source's fresh fstat.
    */
-  async copyData(from: Layer, fromPath: string, to: string, st: { size: bigint; blocks: bigint; ino: bigint; dev: bigint }): Promise<void> {
-    const size = Number(st.size)
-    const sparse = st.blocks * 512n < st.size
-    log('copy-data', fromPath, to, size, sparse ? 'sparse' : 'dense')
+  async copyDataToTemp(from: Layer, fromPath: string, to: string, st: { ino: bigint; dev: bigint; mode: bigint }): Promise<{ fd: number; st: fs.BigIntStats }> {
     const dst = this.hostPath(to)
-    // The source is opened beneath its layer without following symlinks, and must be the
-    // object the caller looked up: a layer changed behind the mount is never copied from a
-    // host file outside it.
     const rfd = from.open(fromPath, fs.constants.O_RDONLY)
     let wfd: number | undefined
     try {
       const fst = fs.fstatSync(rfd, { bigint: true })
-      if (fst.ino !== st.ino || fst.dev !== st.dev) {
+      if (fst.ino !== st.ino || fst.dev !== st.dev || (fst.mode & 0o170000n) !== (st.mode & 0o170000n)) {
         throw Object.assign(new Error(`ESTALE: ${fromPath} changed during copy-up`), { code: 'ESTALE' })
       }
-      if (!sparse) {
+      const size = Number(fst.size)
+      const sparse = fst.blocks * 512n < fst.size
+      log('copy-data', fromPath, to, size, sparse ? 'sparse' : 'dense')
+      if (!sparse && size > SMALL_COPY_BYTES) {
         const src = `/proc/self/fd/${rfd}`
-        if (size < ASYNC_COPY_BYTES) fs.copyFileSync(src, dst)
-        else await fs.promises.copyFile(src, dst)
-        return
+        if (size < ASYNC_COPY_BYTES) fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL)
+        else await fs.promises.copyFile(src, dst, fs.constants.COPYFILE_EXCL)
+        wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW)
+        return { fd: wfd, st: fst }
       }
-      wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600)
-      const buf = Buffer.allocUnsafe(COPY_CHUNK)
+      wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600)
+      if (size === 0) return { fd: wfd, st: fst }
+      if (!sparse) {
+        // Whole, in one read and one write (short ones continued).
+        const buf = Buffer.allocUnsafe(size)
+        let got = 0
+        while (got < size) {
+          const n = fs.readSync(rfd, buf, got, size - got, got)
+          if (n === 0) break
+          got += n
+        }
+        for (let pos = 0; pos < got; ) pos += writeAll(wfd, buf, pos, got - pos)
+        if (got < size) fs.ftruncateSync(wfd, size)
+        return { fd: wfd, st: fst }
+      }
+      const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, size))
       for (let pos = nextData(rfd, 0); pos < size; ) {
         const end = Math.min(host.lseek(rfd, pos, SEEK.HOLE), size)
         while (pos < end) {
@@ -332,10 +376,37 @@ export class UpperLayer extends Layer {
         pos = end < size ? nextData(rfd, end) : size
       }
       fs.ftruncateSync(wfd, size)
+      return { fd: wfd, st: fst }
+    } catch (e) {
+      if (wfd !== undefined) fs.closeSync(wfd)
+      throw e
     } finally {
       fs.closeSync(rfd)
-      if (wfd !== undefined) fs.closeSync(wfd)
     }
+  }
+
+  /** fchown of a temp through its fd (`path`: its name, for the log). */
+  fchown(fd: number, path: string, uid: number, gid: number): void {
+    log('chown', path, uid, gid)
+    fs.fchownSync(fd, uid, gid)
+  }
+
+  /** fchmod of a temp through its fd (`path`: its name, for the log). */
+  fchmod(fd: number, path: string, mode: number): void {
+    log('chmod', path, mode)
+    fs.fchmodSync(fd, mode)
+  }
+
+  /** futimens of a temp through its fd (`path`: its name, for the log). */
+  futimens(fd: number, path: string, atime: TimeSpec, mtime: TimeSpec): void {
+    log('utimens', path, atime, mtime)
+    host.futimens(fd, atime, mtime)
+  }
+
+  /** fsync an open file off the event loop (copy-up: data is durable before the rename); see fsyncFile. */
+  async fsyncFd(fd: number): Promise<void> {
+    if (this.inMemory || this.noFsync) return
+    await new Promise<void>((resolve, reject) => fs.fsync(fd, err => (err ? reject(err) : resolve())))
   }
 
   /** Copy every xattr but the overlay's own from a lower object to an upper one. */
@@ -375,7 +446,12 @@ export class UpperLayer extends Layer {
 
   /** The impure xattr on a directory: an entry in it takes st_ino from its origin. */
   markImpure(dir: string): void {
+    // Known impure: the mark stays as long as the directory (no one takes it off), and the
+    // knowledge goes with the kept fd of the directory's path (dir-fds.ts: a rename or removal
+    // there drops both), as the kernel keeps OVL_IMPURE on its inode.
+    if (this.dirFds.isKnownImpure(dir)) return
     if (this.getxattr(dir, this.xattrs.impure) === undefined) this.setxattr(dir, this.xattrs.impure, Buffer.from('y'))
+    this.dirFds.knowImpure(dir)
   }
 
   /** The redirect xattr: the name bytes of `to` (a path in the name codec), as the kernel stores them. */

@@ -1,11 +1,12 @@
 // Copy-up: make an upper object of a lower one before it changes. Parents first; the object
 // is built in the workdir (data, then owner, mode, xattrs, times; data fsync'd) and renamed
 // into place, so a crash never shows a half-copied file over the good lower one.
-import fs from 'node:fs'
+import fs, { type BigIntStats } from 'node:fs'
 import { closeFd } from '../layers/fd.js'
 import { S_IFLNK, S_IFREG, isDirMode } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
-import { encodeOrigin, originOf } from '../layers/origin.js'
+import { type Origin, encodeOrigin, originOf } from '../layers/origin.js'
+import { originInoOf } from './lookup.js'
 import { fsError } from '../errors.js'
 import { copyUpLog } from '../log.js'
 import { type Entry, type RealObject, parentOf } from './entry.js'
@@ -63,33 +64,45 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
   const upper = u.requireUpper('copy-up', e.path)
   ensureUpperDir(u, u.resolve(parentOf(e.path)))
   const lower = e.top
-  const st = lower.layer.lstat(lower.path)
-  // The lower layer changed behind the mount since the lookup (not supported, like the
-  // kernel's overlayfs): copy nothing rather than something else.
-  if (st.ino !== lower.stat.ino || st.dev !== lower.stat.dev || (st.mode & 0o170000n) !== (lower.stat.mode & 0o170000n)) {
-    throw fsError('ESTALE', 'copy-up', e.path)
-  }
-  const type = Number(st.mode) & S_IFMT
+  const type = Number(lower.stat.mode) & S_IFMT
   const temp = upper.tempName()
   let placed = false
-  if (copyUpLog.enabled) copyUpLog('%s (%d bytes)', e.path, st.size)
+  let built: Entry | undefined
+  if (copyUpLog.enabled) copyUpLog('%s (%d bytes)', e.path, lower.stat.size)
+  let fd: number | undefined
   try {
+    let st: BigIntStats
     if (type === S_IFREG && withData) {
-      await upper.copyData(lower.layer, lower.path, temp, st)
-    } else if (type === S_IFREG) {
-      closeFd(upper.open(temp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
-    } else if (type === S_IFLNK) {
-      upper.symlink(lower.layer.readlink(lower.path), temp)
+      // One fd on the temp for data, metadata and fsync. The source's fstat is checked
+      // against the lookup's (as lowerStat's lstat below).
+      const copied = await upper.copyDataToTemp(lower.layer, lower.path, temp, lower.stat)
+      fd = copied.fd
+      st = copied.st
     } else {
-      upper.mknod(temp, Number(st.mode), Number(st.rdev))
+      st = lowerStat(e)
+      if (type === S_IFREG) fd = upper.open(temp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600)
+      else if (type === S_IFLNK) upper.symlink(lower.layer.readlink(lower.path), temp)
+      else upper.mknod(temp, Number(st.mode), Number(st.rdev))
     }
     // Data first, then metadata: writing data after xattrs would drop security.capability,
     // and chown after chmod would drop setuid bits.
-    copyMeta(upper, { ...lower, stat: st }, temp)
-    if (type === S_IFREG) await upper.fsyncFile(temp)
+    const from = { ...lower, stat: st }
+    const origin = copyMeta(upper, from, temp, fd)
+    if (fd !== undefined) {
+      await upper.fsyncFd(fd)
+      // The new entry, without a lookup: the upper object just made (its mode, owner and
+      // inode; a rename changes only its ctime, which nothing takes from an entry) and the
+      // origin just recorded.
+      const ust = fs.fstatSync(fd, { bigint: true })
+      const obj = { layer: upper, path: e.path, stat: ust }
+      built = { path: e.path, top: obj, upper: obj, lowerDirs: [], origin: origin && originInoOf(u, origin), isDir: false }
+      closeFd(fd)
+      fd = undefined
+    }
     placed = moveIntoPlace(upper, temp, e.path)
     if (!placed) upper.unlink(temp)
   } catch (err) {
+    if (fd !== undefined) closeFd(fd)
     try {
       upper.unlink(temp)
     } catch {
@@ -97,12 +110,13 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
     }
     throw err
   }
-  u.cache.invalidate(e.path)
+  if (placed && built) u.cache.set(e.path, built)
+  else u.cache.invalidate(e.path)
   if (!placed) return
   for (const h of u.handles.lowerHandles(e.path)) {
-    const fd = upper.open(e.path, fs.constants.O_RDONLY)
+    const hfd = upper.open(e.path, fs.constants.O_RDONLY)
     closeFd(h.fd)
-    h.fd = fd
+    h.fd = hfd
     h.upper = true
     u.onHandleMoved?.(h)
   }
@@ -110,14 +124,31 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
 }
 
 /**
- * Owner, mode, xattrs, origin and times of a lower object onto an upper (temp) object. The
- * origin record keeps the lower inode number for the union (and for the kernel).
+ * A fresh lstat of the lower object of `e`. The lower layer changed behind the mount since the
+ * lookup (not supported, like the kernel's overlayfs): ESTALE, to copy nothing rather than
+ * something else.
  */
-function copyMeta(upper: UpperLayer, from: RealObject, to: string): void {
+function lowerStat(e: Entry): BigIntStats {
+  const lower = e.top
+  const st = lower.layer.lstat(lower.path)
+  if (st.ino !== lower.stat.ino || st.dev !== lower.stat.dev || (st.mode & 0o170000n) !== (lower.stat.mode & 0o170000n)) {
+    throw fsError('ESTALE', 'copy-up', e.path)
+  }
+  return st
+}
+
+/**
+ * Owner, mode, xattrs, origin and times of a lower object onto an upper (temp) object, through
+ * `fd` when the temp is an open regular file. The origin record keeps the lower inode number
+ * for the union (and for the kernel); returned when one was written.
+ */
+function copyMeta(upper: UpperLayer, from: RealObject, to: string, fd?: number): Origin | undefined {
   const st = from.stat
   const isLink = (Number(st.mode) & S_IFMT) === S_IFLNK
-  upper.lchown(to, Number(st.uid), Number(st.gid))
-  if (!isLink) upper.chmod(to, Number(st.mode) & 0o7777)
+  if (fd !== undefined) upper.fchown(fd, to, Number(st.uid), Number(st.gid))
+  else upper.lchown(to, Number(st.uid), Number(st.gid))
+  if (fd !== undefined) upper.fchmod(fd, to, Number(st.mode) & 0o7777)
+  else if (!isLink) upper.chmod(to, Number(st.mode) & 0o7777)
   upper.copyXattrs(from.layer, from.path, to)
   // A lower file with other hard links is broken off by copy-up (no index): the copy is a
   // file of its own and keeps no origin, else it would share st_ino with the other names.
@@ -127,23 +158,24 @@ function copyMeta(upper: UpperLayer, from: RealObject, to: string): void {
   const canRecord = !upper.xattrs.origin.startsWith('user.') || isDirMode(Number(st.mode)) || (Number(st.mode) & S_IFMT) === S_IFREG
   const origin = brokenLink || !canRecord ? undefined : originOf(from.layer, from.path)
   if (origin) upper.setxattr(to, upper.xattrs.origin, encodeOrigin(origin))
-  upper.utimens(to, st.atimeNs, st.mtimeNs)
+  if (fd !== undefined) upper.futimens(fd, to, st.atimeNs, st.mtimeNs)
+  else upper.utimens(to, st.atimeNs, st.mtimeNs)
+  return origin
 }
 
 /**
  * Rename a finished copy-up into place; false, leaving the temp to the caller, when the upper
  * layer got something at `path` while the copy was built (its directory was renamed away and
  * back, and the name copied up or whited out on the way): that is newer than a lower copy and
- * must stay. The check and the rename run in one turn of the event loop, so nothing of ours
- * comes between them. A copy-up changes nothing the user can see in the parent: its times are
+ * must stay (RENAME_NOREPLACE, or a check and a rename in one turn of the event loop, so
+ * nothing of ours comes between them). A copy-up changes nothing the user can see in the parent: its times are
  * put back (as the kernel does), and it is marked impure (it holds an entry whose inode number
  * comes from an origin record).
  */
 function moveIntoPlace(upper: UpperLayer, temp: string, path: string): boolean {
   const parent = parentOf(path)
   const pst = upper.lstat(parent)
-  if (upper.tryLstat(path)) return false
-  upper.rename(temp, path)
+  if (!upper.renameNoReplace(temp, path)) return false
   upper.markImpure(parent)
   upper.utimens(parent, pst.atimeNs, pst.mtimeNs)
   return true

@@ -10,7 +10,7 @@ import { isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
 import { type Entry, type OriginIno, type RealObject, type RealPath, joinPath } from './entry.js'
-import { inoOfOrigin } from '../layers/origin.js'
+import { type Origin, inoOfOrigin } from '../layers/origin.js'
 import type { EntryCache } from './cache.js'
 
 export interface Layers {
@@ -175,7 +175,11 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
  */
 function originIno(layers: Layers, upper: RealObject): OriginIno | undefined {
   const o = upper.layer.origin(upper.path)
-  if (!o) return undefined
+  return o && originInoOf(layers, o)
+}
+
+/** The inode an origin record names in this union's lower layers (originIno), undefined when none. */
+export function originInoOf(layers: Layers, o: Origin): OriginIno | undefined {
   for (const layer of layers.lowers) {
     if (!layer.uuid.equals(o.uuid)) continue
     const ino = inoOfOrigin(o, layer)
