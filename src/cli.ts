@@ -144,9 +144,11 @@ function daemonsOf(mnt: string): number[] {
       continue
     }
     // Compared as text, never resolved: resolving another daemon's mount point looks it up,
-    // and a lookup racing that mount's own unmount makes the unmount fail with EBUSY. The name
-    // is cut to the length of the command line the daemon started with: a prefix counts.
-    if (name === title || (name.length > 'layerfs /'.length && name.startsWith('layerfs /') && title.startsWith(name))) out.push(Number(pid))
+    // and a lookup racing that mount's own unmount makes the unmount fail with EBUSY. Whole:
+    // the daemon's command line (node, its flags, the options, the mount point) is always
+    // longer than its name, so the name is never cut, and a prefix would be another mount's
+    // (/mnt/a's daemon is not /mnt/ab's).
+    if (name === title) out.push(Number(pid))
   }
   return out
 }

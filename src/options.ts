@@ -1,8 +1,8 @@
 // MountOptions: the -o strings layerfs takes, parsed and validated: kernel overlayfs's
 // ("lowerdir=a:b,upperdir=u,workdir=w,..."), fuse-overlayfs's (what containers/storage passes a
 // mount_program: uidmapping=, squash_to_*, volatile, ...) and mount(8)/mount.fuse's extras.
-// Every option is implemented, or accepted with a meaning written in OPTIONS below, or
-// refused with one line. No I/O here: checking the directories on disk is mount.ts's job.
+// Every option is implemented, or accepted with a meaning written in ACCEPTED below, or
+// refused with one line. No I/O here: checking the directories on disk is layout.ts's job.
 import { type IdMapping, type IdMaps, parseIdMappings } from './union/id-map.js'
 
 /** What a user asked for, in the kernel's words. */
@@ -105,6 +105,12 @@ export const ACCEPTED: ReadonlyMap<string, Accepted> = new Map([
   ['uuid', { value: true, meaning: "the kernel's: origin records always carry the lower filesystem's uuid" }],
 ])
 
+/** Accepted options whose value must still be one the kernel knows (it answers EINVAL to others). */
+const VALUES: ReadonlyMap<string, readonly string[]> = new Map([
+  ['xino', ['on', 'off', 'auto']],
+  ['uuid', ['on', 'off', 'null', 'auto']],
+])
+
 /**
  * Kernel overlayfs options whose value layerfs has fixed: accepted when they ask for what
  * layerfs does, refused otherwise (a user must not believe they got something else).
@@ -124,16 +130,25 @@ const FIXED: ReadonlyMap<string, ReadonlySet<string>> = new Map([
 const MOUNT_FLAGS = new Set(['ro', 'rw', 'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'atime', 'noatime',
   'relatime', 'norelatime', 'strictatime', 'nodiratime', 'diratime'])
 
-/** Split on unescaped `sep`; a backslash escapes the next character (kept for a later split). */
-function splitEscaped(s: string, sep: string): string[] {
+/**
+ * Split on unescaped `sep`; a backslash escapes the next character (kept for a later split).
+ * With `quotes`, a `sep` between double quotes does not split either: an SELinux label has a
+ * comma between its categories (`context="system_u:object_r:container_file_t:s0:c1,c2"`, as
+ * containers/storage passes it), as the kernel's and fuse-overlayfs's option parsers know.
+ */
+function splitEscaped(s: string, sep: string, quotes = false): string[] {
   const out: string[] = []
   let cur = ''
+  let quoted = false
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!
     if (c === '\\' && i + 1 < s.length) {
       cur += c + s[i + 1]!
       i++
-    } else if (c === sep) {
+    } else if (quotes && c === '"') {
+      quoted = !quoted
+      cur += c
+    } else if (c === sep && !quoted) {
       out.push(cur)
       cur = ''
     } else cur += c
@@ -175,7 +190,7 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
   let uidmap: IdMapping[] | undefined
   let gidmap: IdMapping[] | undefined
   for (const str of optionStrings) {
-    for (const opt of splitEscaped(str, ',')) {
+    for (const opt of splitEscaped(str, ',', true)) {
       if (opt === '') continue
       const eq = opt.indexOf('=')
       const key = eq < 0 ? opt : opt.slice(0, eq)
@@ -184,15 +199,23 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
       if (flag && MOUNT_FLAGS.has(key)) o.mountFlags.push(key)
       if (key === 'lowerdir' || key === 'upperdir' || key === 'workdir' || key === 'lowerdir+') {
         if (!val) throw new OptionError(`option '${key}' needs a directory`)
-        if (key === 'lowerdir') lowerdir = val
-        else if (key === 'lowerdir+') lowerAdded.push(unescape(val))
+        // As the kernel: a lowerdir= replaces the lower layers named before it, lowerdir+= values
+        // are taken as given (no escapes: they are one directory each), and cannot follow a
+        // lowerdir=.
+        if (key === 'lowerdir') {
+          lowerdir = val
+          lowerAdded.length = 0
+        } else if (key === 'lowerdir+') {
+          if (lowerdir !== undefined) throw new OptionError("option 'lowerdir+' cannot follow 'lowerdir'")
+          lowerAdded.push(val)
+        }
         else if (key === 'upperdir') upperdir = unescape(val)
         else workdir = unescape(val)
       } else if (key === 'volume') o.volumes.push(parseVolume(val, cwd))
       else if (key === 'fsname') {
         if (!val) throw new OptionError("option 'fsname' needs a name")
         o.source = unescape(val)
-      } else if (key === 'ro' && flag) o.readOnly = true
+      } else if ((key === 'ro' || key === 'rw') && flag) o.readOnly = key === 'ro'
       else if (key === 'debug' && flag) o.fuseDebug = true
       else if ((key === 'nosuid' || key === 'suid') && flag) o.nosuid = key === 'nosuid'
       else if ((key === 'nodev' || key === 'dev') && flag) o.nodev = key === 'nodev'
@@ -210,7 +233,9 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
       else if (key === 'squash_to_root' && flag) o.ids = { ...o.ids, squashToRoot: true }
       else if (key === 'squash_to_uid') o.ids = { ...o.ids, squashUid: number(key, val) }
       else if (key === 'squash_to_gid') o.ids = { ...o.ids, squashGid: number(key, val) }
-      else if (key.startsWith('x-') || ACCEPTED.get(key)?.value === !flag) continue
+      else if (VALUES.has(key) && !flag) {
+        if (!VALUES.get(key)!.includes(val)) throw new OptionError(`option '${opt}' has no such value (${VALUES.get(key)!.join(', ')})`)
+      } else if (key.startsWith('x-') || ACCEPTED.get(key)?.value === !flag) continue
       else if (FIXED.has(key)) {
         if (val === undefined || !FIXED.get(key)!.has(val)) {
           throw new OptionError(`option '${opt}' is not supported (layerfs runs with ${key}=${[...FIXED.get(key)!].join(' or ')})`)

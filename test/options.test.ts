@@ -56,13 +56,31 @@ t.test("fuse-overlayfs's options, as containers/storage passes them", async t =>
   t.throws(() => parseMountOptions(['lowerdir=/l,xattr_permissions=2']), /xattr_permissions=2' is not supported/)
   t.throws(() => parseMountOptions(['lowerdir=/l,plugins=/usr/lib/stargz.so']), /unknown option 'plugins=/)
   t.throws(() => parseMountOptions(['lowerdir=/l,volatile']), /'volatile' needs 'upperdir'/)
+  // SELinux hosts: containers/storage appends the container's label, two categories with a
+  // comma between them, in double quotes (label.FormatMountLabel).
+  const label = parseMountOptions(['lowerdir=/l,upperdir=/u,workdir=/w,context="system_u:object_r:container_file_t:s0:c123,c456",volatile'])
+  t.same([label.lowerdirs, label.upperdir, label.volatile], [['/l'], '/u', true])
 })
 
-t.test('lowerdir+= appends layers; fsname= is the source', async t => {
-  const o = parseMountOptions(['lowerdir=/a,lowerdir+=/b,lowerdir+=c,fsname=/dev/thing'], '/cwd')
+t.test("values the kernel refuses are refused: xino=, uuid=; ro and rw, the last wins", async t => {
+  for (const v of ['on', 'off', 'auto']) t.doesNotThrow(() => parseMountOptions([`lowerdir=/l,xino=${v}`]), `xino=${v}`)
+  for (const v of ['on', 'off', 'null', 'auto']) t.doesNotThrow(() => parseMountOptions([`lowerdir=/l,uuid=${v}`]), `uuid=${v}`)
+  t.throws(() => parseMountOptions(['lowerdir=/l,xino=bogus']), /'xino=bogus' has no such value/)
+  t.throws(() => parseMountOptions(['lowerdir=/l,uuid=bogus']), /'uuid=bogus' has no such value/)
+  t.equal(parseMountOptions(['lowerdir=/l,upperdir=/u,workdir=/w,ro,rw']).readOnly, false, 'ro,rw: rw')
+  t.equal(parseMountOptions(['lowerdir=/l,upperdir=/u,workdir=/w,rw,ro']).readOnly, true, 'rw,ro: ro')
+})
+
+t.test('lowerdir+= appends layers as the kernel: not after lowerdir=, taken as given; fsname= is the source', async t => {
+  const o = parseMountOptions(['lowerdir+=/a,lowerdir+=/b,lowerdir+=c,fsname=/dev/thing'], '/cwd')
   t.same(o.lowerdirs, ['/a', '/b', '/cwd/c'])
   t.equal(o.source, '/dev/thing')
   t.same(parseMountOptions(['lowerdir+=/x']).lowerdirs, ['/x'])
+  // The kernel: "lowerdir+ and datadir+ cannot follow lowerdir"; a later lowerdir= replaces them.
+  t.throws(() => parseMountOptions(['lowerdir=/a,lowerdir+=/b']), /'lowerdir\+' cannot follow 'lowerdir'/)
+  t.same(parseMountOptions(['lowerdir+=/a,lowerdir=/b']).lowerdirs, ['/b'])
+  // One directory each: a ':' or a backslash is part of the name.
+  t.same(parseMountOptions(['lowerdir+=/a:b,lowerdir+=/c\\d']).lowerdirs, ['/a:b', '/c\\d'])
   t.throws(() => parseMountOptions(['lowerdir=/a,fsname=has space']), /may not hold blanks/)
 })
 
