@@ -1,11 +1,13 @@
 // A package manager in a chroot of the mount: a Debian bookworm minbase root is the lower layer
 // (scripts/debian-root.sh builds it once, with the .debs in its apt archive, so that no
 // network is needed here); apt-get installs packages with maintainer scripts, alternatives and
-// triggers, runs them, dpkg verifies, apt-get purges and autoremoves; layerfs against kernel
-// overlayfs, every output and the final merged tree and upper layer compared.
+// triggers, runs them, dpkg verifies, apt-get purges them and a package of the lower, and
+// autoremoves; layerfs against kernel overlayfs, every output and the final merged tree and
+// upper layer compared.
 import t from 'tap'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { isWhiteout } from '../helpers/layers.js'
 import { runOk } from '../helpers/run.js'
 import { projectRoot } from '../helpers/scratch.js'
 import { twinMounts } from '../helpers/twin.js'
@@ -62,7 +64,10 @@ t.test('apt-get install, run, verify, purge in a chroot on a Debian root', async
   await step(`${CHROOT} sh -c 'python3 -c "import sqlite3, sys; print(sys.version_info[:2], sqlite3.sqlite_version)"; sqlite3 :memory: "select 6 * 7"; make --version | head -1; editor --version | head -1; readlink /etc/alternatives/editor'`,
     [/^\(3, 11\) 3\.\d+\.\d+\n42\nGNU Make 4\.3\n GNU nano, version 7\.2\n\/bin\/nano\n$/])
   await step(`${CHROOT} dpkg -V && ${CHROOT} dpkg --audit && ${state} && ${CHROOT} update-alternatives --query editor`, [/^Value: \/bin\/nano$/m])
-  await step(`${APT} purge ${packages}`, [/^Purging configuration files for nano /m], 300_000)
+  // tzdata comes from the lower: its purge whites out lower files and removes merged
+  // directories whose upper holds only whiteouts (usr/share/zoneinfo goes as one whiteout).
+  await step(`${APT} purge ${packages} tzdata`, [/^Purging configuration files for nano /m, /^Purging configuration files for tzdata /m], 300_000)
+  t.ok(isWhiteout(join(tw.overlay.upper!, 'usr/share/zoneinfo')), 'kernel: usr/share/zoneinfo is one whiteout in the upper')
   await step(`${APT} autoremove --purge`, [/^Purging configuration files for libpython3\.11-minimal/m], 300_000)
   await step(`${CHROOT} dpkg -V && ${CHROOT} dpkg --audit && ${state} && ls -A "$MNT/etc/alternatives" | sort`)
 
