@@ -155,10 +155,10 @@ function workloads(q) {
     // The chroot's /dev/null is the root's own device node, through the mount.
     { name: 'apt-install', lower: 'debian', devices: true,
       desc: `apt-get install of ${debianPackages()} (and dependencies, .debs from the local archive: maintainer scripts, alternatives, triggers) ` +
-        'in a chroot on a Debian bookworm minbase lower, cold; then purge + autoremove',
+        'in a chroot on a Debian bookworm minbase lower, cold; then purge (tzdata of the lower too: whiteouts) + autoremove',
       steps: [drop, time('apt-install', `${APT} install --no-download ${debianPackages()} >/dev/null`),
         sh(`${CHROOT} sh -c 'python3 -c "import sqlite3" && sqlite3 :memory: "select 1" && make --version' >/dev/null`),
-        time('apt-purge', `${APT} purge ${debianPackages()} >/dev/null && ${APT} autoremove --purge >/dev/null`)] },
+        time('apt-purge', `${APT} purge ${debianPackages()} tzdata >/dev/null && ${APT} autoremove --purge >/dev/null`)] },
   ]
 }
 
