@@ -8,10 +8,11 @@
 #   scripts/debian-root.sh --packages   print PACKAGES
 #   scripts/debian-root.sh --path       print the path it would have, build nothing
 # Cached in $LAYERFS_TEST_CACHE (default /var/cache/layerfs-test), named by a digest of what
-# builds it (this script, mmdebstrap's version, the architecture), so that a change here
-# builds a new one (older ones are left: another checkout may use them; remove them by hand). A build runs under a temp name, under a
-# lock, and is renamed into place only when complete: an interrupted build never looks done,
-# and the next build removes its remains (unmounting whatever mmdebstrap left mounted there).
+# builds it (this script less its comments, mmdebstrap's version, the architecture), so that a
+# change to the recipe builds a new one (older ones are left, another checkout may use them:
+# remove them by hand). A build runs under a temp name, under a lock, and is renamed into place
+# only when complete: an interrupted build never looks done, and the next build removes its
+# remains (unmounting whatever mmdebstrap left mounted there).
 set -euo pipefail
 
 # What the test installs and purges: maintainer scripts (python3's byte-compiling, nano's
@@ -23,7 +24,7 @@ SUITE=bookworm
 cache=${LAYERFS_TEST_CACHE:-/var/cache/layerfs-test}
 self=${BASH_SOURCE[0]}
 key() {
-  { cat "$self"; mmdebstrap --version 2>/dev/null || echo none; dpkg --print-architecture; } | sha256sum | cut -c1-12
+  { grep -v '^[[:space:]]*#' "$self"; mmdebstrap --version 2>/dev/null || echo none; dpkg --print-architecture; } | sha256sum | cut -c1-12
 }
 name="debian-$SUITE-minbase-$(key)"
 root="$cache/$name"
