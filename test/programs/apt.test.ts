@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { isWhiteout } from '../helpers/layers.js'
 import { runOk } from '../helpers/run.js'
 import { projectRoot } from '../helpers/scratch.js'
+import { snapshotTree, type Snapshot } from '../helpers/tree.js'
 import { twinMounts } from '../helpers/twin.js'
 
 const script = join(projectRoot, 'scripts/debian-root.sh')
@@ -64,6 +65,14 @@ t.test('apt-get install, run, verify, purge in a chroot on a Debian root', async
   await step(`${CHROOT} sh -c 'python3 -c "import sqlite3, sys; print(sys.version_info[:2], sqlite3.sqlite_version)"; sqlite3 :memory: "select 6 * 7"; make --version | head -1; editor --version | head -1; readlink /etc/alternatives/editor'`,
     [/^\(3, 11\) 3\.\d+\.\d+\n42\nGNU Make 4\.3\n GNU nano, version 7\.2\n\/bin\/nano\n$/])
   await step(`${CHROOT} dpkg -V && ${CHROOT} dpkg --audit && ${state} && ${CHROOT} update-alternatives --query editor`, [/^Value: \/bin\/nano$/m])
+  // dpkg gives each file it unpacks the mtime the .deb has: those times must come through the
+  // mount. Every non-directory under usr/ (the lower's and the new), but the byte code that
+  // python's postinst compiled at install time.
+  const [lfUsr, ovUsr] = await tw.both(s => snapshotTree(join(s.mnt, 'usr'), { mtime: true, xattrs: 'none' }))
+  const mtimes = (snap: Snapshot) => Object.fromEntries(Object.entries(snap)
+    .filter(([rel, e]) => e.type !== 'dir' && !/(^|\/)__pycache__\//.test(rel)).map(([rel, e]) => [rel, e.mtime]))
+  t.same(mtimes(lfUsr), mtimes(ovUsr), 'mtimes of the files under usr/ are the same')
+  t.ok(BigInt(ovUsr['bin/make']!.mtime!) < BigInt(Date.now() - 86_400_000) * 1_000_000n, 'kernel: usr/bin/make has the .deb\'s mtime')
   // tzdata comes from the lower: its purge whites out lower files and removes merged
   // directories whose upper holds only whiteouts (usr/share/zoneinfo goes as one whiteout).
   await step(`${APT} purge ${packages} tzdata`, [/^Purging configuration files for nano /m, /^Purging configuration files for tzdata /m], 300_000)
