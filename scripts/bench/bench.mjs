@@ -74,7 +74,21 @@ const log = msg => console.error(`bench: ${msg}`)
 // ---------------------------------------------------------------- workloads
 // A workload is one fresh mount ("session") with steps: untimed setup, drops of the caches,
 // and timed steps (each a shell command in its own process). `restore` undoes the workload in
-// the plain directory (the overlay targets get a fresh upper layer per session instead).
+// the plain directory (the overlay targets get a fresh upper layer per session instead). A
+// workload with `lower: 'debian'` runs on a lower of its own instead of the generated data (the
+// Debian root below, copied onto the storage at the start); its plain target runs on a fresh
+// copy of it.
+
+// The apt-install workload: the Debian bookworm minbase root of test/programs/apt.test.ts
+// (scripts/debian-root.sh: built once, cached in /var/cache/layerfs-test, the .debs of its
+// packages in its apt archive, so that the install needs no network), in a chroot with a clean
+// environment; no /proc or /dev/pts (apt and dpkg do without).
+const DEBIAN_ROOT = path.join(REPO, 'scripts', 'debian-root.sh')
+const CHROOT = 'chroot "$M" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C TZ=UTC DEBIAN_FRONTEND=noninteractive'
+const APT = `${CHROOT} apt-get -y -q -o Dpkg::Use-Pty=0`
+let aptPackages
+const debianPackages = () => (aptPackages ??= run('bash', [DEBIAN_ROOT, '--packages']).stdout.trim())
+
 function workloads(q) {
   const sh = s => ({ kind: 'sh', cmd: s })
   const time = (name, cmd, extra = {}) => ({ kind: 'time', name, cmd, ...extra })
@@ -138,6 +152,13 @@ function workloads(q) {
     { name: 'copyup-latency', desc: `lstat of other files every 10 ms while a ${probeSize / MiB} MiB lower file is copied up (append 1 byte)`,
       steps: [time('copyup-1g', `$BIN/latprobe "$M" "$LISTS/probe.txt" 10 -- sh -c 'printf x >> "$M/${probeFile}"'`, { probe: true })],
       restore: ctx => restoreSize(path.join(ctx.M, probeFile), probeSize) },
+    // The chroot's /dev/null is the root's own device node, through the mount.
+    { name: 'apt-install', lower: 'debian', devices: true,
+      desc: `apt-get install of ${debianPackages()} (and dependencies, .debs from the local archive: maintainer scripts, alternatives, triggers) ` +
+        'in a chroot on a Debian bookworm minbase lower, cold; then purge (tzdata of the lower too: whiteouts) + autoremove',
+      steps: [drop, time('apt-install', `${APT} install --no-download ${debianPackages()} >/dev/null`),
+        sh(`${CHROOT} sh -c 'python3 -c "import sqlite3" && sqlite3 :memory: "select 1" && make --version' >/dev/null`),
+        time('apt-purge', `${APT} purge ${debianPackages()} tzdata >/dev/null && ${APT} autoremove --purge >/dev/null`)] },
   ]
 }
 
@@ -228,10 +249,22 @@ class Targets {
     this.state = { mounted: new Set(), pids: new Set() }
   }
 
-  /** Fresh upper+work for an overlay target; returns the directory the workload sees. */
-  mount(target, label) {
-    const { fsDir, lower, mnt } = this.env
-    if (target === 'plain') return { M: lower, pid: undefined }
+  /**
+   * Fresh upper+work for an overlay target; returns the directory the workload sees. `lower`:
+   * the workload's own lower (default the generated data), which the plain target gets a
+   * throwaway copy of (`copy`, removed by unmount) when `plainCopy`. `devices`: device nodes
+   * must work (fuse-overlayfs mounts nodev unless told `dev`; the kernel and layerfs as root
+   * do not).
+   */
+  mount(target, label, lower = this.env.lower, { plainCopy = false, devices = false } = {}) {
+    const { fsDir, mnt } = this.env
+    if (target === 'plain' && !plainCopy) return { M: lower, pid: undefined }
+    if (target === 'plain') {
+      const copy = path.join(fsDir, 'plain-copy')
+      fs.rmSync(copy, { recursive: true, force: true })
+      run('cp', ['-a', lower, copy])
+      return { M: copy, pid: undefined, copy }
+    }
     const up = path.join(fsDir, 'ovl', 'upper')
     const wk = path.join(fsDir, 'ovl', 'work')
     fs.rmSync(path.join(fsDir, 'ovl'), { recursive: true, force: true })
@@ -243,7 +276,7 @@ class Targets {
     if (target === 'kernel') {
       run('mount', ['-t', 'overlay', 'overlay', '-o', `${o},redirect_dir=on`, mnt])
     } else if (target === 'fuse-overlayfs') {
-      run('fuse-overlayfs', ['-o', o, mnt])
+      run('fuse-overlayfs', ['-o', devices ? `dev,${o}` : o, mnt])
       pid = this.#findDaemon(mnt)
     } else if (this.env.profile) {
       const dir = path.join(this.env.profile, label)
@@ -272,8 +305,9 @@ class Targets {
     return pids[0]
   }
 
-  unmount(target, pid) {
+  unmount(target, pid, copy) {
     const { mnt } = this.env
+    if (copy) fs.rmSync(copy, { recursive: true, force: true })
     if (target === 'plain') return
     if (target === 'kernel') run('umount', [mnt])
     else if (target === 'fuse-overlayfs') run('fusermount3', ['-u', mnt])
@@ -527,10 +561,13 @@ async function main() {
   fs.mkdirSync(scratch)
   run('mount', ['-t', 'tmpfs', '-o', 'size=4g,mode=0755', 'bench-scratch', scratch])
 
-  // Layer data: built once (seeded), on the storage, or reused from --data and copied there.
+  // Layer data: built once (seeded), on the storage, or reused from --data and copied there;
+  // not at all when every chosen workload has a lower of its own.
   let dataDir
   let lower
-  if (args.data) {
+  if (chosen.every(w => w.lower)) {
+    log('no workload needs the generated data: not building it')
+  } else if (args.data) {
     if (isBuilt(args.data)) log(`reusing data in ${args.data}`)
     else {
       log(`building data in ${args.data}`)
@@ -549,7 +586,16 @@ async function main() {
     generate(dataDir, defaultParams, log)
     lower = path.join(dataDir, 'lower')
   }
-  const dataStamp = JSON.parse(fs.readFileSync(path.join(dataDir, 'STAMP'), 'utf8'))
+  const dataStamp = dataDir ? JSON.parse(fs.readFileSync(path.join(dataDir, 'STAMP'), 'utf8')) : undefined
+  // The Debian root (apt-install), copied from its cache onto the storage as the data is.
+  const ownLowers = {}
+  if (chosen.some(w => w.lower === 'debian')) {
+    const t = Date.now()
+    const cached = run('bash', [DEBIAN_ROOT], { stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_800_000 }).stdout.trim()
+    ownLowers.debian = path.join(fsDir, 'debian')
+    run('cp', ['-a', cached, ownLowers.debian])
+    log(`copied the Debian root ${cached} to ${args.storage} in ${((Date.now() - t) / 1000).toFixed(1)}s`)
+  }
   targets = new Targets({ fsDir, lower, mnt, layerfsCli: path.join(lfs, 'dist', 'cli.js'), profile: args.profile })
 
   const git = (...a) => spawnSync('git', ['-C', args.layerfs, ...a], { encoding: 'utf8' }).stdout?.trim()
@@ -567,7 +613,8 @@ async function main() {
     workloads: Object.fromEntries(chosen.map(w => [w.name, w.desc])),
     measurements: [],
   }
-  const env = { ...process.env, LC_ALL: 'C', BIN: bin, LISTS: path.join(dataDir, 'lists'), DATA: dataDir, SCRATCH: scratch,
+  const lists = dataDir ? path.join(dataDir, 'lists') : ''
+  const env = { ...process.env, LC_ALL: 'C', BIN: bin, LISTS: lists, DATA: dataDir ?? '', SCRATCH: scratch,
     GIT_CONFIG_NOSYSTEM: '1', HOME: scratch, GIT_OPTIONAL_LOCKS: '1' }
 
   // The rounds: every workload on every target, targets interleaved.
@@ -577,11 +624,11 @@ async function main() {
       for (const target of args.targets) {
         await yieldToSignals()
         const label = `${w.name}-${target}-r${round}`
-        const ctx = { M: lower, lists: path.join(dataDir, 'lists'), scratch, keep: path.join(fsDir, 'keep') }
+        const ctx = { M: lower, lists, scratch, keep: path.join(fsDir, 'keep') }
         let session
         const tm = Date.now()
         try {
-          session = targets.mount(target, label)
+          session = w.lower ? targets.mount(target, label, ownLowers[w.lower], { plainCopy: true, devices: w.devices }) : targets.mount(target, label)
           ctx.M = session.M
           const mountS = (Date.now() - tm) / 1000
           if (target === 'plain') w.prepPlain?.(ctx)
@@ -627,7 +674,7 @@ async function main() {
         } finally {
           const tu = Date.now()
           try {
-            if (session) targets.unmount(target, session.pid)
+            if (session) targets.unmount(target, session.pid, session.copy)
           } catch (e) {
             log(`unmount ${target}: ${e.message}`)
             targets.cleanup()
@@ -647,8 +694,8 @@ async function main() {
   const header = [`# layerfs benchmark ${res.meta.date}`, '',
     `\`scripts/bench/run ${process.argv.slice(2).filter(a => !a.startsWith('--run-dir') && !a.startsWith('/tmp/bench-run.')).join(' ')}\` — ${args.runs} round(s), ` +
     `medians in seconds; layerfs ${res.meta.layerfsCommit}${res.meta.layerfsDirty ? ' (dirty)' : ''}, kernel ${res.meta.kernel}, ` +
-    `${res.meta.cpus} CPUs, node ${res.meta.node}, ${res.meta.fuseOverlayfs}; data: ${dataStamp.entries} entries ` +
-    `(${dataStamp.files} files) + 1 GiB + 256 MiB files; storage: ${res.meta.storage}; load average ${res.meta.loadavgStart.map(x => x.toFixed(1)).join('/')} → ` +
+    `${res.meta.cpus} CPUs, node ${res.meta.node}, ${res.meta.fuseOverlayfs}; data: ` +
+    `${dataStamp ? `${dataStamp.entries} entries (${dataStamp.files} files) + 1 GiB + 256 MiB files` : 'not generated (own lowers only)'}; storage: ${res.meta.storage}; load average ${res.meta.loadavgStart.map(x => x.toFixed(1)).join('/')} → ` +
     `${res.meta.loadavgEnd.map(x => x.toFixed(1)).join('/')}; wall ${(res.meta.seconds / 60).toFixed(1)} min.`, '']
   const md = header.join('\n') + '\n' + markdown + '\n\nWorkloads:\n\n' + chosen.map(w => `- ${w.name}: ${w.desc}`).join('\n') + '\n'
   fs.mkdirSync(resultsDir, { recursive: true })
