@@ -6,20 +6,19 @@
 cover_tmp() {
   local checkout=$1 aside
   shift
-  case "$checkout/" in
+  case "$checkout" in
+    /tmp) echo "cover-tmp: the checkout is /tmp itself: move it into a directory of its own" >&2; return 1 ;;
     /tmp/*) ;;
     *) mount "$@" /tmp; return ;;
   esac
   aside=$(mktemp -d /var/tmp/layerfs-checkout.XXXXXX) || return 1
   if ! mount --bind "$checkout" "$aside"; then rmdir "$aside"; return 1; fi
+  local status=1
   if mount "$@" /tmp; then
-    if mkdir -p "$checkout" && mount --bind "$aside" "$checkout"; then
-      umount "$aside" && rmdir "$aside"
-      return 0
-    fi
-    umount -l /tmp
+    if mkdir -p "$checkout" && mount --bind "$aside" "$checkout"; then status=0; else umount -l /tmp || true; fi
   fi
-  umount "$aside"
-  rmdir "$aside"
-  return 1
+  # The checkout is bound at its path again (or /tmp was never covered): the aside goes.
+  umount "$aside" || status=1
+  rmdir "$aside" || true
+  return $status
 }

@@ -3,6 +3,7 @@
 // A volume (a host directory mapped at a union path) is a union of its own, with the host
 // directory as its only (upper) layer, rooted at that path: route() picks the union that
 // serves a path, and every operation runs on that one.
+import fs from 'node:fs'
 import { type OverlayXattrs, TRUSTED_XATTRS } from '../layers/format.js'
 import { Layer } from '../layers/layer.js'
 import { UpperLayer } from '../layers/upper.js'
@@ -105,7 +106,8 @@ export class Union implements Layers {
     this.upper = cfg.upperdir !== undefined ? new UpperLayer(cfg.upperdir, cfg.workdir ?? '', undefined, this.xattrs) : undefined
     this.lowers = cfg.lowerdirs.map((dir, i) => new Layer(dir, i + 1, false, undefined, this.xattrs))
     const vols = cfg.volumes ?? []
-    const volumeDevs = vols.map(v => new Layer(v.hostdir, 0, false).dev)
+    // Only their filesystems (a Layer here would open the directory and read its uuid, and leak the fd).
+    const volumeDevs = vols.map(v => fs.statSync(v.hostdir, { bigint: true }).dev)
     const devs = [...(this.upper ? [this.upper.dev] : []), ...this.lowers.map(l => l.dev), ...volumeDevs]
     this.inodes = new InodeSpace(devs, cfg.view)
     this.volumes = vols.map((volume, index) => new Union(cfg, { main: this, volume, index }))
