@@ -62,7 +62,7 @@ export class Layer {
   /** The namespace of the overlay's xattrs in this mount (format.ts). */
   readonly xattrs: OverlayXattrs
 
-  #uuid: Buffer | undefined
+  readonly #uuid: Buffer
   /** An O_PATH fd on the layer root, for the daemon's life: what open resolves beneath. */
   readonly rootFd: number
   /** Every real path below the root is reached through its directory's fd (./dir-fds.ts). */
@@ -94,7 +94,7 @@ export class Layer {
 
   /** The uuid of the filesystem this layer is on (zeros where it has none). */
   get uuid(): Buffer {
-    return (this.#uuid ??= host.fsUuid(this.root))
+    return this.#uuid
   }
 
   fstatIno(fd: number): bigint {

@@ -5,11 +5,10 @@ import fs from 'node:fs'
 import { hostLog } from '../log.js'
 import { O_PATH } from './dir-fds.js'
 import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_PREFIX, type OverlayXattrs, WORK_SUBDIR, volatileMark } from './format.js'
-
-export { WORK_SUBDIR, volatileMark } from './format.js'
-import { Layer, S_IFCHR, isWhiteoutStat } from './layer.js'
+import { Layer, S_IFCHR } from './layer.js'
 import { fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 
+export { WORK_SUBDIR, volatileMark } from './format.js'
 
 /** renameat2(2) flags. */
 export const RENAME_NOREPLACE = 1
@@ -208,12 +207,6 @@ export class UpperLayer extends Layer {
       throw err
     }
     return temp
-  }
-
-  /** Whether the upper whites `path` out: a 0/0 device there, or (nothing there) an AUFS `.wh.NAME`. */
-  isWhiteout(path: string): boolean {
-    const st = this.tryLstat(path)
-    return st ? isWhiteoutStat(st) : this.hasAufsWhiteout(path)
   }
 
   /**
