@@ -9,9 +9,9 @@ import { Command, CommanderError, Option } from 'commander'
 // Only what every command needs is imported here; the daemon's code (FUSE, the union, the
 // native addons) and the image tools load when used: the command that starts a daemon stays
 // quick (a mount program's whole cost is that command and the daemon's start).
-import { checkLayout, isMountPoint, mergeMountFlags, parseMountinfo } from './layout.js'
+import { checkLayout, isMountPoint, remountedFlags, parseMountinfo } from './layout.js'
 import type { Mounted } from './mount.js'
-import { type MountOptions, formatMountOptions, parseMountOptions } from './options.js'
+import { type MountOptions, formatMountOptions, parseMountOptions, remountFlags } from './options.js'
 import { registerLayerCommands } from './image/cli-layer.js'
 import { IMAGE_SUBCOMMANDS, type ImageMountFlags, imageMountOptions, registerImageCommands } from './image/cli-image.js'
 
@@ -44,8 +44,9 @@ async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void
     if (flags.image !== undefined) flags.options = [await imageMountOptions(flags, mountpoint), ...flags.options]
     // mount.fuse's SOURCE is what /proc/mounts shows; `-d` is fuse-overlayfs's (and libfuse's) -o debug.
     const extra = [...(flags.source === undefined ? [] : [`fsname=${flags.source.replace(/([\\,])/g, '\\$1')}`]), ...(flags.debug ? ['debug'] : [])]
+    const remounting = remountFlags(flags.options)
+    if (remounting) return await remount(remounting, mountpoint)
     o = parseMountOptions([...flags.options, ...extra])
-    if (o.remount) return await remount(o, mountpoint)
     await clearStaleMount(mountpoint)
     checkLayout(o, mountpoint)
   } catch (e) {
@@ -158,13 +159,14 @@ function daemonsOf(mnt: string): number[] {
  * remount,...`): the mount's flags change in the kernel (ro, rw, nosuid, noexec, ...); the
  * layers stay what they were (options naming them are taken as given at mount and ignored).
  */
-async function remount(o: MountOptions, mountpoint: string): Promise<void> {
+async function remount(mountFlags: readonly string[], mountpoint: string): Promise<void> {
   const mnt = fs.realpathSync(mountpoint)
   const entry = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).findLast(m => m.point === mnt)
   if (!entry) return fail(`'${mountpoint}' is not mounted`)
   if (entry.fstype !== 'fuse.layerfs') return fail(`'${mountpoint}' is not a layerfs mount (it is ${entry.fstype})`)
-  // The flags given change; the others stay as they are (a remount,ro keeps nosuid).
-  const flags = ['remount', ...mergeMountFlags(entry.flags, o.mountFlags)]
+  // As the kernel's remount: what it names (ro, nosuid, nodev, noexec; mount(8) passes the
+  // current ones too unless given a type and source), the atime flags kept unless named.
+  const flags = ['remount', ...remountedFlags(entry.flags, mountFlags)]
   // -i: mount(8) must not run mount.fuse (and so us) again.
   const err = await new Promise<string | undefined>(resolve =>
     execFile('mount', ['-i', '-o', flags.join(','), mnt], { encoding: 'utf8' }, (e, _out, stderr) =>

@@ -65,6 +65,19 @@ export function mergeMountFlags(flags: readonly string[], given: readonly string
   return out
 }
 
+/**
+ * The flags a remount gives a mount, as the kernel's remount does for overlayfs: read-only,
+ * nosuid, nodev and noexec are what the remount names (each off unless named: mount(8)
+ * hands the helper the whole state, the current flags merged in, or only the user's when
+ * given a type and source); the atime flags stay unless it names one. Every group is
+ * written out, so that the `mount -o remount` that applies them changes what it must (it
+ * merges the current flags into what it is given).
+ */
+export function remountedFlags(flags: readonly string[], given: readonly string[]): string[] {
+  const kept = flags.filter(f => FLAG_GROUPS.slice(4).some(grp => grp.includes(f)))
+  return mergeMountFlags(['rw', 'suid', 'dev', 'exec', ...kept], given)
+}
+
 /** Whether `path` is a mount point now. */
 export function isMountPoint(path: string): boolean {
   return parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).some(m => m.point === path)

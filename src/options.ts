@@ -176,6 +176,18 @@ function number(key: string, val: string | undefined): number {
   return Number(val)
 }
 
+/**
+ * The mount flags of a remount (`remount` among the options), in order; undefined when the
+ * options do not ask for a remount. The other options are not looked at: as the kernel's
+ * overlayfs on a remount through mount(2) (the old API, what mount(8) uses), which ignores
+ * them, well formed or not (ovl_parse_param on FS_CONTEXT_FOR_RECONFIGURE).
+ */
+export function remountFlags(optionStrings: readonly string[]): string[] | undefined {
+  const opts = optionStrings.flatMap(str => splitEscaped(str, ',', true))
+  if (!opts.includes('remount')) return undefined
+  return opts.filter(opt => MOUNT_FLAGS.has(opt))
+}
+
 /** Parse every `-o` string given (in order; a later value wins) into MountOptions. */
 export function parseMountOptions(optionStrings: readonly string[], cwd = process.cwd()): MountOptions {
   let lowerdir: string | undefined
