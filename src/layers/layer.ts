@@ -45,7 +45,7 @@ export interface DirMarks {
 const isY = (v: Buffer | undefined): boolean => v !== undefined && v.length === 1 && v[0] === 0x79
 
 /** NAME_MAX of the filesystems layers live on. */
-const NAME_MAX = 255
+export const NAME_MAX = 255
 
 /** A whiteout is a character device 0/0 (the kernel's format). */
 export const isWhiteoutStat = (st: BigIntStats): boolean =>

@@ -1,7 +1,7 @@
 // Attributes and reads of the namespace: getattr, readdir, readlink, statfs, and the
 // metadata changes that copy up first (chmod, chown, utimens, xattrs).
 import { fsError } from '../errors.js'
-import { realXattrName, userXattrName } from '../layers/format.js'
+import { AUFS_PREFIX, realXattrName, userXattrName } from '../layers/format.js'
 import type { TimeSpec } from '../layers/native.js'
 import { statfsOf, type StatFs } from '../layers/statfs.js'
 import { copyUp } from './copy-up.js'
@@ -70,7 +70,9 @@ export function readlink(u: Union, path: string): string {
 
 export function statfs(u: Union): StatFs {
   const l = u.upper ?? u.lowers[0]!
-  return statfsOf(`/proc/self/fd/${l.rootFd}/.`) // through the fd: the root's path may be gone (layer.ts)
+  const s = statfsOf(`/proc/self/fd/${l.rootFd}/.`) // through the fd: the root's path may be gone (layer.ts)
+  // Where whiteouts are `.wh.NAME` files, a name must leave room for the prefix (as fuse-overlayfs).
+  return u.upper?.aufsWhiteouts ? { ...s, namemax: s.namemax - AUFS_PREFIX.length } : s
 }
 
 export async function chmod(u: Union, path: string, mode: number): Promise<void> {

@@ -2,8 +2,8 @@
 // rename. Removing a name a lower layer has leaves a whiteout; creating over a whiteout
 // builds the object in the workdir and renames it over (a directory becomes opaque).
 import { fsError } from '../errors.js'
-import { isAufsName } from '../layers/format.js'
-import { S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
+import { AUFS_PREFIX, isAufsName } from '../layers/format.js'
+import { NAME_MAX, S_IFCHR, isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import { nameBytes } from '../layers/native.js'
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/upper.js'
 import { copyUp, ensureUpperDir, waitCopyUp } from './copy-up.js'
@@ -24,6 +24,15 @@ export interface Caller {
 }
 
 /**
+ * Where the upper's whiteouts are `.wh.NAME` files (an upper on overlayfs), a name longer than
+ * NAME_MAX less the prefix could never be whited out: ENAMETOOLONG, as statfs's namemax says
+ * (fuse-overlayfs does the same).
+ */
+function checkAufsRoom(u: Union, path: string, syscall: string): void {
+  if (u.upper?.aufsWhiteouts && nameBytes(baseName(path)).length > NAME_MAX - AUFS_PREFIX.length) throw fsError('ENAMETOOLONG', syscall, path)
+}
+
+/**
  * Create a new object at `path` with `make` (given the real path to create). Over a
  * whiteout the object is made in the workdir and renamed over it atomically, so the lower
  * name never shows, not even after a crash.
@@ -40,6 +49,7 @@ export function createObject(
   if (!parent.isDir) throw fsError('ENOTDIR', syscall, path)
   // AUFS names are whiteouts and markers in every layer (format.ts): not a user's to make.
   if (isAufsName(baseName(path))) throw fsError('EINVAL', syscall, path)
+  checkAufsRoom(u, path, syscall)
   // This union's own view: at a volume's mount point the main union makes the directory.
   if (tryResolve(u, u.cache, path)) throw fsError('EEXIST', syscall, path)
   const upperParent = ensureUpperDir(u, parent)
@@ -216,6 +226,7 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
   // has lower layers cannot move: EXDEV, before anything is copied up, as the kernel's.
   if (src.isDir && !u.makesRedirects && src.lowerDirs.length > 0) throw fsError('EXDEV', 'rename', from)
   if (isAufsName(baseName(to))) throw fsError('EINVAL', 'rename', to)
+  checkAufsRoom(u, to, 'rename')
   if (!u.resolve(parentOf(to)).isDir) throw fsError('ENOTDIR', 'rename', to)
   checkTarget(u, src, to, flags)
 

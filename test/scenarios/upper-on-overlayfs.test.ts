@@ -96,3 +96,35 @@ t.test('an upper on overlayfs: AUFS whiteouts, the same view and results as the 
   const again = await mountLayerfs(t, { lowers: [l1], upper, work })
   t.same(await snapshotTree(again.mnt), before, 'mounted again: the same view')
 })
+
+// A name there must leave room for `.wh.`: a lower name of 252-255 bytes could never be whited
+// out. statfs says namemax 251 and longer names are ENAMETOOLONG to make (fuse-overlayfs's rule).
+t.test('an upper on overlayfs: names leave room for the .wh. prefix', async t => {
+  const ovl = await mountOverlay(t, { lowers: [freshDir('base')], upper: freshDir('ovl-upper') })
+  const upper = join(ovl.mnt, 'upper')
+  const work = join(ovl.mnt, 'work')
+  fs.mkdirSync(upper)
+  fs.mkdirSync(work)
+  const l1 = freshDir('lower')
+  writeTree(l1, { f: 'f\n', d: {} })
+  const lf = await mountLayerfs(t, { lowers: [l1], upper, work })
+  const n251 = 'n'.repeat(251)
+  const n252 = 'n'.repeat(252)
+  const r = await syscalls(lf.mnt, [
+    { op: 'statvfs', path: '.' },
+    { op: 'writefile', path: n251, data: 'x' },
+    { op: 'writefile', path: n252, data: 'x' },
+    { op: 'mkdir', path: `d/${n252}` },
+    { op: 'symlink', path: n252, target: 'f' },
+    { op: 'link', path: 'f', to: n252 },
+    { op: 'rename', path: 'f', to: n252 },
+    { op: 'unlink', path: n251 },
+    { op: 'lstat', path: 'f' },
+  ])
+  t.equal((r[0] as { value: { namemax: number } }).value.namemax, 251, 'statfs: namemax 251')
+  t.same(r.slice(1, 8), [OK, err('ENAMETOOLONG'), err('ENAMETOOLONG'), err('ENAMETOOLONG'), err('ENAMETOOLONG'), err('ENAMETOOLONG'), OK], 'a 251-byte name works, 252 bytes are too long')
+  t.equal((r[8] as { ok?: boolean }).ok, true, 'lstat f succeeds: the refused rename left it')
+  // On an ordinary upper, namemax stays 255.
+  const plain = await mountLayerfs(t, { lowers: [freshDir('lower')], upper: freshDir('upper') })
+  t.equal(((await syscalls(plain.mnt, [{ op: 'statvfs', path: '.' }]))[0] as { value: { namemax: number } }).value.namemax, 255)
+})
