@@ -154,6 +154,14 @@ function daemonsOf(mnt: string): number[] {
   return out
 }
 
+/** The mount table's entry of the layerfs mount at `mnt` (real path; `mountpoint` as given, for the message), or a failure. */
+function layerfsMount(mnt: string, mountpoint: string): { flags: string[] } {
+  const entry = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).findLast(m => m.point === mnt)
+  if (!entry) return fail(`'${mountpoint}' is not mounted`)
+  if (entry.fstype !== 'fuse.layerfs') return fail(`'${mountpoint}' is not a layerfs mount (it is ${entry.fstype})`)
+  return entry
+}
+
 /**
  * `mount -o remount,...` (mount(8) runs mount.fuse, which runs `layerfs SOURCE MNT -o
  * remount,...`): the mount's flags change in the kernel (ro, rw, nosuid, noexec, ...); the
@@ -161,9 +169,7 @@ function daemonsOf(mnt: string): number[] {
  */
 async function remount(mountFlags: readonly string[], mountpoint: string): Promise<void> {
   const mnt = fs.realpathSync(mountpoint)
-  const entry = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).findLast(m => m.point === mnt)
-  if (!entry) return fail(`'${mountpoint}' is not mounted`)
-  if (entry.fstype !== 'fuse.layerfs') return fail(`'${mountpoint}' is not a layerfs mount (it is ${entry.fstype})`)
+  const entry = layerfsMount(mnt, mountpoint)
   // As the kernel's remount: what it names (ro, nosuid, nodev, noexec; mount(8) passes the
   // current ones too unless given a type and source), the atime flags kept unless named.
   const flags = ['remount', ...remountedFlags(entry.flags, mountFlags)]
@@ -181,9 +187,7 @@ async function umountCommand(mountpoint: string): Promise<void> {
   } catch (e) {
     return fail(`'${mountpoint}': ${(e as { code?: string }).code ?? messageOf(e)}`)
   }
-  const entry = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).findLast(m => m.point === mnt)
-  if (!entry) return fail(`'${mountpoint}' is not mounted`)
-  if (entry.fstype !== 'fuse.layerfs') return fail(`'${mountpoint}' is not a layerfs mount (it is ${entry.fstype})`)
+  layerfsMount(mnt, mountpoint)
   const pids = daemonsOf(mnt)
   const err = await fusermount(['-u', mnt])
   if (err !== undefined) return fail(`cannot unmount '${mountpoint}': ${err}`)
