@@ -85,7 +85,6 @@ t.test('the daemon is found by its name: layerfs and its mount point', async t =
   const pg = await run('pgrep', ['-f', `^layerfs ${s.mnt}$`])
   t.equal(pg.stdout.trim(), String(pid), 'pgrep -f finds it')
   t.equal((await runCli(['umount', s.mnt])).code, 0, 'layerfs umount finds it too')
-  t.notOk(pid !== undefined && fs.existsSync(`/proc/${pid}`), 'the daemon is gone when it returns')
   // fusermount's auto_unmount helper ends once it sees the daemon's end: a moment later.
   for (let i = 0; i < 40 && processesFor(s.mnt).length > 0; i++) await new Promise(r => setTimeout(r, 50))
   t.same(processesFor(s.mnt), [], 'nothing left')
