@@ -158,8 +158,9 @@ export class Layer {
   open(path: string, flags: number, mode = 0): number {
     const { dirfd, name } = this.dirFds.split(path)
     if (this.isUpper) return host.openBeneath(dirfd, name, flags, mode)
-    // A lower layer is never written, atimes included: reads through the mount and copy-up
-    // open its files O_NOATIME, as the kernel's ovl_path_open does. Only the file's owner or
+    // A lower layer's files keep their atimes: reads through the mount and copy-up open them
+    // O_NOATIME, as the kernel's ovl_path_open does (its directories' atimes still move when
+    // they are listed, under the lower filesystem's atime policy). Only the file's owner or
     // CAP_FOWNER may (EPERM otherwise, e.g. a rootless daemon): then it is opened without.
     try {
       return host.openBeneath(dirfd, name, flags | O_NOATIME, mode)
