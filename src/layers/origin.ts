@@ -1,7 +1,8 @@
 // The origin xattr (trusted.overlay.origin, or user.overlay.origin): which lower object an
-// upper object was copied up from, in the kernel's format (struct ovl_fb: version 0, magic 0xfb, len, flags, handle type, the lower
-// filesystem's uuid, then the file handle). The union keeps the origin's inode number, so
-// st_ino survives copy-up, rename and remount, and the kernel reads our records and we its.
+// upper object was copied up from, in the kernel's format (struct ovl_fb: version 0, magic
+// 0xfb, len, flags, handle type, the lower filesystem's uuid, then the file handle). The union
+// keeps the origin's inode number, so st_ino survives copy-up, rename and remount, and the
+// kernel reads our records and we its.
 import { host } from './native.js'
 import type { Layer } from './layer.js'
 
