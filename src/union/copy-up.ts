@@ -8,7 +8,7 @@ import type { UpperLayer } from '../layers/upper.js'
 import { encodeOrigin, originOf } from '../layers/origin.js'
 import { fsError } from '../errors.js'
 import { copyUpLog } from '../log.js'
-import { type Entry, type RealObject, parentOf } from './entry.js'
+import { type Entry, type RealObject, objStat, parentOf } from './entry.js'
 import type { Union } from './union.js'
 
 const S_IFMT = 0o170000
@@ -66,7 +66,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
   const st = lower.layer.lstat(lower.path)
   // The lower layer changed behind the mount since the lookup (not supported, like the
   // kernel's overlayfs): copy nothing rather than something else.
-  if (st.ino !== lower.stat.ino || st.dev !== lower.stat.dev || (st.mode & 0o170000n) !== (lower.stat.mode & 0o170000n)) {
+  if (st.ino !== lower.stat.ino || st.dev !== lower.stat.dev || (Number(st.mode) & S_IFMT) !== (lower.stat.mode & S_IFMT)) {
     throw fsError('ESTALE', 'copy-up', e.path)
   }
   const type = Number(st.mode) & S_IFMT
@@ -85,7 +85,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
     }
     // Data first, then metadata: writing data after xattrs would drop security.capability,
     // and chown after chmod would drop setuid bits.
-    copyMeta(upper, { ...lower, stat: st }, temp)
+    copyMeta(upper, { ...lower, stat: objStat(st) }, temp)
     if (type === S_IFREG) await upper.fsyncFile(temp)
     placed = moveIntoPlace(upper, temp, e.path)
     if (!placed) upper.unlink(temp)
@@ -121,7 +121,7 @@ function copyMeta(upper: UpperLayer, from: RealObject, to: string): void {
   upper.copyXattrs(from.layer, from.path, to)
   // A lower file with other hard links is broken off by copy-up (no index): the copy is a
   // file of its own and keeps no origin, else it would share st_ino with the other names.
-  const brokenLink = !isDirMode(Number(st.mode)) && st.nlink > 1n
+  const brokenLink = !isDirMode(st.mode) && st.nlink > 1
   // user.* xattrs exist only on regular files and directories (EPERM elsewhere): in the
   // userxattr format a copied-up symlink or special file keeps no origin, as the kernel's.
   const canRecord = !upper.xattrs.origin.startsWith('user.') || isDirMode(Number(st.mode)) || (Number(st.mode) & S_IFMT) === S_IFREG
