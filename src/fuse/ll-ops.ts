@@ -17,7 +17,7 @@ import { fuseLog, requestLog } from '../log.js'
 import type { Handle } from '../union/handles.js'
 import { DIRENTPLUS_HEADER, type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues, kernelFd,
   putDirentPlus } from './lowlevel.js'
-import { type Node, type NodeKey, Nodes } from './nodes.js'
+import { type Node, type NodeKey, Nodes, inoKey, isNamed } from './nodes.js'
 import { RenameLock } from './rename-lock.js'
 import { LRUCache } from 'lru-cache'
 
@@ -43,6 +43,13 @@ const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
 const DIRENT_HEADER = 24
 
+/**
+ * Names kept in listings past their directory handles: ~40 bytes each (the name, its type and
+ * inode number). A walk reads each listing once (the kernel keeps its own copy), so these
+ * serve only re-opens after the kernel dropped its copy.
+ */
+const MAX_LISTED_NAMES = 20_000
+
 /** Requests that create, remove or move names (see #listingsChangedBy). */
 const CHANGES_NAMES: ReadonlySet<number> = new Set([Op.MKNOD, Op.MKDIR, Op.SYMLINK, Op.CREATE, Op.LINK, Op.UNLINK,
   Op.RMDIR, Op.RENAME])
@@ -67,7 +74,7 @@ export class LowLevelOps {
    * directory whenever a request creates, removes or moves a name in it or moves it (its
    * '..'), and all at once on a copy-up (a broken lower hard link's d_ino changes).
    */
-  readonly #listings = new LRUCache<Node, attr.Listing>({ max: 2000 })
+  readonly #listings = new LRUCache<Node, attr.Listing>({ max: 2000, maxSize: MAX_LISTED_NAMES, sizeCalculation: l => l.names.length })
   #nextDir = 1
   /** Open file handles (union handle ids) per node: an unlinked open file is reached through them. */
   readonly #openFiles = new Map<Node, Set<number>>()
@@ -236,7 +243,7 @@ export class LowLevelOps {
   #detach(held: { node: Node; d: DetachedDir } | undefined): void {
     if (held === undefined) return
     const { node, d } = held
-    if (node.names.length > 0 || this.#nodes.get(node.id) !== node || this.#detached.has(node)) detached.releaseDetached(d)
+    if (isNamed(node) || this.#nodes.get(node.id) !== node || this.#detached.has(node)) detached.releaseDetached(d)
     else this.#detached.set(node, d)
   }
 
@@ -248,8 +255,8 @@ export class LowLevelOps {
 
   /** What makes the object at `path` one node with others (nodes.ts NodeKey). */
   #keyOf(path: string, st: UnionStat): NodeKey {
-    if ((st.mode & S_IFMT) === S_IFDIR || st.nlink < 2) return st.ino
-    return this.#u.tryResolve(path)?.upper ? st.ino : path
+    if ((st.mode & S_IFMT) === S_IFDIR || st.nlink < 2) return inoKey(st.ino)
+    return this.#u.tryResolve(path)?.upper ? inoKey(st.ino) : path
   }
 
   /** The kernel learns `name` in `parent`: its node, one more lookup counted. */
@@ -265,8 +272,9 @@ export class LowLevelOps {
 
   /** A fresh stat of a node's object: a changed st_ino (a broken lower hard link) re-keys it. */
   #saw(node: Node, path: string, st: UnionStat): void {
-    if (st.ino === node.ino) return
-    node.ino = st.ino
+    const ino = inoKey(st.ino)
+    if (ino === node.ino) return
+    node.ino = ino
     this.#nodes.rekey(node, this.#keyOf(path, st))
   }
 
@@ -289,10 +297,10 @@ export class LowLevelOps {
       const inoBefore = node.ino
       // The inode number from the entry (no stat): a fresh stat only when it changed.
       const e = this.#u.tryResolve(path)
-      if (e === undefined || this.#u.route(path).inodes.inoOf(e) !== inoBefore) {
+      if (e === undefined || inoKey(this.#u.route(path).inodes.inoOf(e)) !== inoBefore) {
         const st = attr.tryGetattr(this.#u, path)
         if (st) this.#saw(node, path, st)
-        inoChanged = st !== undefined && st.ino !== inoBefore
+        inoChanged = st !== undefined && inoKey(st.ino) !== inoBefore
       }
       this.#session?.invalidateInode(node.id)
     }
@@ -528,7 +536,7 @@ export class LowLevelOps {
     const ids = this.#u.inodes.ids
     return {
       mode: Number(st.mode), uid: ids.uidOut(Number(st.uid)), gid: ids.gidOut(Number(st.gid)), size: Number(st.size),
-      nlink: Number(st.nlink), ino: node.ino, rdev: Number(st.rdev), blksize: Number(st.blksize),
+      nlink: Number(st.nlink), ino: BigInt(node.ino), rdev: Number(st.rdev), blksize: Number(st.blksize),
       blocks: Number(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
     }
   }
@@ -584,7 +592,7 @@ export class LowLevelOps {
       if (path === undefined) {
         // A directory whose name went is empty (the kernel does not even ask for a removed one).
         if (!this.#detached.has(d.node)) throw enoent('readdir')
-        d.listing = { names: [], stats: [] }
+        d.listing = { names: [], modes: new Uint16Array(0), inos: new BigUint64Array(0) }
         return { d, listing: d.listing }
       }
       let listing = this.#listings.get(d.node)
@@ -595,18 +603,17 @@ export class LowLevelOps {
   }
 
   #readdir(s: LowLevelSession, r: Request): void {
-    const { names, stats } = this.#listingFor(r).listing
+    const { names, modes, inos } = this.#listingFor(r).listing
     const out = Buffer.alloc(r.size)
     let used = 0
     for (let i = r.off; i < names.length; i++) {
       const name = nameBytes(names[i]!)
       const size = (DIRENT_HEADER + name.length + 7) & ~7
       if (used + size > r.size) break
-      const st = stats[i]!
-      out.writeBigUInt64LE(BigInt.asUintN(64, st.ino), used)
+      out.writeBigUInt64LE(inos[i]!, used)
       out.writeBigUInt64LE(BigInt(i + 1), used + 8)
       out.writeUInt32LE(name.length, used + 16)
-      out.writeUInt32LE((st.mode & S_IFMT) >>> 12, used + 20)
+      out.writeUInt32LE((modes[i]! & S_IFMT) >>> 12, used + 20)
       name.copy(out, used + DIRENT_HEADER)
       used += size
     }
@@ -620,7 +627,7 @@ export class LowLevelOps {
    */
   #readdirplus(s: LowLevelSession, r: Request): void {
     const { d, listing } = this.#listingFor(r)
-    const { names, stats } = listing
+    const { names, modes, inos } = listing
     const dirPath = this.#nodes.path(d.node)
     const out = Buffer.allocUnsafe(r.size)
     let used = 0
@@ -635,8 +642,8 @@ export class LowLevelOps {
         st = attr.tryGetattr(this.#u, path)
         if (st) nodeid = this.#lookedUp(d.node.id, name, path, st).id
       }
-      const type = ((st?.mode ?? stats[i]!.mode) & S_IFMT) >>> 12
-      used = putDirentPlus(out, used, bytes, i + 1, type, st?.ino ?? stats[i]!.ino, nodeid, st, this.#t.entry, this.#t.attr)
+      const type = ((st?.mode ?? modes[i]!) & S_IFMT) >>> 12
+      used = putDirentPlus(out, used, bytes, i + 1, type, st?.ino ?? inos[i]!, nodeid, st, this.#t.entry, this.#t.attr)
     }
     s.buf(r.req, out, used)
   }

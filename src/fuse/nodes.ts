@@ -7,40 +7,58 @@
 /**
  * What makes two names one node: the union st_ino, except for a lower file with other hard
  * links, which is a node per name (its path): copy-up breaks such a link, and kernel overlayfs
- * gives each name its own inode too (native-notes/lowlevel-binding.md).
+ * gives each name its own inode too (native-notes/lowlevel-binding.md). An st_ino that fits a
+ * double exactly is kept as a number: a Map keyed by small numbers costs no object per key.
  */
-export type NodeKey = bigint | string
+export type NodeKey = number | bigint | string
 
+/** The NodeKey of st_ino `ino`: a number when exact, so that one inode always has one key. */
+export const inoKey = (ino: bigint): number | bigint => (ino <= MAX_SAFE ? Number(ino) : ino)
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER)
+
+/**
+ * One kernel node. The kernel holds one per inode it has seen, for as long as it likes (a
+ * walk of a million files keeps a million): so a node holds only what requests need, its
+ * first name in two fields and only a hard-linked file's other names in an array.
+ */
 export interface Node {
   readonly id: number
   /** What this node stands for. */
   key: NodeKey
-  /** Its st_ino, as last seen. */
-  ino: bigint
+  /** Its st_ino, as last seen (as inoKey gives it: a number when exact). */
+  ino: number | bigint
   readonly isDir: boolean
-  /** Its names: [parent, name], the first one used for its path. Empty: unlinked (or root). */
-  names: [Node, string][]
+  /** Its first name (the one its path is built from): parent node and name; none when unlinked (or root). */
+  parent: Node | undefined
+  name: string
+  /** A file's other names (hard links), after the first. */
+  links: [Node, string][] | undefined
+  /** A directory's children the kernel knows, by name. */
+  children: Map<string, Node> | undefined
   /** Lookups the kernel holds on it. */
   nlookup: number
   /** size:mtime at the last open, for keeping the page cache of an unchanged file. */
-  cacheStamp?: string
+  cacheStamp: string | undefined
 }
 
 export const ROOT_ID = 1
 
-const key = (parent: Node, name: string): string => `${parent.id}/${name}`
+const newNode = (id: number, key: NodeKey, ino: bigint, isDir: boolean, nlookup: number): Node =>
+  ({ id, key, ino: inoKey(ino), isDir, parent: undefined, name: '', links: undefined, children: undefined, nlookup, cacheStamp: undefined })
+
+/** Whether a node has a name. */
+export const isNamed = (node: Node): boolean => node.parent !== undefined
 
 export class Nodes {
   readonly #byId = new Map<number, Node>()
   readonly #byKey = new Map<NodeKey, Node>()
-  readonly #byName = new Map<string, Node>()
   #nextId = ROOT_ID + 1
   readonly root: Node
 
   constructor(rootIno: bigint) {
-    this.root = { id: ROOT_ID, key: rootIno, ino: rootIno, isDir: true, names: [], nlookup: 1 }
+    this.root = newNode(ROOT_ID, inoKey(rootIno), rootIno, true, 1)
     this.#byId.set(ROOT_ID, this.root)
-    this.#byKey.set(rootIno, this.root)
+    this.#byKey.set(this.root.key, this.root)
   }
 
   get(id: number): Node | undefined {
@@ -49,7 +67,7 @@ export class Nodes {
 
   /** The node at `name` in `parent`, when the kernel knows one. */
   child(parent: Node, name: string): Node | undefined {
-    return this.#byName.get(key(parent, name))
+    return parent.children?.get(name)
   }
 
   get size(): number {
@@ -72,10 +90,9 @@ export class Nodes {
     if (node === this.root) return '/'
     const parts: string[] = []
     for (let n: Node = node; n !== this.root;) {
-      const first = n.names[0]
-      if (first === undefined) return undefined
-      parts.push(first[1])
-      n = first[0]
+      if (n.parent === undefined) return undefined
+      parts.push(n.name)
+      n = n.parent
       if (parts.length > 4096) return undefined // a cycle would be a bug; never loop forever
     }
     return '/' + parts.reverse().join('/')
@@ -88,7 +105,7 @@ export class Nodes {
   lookedUp(parent: Node, name: string, key: NodeKey, ino: bigint, isDir: boolean): Node {
     let node = this.#byKey.get(key)
     if (node === undefined || node.isDir !== isDir) {
-      node = { id: this.#nextId++, key, ino, isDir, names: [], nlookup: 0 }
+      node = newNode(this.#nextId++, key, ino, isDir, 0)
       this.#byId.set(node.id, node)
       this.#byKey.set(key, node)
     }
@@ -107,11 +124,9 @@ export class Nodes {
 
   /** `name` in `parent` is gone (unlink, rmdir, replaced by a rename). */
   removeName(parent: Node, name: string): void {
-    const k = key(parent, name)
-    const node = this.#byName.get(k)
+    const node = parent.children?.get(name)
     if (node === undefined) return
-    this.#byName.delete(k)
-    node.names = node.names.filter(([p, n]) => !(p === parent && n === name))
+    this.#unbind(parent, name, node)
     this.#retireIfNameless(node)
   }
 
@@ -121,19 +136,17 @@ export class Nodes {
    * own (the kernel would otherwise see a new directory under an old directory's node id).
    */
   #retireIfNameless(node: Node): void {
-    if (node.names.length === 0 && node !== this.root && this.#byKey.get(node.key) === node) this.#byKey.delete(node.key)
+    if (node.parent === undefined && node !== this.root && this.#byKey.get(node.key) === node) this.#byKey.delete(node.key)
   }
 
   /** rename(2) succeeded: whatever was at the new name is gone, the old name's node moves. */
   rename(parent: Node, name: string, newParent: Node, newName: string): void {
-    const k = key(parent, name)
-    const node = this.#byName.get(k)
+    const node = parent.children?.get(name)
     // Two names of one inode: rename(2) does nothing.
-    if (node !== undefined && node === this.#byName.get(key(newParent, newName))) return
+    if (node !== undefined && node === newParent.children?.get(newName)) return
     this.removeName(newParent, newName)
     if (node === undefined) return
-    this.#byName.delete(k)
-    node.names = node.names.filter(([p, n]) => !(p === parent && n === name))
+    this.#unbind(parent, name, node)
     this.#bind(newParent, newName, node)
   }
 
@@ -145,27 +158,52 @@ export class Nodes {
     if (node.nlookup > 0) return
     this.#byId.delete(id)
     if (this.#byKey.get(node.key) === node) this.#byKey.delete(node.key)
-    for (const [p, name] of node.names) {
-      const k = key(p, name)
-      if (this.#byName.get(k) === node) this.#byName.delete(k)
+    if (node.parent !== undefined) this.#dropChild(node.parent, node.name, node)
+    if (node.links !== undefined) for (const [p, name] of node.links) this.#dropChild(p, name, node)
+    node.parent = undefined
+    node.name = ''
+    node.links = undefined
+    // Its children keep their nodes (the kernel forgets a directory only after its children,
+    // but a child may still be held through an open file): they keep this node as parent.
+  }
+
+  /** Take `node` off `parent`'s children at `name`, if it is there. */
+  #dropChild(parent: Node, name: string, node: Node): void {
+    const c = parent.children
+    if (c === undefined || c.get(name) !== node) return
+    c.delete(name)
+    if (c.size === 0) parent.children = undefined
+  }
+
+  /** `node` loses its name `name` in `parent` (children and its own names). */
+  #unbind(parent: Node, name: string, node: Node): void {
+    this.#dropChild(parent, name, node)
+    if (node.parent === parent && node.name === name) {
+      const next = node.links?.shift()
+      if (next === undefined) {
+        node.parent = undefined
+        node.name = ''
+      } else [node.parent, node.name] = next
+    } else if (node.links !== undefined) {
+      const i = node.links.findIndex(([p, n]) => p === parent && n === name)
+      if (i >= 0) node.links.splice(i, 1)
     }
-    node.names = []
+    if (node.links?.length === 0) node.links = undefined
   }
 
   #bind(parent: Node, name: string, node: Node): void {
-    const k = key(parent, name)
-    const was = this.#byName.get(k)
+    const was = parent.children?.get(name)
     if (was === node) return
     if (was !== undefined) {
-      was.names = was.names.filter(([p, n]) => !(p === parent && n === name))
+      this.#unbind(parent, name, was)
       this.#retireIfNameless(was)
     }
     // A directory has one name: a new one means it moved.
-    if (node.isDir) {
-      for (const [p, n] of node.names) this.#byName.delete(key(p, n))
-      node.names = []
-    }
-    node.names.push([parent, name])
-    this.#byName.set(k, node)
+    if (node.isDir && node.parent !== undefined) this.#unbind(node.parent, node.name, node)
+    if (node.parent === undefined) {
+      node.parent = parent
+      node.name = name
+    } else (node.links ??= []).push([parent, name])
+    ;(parent.children ??= new Map()).set(name, node)
   }
 }

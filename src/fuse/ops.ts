@@ -58,7 +58,7 @@ export function unionOps(u: Union): FuseOps {
       } catch (err) {
         return reply(errnoOf(err))
       }
-      reply(0, listing.names, listing.stats)
+      reply(0, listing.names, attr.listingStats(listing))
     },
     opendir: (path, _flags, reply) =>
       value(reply, () => {

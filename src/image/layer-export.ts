@@ -10,7 +10,7 @@ import { Layer, isWhiteoutStat } from '../layers/layer.js'
 import { nameBytes } from '../layers/native.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { type Layers, lookupChild, lookupRoot } from '../union/lookup.js'
-import type { Entry, RealObject } from '../union/entry.js'
+import { type Entry, type RealObject, objStat } from '../union/entry.js'
 import { mergedNames } from '../union/readdir.js'
 import { imageError } from './image-error.js'
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './layer-import.js'
@@ -68,7 +68,7 @@ function xattrNames(layer: Layer, path: string): string[] {
   }
 }
 
-const typeOf = (st: BigIntStats): TarType | undefined => {
+const typeOf = (st: { mode: number | bigint }): TarType | undefined => {
   switch (Number(st.mode) & S_IFMT) {
     case 0o100000: return 'file'
     case 0o040000: return 'dir'
@@ -163,7 +163,7 @@ class Exporter {
 
   async run(): Promise<ExportStats> {
     const root = this.#upper.lstat('/')
-    await this.#emit('./', { layer: this.#upper, path: '/', stat: root })
+    await this.#emit('./', { layer: this.#upper, path: '/', stat: objStat(root) })
     await this.#walkUpper('/', '')
     await this.#out.end()
     return this.#stats
@@ -180,7 +180,7 @@ class Exporter {
         await this.#add({ type: 'file', path: prefix + WHITEOUT_PREFIX + name, mode: 0o600, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: 0n })
         continue
       }
-      const obj = { layer: this.#upper, path, stat: st }
+      const obj = { layer: this.#upper, path, stat: objStat(st) }
       if (typeOf(st) !== 'dir') {
         await this.#emit(prefix + name, obj)
         continue
@@ -247,7 +247,7 @@ class Exporter {
       gid: Number(st.gid),
       mtimeNs: st.mtimeNs,
     }
-    if (type !== 'dir' && st.nlink > 1n) {
+    if (type !== 'dir' && st.nlink > 1) {
       const key = `${layer.index}:${st.ino}`
       const first = this.#links.get(key)
       if (first !== undefined) return this.#add({ ...base, type: 'link', linkpath: first, mtimeNs: st.mtimeNs })

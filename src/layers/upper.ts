@@ -323,13 +323,13 @@ export class UpperLayer extends Layer {
    * without following symlinks, and must be the object the caller looked up (`st`): a layer
    * changed behind the mount is never copied from (ESTALE). Returns the source's fresh fstat.
    */
-  async copyDataToTemp(from: Layer, fromPath: string, to: string, st: { ino: bigint; dev: bigint; mode: bigint }): Promise<{ fd: number; st: fs.BigIntStats }> {
+  async copyDataToTemp(from: Layer, fromPath: string, to: string, st: { ino: bigint; dev: bigint; mode: number }): Promise<{ fd: number; st: fs.BigIntStats }> {
     const dst = this.hostPath(to)
     const rfd = from.open(fromPath, fs.constants.O_RDONLY)
     let wfd: number | undefined
     try {
       const fst = fs.fstatSync(rfd, { bigint: true })
-      if (fst.ino !== st.ino || fst.dev !== st.dev || (fst.mode & 0o170000n) !== (st.mode & 0o170000n)) {
+      if (fst.ino !== st.ino || fst.dev !== st.dev || (Number(fst.mode) & 0o170000) !== (st.mode & 0o170000)) {
         throw Object.assign(new Error(`ESTALE: ${fromPath} changed during copy-up`), { code: 'ESTALE' })
       }
       const size = Number(fst.size)

@@ -37,30 +37,44 @@ export function tryGetattr(u: Union, path: string): UnionStat | undefined {
   return u.inodes.statOf(e, st)
 }
 
+/**
+ * A merged directory's listing: names, with the type bits and inode number of each (enough
+ * for d_type and d_ino), in typed arrays: a listing may be kept a while (ll-ops.ts), and an
+ * object with a BigInt per name costs ~5x the name.
+ */
 export interface Listing {
   names: string[]
-  /** Type bits and inode number per name: enough for d_type and d_ino. */
-  stats: { mode: number; ino: bigint }[]
+  /** st_mode & S_IFMT per name. */
+  modes: Uint16Array
+  inos: BigUint64Array
 }
 
 export function readdir(u: Union, path: string): Listing {
   u = u.route(path)
   const dir = u.resolve(path)
   if (!dir.isDir) throw fsError('ENOTDIR', 'readdir', path)
-  const names = ['.', '..']
   const parent = path === '/' ? dir : u.main.resolve(parentOf(path))
-  const stats = [
-    { mode: 0o040000, ino: u.inodes.inoOf(dir) },
-    { mode: 0o040000, ino: u.inodes.inoOf(parent) },
-  ]
-  for (const [name, mode] of mergedNames(dir)) {
+  const merged = mergedNames(dir)
+  const names = ['.', '..']
+  const modes = new Uint16Array(merged.size + 2)
+  const inos = new BigUint64Array(merged.size + 2)
+  modes[0] = modes[1] = 0o040000
+  inos[0] = u.inodes.inoOf(dir)
+  inos[1] = u.inodes.inoOf(parent)
+  for (const [name, mode] of merged) {
     const child = u.tryResolve(joinPath(path, name))
     if (!child) continue
+    modes[names.length] = mode
+    inos[names.length] = u.inodes.inoOf(child)
     names.push(name)
-    stats.push({ mode, ino: u.inodes.inoOf(child) })
   }
-  return { names, stats }
+  return names.length === modes.length ? { names, modes, inos }
+    : { names, modes: modes.slice(0, names.length), inos: inos.slice(0, names.length) }
 }
+
+/** A listing's type bits and inode number per name, as objects. */
+export const listingStats = (l: Listing): { mode: number; ino: bigint }[] =>
+  l.names.map((_, i) => ({ mode: l.modes[i]!, ino: l.inos[i]! }))
 
 export function readlink(u: Union, path: string): string {
   u = u.route(path)

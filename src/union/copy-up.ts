@@ -9,7 +9,7 @@ import { type Origin, encodeOrigin, originOf } from '../layers/origin.js'
 import { originInoOf } from './lookup.js'
 import { fsError } from '../errors.js'
 import { copyUpLog } from '../log.js'
-import { type Entry, type RealObject, parentOf } from './entry.js'
+import { type Entry, NO_LOWER_DIRS, type RealObject, objStat, parentOf } from './entry.js'
 import type { Union } from './union.js'
 
 const S_IFMT = 0o170000
@@ -86,7 +86,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
     }
     // Data first, then metadata: writing data after xattrs would drop security.capability,
     // and chown after chmod would drop setuid bits.
-    const from = { ...lower, stat: st }
+    const from = { ...lower, stat: objStat(st) }
     const origin = copyMeta(upper, from, temp, fd)
     if (fd !== undefined) {
       await upper.fsyncFd(fd)
@@ -94,8 +94,8 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
       // inode; a rename changes only its ctime, which nothing takes from an entry) and the
       // origin just recorded.
       const ust = fs.fstatSync(fd, { bigint: true })
-      const obj = { layer: upper, path: e.path, stat: ust }
-      built = { path: e.path, top: obj, upper: obj, lowerDirs: [], origin: origin && originInoOf(u, origin), isDir: false }
+      const obj = { layer: upper, path: e.path, stat: objStat(ust) }
+      built = { path: e.path, top: obj, upper: obj, lowerDirs: NO_LOWER_DIRS, origin: origin && originInoOf(u, origin), isDir: false }
       closeFd(fd)
       fd = undefined
     }
@@ -131,7 +131,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
 function lowerStat(e: Entry): BigIntStats {
   const lower = e.top
   const st = lower.layer.lstat(lower.path)
-  if (st.ino !== lower.stat.ino || st.dev !== lower.stat.dev || (st.mode & 0o170000n) !== (lower.stat.mode & 0o170000n)) {
+  if (st.ino !== lower.stat.ino || st.dev !== lower.stat.dev || (Number(st.mode) & S_IFMT) !== (lower.stat.mode & S_IFMT)) {
     throw fsError('ESTALE', 'copy-up', e.path)
   }
   return st
@@ -152,7 +152,7 @@ function copyMeta(upper: UpperLayer, from: RealObject, to: string, fd?: number):
   upper.copyXattrs(from.layer, from.path, to)
   // A lower file with other hard links is broken off by copy-up (no index): the copy is a
   // file of its own and keeps no origin, else it would share st_ino with the other names.
-  const brokenLink = !isDirMode(Number(st.mode)) && st.nlink > 1n
+  const brokenLink = !isDirMode(st.mode) && st.nlink > 1
   // user.* xattrs exist only on regular files and directories (EPERM elsewhere): in the
   // userxattr format a copied-up symlink or special file keeps no origin, as the kernel's.
   const canRecord = !upper.xattrs.origin.startsWith('user.') || isDirMode(Number(st.mode)) || (Number(st.mode) & S_IFMT) === S_IFREG

@@ -10,10 +10,43 @@ export interface RealPath {
   readonly path: string
 }
 
+/**
+ * What the union keeps of an lstat: numbers where they are exact, and the BigInts it needs
+ * (st_ino, st_dev, rdev, times). A BigIntStats with its BigInts and Dates is ~900 bytes, this
+ * ~150; the entry cache holds one per real object (cache.ts).
+ */
+export interface ObjStat {
+  readonly mode: number
+  readonly uid: number
+  readonly gid: number
+  readonly nlink: number
+  readonly size: number
+  readonly blocks: number
+  readonly blksize: number
+  readonly rdev: bigint
+  readonly ino: bigint
+  readonly dev: bigint
+  readonly atimeNs: bigint
+  readonly mtimeNs: bigint
+  readonly ctimeNs: bigint
+}
+
+const ZERO = 0n
+
+/** The part of `st` an entry keeps (its BigInts are shared, not copied). */
+export const objStat = (st: BigIntStats): ObjStat => ({
+  mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), size: Number(st.size),
+  blocks: Number(st.blocks), blksize: Number(st.blksize), rdev: st.rdev === 0n ? ZERO : st.rdev, ino: st.ino, dev: st.dev,
+  atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
+})
+
 /** One real object: a path inside one layer, with the lstat taken at lookup. */
 export interface RealObject extends RealPath {
-  readonly stat: BigIntStats
+  readonly stat: ObjStat
 }
+
+/** lowerDirs of every non-directory: one array, not one each. */
+export const NO_LOWER_DIRS: readonly RealObject[] = Object.freeze([])
 
 /** The inode number of a copy-up origin, and the lower layer whose filesystem holds it. */
 export interface OriginIno {

@@ -3,7 +3,7 @@
 // layers on different filesystems get distinct high bits, so numbers stay unique in the mount.
 import type { BigIntStats } from 'node:fs'
 import type { Layer } from '../layers/layer.js'
-import type { Entry } from './entry.js'
+import type { Entry, ObjStat } from './entry.js'
 import { isMerged } from './entry.js'
 import { IdMap } from './id-map.js'
 
@@ -61,7 +61,7 @@ export class InodeSpace {
   }
 
   /** The stat of an entry from a fresh lstat of its top object. */
-  statOf(e: Entry, st: BigIntStats): UnionStat {
+  statOf(e: Entry, st: BigIntStats | ObjStat): UnionStat {
     const mode = Number(st.mode)
     return {
       mode,

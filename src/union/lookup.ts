@@ -9,7 +9,7 @@ import { isAufsName } from '../layers/format.js'
 import { isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
-import { type Entry, type OriginIno, type RealObject, type RealPath, joinPath } from './entry.js'
+import { type Entry, NO_LOWER_DIRS, type OriginIno, type RealObject, type RealPath, joinPath, objStat } from './entry.js'
 import { type Origin, inoOfOrigin } from '../layers/origin.js'
 import type { EntryCache } from './cache.js'
 
@@ -25,8 +25,8 @@ export interface Layers {
 /** The root entry: the upper root merged with every lower root. */
 export function lookupRoot(layers: Layers): Entry {
   const root = layers.rootPath ?? '/'
-  const lowerDirs = layers.lowers.map(layer => ({ layer, path: root, stat: layer.lstat(root) }))
-  const upper = layers.upper ? { layer: layers.upper, path: root, stat: layers.upper.lstat(root) } : undefined
+  const lowerDirs = layers.lowers.map(layer => ({ layer, path: root, stat: objStat(layer.lstat(root)) }))
+  const upper = layers.upper ? { layer: layers.upper, path: root, stat: objStat(layers.upper.lstat(root)) } : undefined
   const top = upper ?? lowerDirs[0]
   if (!top) throw fsError('EINVAL', 'lookup', root)
   return { path: root, top, upper, lowerDirs, origin: undefined, isDir: true }
@@ -64,7 +64,7 @@ function lookupSingle(layer: Layer, realPath: string, d: LookupData, prefix: num
     d.stop = true
     return undefined
   }
-  const obj = { layer, path: realPath, stat: st }
+  const obj = { layer, path: realPath, stat: objStat(st) }
   if (!isDirMode(Number(st.mode))) {
     d.stop = true
     return d.isDir ? undefined : obj
@@ -98,8 +98,12 @@ function lookupSingle(layer: Layer, realPath: string, d: LookupData, prefix: num
  * whiteouts, opaque directories and redirects on the way count). The walk counts from the
  * end of d.name: a redirect met on the way changes what comes before, never what is left.
  */
-function lookupLayer(layer: Layer, base: string, d: LookupData): RealObject | undefined {
-  if (!d.name.startsWith('/')) return lookupSingle(layer, joinPath(base, d.name), d, 0, '')
+function lookupLayer(layer: Layer, base: string, d: LookupData, unionPath: string): RealObject | undefined {
+  if (!d.name.startsWith('/')) {
+    const p = joinPath(base, d.name)
+    // The real path is most often the union path: one string for both.
+    return lookupSingle(layer, p === unionPath ? unionPath : p, d, 0, '')
+  }
   let rem = d.name.length - 1
   let dir = '/'
   for (;;) {
@@ -109,7 +113,7 @@ function lookupLayer(layer: Layer, base: string, d: LookupData): RealObject | un
     const name = d.name.slice(s, next)
     const post = d.name.slice(next)
     const obj = lookupSingle(layer, joinPath(dir, name), d, s, post)
-    if (post === '' || !obj || !isDirMode(Number(obj.stat.mode))) return post === '' ? obj : undefined
+    if (post === '' || !obj || !isDirMode(obj.stat.mode)) return post === '' ? obj : undefined
     dir = obj.path
     rem -= name.length + 1
   }
@@ -131,7 +135,7 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
   let upper: RealObject | undefined
 
   if (parent.upper && layers.upper) {
-    upper = lookupLayer(layers.upper, parent.upper.path, d)
+    upper = lookupLayer(layers.upper, parent.upper.path, d, path)
     if (!upper && d.stop) return undefined // a whiteout
     if (d.name.startsWith('/')) {
       stack = rootStack(layers)
@@ -143,7 +147,7 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
   for (let i = 0; !d.stop && i < stack.length; i++) {
     const dir = stack[i]!
     d.last = dir.layer.index === layers.lowers.length
-    const obj = lookupLayer(dir.layer, dir.path, d)
+    const obj = lookupLayer(dir.layer, dir.path, d, path)
     if (!obj) continue
     // redirect_dir=nofollow (the userxattr format's): a redirect leads nowhere, as the kernel's
     // "refusing to follow redirect".
@@ -159,13 +163,13 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
   }
 
   if (upper) {
-    const isDir = isDirMode(Number(upper.stat.mode))
-    return { path, top: upper, upper, lowerDirs: isDir ? found : [], origin: originIno(layers, upper), isDir }
+    const isDir = isDirMode(upper.stat.mode)
+    return { path, top: upper, upper, lowerDirs: isDir && found.length > 0 ? found : NO_LOWER_DIRS, origin: originIno(layers, upper), isDir }
   }
   const top = found[0]
   if (!top) return undefined
-  const isDir = isDirMode(Number(top.stat.mode))
-  return { path, top, upper: undefined, lowerDirs: isDir ? found : [], origin: undefined, isDir }
+  const isDir = isDirMode(top.stat.mode)
+  return { path, top, upper: undefined, lowerDirs: isDir ? found : NO_LOWER_DIRS, origin: undefined, isDir }
 }
 
 /**
