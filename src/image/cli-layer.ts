@@ -8,6 +8,16 @@ export function splitLowers(s: string): string[] {
   return (s.match(/(?:\\.|[^:\\])+/g) ?? []).map(p => p.replace(/\\(.)/g, '$1'))
 }
 
+interface LayerFlags {
+  lower?: string
+  /** Commander leaves it undefined when absent: the format is then detected. */
+  userxattr?: true
+}
+
+const lowersOf = (flags: LayerFlags): string[] => (flags.lower === undefined ? [] : splitLowers(flags.lower))
+
+const USERXATTR_HELP = "the layers are in the kernel's userxattr format (user.overlay.*), as the mount's -o userxattr writes them (default: detected)"
+
 export function registerLayerCommands(program: Command): void {
   const layer = program.command('layer').description('convert between layer tarballs and overlayfs layer directories')
   layer
@@ -30,17 +40,19 @@ export function registerLayerCommands(program: Command): void {
     .argument('<upper>')
     .argument('<tarball>')
     .option('--lower <dirs>', 'the lower layers L1[:L2...] (top-most first): needed for renamed directories')
-    .action(async (upper: string, tarball: string, flags: { lower?: string }) => {
+    .option('--userxattr', USERXATTR_HELP)
+    .action(async (upper: string, tarball: string, flags: LayerFlags) => {
       const { exportLayer } = await import('./layer-export.js')
-      await exportLayer(upper, tarball, { lowers: flags.lower === undefined ? [] : splitLowers(flags.lower) })
+      await exportLayer(upper, tarball, { lowers: lowersOf(flags), userxattr: flags.userxattr })
     })
   program
     .command('diff')
     .description("list what UPPER changes over its lower layers, as 'docker diff' does (A/C/D PATH)")
     .argument('<upper>')
     .option('--lower <dirs>', 'the lower layers L1[:L2...] (top-most first)')
-    .action(async (upper: string, flags: { lower?: string }) => {
+    .option('--userxattr', USERXATTR_HELP)
+    .action(async (upper: string, flags: LayerFlags) => {
       const { diffLayer, formatChanges } = await import('./layer-diff.js')
-      process.stdout.write(formatChanges(diffLayer(upper, flags.lower === undefined ? [] : splitLowers(flags.lower))))
+      process.stdout.write(formatChanges(diffLayer(upper, lowersOf(flags), { userxattr: flags.userxattr })))
     })
 }

@@ -18,12 +18,20 @@ export interface Change {
   path: string
 }
 
+export interface DiffOptions {
+  /**
+   * The layers are in the kernel's userxattr format (user.overlay.*), as `-o userxattr`
+   * writes them. Undefined: detected from the upper (layer-export.ts: overlayXattrsOf).
+   */
+  userxattr?: boolean
+}
+
 /**
  * The changes an upper layer makes to its lowers (top-most first). Only what the upper
  * touches is walked: a directory no layer of the upper reaches is the same on both sides.
  */
-export function diffLayer(upperDir: string, lowerDirs: readonly string[]): Change[] {
-  const layers = openLayers(upperDir, lowerDirs)
+export function diffLayer(upperDir: string, lowerDirs: readonly string[], options: DiffOptions = {}): Change[] {
+  const layers = openLayers(upperDir, lowerDirs, options.userxattr)
   try {
     return diffLayers(layers.upper, layers.lowers)
   } finally {

@@ -1,17 +1,21 @@
 // Exports an upper layer as a Docker/OCI layer tarball, the inverse of importLayer: a 0/0
 // whiteout becomes `.wh.NAME`, an opaque directory its entry plus `.wh..wh..opq`, and a
 // renamed (redirected) directory its full merged contents, marked opaque (it needs the lowers).
+// The upper may be in any format a mount writes (trusted.overlay.*, the userxattr format's
+// user.overlay.*, AUFS `.wh.` names on an upper on overlayfs): the same changes, the same tarball.
 // Deterministic: entries in depth-first order, names sorted bytewise, fixed header fields.
 // Reads host directories offline (no union mount), as cli.ts does.
 import { randomBytes } from 'node:crypto'
 import fs, { type BigIntStats } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
-import { Layer, isWhiteoutStat } from '../layers/layer.js'
+import { AUFS_META_PREFIX, AUFS_PREFIX, type OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS, aufsWhitedOut, isAufsName, isOverlayRecord, userXattrName } from '../layers/format.js'
+import { Layer, isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import { nameBytes } from '../layers/native.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { type Layers, lookupChild, lookupRoot } from '../union/lookup.js'
 import { type Entry, type RealObject, objStat } from '../union/entry.js'
 import { mergedNames } from '../union/readdir.js'
+import { isRealRoot } from '../layout.js'
 import { imageError } from './image-error.js'
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './layer-import.js'
 import type { TarType } from './tar-reader.js'
@@ -23,6 +27,11 @@ export interface ExportOptions {
    * holds a renamed directory (`trusted.overlay.redirect`): its contents live in the lowers.
    */
   lowers?: readonly string[]
+  /**
+   * The upper is in the kernel's userxattr format: the overlay's records are user.overlay.*
+   * (as `-o userxattr` writes them). Undefined: detected (overlayXattrsOf).
+   */
+  userxattr?: boolean
 }
 
 export interface ExportStats {
@@ -34,28 +43,53 @@ export interface ExportStats {
   bytes: number
 }
 
-const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
-const ESCAPED_XATTR_PREFIX = 'trusted.overlay.overlay.'
 const S_IFMT = 0o170000
-const METACOPY_XATTR = 'trusted.overlay.metacopy'
 
 const byBytes = (a: string, b: string): number => Buffer.compare(nameBytes(a), nameBytes(b))
 
 /**
- * The xattrs of an object as a layer carries them: the overlay's own (`trusted.overlay.*`:
- * opaque, redirect, origin, impure, ...) dropped, a user's escaped `trusted.overlay.overlay.X`
- * given back its name `trusted.overlay.X`.
+ * The xattrs of an object as a layer carries them, as the mount shows them: the overlay's own
+ * (in the layer's namespace, `trusted.overlay.*` or `user.overlay.*`: opaque, redirect, origin,
+ * impure, ...; and fuse-overlayfs's) dropped, a user's escaped `PREFIX.overlay.X` given back
+ * its name `PREFIX.X` (format.ts: userXattrName).
  */
 export function layerXattrs(layer: Layer, path: string, names = xattrNames(layer, path)): Map<string, Buffer> {
   const out = new Map<string, Buffer>()
   for (const name of names) {
-    let key = name
-    if (name.startsWith(ESCAPED_XATTR_PREFIX)) key = OVERLAY_XATTR_PREFIX + name.slice(ESCAPED_XATTR_PREFIX.length)
-    else if (name.startsWith(OVERLAY_XATTR_PREFIX)) continue
+    const key = userXattrName(layer.xattrs, name)
+    if (key === undefined) continue
     const v = layer.getxattr(path, name)
     if (v !== undefined) out.set(key, v)
   }
   return out
+}
+
+/**
+ * The namespace of the overlay's records in an upper read offline (export, diff), which a
+ * mount chose by itself (mount.ts) and the upper does not say. The rule:
+ * - a process that cannot read trusted.* (not root in the initial user namespace: listxattr
+ *   hides them) reads the userxattr format, as the kernel requires `userxattr` there;
+ * - else trusted.overlay.*, unless the upper holds one of the kernel's records as
+ *   user.overlay.* (format.ts: isOverlayRecord; a user's own escaped `user.overlay.overlay.X`
+ *   is no record) and none as trusted.overlay.*: the walk ends at the first trusted record.
+ * An upper with no record at all reads the same either way but for a user's escaped xattrs;
+ * it is taken as trusted.overlay.*, the mount's default as root.
+ */
+export function overlayXattrsOf(upper: Layer): OverlayXattrs {
+  if (!isRealRoot()) return USER_XATTRS
+  let user = false
+  const walk = (path: string, isDir: boolean): boolean => {
+    for (const name of xattrNames(upper, path)) {
+      if (isOverlayRecord(TRUSTED_XATTRS, name)) return true
+      if (isOverlayRecord(USER_XATTRS, name)) user = true
+    }
+    if (!isDir) return false
+    for (const d of upper.readdir(path)) {
+      if (walk(path === '/' ? '/' + d.name : `${path}/${d.name}`, isDirMode(d.type))) return true
+    }
+    return false
+  }
+  return walk('/', true) || !user ? TRUSTED_XATTRS : USER_XATTRS
 }
 
 /** The xattr names of an object; none where the filesystem has no xattrs. */
@@ -85,7 +119,7 @@ const minor = (rdev: bigint): number => Number((rdev & 0xffn) | ((rdev >> 12n) &
 
 /** Write the upper layer `upperDir` as a layer tarball at `tarPath` (replaced atomically). */
 export async function exportLayer(upperDir: string, tarPath: string, options: ExportOptions = {}): Promise<ExportStats> {
-  const layers = openLayers(upperDir, options.lowers ?? [])
+  const layers = openLayers(upperDir, options.lowers ?? [], options.userxattr)
   try {
     return await exportLayers(layers.upper, layers.lowers, tarPath)
   } finally {
@@ -96,16 +130,27 @@ export async function exportLayer(upperDir: string, tarPath: string, options: Ex
 /**
  * The upper and lower layers of an offline job (export, diff), and one close() for all of
  * them: each holds a root fd and up to 256 directory fds, which a long-lived caller (a test
- * process, a library user) would otherwise lose with every call.
+ * process, a library user) would otherwise lose with every call. All read the overlay's
+ * records in one namespace, as a mount's layers do: user.overlay.* when `userxattr`,
+ * trusted.overlay.* when false, the upper's own when undefined (overlayXattrsOf).
  */
-export function openLayers(upperDir: string, lowerDirs: readonly string[]): { upper: Layer; lowers: Layer[]; close: () => void } {
+export function openLayers(upperDir: string, lowerDirs: readonly string[], userxattr?: boolean): { upper: Layer; lowers: Layer[]; close: () => void } {
   const opened: Layer[] = []
   const close = (): void => {
     for (const l of opened) l.close()
   }
   try {
-    opened.push(checkedLayer(upperDir, 0, true))
-    for (const [i, l] of lowerDirs.entries()) opened.push(checkedLayer(l, i + 1, false))
+    let xattrs = userxattr ? USER_XATTRS : TRUSTED_XATTRS
+    if (userxattr === undefined) {
+      const probe = checkedLayer(upperDir, 0, true)
+      try {
+        xattrs = overlayXattrsOf(probe)
+      } finally {
+        probe.close()
+      }
+    }
+    opened.push(checkedLayer(upperDir, 0, true, xattrs))
+    for (const [i, l] of lowerDirs.entries()) opened.push(checkedLayer(l, i + 1, false, xattrs))
   } catch (e) {
     close()
     throw e
@@ -138,10 +183,10 @@ async function exportLayers(upper: Layer, lowers: Layer[], tarPath: string): Pro
 }
 
 /** A layer over an existing host directory (one clear line when it is not one). */
-export function checkedLayer(dir: string, index: number, isUpper: boolean): Layer {
+export function checkedLayer(dir: string, index: number, isUpper: boolean, xattrs: OverlayXattrs = TRUSTED_XATTRS): Layer {
   const st = fs.statSync(dir, { throwIfNoEntry: false })
   if (!st?.isDirectory()) throw imageError(`'${dir}' is not a directory`)
-  return new Layer(dir, index, isUpper)
+  return new Layer(dir, index, isUpper, undefined, xattrs)
 }
 
 class Exporter {
@@ -169,13 +214,26 @@ class Exporter {
     return this.#stats
   }
 
-  /** The upper directory at real path `dir`, archive prefix `prefix` ('' or 'a/b/'). */
+  /**
+   * The upper directory at real path `dir`, archive prefix `prefix` ('' or 'a/b/'). A whiteout
+   * is a 0/0 device NAME or an AUFS `.wh.NAME` file with no NAME beside it (Layer.hasAufsWhiteout);
+   * either is one `.wh.NAME` entry, where NAME sorts. AUFS markers (`.wh..wh..opq`) are not
+   * entries: an opaque directory gets its one marker from #opaqueMarker.
+   */
   async #walkUpper(dir: string, prefix: string): Promise<void> {
-    const names = this.#upper.readdir(dir).map(d => d.name).sort(byBytes)
+    const present = new Set<string>()
+    const aufs = new Map<string, string>() // NAME -> its `.wh.NAME`
+    for (const { name } of this.#upper.readdir(dir)) {
+      if (!isAufsName(name)) present.add(name)
+      else if (!name.startsWith(AUFS_META_PREFIX) && name !== AUFS_PREFIX) aufs.set(aufsWhitedOut(name)!, name)
+    }
+    for (const name of present) aufs.delete(name)
+    const names = [...present, ...aufs.keys()].sort(byBytes)
     for (const name of names) {
-      const path = dir === '/' ? '/' + name : `${dir}/${name}`
+      const real = aufs.get(name) ?? name
+      const path = dir === '/' ? '/' + real : `${dir}/${real}`
       const st = this.#upper.lstat(path)
-      if (isWhiteoutStat(st)) {
+      if (aufs.has(name) || isWhiteoutStat(st)) {
         this.#stats.whiteouts++
         await this.#add({ type: 'file', path: prefix + WHITEOUT_PREFIX + name, mode: 0o600, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: 0n })
         continue
@@ -262,7 +320,7 @@ class Exporter {
     }
     if (type !== 'file') return this.#add(h)
     // A metacopy upper file (metacopy=on) has its data in a lower: its bytes here are a hole.
-    if (names.includes(METACOPY_XATTR)) {
+    if (names.includes(layer.xattrs.prefix + 'metacopy')) {
       throw imageError(`'${path}' is a metacopy file (its data is in a lower layer): layers made with metacopy=on cannot be exported`)
     }
     h.size = Number(st.size)

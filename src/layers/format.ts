@@ -30,6 +30,18 @@ function overlayXattrs(prefix: string): OverlayXattrs {
 export const TRUSTED_XATTRS = overlayXattrs('trusted.overlay.')
 export const USER_XATTRS = overlayXattrs('user.overlay.')
 
+/**
+ * The records the kernel writes (the suffixes of its ovl_xattr names, fs/overlayfs/overlayfs.h):
+ * what says, in an upper read offline, which namespace wrote it (image/layer-export.ts).
+ */
+const KERNEL_RECORDS: ReadonlySet<string> = new Set([
+  'opaque', 'redirect', 'origin', 'impure', 'nlink', 'upper', 'uuid', 'metacopy', 'protattr', 'whiteout', 'whiteouts',
+])
+
+/** Whether a real xattr name is one of the kernel's records in namespace `x` (not a user's escaped one). */
+export const isOverlayRecord = (x: OverlayXattrs, real: string): boolean =>
+  real.startsWith(x.prefix) && KERNEL_RECORDS.has(real.slice(x.prefix.length))
+
 /** fuse-overlayfs's own records: read where they mean something (opaque), always hidden. */
 export const FUSE_OVERLAYFS_PREFIX = 'user.fuseoverlayfs.'
 export const FUSE_OVERLAYFS_OPAQUE = FUSE_OVERLAYFS_PREFIX + 'opaque'

@@ -10,7 +10,7 @@ import { mountOverlay } from '../helpers/mount.js'
 import { shOk } from '../helpers/run.js'
 import { freshDir } from '../helpers/scratch.js'
 import { diffLayer } from '../../src/image/layer-diff.js'
-import { cli } from './lib.js'
+import { type UpperFormat, cli, formatUppers } from './lib.js'
 
 t.test('docker diff of a kernel-made upper', async t => {
   const root = freshDir('diff')
@@ -66,4 +66,33 @@ t.test('docker diff of a kernel-made upper', async t => {
   const bad = await cli(['diff', upper, '--lower', join(root, 'missing')])
   t.equal(bad.code, 1)
   t.match(bad.stderr, /^layerfs: '.*missing' is not a directory\n$/)
+})
+
+t.test('the same changes in every format of an upper: the same listing', async t => {
+  const { lowers, uppers } = await formatUppers(t)
+  const want = diffLayer(uppers.kernel, lowers).map(c => `${c.kind} ${c.path}`)
+  t.same(want, [
+    'C /bin/sh',
+    'C /data',
+    'D /data/keep',
+    'A /data/kept',
+    'C /etc',
+    'C /etc/passwd',
+    'A /etc/passwd2',
+    'D /etc/shadow',
+    'C /home',
+    'C /home/u',
+    'A /home/u/new',
+    'D /home/u/profile',
+    'D /home/u/sub',
+    'A /new',
+    'A /new/deep',
+    'A /new/deep/f',
+  ])
+  for (const format of Object.keys(uppers) as UpperFormat[]) {
+    t.same(diffLayer(uppers[format], lowers).map(c => `${c.kind} ${c.path}`), want, format)
+  }
+  const r = await cli(['diff', '--userxattr', uppers['kernel-userxattr'], '--lower', lowers.join(':')])
+  t.equal(r.code, 0, r.stderr)
+  t.equal(r.stdout, want.join('\n') + '\n', 'the CLI with --userxattr')
 })

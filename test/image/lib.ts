@@ -1,12 +1,15 @@
 // Shared by the layer tests: real layer tarballs made with GNU tar (and mktar.py for what GNU
 // tar will not write), the three sample layers of issue 5, and a naive applier (rm for each
 // whiteout, then plain GNU tar extraction) that says what a stack of layers defines.
-import { readdirSync, rmSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { chmodSync, createReadStream, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { setTimes, writeTree } from '../helpers/layers.js'
-import { run, runOk } from '../helpers/run.js'
-import { freshDir } from '../helpers/scratch.js'
+import { setTimes, toAufs, whiteout, writeTree } from '../helpers/layers.js'
+import { type TeardownHost, mountLayerfs, mountOverlay } from '../helpers/mount.js'
+import { run, runOk, shOk } from '../helpers/run.js'
+import { freshDir, mountsUnder } from '../helpers/scratch.js'
+import { TarReader } from '../../src/image/tar-reader.js'
 
 const MKTAR = join(dirname(fileURLToPath(import.meta.url)), 'mktar.py')
 
@@ -152,4 +155,99 @@ export async function sampleLayerTars(): Promise<SampleLayers> {
   const t2 = await gnuTar(s2, join(out, 'change.tar'))
   const t3 = await gnuTar(s3, join(out, 'opaque.tar'), ['.', 'opq', 'opq/x', 'opq/sub', 'opq/sub/d', 'opq/.wh..wh..opq', 'lib', 'lib/new.so'])
   return { tars: [t1, t2, t3] }
+}
+
+/**
+ * The same changes written in every format an upper comes in: by the kernel (trusted.overlay.*),
+ * by layerfs (the same), by layerfs with -o userxattr and by the kernel with userxattr in a
+ * user namespace (user.overlay.*), by layerfs on an upper on overlayfs (`.wh.NAME` files), and
+ * the kernel's upper rewritten in the AUFS format containers/storage extracts (`.wh.NAME`,
+ * `.wh..wh..opq`). The changes are those every format can hold: no renamed directory (the
+ * userxattr format has none).
+ */
+export const FORMAT_CHANGES = `
+set -e
+rm etc/shadow                                    # whiteout
+rm -r home/u && mkdir home/u && echo hi > home/u/new   # opaque dir
+echo more >> etc/passwd                          # copy-up (origin, impure)
+ln etc/passwd etc/passwd2                        # hard link
+mv data/keep data/kept                           # a file renamed: whiteout and copy-up
+setfattr -n user.note -v yes etc/passwd
+setfattr -n user.overlay.mine -v users etc/passwd   # the user's own (escaped in the userxattr format)
+mkdir -p new/deep && echo n > new/deep/f
+chmod 700 bin/sh
+`
+
+export type UpperFormat = 'kernel' | 'layerfs' | 'layerfs-userxattr' | 'kernel-userxattr' | 'layerfs-on-overlayfs' | 'aufs'
+
+/** Lowers (top-most first) and one upper per format, each made by FORMAT_CHANGES. */
+export async function formatUppers(t: TeardownHost): Promise<{ lowers: string[]; uppers: Record<UpperFormat, string> }> {
+  const root = freshDir('formats')
+  const [l1, l2] = [join(root, 'l1'), join(root, 'l2')]
+  writeTree(l2, {
+    etc: { passwd: { type: 'file', content: 'root:x:0:0\n', xattrs: { 'user.comment': 'accounts' } }, shadow: 'root:*:1\n' },
+    home: { u: { profile: 'PS1=$\n', sub: { x: 'x\n' } } },
+    data: { keep: 'keep\n', old: 'old\n' },
+    bin: { sh: { type: 'file', content: '#!shell\n', mode: 0o755 } },
+  })
+  writeTree(l1, { data: { extra: 'extra\n' } })
+  whiteout(join(l1, 'data/old'))
+  const upper = (name: string, base = root): string => {
+    const u = join(base, name)
+    mkdirSync(u)
+    chmodSync(u, 0o755)
+    return u
+  }
+  const lowers = [l1, l2]
+  const uppers = {} as Record<UpperFormat, string>
+
+  uppers.kernel = upper('kernel')
+  let m = await mountOverlay(t, { lowers, upper: uppers.kernel })
+  await shOk(FORMAT_CHANGES, { cwd: m.mnt })
+  await m.unmount()
+
+  for (const [name, options] of [['layerfs', []], ['layerfs-userxattr', ['userxattr']]] as const) {
+    uppers[name] = upper(name)
+    m = await mountLayerfs(t, { lowers, upper: uppers[name], options })
+    await shOk(FORMAT_CHANGES, { cwd: m.mnt })
+    await m.unmount()
+  }
+
+  // The kernel in its userxattr mode: root in a user namespace (as rootless podman).
+  uppers['kernel-userxattr'] = upper('kernel-userxattr')
+  for (const d of ['kw', 'km']) mkdirSync(join(root, d))
+  const script = join(root, 'changes.sh')
+  writeFileSync(script, FORMAT_CHANGES)
+  const opts = `userxattr,lowerdir=${l1}:${l2},upperdir=${uppers['kernel-userxattr']},workdir=${root}/kw`
+  const r = await run('unshare', ['-rm', 'bash', '-c', `mount -t overlay overlay -o ${opts} ${root}/km && (cd ${root}/km && bash ${script}); s=$?; umount ${root}/km; exit $s`], { timeout: 60_000 })
+  if (r.code !== 0 || mountsUnder(join(root, 'km')).length > 0) throw new Error(`kernel userxattr mount: ${r.stderr}`)
+
+  // An upper on overlayfs: layerfs cannot make 0/0 devices there and writes `.wh.NAME` files.
+  const ovl = await mountOverlay(t, { lowers: [freshDir('base')], upper: freshDir('ovl-upper') })
+  uppers['layerfs-on-overlayfs'] = upper('upper', ovl.mnt)
+  mkdirSync(join(ovl.mnt, 'work'))
+  m = await mountLayerfs(t, { lowers, upper: uppers['layerfs-on-overlayfs'], work: join(ovl.mnt, 'work') })
+  await shOk(FORMAT_CHANGES, { cwd: m.mnt })
+  await m.unmount()
+
+  uppers.aufs = join(root, 'aufs')
+  await runOk('cp', ['-a', uppers.kernel, uppers.aufs])
+  toAufs(uppers.aufs)
+  return { lowers, uppers }
+}
+
+/**
+ * A tarball's entries, one line each (type, name, mode, owner, size, link target, device,
+ * xattrs), mtimes left out: the uppers of formatUppers were written at different times.
+ */
+export async function tarEntries(tar: string): Promise<string[]> {
+  const out: string[] = []
+  const r = new TarReader(createReadStream(tar))
+  for (let e = await r.next(); e; e = await r.next()) {
+    const x = [...e.xattrs].map(([k, v]) => `${k}=${v.toString('hex')}`).sort().join(',')
+    const hash = createHash('sha256')
+    for await (const b of r.body()) hash.update(b)
+    out.push(`${e.type} ${e.path} ${e.mode.toString(8)} ${e.uid}:${e.gid} ${e.size} ${hash.digest('hex').slice(0, 12)} ${e.linkpath} ${e.devmajor}:${e.devminor} [${x}]`)
+  }
+  return out
 }
