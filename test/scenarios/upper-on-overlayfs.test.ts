@@ -6,7 +6,7 @@
 // the trees and results must be the same, and the uppers the same but for the whiteouts' form.
 import fs from 'node:fs'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mountLayerfs, mountOverlay } from '../helpers/mount.js'
 import { freshDir } from '../helpers/scratch.js'
 import { OK, err, syscalls, val } from '../helpers/syscalls.js'
@@ -60,13 +60,18 @@ function asAufs(s: Snapshot): Snapshot {
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : 1)))
 }
 
-t.test('an upper on overlayfs: AUFS whiteouts, the same view and results as the kernel', async t => {
-  // A filesystem that is an overlayfs, as a container's root is.
+/** An upper and a workdir on a filesystem that is an overlayfs, as a container's root is. */
+async function onOverlayfs(t: Test): Promise<{ upper: string; work: string }> {
   const ovl = await mountOverlay(t, { lowers: [freshDir('base')], upper: freshDir('ovl-upper') })
   const upper = join(ovl.mnt, 'upper')
   const work = join(ovl.mnt, 'work')
   fs.mkdirSync(upper)
   fs.mkdirSync(work)
+  return { upper, work }
+}
+
+t.test('an upper on overlayfs: AUFS whiteouts, the same view and results as the kernel', async t => {
+  const { upper, work } = await onOverlayfs(t)
   const l1 = freshDir('lower')
   const l2 = freshDir('lower')
   writeTree(l1, LOWER)
@@ -100,11 +105,7 @@ t.test('an upper on overlayfs: AUFS whiteouts, the same view and results as the 
 // A name there must leave room for `.wh.`: a lower name of 252-255 bytes could never be whited
 // out. statfs says namemax 251 and longer names are ENAMETOOLONG to make (fuse-overlayfs's rule).
 t.test('an upper on overlayfs: names leave room for the .wh. prefix', async t => {
-  const ovl = await mountOverlay(t, { lowers: [freshDir('base')], upper: freshDir('ovl-upper') })
-  const upper = join(ovl.mnt, 'upper')
-  const work = join(ovl.mnt, 'work')
-  fs.mkdirSync(upper)
-  fs.mkdirSync(work)
+  const { upper, work } = await onOverlayfs(t)
   const l1 = freshDir('lower')
   writeTree(l1, { f: 'f\n', d: {} })
   const lf = await mountLayerfs(t, { lowers: [l1], upper, work })
