@@ -9,7 +9,7 @@ import { describeFailure, run } from './run.js'
 import { freshDir, type MountKind } from './scratch.js'
 import { labelled, syscalls, type Op, type SysResult } from './syscalls.js'
 import { diffSnapshots, hashTree, snapshotTree, type Snapshot } from './tree.js'
-import { KERNEL_PRIVATE_XATTRS, type Assert } from './twin.js'
+import { KERNEL_PRIVATE_XATTRS, type Assert, unshareWhiteouts } from './twin.js'
 
 interface SideStack {
   role: 'layerfs' | 'overlay'
@@ -47,18 +47,6 @@ const drop = (s: Snapshot, keys: ReadonlyArray<'ino' | 'ctime' | 'mtime'>): Snap
     for (const f of keys) delete x[f]
     return [k, x]
   }))
-
-/** The kernel hard-links one whiteout for many: forget whiteouts' link counts and times. */
-function unshareWhiteouts(s: Snapshot): Snapshot {
-  for (const e of Object.values(s)) {
-    if (e.type === 'chardev' && e.rdev === '0:0') {
-      delete e.nlink
-      delete e.hardlinkOf
-      delete e.mtime
-    }
-  }
-  return s
-}
 
 /**
  * Builds `lowers` lower layers once (build fills them, top-most first), copies them exact to a

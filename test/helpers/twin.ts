@@ -99,7 +99,7 @@ export const KERNEL_PRIVATE_XATTRS = /^trusted\.overlay\.(origin|uuid|impure)$/
  * whiteout of its own is the same on-disk format. Forget whiteouts' link counts (and times:
  * a shared whiteout has the time it was first made).
  */
-function unshareWhiteouts(s: Snapshot): Snapshot {
+export function unshareWhiteouts(s: Snapshot): Snapshot {
   for (const e of Object.values(s)) {
     if (e.type === 'chardev' && e.rdev === '0:0') {
       delete e.nlink
