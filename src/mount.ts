@@ -111,6 +111,10 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
   if (xattrs === USER_XATTRS && o.redirectDir !== undefined && o.redirectDir !== 'nofollow') {
     throw new MountError(`redirect_dir=${o.redirectDir} needs trusted.overlay.* xattrs, which this process cannot write (userxattr format: redirect_dir=nofollow)`)
   }
+  // The kernel refuses metacopy in the userxattr format: a rootless mount cannot have it.
+  if (xattrs === USER_XATTRS && o.metacopy) {
+    throw new MountError('metacopy=on needs trusted.overlay.* xattrs, which this process cannot write (the kernel refuses userxattr,metacopy=on)')
+  }
   const union = new Union({
     lowerdirs: o.lowerdirs.map(real),
     upperdir,
@@ -120,6 +124,7 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
     view: { ids: new IdMap(o.ids), staticNlink: o.staticNlink, ino32: o.ino32 },
     redirectDir: o.redirectDir ?? (xattrs === USER_XATTRS ? 'nofollow' : 'on'),
     noXattrs: o.noXattrs,
+    metacopy: o.metacopy,
   })
   union.cleanWork(o.volatile)
   if (union.upper && o.noFsync) union.upper.noFsync = true

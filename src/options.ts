@@ -57,6 +57,12 @@ export interface MountOptions {
    * Undefined: on, or nofollow in the userxattr format (the kernel's rule there).
    */
   redirectDir: RedirectDir | undefined
+  /**
+   * `metacopy=on` (the kernel's, default off): chmod, chown, utimes, xattr changes, link and
+   * rename copy up a lower file's metadata only, marked `overlay.metacopy`; its data follows
+   * at the first open for write or truncate. Needs redirect_dir=on and trusted.overlay.* xattrs.
+   */
+  metacopy: boolean
 }
 
 export type RedirectDir = 'on' | 'follow' | 'nofollow'
@@ -117,7 +123,6 @@ const VALUES: ReadonlyMap<string, readonly string[]> = new Map([
  */
 const FIXED: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   ['index', new Set(['off'])],
-  ['metacopy', new Set(['off'])],
   ['nfs_export', new Set(['off'])],
   ['verity', new Set(['off'])],
   ['override_creds', new Set(['on'])],
@@ -197,7 +202,7 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
   const o: Omit<MountOptions, 'lowerdirs' | 'upperdir' | 'workdir'> = {
     readOnly: false, fuseDebug: false, nosuid: false, nodev: false, volumes: [], source: 'layerfs',
     volatile: false, noFsync: false, userxattr: false, ids: {}, staticNlink: false, noXattrs: false, ino32: false,
-    remount: false, redirectDir: undefined, mountFlags: [],
+    remount: false, redirectDir: undefined, mountFlags: [], metacopy: false,
   }
   let uidmap: IdMapping[] | undefined
   let gidmap: IdMapping[] | undefined
@@ -236,6 +241,7 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
         // `off` is `follow` where the kernel is built with REDIRECT_ALWAYS_FOLLOW, as Debian's is.
         o.redirectDir = val === 'off' ? 'follow' : val
       }
+      else if (key === 'metacopy' && (val === 'on' || val === 'off')) o.metacopy = val === 'on'
       else if (key === 'volatile' && flag) o.volatile = true
       else if (key === 'userxattr' && flag) o.userxattr = true
       else if (key === 'static_nlink' && flag) o.staticNlink = true
@@ -282,9 +288,16 @@ export function parseMountOptions(optionStrings: readonly string[], cwd = proces
   if ((upperdir === undefined) !== (workdir === undefined)) {
     throw new OptionError(upperdir === undefined ? "option 'workdir' needs 'upperdir'" : "option 'upperdir' needs 'workdir'")
   }
+  // As the kernel's ovl_fs_params_verify: metacopy needs redirects (a renamed metacopy file
+  // finds its data through one); without an upper layer `follow` is as good as `on`.
+  if (o.metacopy && o.redirectDir !== undefined && o.redirectDir !== 'on' && !(upperdir === undefined && o.redirectDir === 'follow')) {
+    throw new OptionError(`conflicting options: metacopy=on,redirect_dir=${o.redirectDir}`)
+  }
   if (o.userxattr && o.redirectDir !== undefined && o.redirectDir !== 'nofollow') {
     throw new OptionError(`conflicting options: userxattr,redirect_dir=${o.redirectDir} (the kernel's userxattr format has no redirects)`)
   }
+  // The kernel refuses metacopy in the userxattr format (ovl_fs_params_verify).
+  if (o.userxattr && o.metacopy) throw new OptionError('conflicting options: userxattr,metacopy=on')
   if (o.volatile && upperdir === undefined) throw new OptionError("option 'volatile' needs 'upperdir' and 'workdir'")
   // libfuse takes the source as an option value: no separators, no blanks (fsname).
   if (/[\s,\\\0]/.test(o.source) || o.source.length > 255) throw new OptionError(`source '${o.source}' may not hold blanks, commas or backslashes`)
@@ -319,6 +332,7 @@ export function formatMountOptions(o: MountOptions): string {
   if (o.fuseDebug) parts.push('debug')
   if (o.remount) parts.push('remount')
   if (o.redirectDir !== undefined) parts.push(`redirect_dir=${o.redirectDir}`)
+  if (o.metacopy) parts.push('metacopy=on')
   if (o.volatile) parts.push('volatile')
   if (o.noFsync) parts.push('fsync=0')
   if (o.userxattr) parts.push('userxattr')

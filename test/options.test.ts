@@ -22,7 +22,7 @@ t.test("mount(8) and fstab options are accepted; the kernel's fixed ones only as
   t.same(o.lowerdirs, ['/l'])
   t.equal(o.redirectDir, 'on')
   t.throws(() => parseMountOptions(['lowerdir=/l,index=on']), { code: 'ERR_LAYERFS_OPTION', message: /index=on/ })
-  t.throws(() => parseMountOptions(['lowerdir=/l,metacopy=on']), /metacopy=on/)
+  t.throws(() => parseMountOptions(['lowerdir=/l,verity=on']), /verity=on/)
   t.throws(() => parseMountOptions(['lowerdir=/l,redirect_dir=sideways']), /unknown option 'redirect_dir=sideways'/)
   // A flag given a value, or a valued option given none, is not what was meant.
   t.throws(() => parseMountOptions(['lowerdir=/l,rw=1']), /unknown option 'rw=1'/)
@@ -36,6 +36,27 @@ t.test("redirect_dir: the kernel's four values; off is follow (REDIRECT_ALWAYS_F
   t.equal(parseMountOptions(['lowerdir=/l,redirect_dir=off']).redirectDir, 'follow')
   t.equal(parseMountOptions(['lowerdir=/l,userxattr,redirect_dir=nofollow']).userxattr, true)
   t.throws(() => parseMountOptions(['lowerdir=/l,userxattr,redirect_dir=on']), /conflicting options: userxattr,redirect_dir=on/)
+})
+
+t.test("metacopy: on|off (default off); the kernel's conflicts, as ovl_fs_params_verify words them", async t => {
+  t.equal(parseMountOptions(['lowerdir=/l']).metacopy, false)
+  t.equal(parseMountOptions(['lowerdir=/l,metacopy=on']).metacopy, true)
+  t.equal(parseMountOptions(['lowerdir=/l,metacopy=on,metacopy=off']).metacopy, false)
+  t.equal(parseMountOptions(['lowerdir=/l,upperdir=/u,workdir=/w,metacopy=on,redirect_dir=on']).metacopy, true)
+  t.throws(() => parseMountOptions(['lowerdir=/l,metacopy=maybe']), /unknown option 'metacopy=maybe'/)
+  t.throws(() => parseMountOptions(['lowerdir=/l,metacopy']), /unknown option 'metacopy'/)
+  // The messages the kernel (6.18, REDIRECT_ALWAYS_FOLLOW: off is follow) logs for them.
+  const upper = 'lowerdir=/l,upperdir=/u,workdir=/w,'
+  t.throws(() => parseMountOptions([upper + 'metacopy=on,redirect_dir=off']), { code: 'ERR_LAYERFS_OPTION', message: 'conflicting options: metacopy=on,redirect_dir=follow' })
+  t.throws(() => parseMountOptions([upper + 'redirect_dir=follow,metacopy=on']), /conflicting options: metacopy=on,redirect_dir=follow/)
+  t.throws(() => parseMountOptions([upper + 'metacopy=on,redirect_dir=nofollow']), /conflicting options: metacopy=on,redirect_dir=nofollow/)
+  t.throws(() => parseMountOptions([upper + 'userxattr,redirect_dir=nofollow,metacopy=on']), /conflicting options: metacopy=on,redirect_dir=nofollow/)
+  t.throws(() => parseMountOptions([upper + 'metacopy=on,userxattr']), /conflicting options: userxattr,metacopy=on/)
+  // Without an upper layer follow is on (nothing is renamed); nofollow still conflicts.
+  t.equal(parseMountOptions(['lowerdir=/l:/m,metacopy=on,redirect_dir=follow']).metacopy, true)
+  t.throws(() => parseMountOptions(['lowerdir=/l:/m,metacopy=on,redirect_dir=nofollow']), /conflicting options: metacopy=on,redirect_dir=nofollow/)
+  t.equal(parseMountOptions([upper + 'metacopy=off,redirect_dir=nofollow']).metacopy, false)
+  t.same(parseMountOptions([formatMountOptions(parseMountOptions([upper + 'metacopy=on']))]).metacopy, true)
 })
 
 t.test("fuse-overlayfs's options, as containers/storage passes them", async t => {

@@ -21,10 +21,13 @@ export interface OverlayXattrs {
   readonly redirect: string
   readonly origin: string
   readonly impure: string
+  /** A regular file whose data is still in a lower layer (metacopy=on). */
+  readonly metacopy: string
 }
 
 function overlayXattrs(prefix: string): OverlayXattrs {
-  return { prefix, opaque: prefix + 'opaque', redirect: prefix + 'redirect', origin: prefix + 'origin', impure: prefix + 'impure' }
+  return { prefix, opaque: prefix + 'opaque', redirect: prefix + 'redirect', origin: prefix + 'origin', impure: prefix + 'impure',
+    metacopy: prefix + 'metacopy' }
 }
 
 export const TRUSTED_XATTRS = overlayXattrs('trusted.overlay.')

@@ -53,6 +53,23 @@ function writeChunk(fd: number, buf: Buffer, len: number, pos: number, async: bo
     fs.write(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(done(n)))))
 }
 
+/** The data extents of rfd's first `size` bytes to the same offsets of wfd (SEEK_DATA / SEEK_HOLE); large files off the event loop. */
+async function copyExtents(rfd: number, wfd: number, size: number): Promise<void> {
+  if (size === 0) return
+  const async = size >= ASYNC_COPY_BYTES
+  const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, size))
+  for (let pos = nextData(rfd, 0); pos < size; ) {
+    const end = Math.min(host.lseek(rfd, pos, SEEK.HOLE), size)
+    while (pos < end) {
+      const n = await readChunk(rfd, buf, Math.min(COPY_CHUNK, end - pos), pos, async)
+      if (n === 0) break
+      await writeChunk(wfd, buf, n, pos, async)
+      pos += n
+    }
+    pos = end < size ? nextData(rfd, end) : size
+  }
+}
+
 export class UpperLayer extends Layer {
   /** Host path of W/work. */
   readonly work: string
@@ -357,22 +374,31 @@ export class UpperLayer extends Layer {
         if (got < size) fs.ftruncateSync(wfd, size)
         return { fd: wfd, st: fst }
       }
-      const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, size))
-      for (let pos = nextData(rfd, 0); pos < size; ) {
-        const end = Math.min(host.lseek(rfd, pos, SEEK.HOLE), size)
-        while (pos < end) {
-          const n = await readChunk(rfd, buf, Math.min(COPY_CHUNK, end - pos), pos, size >= ASYNC_COPY_BYTES)
-          if (n === 0) break
-          await writeChunk(wfd, buf, n, pos, size >= ASYNC_COPY_BYTES)
-          pos += n
-        }
-        pos = end < size ? nextData(rfd, end) : size
-      }
+      await copyExtents(rfd, wfd, size)
       fs.ftruncateSync(wfd, size)
       return { fd: wfd, st: fst }
     } catch (e) {
       if (wfd !== undefined) fs.closeSync(wfd)
       throw e
+    } finally {
+      fs.closeSync(rfd)
+    }
+  }
+
+  /**
+   * Copy the first `size` bytes of a lower file into the upper file open as `wfd`, extent by
+   * extent (holes stay holes): the data copy-up of a metacopy file, in place (copy-up.ts). The
+   * source is checked against `st` as in copyDataToTemp (ESTALE). `path`: the upper file, for the log.
+   */
+  async copyDataInto(from: Layer, fromPath: string, wfd: number, path: string, st: { ino: bigint; dev: bigint; mode: number }, size: number): Promise<void> {
+    log('copy-data', fromPath, path, size, 'in place')
+    const rfd = from.open(fromPath, fs.constants.O_RDONLY)
+    try {
+      const fst = fs.fstatSync(rfd, { bigint: true })
+      if (fst.ino !== st.ino || fst.dev !== st.dev || (Number(fst.mode) & 0o170000) !== (st.mode & 0o170000)) {
+        throw Object.assign(new Error(`ESTALE: ${fromPath} changed during copy-up`), { code: 'ESTALE' })
+      }
+      await copyExtents(rfd, wfd, Math.min(size, Number(fst.size)))
     } finally {
       fs.closeSync(rfd)
     }

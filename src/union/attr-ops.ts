@@ -92,14 +92,14 @@ export function statfs(u: Union): StatFs {
 export async function chmod(u: Union, path: string, mode: number): Promise<void> {
   u = u.route(path)
   const upper = u.requireUpper('chmod', path)
-  await copyUp(u, u.resolve(path))
+  await copyUp(u, u.resolve(path), 'meta')
   upper.chmod(path, mode & 0o7777)
 }
 
 export async function chown(u: Union, path: string, uid: number, gid: number): Promise<void> {
   u = u.route(path)
   const upper = u.requireUpper('chown', path)
-  await copyUp(u, u.resolve(path))
+  await copyUp(u, u.resolve(path), 'meta')
   // -1 ("leave as is") arrives as 0xffffffff, which lchown takes as -1. The IDs are the
   // mount's: the layer stores them mapped (id-map.ts); with owners squashed, what the layer
   // refuses is no error (fuse-overlayfs's squash_to_*).
@@ -114,7 +114,7 @@ export async function chown(u: Union, path: string, uid: number, gid: number): P
 export async function utimens(u: Union, path: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
   u = u.route(path)
   const upper = u.requireUpper('utimens', path)
-  await copyUp(u, u.resolve(path))
+  await copyUp(u, u.resolve(path), 'meta')
   upper.utimens(path, atime, mtime)
 }
 
@@ -156,7 +156,7 @@ export async function setxattr(u: Union, path: string, name: string, value: Buff
   u = u.route(path)
   const upper = u.requireUpper('setxattr', path)
   const real = writableXattrName(u, name, 'setxattr', path)
-  await copyUp(u, u.resolve(path))
+  await copyUp(u, u.resolve(path), 'meta')
   upper.setxattr(path, real, value, flags)
 }
 
@@ -168,6 +168,6 @@ export async function removexattr(u: Union, path: string, name: string): Promise
   const real = writableXattrName(u, name, 'removexattr', path)
   // Removing what is not there fails before any copy-up, as in the kernel.
   if (e.top.layer.getxattr(e.top.path, real) === undefined) throw fsError('ENODATA', 'removexattr', path)
-  await copyUp(u, e)
+  await copyUp(u, e, 'meta')
   upper.removexattr(path, real)
 }

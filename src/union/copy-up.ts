@@ -1,8 +1,11 @@
 // Copy-up: make an upper object of a lower one before it changes. Parents first; the object
 // is built in the workdir (data, then owner, mode, xattrs, times; data fsync'd) and renamed
 // into place, so a crash never shows a half-copied file over the good lower one.
+// With metacopy=on a change of metadata copies up a regular file without its data (marked
+// with the metacopy xattr, its size a hole); the data follows in place at the first open for
+// write or truncate (copyUpData), as the kernel's.
 import fs, { type BigIntStats } from 'node:fs'
-import { closeFd } from '../layers/fd.js'
+import { closeFd, truncateFd } from '../layers/fd.js'
 import { S_IFLNK, S_IFREG, isDirMode } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { type Origin, encodeOrigin, originOf } from '../layers/origin.js'
@@ -35,19 +38,31 @@ export function ensureUpperDir(u: Union, dir: Entry): Entry {
 }
 
 /**
- * The entry of `e` with an upper object: copies it up unless it has one. Without data (an
- * open with O_TRUNC) a regular file is copied up empty, as the kernel does.
+ * Why an object is copied up: its data will change ('data': open for write, truncate), an
+ * open truncates it ('trunc': a regular file is copied up empty, as the kernel does), or only
+ * its metadata will ('meta': chmod, chown, utimens, xattrs, link, rename; with metacopy=on a
+ * regular file is copied up without its data, the kernel's ovl_need_meta_copy_up).
  */
-export async function copyUp(u: Union, e: Entry, withData = true): Promise<Entry> {
-  if (e.upper) return e
-  if (e.isDir) return ensureUpperDir(u, e)
-  let inflight = u.copyUps.get(e.path)
-  if (!inflight) {
-    inflight = copyUpFile(u, e, withData).finally(() => u.copyUps.delete(e.path))
-    u.copyUps.set(e.path, inflight)
+export type CopyUpFor = 'data' | 'trunc' | 'meta'
+
+/**
+ * The entry of `e` with an upper object: copies it up unless it has one, and copies a
+ * metacopy file's data up unless `why` is 'meta'.
+ */
+export async function copyUp(u: Union, e: Entry, why: CopyUpFor = 'data'): Promise<Entry> {
+  if (e.isDir) return e.upper ? e : ensureUpperDir(u, e)
+  for (;;) {
+    const dataMissing = e.upper !== undefined && e.lowerData !== undefined && why !== 'meta'
+    if (e.upper && !dataMissing) return e
+    // One copy-up of a name at a time; a data copy-up waits for a metadata one and follows it.
+    let inflight = u.copyUps.get(e.path)
+    if (!inflight) {
+      inflight = (e.upper ? copyUpData(u, e, why === 'trunc') : copyUpFile(u, e, why)).finally(() => u.copyUps.delete(e.path))
+      u.copyUps.set(e.path, inflight)
+    }
+    await inflight
+    e = u.resolve(e.path)
   }
-  await inflight
-  return u.resolve(e.path)
 }
 
 /**
@@ -60,42 +75,51 @@ export async function waitCopyUp(u: Union, path: string): Promise<void> {
   if (inflight) await inflight.catch(() => {})
 }
 
-async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> {
+async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
   const upper = u.requireUpper('copy-up', e.path)
   ensureUpperDir(u, u.resolve(parentOf(e.path)))
+  // The metadata is the top object's; the data is its own, or (a lower metacopy file of a
+  // stacked layer) the lower data file's.
   const lower = e.top
+  const data = e.lowerData ?? lower
   const type = Number(lower.stat.mode) & S_IFMT
+  const metacopy = u.metacopy && why === 'meta' && type === S_IFREG
   const temp = upper.tempName()
   let placed = false
   let built: Entry | undefined
-  if (copyUpLog.enabled) copyUpLog('%s (%d bytes)', e.path, lower.stat.size)
+  if (copyUpLog.enabled) copyUpLog('%s (%d bytes%s)', e.path, lower.stat.size, metacopy ? ', metadata only' : '')
   let fd: number | undefined
   try {
     let st: BigIntStats
-    if (type === S_IFREG && withData) {
+    if (type === S_IFREG && why !== 'trunc' && !metacopy) {
       // One fd on the temp for data, metadata and fsync. The source's fstat is checked
       // against the lookup's (as lowerStat's lstat below).
-      const copied = await upper.copyDataToTemp(lower.layer, lower.path, temp, lower.stat)
+      const copied = await upper.copyDataToTemp(data.layer, data.path, temp, data.stat)
       fd = copied.fd
-      st = copied.st
+      st = data === lower ? copied.st : lowerStat(e)
     } else {
       st = lowerStat(e)
-      if (type === S_IFREG) fd = upper.open(temp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600)
-      else if (type === S_IFLNK) upper.symlink(lower.layer.readlink(lower.path), temp)
+      if (type === S_IFREG) {
+        fd = upper.open(temp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600)
+        // A metacopy file has the lower file's size, all of it a hole (the kernel's ovl_set_size).
+        if (metacopy && st.size > 0n) truncateFd(fd, Number(st.size))
+      } else if (type === S_IFLNK) upper.symlink(lower.layer.readlink(lower.path), temp)
       else upper.mknod(temp, Number(st.mode), Number(st.rdev))
     }
     // Data first, then metadata: writing data after xattrs would drop security.capability,
     // and chown after chmod would drop setuid bits.
     const from = { ...lower, stat: objStat(st) }
-    const origin = copyMeta(upper, from, temp, fd)
+    const origin = copyMeta(upper, from, temp, fd, metacopy)
     if (fd !== undefined) {
-      await upper.fsyncFd(fd)
+      // A metacopy file has no data to make durable: the kernel does not fsync it either.
+      if (!metacopy) await upper.fsyncFd(fd)
       // The new entry, without a lookup: the upper object just made (its mode, owner and
       // inode; a rename changes only its ctime, which nothing takes from an entry) and the
       // origin just recorded.
       const ust = fs.fstatSync(fd, { bigint: true })
       const obj = { layer: upper, path: e.path, stat: objStat(ust) }
-      built = { path: e.path, top: obj, upper: obj, lowerDirs: NO_LOWER_DIRS, origin: origin && originInoOf(u, origin), isDir: false }
+      built = { path: e.path, top: obj, upper: obj, lowerDirs: NO_LOWER_DIRS, origin: origin && originInoOf(u, origin), isDir: false,
+        ...(metacopy ? { lowerData: data } : {}) }
       closeFd(fd)
       fd = undefined
     }
@@ -113,13 +137,61 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
   if (placed && built) u.cache.set(e.path, built)
   else u.cache.invalidate(e.path)
   if (!placed) return
-  for (const h of u.handles.lowerHandles(e.path)) {
-    const hfd = upper.open(e.path, fs.constants.O_RDONLY)
+  // A metacopy file's readers stay on the lower data, which is still its data.
+  if (!metacopy) moveReaders(u, upper, e.path)
+  u.onCopyUp?.(e.path)
+}
+
+/** Handles open on the lower file at `path` now read the upper copy (the kernel >= 4.19 behaviour). */
+function moveReaders(u: Union, upper: UpperLayer, path: string): void {
+  for (const h of u.handles.lowerHandles(path)) {
+    const hfd = upper.open(path, fs.constants.O_RDONLY)
     closeFd(h.fd)
     h.fd = hfd
     h.upper = true
     u.onHandleMoved?.(h)
   }
+}
+
+/** The security.capability xattr, which a write to a file drops. */
+const CAPABILITY = 'security.capability'
+
+/**
+ * The data of a metacopy file, copied into its upper file in place (the kernel's
+ * ovl_copy_up_meta_inode_data): the bytes (none for an open with O_TRUNC: the file is
+ * truncated first), fsync'd, security.capability put back (the write dropped it), and only
+ * then the metacopy xattr removed. Until that removal the file is a metacopy file and its
+ * data is read from the lower layer, so a crash at any point leaves no upper file that claims
+ * data it does not have. In place, not a copy renamed over it: names linked to the metacopy
+ * file stay one inode with it. The write sets the file's mtime, as the kernel's does.
+ */
+async function copyUpData(u: Union, e: Entry, trunc: boolean): Promise<void> {
+  const upper = u.requireUpper('copy-up', e.path)
+  const data = e.lowerData!
+  const path = e.upper!.path
+  // Another name of the same inode (a hard link) may have copied the data up already.
+  if (upper.getxattr(path, upper.xattrs.metacopy) === undefined) {
+    u.cache.clear()
+    return
+  }
+  const st = upper.lstat(path)
+  const size = trunc ? 0 : Number(st.size)
+  if (copyUpLog.enabled) copyUpLog('%s: data (%d bytes) of a metacopy file', e.path, size)
+  const cap = size > 0 ? upper.getxattr(path, CAPABILITY) : undefined
+  const fd = upper.open(path, fs.constants.O_WRONLY)
+  try {
+    if (trunc) truncateFd(fd, 0)
+    else await upper.copyDataInto(data.layer, data.path, fd, path, data.stat, size)
+    await upper.fsyncFd(fd)
+  } finally {
+    closeFd(fd)
+  }
+  if (cap !== undefined && upper.getxattr(path, CAPABILITY) === undefined) upper.setxattr(path, CAPABILITY, cap)
+  upper.removexattr(path, upper.xattrs.metacopy)
+  // Every name of the inode has its data now (a hard link's entry too).
+  if (st.nlink > 1n) u.cache.clear()
+  else u.cache.invalidate(e.path)
+  moveReaders(u, upper, e.path)
   u.onCopyUp?.(e.path)
 }
 
@@ -142,7 +214,7 @@ function lowerStat(e: Entry): BigIntStats {
  * `fd` when the temp is an open regular file. The origin record keeps the lower inode number
  * for the union (and for the kernel); returned when one was written.
  */
-function copyMeta(upper: UpperLayer, from: RealObject, to: string, fd?: number): Origin | undefined {
+function copyMeta(upper: UpperLayer, from: RealObject, to: string, fd?: number, metacopy = false): Origin | undefined {
   const st = from.stat
   const isLink = (Number(st.mode) & S_IFMT) === S_IFLNK
   if (fd !== undefined) upper.fchown(fd, to, Number(st.uid), Number(st.gid))
@@ -158,6 +230,8 @@ function copyMeta(upper: UpperLayer, from: RealObject, to: string, fd?: number):
   const canRecord = !upper.xattrs.origin.startsWith('user.') || isDirMode(Number(st.mode)) || (Number(st.mode) & S_IFMT) === S_IFREG
   const origin = brokenLink || !canRecord ? undefined : originOf(from.layer, from.path)
   if (origin) upper.setxattr(to, upper.xattrs.origin, encodeOrigin(origin))
+  // Empty: what the kernel writes without fs-verity.
+  if (metacopy) upper.setxattr(to, upper.xattrs.metacopy, Buffer.alloc(0))
   if (fd !== undefined) upper.futimens(fd, to, st.atimeNs, st.mtimeNs)
   else upper.utimens(to, st.atimeNs, st.mtimeNs)
   return origin

@@ -141,7 +141,10 @@ export async function link(u: Union, from: string, to: string): Promise<void> {
   const src = u.resolve(from)
   if (src.isDir) throw fsError('EPERM', 'link', from)
   const upper = u.requireUpper('link', to)
-  const s = await copyUp(u, src)
+  const s = await copyUp(u, src, 'meta')
+  // A metacopy file gets an absolute redirect first, so that each name finds its data (the
+  // kernel's ovl_set_link_redirect).
+  if (s.lowerData) setRedirect(upper, s, true, 'link')
   createObject(u, to, 'link', (up, p) => up.link(from, p))
   if (s.origin) upper.markImpure(parentOf(to))
   u.cache.invalidate(from)
@@ -232,14 +235,16 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
 
   const srcParent = ensureUpperDir(u, u.resolve(parentOf(from)))
   const srcNeedsWhiteout = lowerHasName(srcParent, baseName(from))
-  const s = src.isDir ? ensureUpperDir(u, src) : await copyUp(u, src)
+  const s = src.isDir ? ensureUpperDir(u, src) : await copyUp(u, src, 'meta')
   // The copy-up may have waited: look at the target again.
   await waitCopyUp(u, to)
   const dst = checkTarget(u, s, to, flags)
   const dstParent = ensureUpperDir(u, u.resolve(parentOf(to)))
 
+  // A metacopy file finds its data again through a redirect, as a directory its lower ones.
+  if (s.lowerData) setRedirect(upper, s, parentOf(from) !== parentOf(to), 'rename')
   if (s.isDir) {
-    if (s.lowerDirs.length > 0) setRedirect(upper, s, to)
+    if (s.lowerDirs.length > 0) setRedirect(upper, s, parentOf(from) !== parentOf(to), 'rename')
     // An upper-only directory moved into a merged one must not merge with lower names there.
     else if (!upper.isOpaque(from) && dstParent.lowerDirs.length > 0) upper.setOpaque(from)
   }
@@ -307,18 +312,18 @@ function checkTarget(u: Union, src: Entry, to: string, flags: number): Entry | u
 const REDIRECT_MAX = 256
 
 /**
- * Mark a directory that has lower layers with where they are (trusted.overlay.redirect), so
- * lookup finds them after the rename, as the kernel's ovl_set_redirect: within the same parent
- * its old name (unless it has a redirect already), else an absolute path (unless it has one
- * already) made of its old union path with each ancestor's own redirect in place of its name.
+ * Mark a directory that has lower layers (or a metacopy file) with where they are
+ * (trusted.overlay.redirect), so lookup finds them after the rename, as the kernel's
+ * ovl_set_redirect: within the same parent its old name (unless it has a redirect already),
+ * else (`absolute`) an absolute path (unless it has one already) made of its old union path
+ * with each ancestor's own redirect in place of its name.
  */
-function setRedirect(upper: UpperLayer, dir: Entry, to: string): void {
-  const existing = upper.redirect(dir.path)
-  const absolute = parentOf(dir.path) !== parentOf(to)
+function setRedirect(upper: UpperLayer, e: Entry, absolute: boolean, syscall: string): void {
+  const existing = upper.redirect(e.path)
   if (existing !== undefined && (!absolute || existing.startsWith('/'))) return
-  const value = absolute ? absoluteRedirect(upper, dir.path) : baseName(dir.path)
-  if (nameBytes(value).length > REDIRECT_MAX) throw fsError('EXDEV', 'rename', dir.path)
-  upper.setRedirect(dir.path, value)
+  const value = absolute ? absoluteRedirect(upper, e.path) : baseName(e.path)
+  if (nameBytes(value).length > REDIRECT_MAX) throw fsError('EXDEV', syscall, e.path)
+  upper.setRedirect(e.path, value)
 }
 
 /**

@@ -71,6 +71,12 @@ export interface Entry {
    */
   readonly origin: OriginIno | undefined
   readonly isDir: boolean
+  /**
+   * A metacopy file (metacopy=on: its top object has the metadata only): the lower regular
+   * file that holds its data, which reads and the data copy-up read, and whose st_blocks it
+   * shows. Undefined for every other entry.
+   */
+  readonly lowerData?: RealObject | undefined
 }
 
 /** A directory is merged when more than one layer contributes to it. */

@@ -30,12 +30,14 @@ export async function open(u: Union, path: string, flags: number, caller?: PrivC
   if ((flags & O_ACCMODE) !== O_RDONLY || trunc) {
     u.requireUpper('open', path)
     // Data that O_TRUNC would drop is not copied.
-    e = await copyUp(u, e, !trunc)
+    e = await copyUp(u, e, trunc ? 'trunc' : 'data')
   }
-  const fd = e.top.layer.open(e.top.path, flags & ~STRIP)
+  // A metacopy file (opened for reading) reads its lower data file.
+  const real = e.lowerData ?? e.top
+  const fd = real.layer.open(real.path, flags & ~STRIP)
   const privileged = (Number(e.top.stat.mode) & 0o6000) !== 0
   if (trunc && privileged && caller) killPrivs(u.requireUpper('open', path), e.top.path, caller)
-  return u.handles.add({ fd, path, upper: e.upper !== undefined, flags, killPrivs: privileged && !trunc })
+  return u.handles.add({ fd, path, upper: real.layer.isUpper, flags, killPrivs: privileged && !trunc })
 }
 
 /** Who changes a file's data: the fsuid/fsgid FUSE sends, and the thread (for its other groups). */

@@ -73,7 +73,8 @@ export class InodeSpace {
       ino: this.inoOf(e),
       rdev: Number(st.rdev),
       blksize: Number(st.blksize),
-      blocks: Number(st.blocks),
+      // A metacopy file's blocks are its data's, as the kernel's ovl_getattr shows them.
+      blocks: e.lowerData ? e.lowerData.stat.blocks : Number(st.blocks),
       atimeNs: st.atimeNs,
       mtimeNs: st.mtimeNs,
       ctimeNs: st.ctimeNs,

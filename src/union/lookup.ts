@@ -4,9 +4,12 @@
 // relative (a new last name in the same lower directories) or absolute (a path walked from
 // every lower layer's root below the one that holds it). Redirects are followed through any
 // number of layers, as stacked layers (each upper pushed down as the next lower) make them.
+// A metacopy file (metacopy=on: its metadata copied up, its data not) does not end the search:
+// it goes on below, through the file's own redirect if it was renamed, to the file holding
+// the data.
 import type { Layer } from '../layers/layer.js'
 import { isAufsName } from '../layers/format.js'
-import { isDirMode, isWhiteoutStat } from '../layers/layer.js'
+import { S_IFREG, isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
 import { type Entry, NO_LOWER_DIRS, type OriginIno, type RealObject, type RealPath, joinPath, objStat } from './entry.js'
@@ -18,6 +21,11 @@ export interface Layers {
   readonly lowers: readonly Layer[]
   /** Redirects in the layers are followed (else a lookup that meets one fails: EPERM). Default true. */
   readonly followRedirects?: boolean
+  /**
+   * metacopy=on: metacopy files are followed to their data (else a lookup that meets one fails:
+   * EPERM, as the kernel's "refusing to follow metacopy origin"). Default false.
+   */
+  readonly metacopy?: boolean
   /** The union path of the root: a volume's mount point; '/' when absent. */
   readonly rootPath?: string
 }
@@ -47,6 +55,43 @@ interface LookupData {
   last: boolean
   /** A redirect has changed `name`. */
   redirected: boolean
+  /** The last object found is a metacopy file: its data is further down. */
+  metacopy: boolean
+}
+
+const S_IFMT = 0o170000
+
+/**
+ * Whether a regular file is a metacopy file (the kernel's ovl_check_metacopy_xattr): the
+ * overlay's metacopy xattr, empty (what the kernel writes without fs-verity) or a 4- to
+ * 68-byte struct ovl_metacopy (with a verity digest). A shorter value is EIO.
+ */
+function isMetacopy(layer: Layer, realPath: string): boolean {
+  let v: Buffer | undefined
+  try {
+    v = layer.getxattr(realPath, layer.xattrs.metacopy)
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return false
+    throw e
+  }
+  if (v === undefined) return false
+  if (v.length > 0 && v.length < 4) throw fsError('EIO', 'lookup', realPath)
+  return true
+}
+
+/** Follow redirect `r` found at `realPath` (a directory's, or a metacopy file's): d.name becomes where to look below. */
+function followRedirect(d: LookupData, r: string, realPath: string, prefix: number, post: string): void {
+  d.redirected = true
+  // As the kernel: an empty redirect, an absolute one with an empty component, a relative
+  // one with a '/', fail the lookup.
+  if (r.startsWith('/') ? /\/\/|\/$/.test(r) : r === '' || r.includes('/')) throw fsError('EINVAL', 'lookup', realPath)
+  if (r.startsWith('/')) {
+    // Whatever stopped the walk above (an opaque directory on the way), an absolute
+    // redirect below it starts the lower layers again.
+    d.stop = false
+    d.name = r + post
+  } else d.name = d.name.slice(0, prefix) + r + post
 }
 
 /**
@@ -65,9 +110,19 @@ function lookupSingle(layer: Layer, realPath: string, d: LookupData, prefix: num
     return undefined
   }
   const obj = { layer, path: realPath, stat: objStat(st) }
-  if (!isDirMode(Number(st.mode))) {
+  const mode = Number(st.mode)
+  if (!isDirMode(mode)) {
     d.stop = true
-    return d.isDir ? undefined : obj
+    if (d.isDir) return undefined
+    if (post !== '') return obj // the walk ends here (lookupLayer)
+    d.metacopy = (mode & S_IFMT) === S_IFREG && isMetacopy(layer, realPath)
+    if (!d.metacopy) return obj
+    // Its data is below: the search goes on, at its redirect if it was renamed.
+    d.stop = false
+    if (d.last) return obj
+    const r = layer.redirect(realPath)
+    if (r !== undefined) followRedirect(d, r, realPath, prefix, post)
+    return obj
   }
   const lastElement = post === ''
   if (lastElement) d.isDir = true
@@ -77,18 +132,7 @@ function lookupSingle(layer: Layer, realPath: string, d: LookupData, prefix: num
     d.stop = true
     return obj
   }
-  if (r !== undefined) {
-    d.redirected = true
-    // As the kernel: an empty redirect, an absolute one with an empty component, a relative
-    // one with a '/', fail the lookup.
-    if (r.startsWith('/') ? /\/\/|\/$/.test(r) : r === '' || r.includes('/')) throw fsError('EINVAL', 'lookup', realPath)
-    if (r.startsWith('/')) {
-      // Whatever stopped the walk above (an opaque directory on the way), an absolute
-      // redirect below it starts the lower layers again.
-      d.stop = false
-      d.name = r + post
-    } else d.name = d.name.slice(0, prefix) + r + post
-  }
+  if (r !== undefined) followRedirect(d, r, realPath, prefix, post)
   return obj
 }
 
@@ -127,16 +171,18 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
   // The AUFS format's names are whiteouts and markers, never shown (format.ts).
   if (isAufsName(name)) return undefined
   const path = joinPath(parent.path, name)
-  const d: LookupData = { name, isDir: false, stop: false, last: layers.lowers.length === 0, redirected: false }
+  const d: LookupData = { name, isDir: false, stop: false, last: layers.lowers.length === 0, redirected: false, metacopy: false }
   // The lower directories to search: the parent's, until an absolute redirect switches to
   // the layer roots (the kernel's poe and roe).
   let stack: readonly RealPath[] = parent.lowerDirs
   let rooted = false
   let upper: RealObject | undefined
+  let upperMetacopy = false
 
   if (parent.upper && layers.upper) {
     upper = lookupLayer(layers.upper, parent.upper.path, d, path)
     if (!upper && d.stop) return undefined // a whiteout
+    upperMetacopy = upper !== undefined && d.metacopy
     if (d.name.startsWith('/')) {
       stack = rootStack(layers)
       rooted = true
@@ -144,6 +190,7 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
   }
 
   const found: RealObject[] = []
+  let sawMetacopy = upperMetacopy
   for (let i = 0; !d.stop && i < stack.length; i++) {
     const dir = stack[i]!
     d.last = dir.layer.index === layers.lowers.length
@@ -152,7 +199,11 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
     // redirect_dir=nofollow (the userxattr format's): a redirect leads nowhere, as the kernel's
     // "refusing to follow redirect".
     if (d.redirected && layers.followRedirects === false) throw fsError('EPERM', 'lookup', path)
-    found.push(obj)
+    // Of the metacopy files between the top and the data, only the top-most lower one is
+    // kept (the kernel's lower stack): its metadata shows when there is no upper.
+    const objMetacopy = d.metacopy && !isDirMode(obj.stat.mode)
+    sawMetacopy ||= objMetacopy
+    if (!objMetacopy || found.length === 0) found.push(obj)
     if (d.stop) break
     if (!rooted && d.name.startsWith('/')) {
       // Go on from the layer below this one, from the roots.
@@ -162,14 +213,35 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
     }
   }
 
+  // A metacopy file on a mount without metacopy is refused, as a redirect without
+  // redirect_dir: it is like a symlink into a lower layer that skips permission checks. One
+  // whose data was not found (a whiteout, a directory or nothing below it) is EIO.
+  if (sawMetacopy && layers.metacopy !== true) throw fsError('EPERM', 'lookup', path)
+  if (d.metacopy || (upperMetacopy && found.length === 0)) throw fsError('EIO', 'lookup', path)
+
   if (upper) {
     const isDir = isDirMode(upper.stat.mode)
-    return { path, top: upper, upper, lowerDirs: isDir && found.length > 0 ? found : NO_LOWER_DIRS, origin: originIno(layers, upper), isDir }
+    const origin = originIno(layers, upper)
+    if (upperMetacopy) return { path, top: upper, upper, lowerDirs: NO_LOWER_DIRS, origin, isDir, lowerData: dataOf(found, path) }
+    return { path, top: upper, upper, lowerDirs: isDir && found.length > 0 ? found : NO_LOWER_DIRS, origin, isDir }
   }
   const top = found[0]
   if (!top) return undefined
   const isDir = isDirMode(top.stat.mode)
+  // A lower metacopy file (an upper made with metacopy=on, pushed down): found[0] has the
+  // metadata, the last one the data.
+  if (!isDir && found.length > 1) return { path, top, upper: undefined, lowerDirs: NO_LOWER_DIRS, origin: undefined, isDir, lowerData: dataOf(found, path) }
   return { path, top, upper: undefined, lowerDirs: isDir ? found : NO_LOWER_DIRS, origin: undefined, isDir }
+}
+
+/**
+ * The data of a metacopy file: the last object found. Only a regular file can hold it (the
+ * kernel does not check; a layer made so by hand is refused here: EIO).
+ */
+function dataOf(found: readonly RealObject[], path: string): RealObject {
+  const data = found[found.length - 1]!
+  if ((data.stat.mode & S_IFMT) !== S_IFREG) throw fsError('EIO', 'lookup', path)
+  return data
 }
 
 /**

@@ -32,6 +32,8 @@ export interface UnionConfig {
   redirectDir?: 'on' | 'follow' | 'nofollow' | undefined
   /** No xattr call through the mount (fuse-overlayfs's noxattrs=1): ENOTSUP. */
   noXattrs?: boolean | undefined
+  /** metacopy=on: metadata-only copy-up of regular files, metacopy files followed (options.ts). */
+  metacopy?: boolean | undefined
 }
 
 export interface VolumeConfig {
@@ -53,6 +55,8 @@ export class Union implements Layers {
   readonly followRedirects: boolean
   /** xattr calls through the mount are refused (ENOTSUP). */
   readonly noXattrs: boolean
+  /** metacopy=on: metadata changes copy up a file's metadata only; else metacopy files are EPERM. */
+  readonly metacopy: boolean
   readonly cache = new EntryCache()
   readonly inodes: InodeSpace
   readonly handles = new Handles()
@@ -89,6 +93,7 @@ export class Union implements Layers {
       this.makesRedirects = main.makesRedirects
       this.followRedirects = main.followRedirects
       this.noXattrs = main.noXattrs
+      this.metacopy = false
       this.rootPath = volume.path
       this.upper = new VolumeLayer(volume.hostdir, volume.path, `${cfg.workdir}/volumes/${index}`)
       this.lowers = []
@@ -103,6 +108,7 @@ export class Union implements Layers {
     this.makesRedirects = (cfg.redirectDir ?? 'on') === 'on'
     this.followRedirects = cfg.redirectDir !== 'nofollow'
     this.noXattrs = cfg.noXattrs ?? false
+    this.metacopy = cfg.metacopy ?? false
     this.upper = cfg.upperdir !== undefined ? new UpperLayer(cfg.upperdir, cfg.workdir ?? '', undefined, this.xattrs) : undefined
     this.lowers = cfg.lowerdirs.map((dir, i) => new Layer(dir, i + 1, false, undefined, this.xattrs))
     const vols = cfg.volumes ?? []
