@@ -36,6 +36,8 @@ export interface MountSpec {
   options?: readonly string[]
   /** More environment for the layerfs daemon (e.g. DEBUG). Ignored for the kernel. */
   env?: Record<string, string>
+  /** metacopy=on on both (the kernel's default here, and layerfs's, is off). */
+  metacopy?: boolean
 }
 
 export interface Mounted {
@@ -182,7 +184,7 @@ async function takeDownOverlay(mnt: string): Promise<string[]> {
 /** Mounts layerfs with `node dist/cli.js mount -o ... MNT`; unmounted again at t's teardown. */
 export async function mountLayerfs(t: TeardownHost, spec: MountSpec): Promise<Mounted> {
   const d = prepare(spec)
-  const options = [...layerOptions(d), ...(spec.options ?? [])].join(',')
+  const options = [...layerOptions(d), ...(spec.metacopy ? ['metacopy=on'] : []), ...(spec.options ?? [])].join(',')
   registerMount(d.mnt, 'layerfs')
   let logDir: string | undefined
   let down: Promise<string[]> | undefined
@@ -217,14 +219,14 @@ export async function mountLayerfs(t: TeardownHost, spec: MountSpec): Promise<Mo
 }
 
 /**
- * Mounts kernel overlayfs (redirect_dir=on, index=off, metacopy=off, xino=off); unmounted again
+ * Mounts kernel overlayfs (redirect_dir=on, index=off, metacopy=off or on, xino=off); unmounted again
  * at t's teardown. A read-only union with a single lower gets an extra empty lower below it,
  * because the kernel wants two lowers when there is no upper.
  */
 export async function mountOverlay(t: TeardownHost, spec: MountSpec): Promise<Mounted> {
   const d = prepare(spec)
   const lowers = d.upper === undefined && d.lowers.length === 1 ? [...d.lowers, freshDir('empty-lower')] : d.lowers
-  const options = [...layerOptions({ ...d, lowers }), KERNEL_OPTIONS].join(',')
+  const options = [...layerOptions({ ...d, lowers }), spec.metacopy ? KERNEL_OPTIONS.replace('metacopy=off', 'metacopy=on') : KERNEL_OPTIONS].join(',')
   registerMount(d.mnt, 'overlay')
   let down: Promise<string[]> | undefined
   const unmount = (): Promise<string[]> => (down ??= takeDownOverlay(d.mnt).finally(() => unregisterMount(d.mnt)))

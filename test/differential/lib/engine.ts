@@ -73,6 +73,8 @@ export interface RunOptions {
   log?: (s: string) => void
   /** Fixture and generator switches (the same as the cases were generated with). */
   features?: Features
+  /** Every mount with metacopy=on (the kernel's and layerfs's). */
+  metacopy?: boolean
 }
 
 const NLOWERS = 2
@@ -104,8 +106,8 @@ export async function buildLayers(n: number, features: Features, profile: Profil
   return Promise.all([copy('side-a'), copy('side-b')])
 }
 
-export const mountOn = (host: TeardownHost, kind: MountKind, s: SideLayers): Promise<Mounted> =>
-  mountKind(host, kind, { lowers: s.lowers, upper: s.upper, work: freshDir('work') })
+export const mountOn = (host: TeardownHost, kind: MountKind, s: SideLayers, metacopy = false): Promise<Mounted> =>
+  mountKind(host, kind, { lowers: s.lowers, upper: s.upper, work: freshDir('work'), metacopy })
 
 /** Runs fn over items, at most `jobs` at a time. */
 export async function pool<T>(items: readonly T[], jobs: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
@@ -213,8 +215,8 @@ export async function runCases(host: TeardownHost, cases: readonly Case[], opts:
   }
 
   // Phase 1: layerfs on A, kernel on B.
-  const lf1 = await mountOn(host, 'layerfs', A)
-  const ov1 = await mountOn(host, 'overlay', B)
+  const lf1 = await mountOn(host, 'layerfs', A, opts.metacopy)
+  const ov1 = await mountOn(host, 'overlay', B, opts.metacopy)
   log('mounted; running ops')
   const first = await phase(lf1, ov1, c => c.ops, 'calls', 'tree', 'upper', 'readdir')
   if (!(await alive(lf1))) addAll('error', 'layerfs mount dead after ops', 'stat of the mount point failed (daemon crashed?)')
@@ -224,11 +226,11 @@ export async function runCases(host: TeardownHost, cases: readonly Case[], opts:
   if (swap) {
     // Phase 2: the kernel on layerfs's upper (A), layerfs on the kernel's upper (B).
     log('swapping uppers')
-    const ov2 = await mountOn(host, 'overlay', A).catch(e => {
+    const ov2 = await mountOn(host, 'overlay', A, opts.metacopy).catch(e => {
       addAll('error', 'kernel refused layerfs upper', String((e as Error).message))
       return undefined
     })
-    const lf2 = await mountOn(host, 'layerfs', B).catch(e => {
+    const lf2 = await mountOn(host, 'layerfs', B, opts.metacopy).catch(e => {
       addAll('error', 'layerfs refused kernel upper', String((e as Error).message))
       return undefined
     })
