@@ -42,6 +42,8 @@ export interface TwinOptions {
    * another on-disk format the kernel cannot read (AUFS whiteouts, fuse-overlayfs's marks).
    */
   layerfsLayers?: (dirs: LayerDirs) => unknown
+  /** Both sides mounted with metacopy=on (the kernel with redirect_dir=on, as always here). */
+  metacopy?: boolean
 }
 
 export interface Side extends Mounted {
@@ -159,7 +161,7 @@ export async function twinMounts(t: Assert, build: Builder, opts: TwinOptions = 
     const d = layerDirs(root)
     if (role === 'layerfs') await opts.layerfsLayers?.(d)
     const spec: MountSpec = { lowers: d.lowers, ...(d.upper ? { upper: d.upper } : {}), ...(opts.options ? { options: opts.options } : {}),
-      ...(opts.env ? { env: opts.env } : {}) }
+      ...(opts.env ? { env: opts.env } : {}), ...(opts.metacopy ? { metacopy: true } : {}) }
     // The workdir must be on the upper's filesystem.
     if (d.upper && fsRoot !== undefined) mkdirSync((spec.work = join(root, 'work')))
     const lowerHashes = await Promise.all(d.lowers.map(l => hashTree(l)))
