@@ -10,6 +10,7 @@
 //                    lower layer of the next; --mix classic: the first mounts' op mix)
 //   scripts/fuzz/run --replay FILE.json [--minimize]   (an op list written by an earlier run)
 //                    [--all-features | --no-lower-hardlinks | --no-setgid]   (lib/features.ts)
+//                    [--metacopy]   (every mount with metacopy=on, both sides)
 //                    [--strict]   (known differences, lib/known.ts, fail too)
 //                    [--verbose]   (stacking: the progress of each run, timed)
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -77,6 +78,7 @@ function parse(argv: string[]): Args {
     else if (k === '--all-features') a.features = { ...ALL_FEATURES }
     else if (k === '--no-lower-hardlinks') a.features.lowerHardLinks = false
     else if (k === '--no-setgid') a.features.setgid = false
+    else if (k === '--metacopy') a.features.metacopy = true
     else if (k === '-h' || k === '--help') {
       console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter(l => l.startsWith('//')).map(l => l.slice(3)).join('\n'))
       process.exit(0)

@@ -73,7 +73,7 @@ export interface RunOptions {
   log?: (s: string) => void
   /** Fixture and generator switches (the same as the cases were generated with). */
   features?: Features
-  /** Every mount with metacopy=on (the kernel's and layerfs's). */
+  /** Every mount with metacopy=on (the kernel's and layerfs's); default: features.metacopy. */
   metacopy?: boolean
 }
 
@@ -162,6 +162,7 @@ export async function runCases(host: TeardownHost, cases: readonly Case[], opts:
   const jobs = opts.jobs ?? 4
   const timeout = opts.timeout ?? 60_000
   const swap = opts.swap ?? true
+  const metacopy = opts.metacopy ?? opts.features?.metacopy ?? false
   const outcomes: CaseOutcome[] = cases.map((c, i) => ({ label: c.label, dir: caseDir(i), diffs: [] }))
   const add = (i: number, where: Where, sig: string, detail: Difference['detail']): void => {
     outcomes[i]!.diffs.push({ where, sig: `${where}:${sig}`, detail })
@@ -215,8 +216,8 @@ export async function runCases(host: TeardownHost, cases: readonly Case[], opts:
   }
 
   // Phase 1: layerfs on A, kernel on B.
-  const lf1 = await mountOn(host, 'layerfs', A, opts.metacopy)
-  const ov1 = await mountOn(host, 'overlay', B, opts.metacopy)
+  const lf1 = await mountOn(host, 'layerfs', A, metacopy)
+  const ov1 = await mountOn(host, 'overlay', B, metacopy)
   log('mounted; running ops')
   const first = await phase(lf1, ov1, c => c.ops, 'calls', 'tree', 'upper', 'readdir')
   if (!(await alive(lf1))) addAll('error', 'layerfs mount dead after ops', 'stat of the mount point failed (daemon crashed?)')
@@ -226,11 +227,11 @@ export async function runCases(host: TeardownHost, cases: readonly Case[], opts:
   if (swap) {
     // Phase 2: the kernel on layerfs's upper (A), layerfs on the kernel's upper (B).
     log('swapping uppers')
-    const ov2 = await mountOn(host, 'overlay', A, opts.metacopy).catch(e => {
+    const ov2 = await mountOn(host, 'overlay', A, metacopy).catch(e => {
       addAll('error', 'kernel refused layerfs upper', String((e as Error).message))
       return undefined
     })
-    const lf2 = await mountOn(host, 'layerfs', B, opts.metacopy).catch(e => {
+    const lf2 = await mountOn(host, 'layerfs', B, metacopy).catch(e => {
       addAll('error', 'layerfs refused kernel upper', String((e as Error).message))
       return undefined
     })

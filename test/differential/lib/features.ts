@@ -9,6 +9,12 @@ export interface Features {
   lowerHardLinks?: boolean
   /** Modes with S_ISGID (chmod 2755, mkdir 2775): group inheritance, over whiteouts too. */
   setgid?: boolean
+  /**
+   * Not a part of the fixture: every mount (both sides) with metacopy=on (metacopy.test.ts,
+   * scripts/fuzz/run --metacopy). Kept with the features so that a replay file and the
+   * minimizer mount as the hunt did.
+   */
+  metacopy?: boolean
 }
 
 /**
@@ -18,11 +24,13 @@ export interface Features {
 export const DEFAULT_FEATURES: Required<Features> = {
   lowerHardLinks: true,
   setgid: true,
+  metacopy: false,
 }
 
 export const ALL_FEATURES: Required<Features> = {
   lowerHardLinks: true,
   setgid: true,
+  metacopy: false,
 }
 
 export const feature = (f: Features, k: keyof Features): boolean => f[k] ?? DEFAULT_FEATURES[k]

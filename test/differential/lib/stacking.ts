@@ -114,7 +114,7 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
   }
   /** Mounts a stack: with a fresh upper and workdir for round r, read-only without. */
   const mount = async (kind: 'layerfs' | 'overlay', s: Stack, r?: number): Promise<Mounted> => {
-    const metacopy = opts.metacopy ?? false
+    const metacopy = opts.metacopy ?? opts.features?.metacopy ?? false
     if (r === undefined) return mountKind(host, kind, { lowers: s.lowers, metacopy })
     const upper = join(s.root, `u${r}`)
     const work = join(s.root, `w${r}`)
@@ -242,7 +242,7 @@ export async function runStacked(host: TeardownHost, cases: readonly StackedCase
         await down(ovA, 'overlay (crossed)')
         await down(lfB, 'layerfs (crossed)')
       }
-      if (!opts.metacopy) for (const [k, s] of stacks.entries()) await checkExport(host, s, nRounds, k ? 'kernel layers' : 'layerfs layers', kernelViews[k]!, addExport, addAll)
+      if (!(opts.metacopy ?? opts.features?.metacopy)) for (const [k, s] of stacks.entries()) await checkExport(host, s, nRounds, k ? 'kernel layers' : 'layerfs layers', kernelViews[k]!, addExport, addAll)
     }
   }
 
