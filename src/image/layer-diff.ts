@@ -41,8 +41,9 @@ export function diffLayer(upperDir: string, lowerDirs: readonly string[], option
 
 function diffLayers(upper: Layer, lowers: Layer[]): Change[] {
   // The union lookup only reads through the upper (tryLstat, isOpaque, redirect, origin).
-  const after: Layers = { upper: upper as UpperLayer, lowers }
-  const before: Layers = { upper: undefined, lowers }
+  // Layers a metacopy=on mount wrote: a metacopy file is a changed file, its data below.
+  const after: Layers = { upper: upper as UpperLayer, lowers, metacopy: true }
+  const before: Layers = { upper: undefined, lowers, metacopy: true }
   const out: Change[] = []
   const listed = new Set<string>()
   const record = (kind: ChangeKind, path: string): void => {

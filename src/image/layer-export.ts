@@ -202,7 +202,8 @@ class Exporter {
   constructor(upper: Layer, lowers: Layer[], out: TarWriter) {
     this.#upper = upper
     // The union lookup only reads through the upper (tryLstat, isOpaque, redirect, origin).
-    this.#layers = { upper: upper as UpperLayer, lowers }
+    // metacopy: a metacopy file is looked up (and refused by #emit with a clear line, not EPERM).
+    this.#layers = { upper: upper as UpperLayer, lowers, metacopy: true }
     this.#out = out
   }
 

@@ -154,3 +154,13 @@ t.test('hard links of a metacopy file: one inode; the data copied up once', asyn
   t.equal(attr.getattr(u, '/f').nlink, 2, 'nlink 2')
   t.ok(fs.readFileSync(`${root}/l/f`).equals(DATA), 'lower untouched')
 })
+
+t.test('layer diff reads layers a metacopy mount wrote; layer export refuses their metacopy files in one line', async t => {
+  const { diffLayer } = await import('../../src/image/layer-diff.js')
+  const { exportLayer } = await import('../../src/image/layer-export.js')
+  const { u, root } = fixture()
+  await attr.chmod(u, '/f', 0o600)
+  await dir.rename(u, '/small', '/moved')
+  t.same(diffLayer(`${root}/u`, [`${root}/l`]).map(c => `${c.kind} ${c.path}`), ['C /f', 'A /moved', 'D /small'], 'a metacopy file is a changed file')
+  await t.rejects(exportLayer(`${root}/u`, `${root}/out.tar`, { lowers: [`${root}/l`] }), /is a metacopy file/, 'export: refused, with the reason')
+})
