@@ -119,7 +119,7 @@ async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
       const ust = fs.fstatSync(fd, { bigint: true })
       const obj = { layer: upper, path: e.path, stat: objStat(ust) }
       built = { path: e.path, top: obj, upper: obj, lowerDirs: NO_LOWER_DIRS, origin: origin && originInoOf(u, origin), isDir: false,
-        ...(metacopy ? { lowerData: data } : {}) }
+        ...(metacopy ? { lowerData: data, lowerTop: lower } : {}) }
       closeFd(fd)
       fd = undefined
     }

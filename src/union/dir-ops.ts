@@ -241,8 +241,10 @@ export async function rename(u: Union, from: string, to: string, flags = 0): Pro
   const dst = checkTarget(u, s, to, flags)
   const dstParent = ensureUpperDir(u, u.resolve(parentOf(to)))
 
-  // A metacopy file finds its data again through a redirect, as a directory its lower ones.
-  if (s.lowerData) setRedirect(upper, s, parentOf(from) !== parentOf(to), 'rename')
+  // A metacopy file finds its data again through a redirect, as a directory its lower ones:
+  // an absolute one also within its directory when the lower file has other hard links (the
+  // kernel's ovl_need_absolute_redirect: their upper copies may be in other directories).
+  if (s.lowerData) setRedirect(upper, s, parentOf(from) !== parentOf(to) || (s.lowerTop?.stat.nlink ?? 1) > 1, 'rename')
   if (s.isDir) {
     if (s.lowerDirs.length > 0) setRedirect(upper, s, parentOf(from) !== parentOf(to), 'rename')
     // An upper-only directory moved into a merged one must not merge with lower names there.

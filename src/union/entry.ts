@@ -77,6 +77,12 @@ export interface Entry {
    * shows. Undefined for every other entry.
    */
   readonly lowerData?: RealObject | undefined
+  /**
+   * A metacopy file: the top-most lower object below it (the kernel's ovl_dentry_lower; the
+   * data file itself, or a lower metacopy file above it). Its link count decides whether a
+   * rename's redirect is absolute.
+   */
+  readonly lowerTop?: RealObject | undefined
 }
 
 /** A directory is merged when more than one layer contributes to it. */

@@ -222,7 +222,7 @@ export function lookupChild(layers: Layers, parent: Entry, name: string): Entry 
   if (upper) {
     const isDir = isDirMode(upper.stat.mode)
     const origin = originIno(layers, upper)
-    if (upperMetacopy) return { path, top: upper, upper, lowerDirs: NO_LOWER_DIRS, origin, isDir, lowerData: dataOf(found, path) }
+    if (upperMetacopy) return { path, top: upper, upper, lowerDirs: NO_LOWER_DIRS, origin, isDir, lowerData: dataOf(found, path), lowerTop: found[0] }
     return { path, top: upper, upper, lowerDirs: isDir && found.length > 0 ? found : NO_LOWER_DIRS, origin, isDir }
   }
   const top = found[0]
