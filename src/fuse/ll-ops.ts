@@ -639,13 +639,28 @@ export class LowLevelOps {
       let nodeid = 0
       if (dirPath !== undefined && i >= 2) {
         const path = joinPath(dirPath, name)
-        st = attr.tryGetattr(this.#u, path)
+        st = listedStat(this.#u, path)
         if (st) nodeid = this.#lookedUp(d.node.id, name, path, st).id
       }
       const type = ((st?.mode ?? modes[i]!) & S_IFMT) >>> 12
       used = putDirentPlus(out, used, bytes, i + 1, type, st?.ino ?? inos[i]!, nodeid, st, this.#t.entry, this.#t.attr)
     }
     s.buf(r.req, out, used)
+  }
+}
+
+/**
+ * The attributes of a listed name, or undefined (no node in the entry) when it is gone or its
+ * lookup is refused (EPERM, EIO: a metacopy file the layers cannot serve, listed as the
+ * kernel lists it: attr-ops.ts readdir); a later LOOKUP gets the error.
+ */
+function listedStat(u: Union, path: string): UnionStat | undefined {
+  try {
+    return attr.tryGetattr(u, path)
+  } catch (e) {
+    const code = (e as { code?: string }).code
+    if (code === 'EPERM' || code === 'EIO') return undefined
+    throw e
   }
 }
 

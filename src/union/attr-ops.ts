@@ -1,11 +1,11 @@
 // Attributes and reads of the namespace: getattr, readdir, readlink, statfs, and the
 // metadata changes that copy up first (chmod, chown, utimens, xattrs).
-import { fsError } from '../errors.js'
+import { FsError, fsError } from '../errors.js'
 import { AUFS_PREFIX, realXattrName, userXattrName } from '../layers/format.js'
 import type { TimeSpec } from '../layers/native.js'
 import { statfsOf, type StatFs } from '../layers/statfs.js'
 import { copyUp } from './copy-up.js'
-import { joinPath, parentOf } from './entry.js'
+import { type Entry, joinPath, parentOf } from './entry.js'
 import type { UnionStat } from './inode.js'
 import { mergedNames } from './readdir.js'
 import type { Union } from './union.js'
@@ -62,14 +62,39 @@ export function readdir(u: Union, path: string): Listing {
   inos[0] = u.inodes.inoOf(dir)
   inos[1] = u.inodes.inoOf(parent)
   for (const [name, mode] of merged) {
-    const child = u.tryResolve(joinPath(path, name))
-    if (!child) continue
+    let ino: bigint | undefined
+    try {
+      const child = u.tryResolve(joinPath(path, name))
+      if (!child) continue
+      ino = u.inodes.inoOf(child)
+    } catch (e) {
+      ino = unlookedIno(u, dir, name, e)
+      if (ino === undefined) continue
+    }
     modes[names.length] = mode
-    inos[names.length] = u.inodes.inoOf(child)
+    inos[names.length] = ino
     names.push(name)
   }
   return names.length === modes.length ? { names, modes, inos }
     : { names, modes: modes.slice(0, names.length), inos: inos.slice(0, names.length) }
+}
+
+/**
+ * A listed name whose lookup the layers refuse (`e`: a metacopy file on a mount without
+ * metacopy, EPERM; one without its data, EIO). As the kernel (6.18): in a directory with an
+ * upper one it is left out (undefined; ovl_cache_update marks an entry it fails to look up
+ * stale); in a lower-only one it is listed, with the top-most lower object's inode number.
+ * Other errors are thrown.
+ */
+function unlookedIno(u: Union, dir: Entry, name: string, e: unknown): bigint | undefined {
+  const code = (e as { code?: string }).code
+  if (!(e instanceof FsError) || (code !== 'EPERM' && code !== 'EIO')) throw e
+  if (dir.upper) return undefined
+  for (const d of dir.lowerDirs) {
+    const st = d.layer.tryLstat(joinPath(d.path, name))
+    if (st) return u.inodes.ino(d.layer, st.ino)
+  }
+  return undefined
 }
 
 /** A listing's type bits and inode number per name, as objects. */

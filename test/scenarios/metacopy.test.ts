@@ -116,7 +116,7 @@ t.test('metadata changes copy up the inode only; data follows at the first write
   await Promise.all([kOff.unmount(), lOff.unmount()])
 })
 
-t.test('a metacopy file whose data is gone is EIO; one in the bottom layer too (stacked layers)', async t => {
+t.test('a metacopy file whose data is gone is EIO; one in the bottom layer too (stacked layers); listings leave them out', async t => {
   // Build an upper with metacopy files on the kernel, then take its data away.
   const root = freshDir('metacopy-eio')
   const [l, u] = [join(root, 'l'), join(root, 'u')]
@@ -137,7 +137,8 @@ t.test('a metacopy file whose data is gone is EIO; one in the bottom layer too (
     ['pushed down, metacopy=off', [u, l], undefined, false, ['EPERM', 'EPERM']],
     ['the bottom layer', [empty, u], undefined, true, ['EIO', 'EIO']],
   ]
-  const ops: Op[] = [{ op: 'lstat', path: 'f', fields: ['size'] }, { op: 'readfile', path: 'g' }]
+  // The listing leaves out what cannot be looked up, as the kernel's readdir.
+  const ops: Op[] = [{ op: 'lstat', path: 'f', fields: ['size'] }, { op: 'readfile', path: 'g' }, { op: 'listdir', path: '.' }]
   for (const [name, lowers, upper, metacopy, want] of cases) {
     const res: SysResult[][] = []
     for (const kind of ['layerfs', 'overlay'] as const) {
@@ -147,7 +148,7 @@ t.test('a metacopy file whose data is gone is EIO; one in the bottom layer too (
       await mm.unmount()
     }
     t.same(res[0], res[1], `${name}: layerfs gives what the kernel gives`, { kernel: res[1] })
-    t.same(res[1]!.map(r => ('ok' in r ? 'ok' : r.errno)), want, `${name}: the kernel gives ${want.join(', ')}`)
+    t.same(res[1]!.slice(0, 2).map(r => ('ok' in r ? 'ok' : r.errno)), want, `${name}: the kernel gives ${want.join(', ')}`)
   }
   rmSync(root, { recursive: true, force: true })
 })
