@@ -39,7 +39,7 @@ const bad: { name: string; args: (d: ReturnType<typeof layout>) => string[]; std
   { name: 'workdir inside upper', before: d => fs.mkdirSync(`${d.u}/w`), args: d => ['mount', '-o', `lowerdir=${d.l1},upperdir=${d.u},workdir=${d.u}/w`, d.m], stderr: /overlap/ },
   { name: 'upperdir without workdir', args: d => ['mount', '-o', `lowerdir=${d.l1},upperdir=${d.u}`, d.m], stderr: /'upperdir' needs 'workdir'/ },
   { name: 'an unknown option', args: d => ['mount', '-o', `lowerdir=${d.l1},bogus=1`, d.m], stderr: /unknown option 'bogus=1'/ },
-  { name: 'an unsupported overlayfs option value', args: d => ['mount', '-o', `lowerdir=${d.l1},metacopy=on`, d.m], stderr: /metacopy=on/ },
+  { name: 'an unsupported overlayfs option value', args: d => ['mount', '-o', `lowerdir=${d.l1},index=on`, d.m], stderr: /index=on/ },
   { name: 'a missing mount point', args: d => ['mount', '-o', `lowerdir=${d.l1}`, `${d.root}/nomnt`], stderr: /mount point '.*nomnt': no such directory/ },
   { name: 'a mount point inside a layer', args: d => ['mount', '-o', `lowerdir=${d.l1}:${d.l2}`, `${d.l1}/sub`], stderr: /overlaps lowerdir/ },
   { name: 'an unknown command flag', args: d => ['mount', '--bogus', '-o', `lowerdir=${d.l1}`, d.m], stderr: /unknown option '--bogus'/ },
