@@ -6,7 +6,7 @@ import { hostLog } from '../log.js'
 import { O_PATH } from './dir-fds.js'
 import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_PREFIX, type OverlayXattrs, WORK_SUBDIR, volatileMark } from './format.js'
 import { Layer, S_IFCHR } from './layer.js'
-import { fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
+import { AT_FDCWD, fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 
 export { WORK_SUBDIR, volatileMark } from './format.js'
 
@@ -78,6 +78,12 @@ export class UpperLayer extends Layer {
   override hostPath(path: string): string | Buffer {
     if (path.charCodeAt(0) === 0x23 /* # */) return this.work + '/' + path
     return super.hostPath(path)
+  }
+
+  /** A workdir temp ("#...") is reached by its absolute path (the workdir is ours alone). */
+  protected override at(path: string): { dirfd: number; name: string } {
+    if (path.charCodeAt(0) === 0x23 /* # */) return { dirfd: AT_FDCWD, name: this.work + '/' + path }
+    return super.at(path)
   }
 
   /** A fresh temp name in the workdir ("#<pid>-<seq>", as the kernel's "#<hex>"). */

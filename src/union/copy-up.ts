@@ -1,7 +1,7 @@
 // Copy-up: make an upper object of a lower one before it changes. Parents first; the object
 // is built in the workdir (data, then owner, mode, xattrs, times; data fsync'd) and renamed
 // into place, so a crash never shows a half-copied file over the good lower one.
-import fs, { type BigIntStats } from 'node:fs'
+import fs from 'node:fs'
 import { closeFd } from '../layers/fd.js'
 import { S_IFLNK, S_IFREG, isDirMode } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
@@ -9,7 +9,7 @@ import { type Origin, encodeOrigin, originOf } from '../layers/origin.js'
 import { originInoOf } from './lookup.js'
 import { fsError } from '../errors.js'
 import { copyUpLog } from '../log.js'
-import { type Entry, NO_LOWER_DIRS, type RealObject, objStat, parentOf } from './entry.js'
+import { type Entry, NO_LOWER_DIRS, type ObjStat, type RealObject, objStat, parentOf } from './entry.js'
 import type { Union } from './union.js'
 
 const S_IFMT = 0o170000
@@ -71,13 +71,13 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
   if (copyUpLog.enabled) copyUpLog('%s (%d bytes)', e.path, lower.stat.size)
   let fd: number | undefined
   try {
-    let st: BigIntStats
+    let st: ObjStat
     if (type === S_IFREG && withData) {
       // One fd on the temp for data, metadata and fsync. The source's fstat is checked
       // against the lookup's (as lowerStat's lstat below).
       const copied = await upper.copyDataToTemp(lower.layer, lower.path, temp, lower.stat)
       fd = copied.fd
-      st = copied.st
+      st = objStat(copied.st)
     } else {
       st = lowerStat(e)
       if (type === S_IFREG) fd = upper.open(temp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600)
@@ -86,7 +86,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
     }
     // Data first, then metadata: writing data after xattrs would drop security.capability,
     // and chown after chmod would drop setuid bits.
-    const from = { ...lower, stat: objStat(st) }
+    const from = { ...lower, stat: st }
     const origin = copyMeta(upper, from, temp, fd)
     if (fd !== undefined) {
       await upper.fsyncFd(fd)
@@ -128,7 +128,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
  * lookup (not supported, like the kernel's overlayfs): ESTALE, to copy nothing rather than
  * something else.
  */
-function lowerStat(e: Entry): BigIntStats {
+function lowerStat(e: Entry): ObjStat {
   const lower = e.top
   const st = lower.layer.lstat(lower.path)
   if (st.ino !== lower.stat.ino || st.dev !== lower.stat.dev || (Number(st.mode) & S_IFMT) !== (lower.stat.mode & S_IFMT)) {

@@ -1,0 +1,54 @@
+// What the union keeps of an lstat, and how a layer reads one: the addon's statAt fills the
+// slots of one shared BigInt64Array (no stat object per call), and ObjStat takes from it the
+// numbers where they are exact and the BigInts it needs (st_ino, st_dev, rdev, times).
+import type { BigIntStats } from 'node:fs'
+import { host, type PathArg } from './native.js'
+
+/**
+ * A compact lstat: a BigIntStats with its BigInts and Dates is ~900 bytes, this ~150; the
+ * entry cache holds one per real object (union/cache.ts).
+ */
+export interface ObjStat {
+  readonly mode: number
+  readonly uid: number
+  readonly gid: number
+  readonly nlink: number
+  readonly size: number
+  readonly blocks: number
+  readonly blksize: number
+  readonly rdev: bigint
+  readonly ino: bigint
+  readonly dev: bigint
+  readonly atimeNs: bigint
+  readonly mtimeNs: bigint
+  readonly ctimeNs: bigint
+}
+
+const ZERO = 0n
+
+/** The part of `st` (an fstat's) that an ObjStat keeps (its BigInts are shared, not copied). */
+export const objStat = (st: BigIntStats): ObjStat => ({
+  mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), size: Number(st.size),
+  blocks: Number(st.blocks), blksize: Number(st.blksize), rdev: st.rdev === 0n ? ZERO : st.rdev, ino: st.ino, dev: st.dev,
+  atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
+})
+
+/** statAt's slots (host.c). */
+const enum Slot { MODE, UID, GID, NLINK, SIZE, BLOCKS, BLKSIZE, RDEV, INO, DEV, ATIME, MTIME, CTIME, COUNT }
+const slots = new BigInt64Array(Slot.COUNT)
+
+/**
+ * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) ("" or "." for the directory itself): the stat,
+ * or undefined when the name is absent (ENOENT, ENOTDIR); other errors thrown.
+ */
+export function statAt(dirfd: number, name: PathArg): ObjStat | undefined {
+  if (!host.statAt(dirfd, name, slots)) return undefined
+  const rdev = slots[Slot.RDEV]!
+  return {
+    mode: Number(slots[Slot.MODE]), uid: Number(slots[Slot.UID]), gid: Number(slots[Slot.GID]),
+    nlink: Number(slots[Slot.NLINK]), size: Number(slots[Slot.SIZE]), blocks: Number(slots[Slot.BLOCKS]),
+    blksize: Number(slots[Slot.BLKSIZE]), rdev: rdev === ZERO ? ZERO : rdev, ino: BigInt.asUintN(64, slots[Slot.INO]!),
+    dev: BigInt.asUintN(64, slots[Slot.DEV]!), atimeNs: slots[Slot.ATIME]!, mtimeNs: slots[Slot.MTIME]!,
+    ctimeNs: slots[Slot.CTIME]!,
+  }
+}
