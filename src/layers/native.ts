@@ -68,6 +68,11 @@ export interface HostCalls {
   getxattrAt(dirfd: number, name: PathArg, xattr: PathArg): Buffer | undefined
   /** llistxattr of `name` in directory `dirfd`, as getxattrAt: the names (in the name codec). */
   listxattrAt(dirfd: number, name: PathArg): string[]
+  /**
+   * ioctl(dstFd, FICLONE, srcFd): dst shares src's data extents (reflink). EOPNOTSUPP where
+   * the filesystem cannot, EXDEV across filesystems.
+   */
+  ficlone(dstFd: number, srcFd: number): void
   /** Whether the *xattrat(2) calls are used (else the procfs paths). */
   xattrAtSupport(): boolean
   /** Tests: use the procfs paths from now on, as on a kernel without *xattrat(2). */

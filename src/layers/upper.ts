@@ -19,6 +19,11 @@ export const RENAME_WHITEOUT = 4
 const ASYNC_COPY_BYTES = 1 << 20
 /** Dense files up to this size are copied up by one read and one write on the temp's own fd. */
 const SMALL_COPY_BYTES = 1 << 16
+/**
+ * What FICLONE answers where no reflink can be made: the filesystem has none (ext4, tmpfs),
+ * the source is on another filesystem, or the ioctl is unknown there. Then data is copied.
+ */
+const CANNOT_CLONE: ReadonlySet<string> = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'EINVAL', 'ENOTTY', 'ENOSYS'])
 const COPY_CHUNK = 1 << 20
 
 /** The next data offset at or after pos, or Infinity when only a hole follows. */
@@ -57,6 +62,8 @@ export class UpperLayer extends Layer {
   /** Host path of W/work. */
   readonly work: string
   #tempSeq = 0
+  /** st_dev of lower filesystems whose files cannot be cloned into this upper (FICLONE refused once). */
+  readonly #noClone = new Set<bigint>()
 
   /** The upper is on tmpfs or ramfs: nothing survives a reboot, fsync(2) does nothing. */
   readonly inMemory: boolean
@@ -322,8 +329,9 @@ export class UpperLayer extends Layer {
   /**
    * Copy a lower file's bytes into a new workdir temp, holes kept (the kernel's copy-up skips
    * holes too), and return the temp's fd, open for writing: the caller sets the metadata
-   * through it and fsyncs it (fsyncFd), then closes it. A small dense file is read and written
-   * whole; a larger dense one goes through copyFile (copy_file_range in the kernel); a sparse
+   * through it and fsyncs it (fsyncFd), then closes it. Where the upper's filesystem can, the
+   * temp is a reflink of the source (FICLONE: no data copied, as the kernel's copy-up does
+   * first); else a small dense file is read and written whole; a larger dense one goes through copyFile (copy_file_range in the kernel); a sparse
    * one extent by extent (SEEK_DATA / SEEK_HOLE). Large files are copied off the event loop,
    * so other requests keep being answered. The source is opened beneath its layer
    * without following symlinks, and must be the object the caller looked up (`st`): a layer
@@ -339,6 +347,21 @@ export class UpperLayer extends Layer {
         throw Object.assign(new Error(`ESTALE: ${fromPath} changed during copy-up`), { code: 'ESTALE' })
       }
       const size = Number(fst.size)
+      if (size > 0 && !this.#noClone.has(fst.dev)) {
+        // A reflink first, as the kernel's copy-up: no data copied, holes and all.
+        wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600)
+        try {
+          host.ficlone(wfd, rfd)
+          log('copy-data', fromPath, to, size, 'cloned')
+          return { fd: wfd, st: fst }
+        } catch (e) {
+          if (!CANNOT_CLONE.has((e as { code?: string }).code ?? '')) throw e
+          this.#noClone.add(fst.dev)
+          fs.closeSync(wfd)
+          wfd = undefined
+          fs.unlinkSync(dst)
+        }
+      }
       const sparse = fst.blocks * 512n < fst.size
       log('copy-data', fromPath, to, size, sparse ? 'sparse' : 'dense')
       if (!sparse && size > SMALL_COPY_BYTES) {

@@ -346,3 +346,23 @@ for (const mode of ['*xattrat', 'procfs'] as const) {
     t.equal(host.listxattrAt(dfd, 'x').length, 31, 'a long list')
   })
 }
+
+t.test('ficlone: a reflink where the filesystem has them, else a Node-shaped ENOTSUP (what libuv calls EOPNOTSUPP) or EXDEV', async t => {
+  fs.writeFileSync(p('clone-src'), 'data')
+  const src = fs.openSync(p('clone-src'), 'r')
+  const dst = fs.openSync(p('clone-dst'), 'w')
+  t.teardown(() => {
+    fs.closeSync(src)
+    fs.closeSync(dst)
+  })
+  let cloned = false
+  try {
+    host.ficlone(dst, src)
+    cloned = true
+  } catch (e) {
+    t.match(e, { code: /^(ENOTSUP|EOPNOTSUPP|EXDEV|EINVAL)$/, syscall: 'ficlone' })
+  }
+  if (cloned) t.equal(fs.readFileSync(p('clone-dst'), 'utf8'), 'data', 'the clone has the data')
+  t.throws(() => host.ficlone(99999, src), { code: 'EBADF', syscall: 'ficlone' })
+  t.throws(() => host.ficlone(dst, -1), { code: 'ERR_OUT_OF_RANGE' })
+})

@@ -997,6 +997,21 @@ done:
   return result;
 }
 
+/* ficlone(dstFd, srcFd): ioctl(dst, FICLONE, src): dst shares src's extents (a reflink, on
+ * xfs with reflink=1, btrfs, bcachefs); the kernel's copy-up tries the same first
+ * (ovl_copy_up_file: vfs_clone_file_range). EOPNOTSUPP where the filesystem cannot, EXDEV
+ * across filesystems. */
+static napi_value js_ficlone(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  double dst, src;
+  if (get_args(env, info, 2, argv)) return NULL;
+  if (get_integer(env, argv[0], "dstFd", 0, 2147483647.0, &dst) ||
+      get_integer(env, argv[1], "srcFd", 0, 2147483647.0, &src))
+    return NULL;
+  if (ioctl((int)dst, FICLONE, (int)src) != 0) throw_errno(env, errno, "ficlone", NULL, NULL);
+  return undefined(env);
+}
+
 /* xattrAtSupport() -> boolean: whether the *xattrat calls are used. */
 static napi_value js_xattr_at_support(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1029,6 +1044,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"openByHandle", NULL, js_open_by_handle, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fsUuid", NULL, js_fs_uuid, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openBeneath", NULL, js_open_beneath, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ficlone", NULL, js_ficlone, NULL, NULL, NULL, napi_enumerable, NULL},
       {"statAt", NULL, js_stat_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"getxattrAt", NULL, js_getxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"listxattrAt", NULL, js_listxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
