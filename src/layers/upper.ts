@@ -329,15 +329,16 @@ export class UpperLayer extends Layer {
   /**
    * Copy a lower file's bytes into a new workdir temp, holes kept (the kernel's copy-up skips
    * holes too), and return the temp's fd, open for writing: the caller sets the metadata
-   * through it and fsyncs it (fsyncFd), then closes it. Where the upper's filesystem can, the
-   * temp is a reflink of the source (FICLONE: no data copied, as the kernel's copy-up does
-   * first); else a small dense file is read and written whole; a larger dense one goes through copyFile (copy_file_range in the kernel); a sparse
+   * through it and fsyncs it (fsyncFd) unless it was cloned, then closes it. Where the upper's
+   * filesystem can, the temp is a reflink of the source (FICLONE: no data copied, as the
+   * kernel's copy-up does first, and as the kernel no fsync: a clone is a journaled metadata
+   * change, ordered before the rename that puts the temp in place); else a small dense file is read and written whole; a larger dense one goes through copyFile (copy_file_range in the kernel); a sparse
    * one extent by extent (SEEK_DATA / SEEK_HOLE). Large files are copied off the event loop,
    * so other requests keep being answered. The source is opened beneath its layer
    * without following symlinks, and must be the object the caller looked up (`st`): a layer
    * changed behind the mount is never copied from (ESTALE). Returns the source's fresh fstat.
    */
-  async copyDataToTemp(from: Layer, fromPath: string, to: string, st: { ino: bigint; dev: bigint; mode: number }): Promise<{ fd: number; st: fs.BigIntStats }> {
+  async copyDataToTemp(from: Layer, fromPath: string, to: string, st: { ino: bigint; dev: bigint; mode: number }): Promise<{ fd: number; st: fs.BigIntStats; cloned: boolean }> {
     const dst = this.hostPath(to)
     const rfd = from.open(fromPath, fs.constants.O_RDONLY)
     let wfd: number | undefined
@@ -353,7 +354,7 @@ export class UpperLayer extends Layer {
         try {
           host.ficlone(wfd, rfd)
           log('copy-data', fromPath, to, size, 'cloned')
-          return { fd: wfd, st: fst }
+          return { fd: wfd, st: fst, cloned: true }
         } catch (e) {
           if (!CANNOT_CLONE.has((e as { code?: string }).code ?? '')) throw e
           this.#noClone.add(fst.dev)
@@ -369,10 +370,10 @@ export class UpperLayer extends Layer {
         if (size < ASYNC_COPY_BYTES) fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL)
         else await fs.promises.copyFile(src, dst, fs.constants.COPYFILE_EXCL)
         wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW)
-        return { fd: wfd, st: fst }
+        return { fd: wfd, st: fst, cloned: false }
       }
       wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600)
-      if (size === 0) return { fd: wfd, st: fst }
+      if (size === 0) return { fd: wfd, st: fst, cloned: false }
       if (!sparse) {
         // Whole, in one read and one write (short ones continued).
         const buf = Buffer.allocUnsafe(size)
@@ -384,7 +385,7 @@ export class UpperLayer extends Layer {
         }
         for (let pos = 0; pos < got; ) pos += writeAll(wfd, buf, pos, got - pos)
         if (got < size) fs.ftruncateSync(wfd, size)
-        return { fd: wfd, st: fst }
+        return { fd: wfd, st: fst, cloned: false }
       }
       const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, size))
       for (let pos = nextData(rfd, 0); pos < size; ) {
@@ -398,7 +399,7 @@ export class UpperLayer extends Layer {
         pos = end < size ? nextData(rfd, end) : size
       }
       fs.ftruncateSync(wfd, size)
-      return { fd: wfd, st: fst }
+      return { fd: wfd, st: fst, cloned: false }
     } catch (e) {
       if (wfd !== undefined) fs.closeSync(wfd)
       throw e

@@ -72,12 +72,15 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
   let fd: number | undefined
   try {
     let st: ObjStat
+    /** The data is a reflink: no fsync, as the kernel's (upper.ts copyDataToTemp). */
+    let cloned = false
     if (type === S_IFREG && withData) {
       // One fd on the temp for data, metadata and fsync. The source's fstat is checked
       // against the lookup's (as lowerStat's lstat below).
       const copied = await upper.copyDataToTemp(lower.layer, lower.path, temp, lower.stat)
       fd = copied.fd
       st = objStat(copied.st)
+      cloned = copied.cloned
     } else {
       st = lowerStat(e)
       if (type === S_IFREG) fd = upper.open(temp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600)
@@ -89,7 +92,7 @@ async function copyUpFile(u: Union, e: Entry, withData: boolean): Promise<void> 
     const from = { ...lower, stat: st }
     const origin = copyMeta(upper, from, temp, fd)
     if (fd !== undefined) {
-      await upper.fsyncFd(fd)
+      if (!cloned) await upper.fsyncFd(fd)
       // The new entry, without a lookup: the upper object just made (its mode, owner and
       // inode; a rename changes only its ctime, which nothing takes from an entry) and the
       // origin just recorded.
