@@ -50,6 +50,15 @@ const DIRENT_HEADER = 24
  */
 const MAX_LISTED_NAMES = 20_000
 
+/**
+ * Nodes the kernel may hold before it is asked to drop some (LAYERFS_MAX_NODES). A node and
+ * what goes with it cost ~300 bytes here, and the kernel keeps every inode it has looked up
+ * while it has memory to spare (a walk of a million files: a million nodes): past this, the
+ * least recently looked-up leaves are invalidated (FUSE_NOTIFY_INVAL_ENTRY), the kernel
+ * forgets them, and a later use looks them up again. Memory stays bounded on any tree.
+ */
+export const DEFAULT_MAX_NODES = 100_000
+
 /** Requests that create, remove or move names (see #listingsChangedBy). */
 const CHANGES_NAMES: ReadonlySet<number> = new Set([Op.MKNOD, Op.MKDIR, Op.SYMLINK, Op.CREATE, Op.LINK, Op.UNLINK,
   Op.RMDIR, Op.RENAME])
@@ -86,10 +95,12 @@ export class LowLevelOps {
    * their real directories, until the kernel forgets them (union/detached-dir.ts).
    */
   readonly #detached = new Map<Node, DetachedDir>()
+  readonly #maxNodes: number
 
-  constructor(u: Union, timeouts: CacheTimeouts) {
+  constructor(u: Union, timeouts: CacheTimeouts, maxNodes = maxNodesFromEnv()) {
     this.#u = u
     this.#t = timeouts
+    this.#maxNodes = maxNodes
     this.#nodes = new Nodes(attr.getattr(u, '/').ino)
     u.onCopyUp = path => this.#copiedUp(path)
     u.onHandleMoved = h => {
@@ -261,7 +272,24 @@ export class LowLevelOps {
 
   /** The kernel learns `name` in `parent`: its node, one more lookup counted. */
   #lookedUp(parentId: number, name: string, path: string, st: UnionStat): Node {
-    return this.#nodes.lookedUp(this.#node(parentId), name, this.#keyOf(path, st), st.ino, (st.mode & S_IFMT) === S_IFDIR)
+    const node = this.#nodes.lookedUp(this.#node(parentId), name, this.#keyOf(path, st), st.ino, (st.mode & S_IFMT) === S_IFDIR)
+    if (this.#nodes.held > this.#maxNodes) this.#dropSome()
+    return node
+  }
+
+  /**
+   * Past the cap, ask the kernel to drop the least recently looked-up leaves, down to 15/16
+   * of it (a batch, not one per request). Open files stay (their node is how the kernel
+   * reaches their handles). The notifications go out from a thread of the addon: the kernel
+   * takes the parent's lock for one, which a LOOKUP pending here may hold.
+   */
+  #dropSome(): void {
+    const s = this.#session
+    if (s === undefined) return
+    const want = this.#nodes.held - this.#maxNodes + (this.#maxNodes >> 4)
+    for (const node of this.#nodes.takeEvictable(want, n => this.#openFiles.has(n) || this.#detached.has(n))) {
+      if (!s.queueInvalidateEntry(node.parent!.id, nameBytes(node.name))) break
+    }
   }
 
   /** Reply an entry for `name` in `parent` (just made or looked up). */
@@ -652,3 +680,9 @@ export class LowLevelOps {
 const NUL = Buffer.from([0])
 
 const stampOf = (st: UnionStat): string => `${st.size}:${st.mtimeNs}`
+
+/** LAYERFS_MAX_NODES: an integer of at least 100, else the default. */
+function maxNodesFromEnv(env = process.env): number {
+  const n = Number(env.LAYERFS_MAX_NODES ?? DEFAULT_MAX_NODES)
+  return Number.isInteger(n) && n >= 100 ? n : DEFAULT_MAX_NODES
+}

@@ -52,6 +52,10 @@ export const isNamed = (node: Node): boolean => node.parent !== undefined
 export class Nodes {
   readonly #byId = new Map<number, Node>()
   readonly #byKey = new Map<NodeKey, Node>()
+  /** Every node but the root, least recently looked up first (a Set keeps insertion order). */
+  readonly #recent = new Set<Node>()
+  /** Nodes whose name the kernel was asked to drop (evictable), until it forgets or looks them up again. */
+  readonly #dropping = new Set<Node>()
   #nextId = ROOT_ID + 1
   readonly root: Node
 
@@ -72,6 +76,36 @@ export class Nodes {
 
   get size(): number {
     return this.#byId.size
+  }
+
+  /** The nodes the kernel holds and was not asked to drop. */
+  get held(): number {
+    return this.#byId.size - this.#dropping.size
+  }
+
+  /**
+   * Up to `n` nodes the kernel may be asked to drop, least recently looked up first: leaves
+   * (no child known) with a name. Each is taken off the order and counted as dropping until
+   * the kernel forgets it or looks it up again; `keep` refuses one (it goes to the back).
+   */
+  takeEvictable(n: number, keep: (node: Node) => boolean): Node[] {
+    const out: Node[] = []
+    const kept: Node[] = []
+    for (const node of this.#recent) {
+      if (out.length >= n) break
+      if (node.parent === undefined || node.children !== undefined) continue
+      if (keep(node)) kept.push(node)
+      else out.push(node)
+    }
+    for (const node of out) {
+      this.#recent.delete(node)
+      this.#dropping.add(node)
+    }
+    for (const node of kept) {
+      this.#recent.delete(node)
+      this.#recent.add(node)
+    }
+    return out
   }
 
   /** The node the kernel knows at a union path, if any. */
@@ -111,6 +145,9 @@ export class Nodes {
     }
     this.#bind(parent, name, node)
     node.nlookup++
+    this.#recent.delete(node)
+    this.#recent.add(node)
+    this.#dropping.delete(node)
     return node
   }
 
@@ -157,6 +194,8 @@ export class Nodes {
     node.nlookup -= n
     if (node.nlookup > 0) return
     this.#byId.delete(id)
+    this.#recent.delete(node)
+    this.#dropping.delete(node)
     if (this.#byKey.get(node.key) === node) this.#byKey.delete(node.key)
     if (node.parent !== undefined) this.#dropChild(node.parent, node.name, node)
     if (node.links !== undefined) for (const [p, name] of node.links) this.#dropChild(p, name, node)

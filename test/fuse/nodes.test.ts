@@ -71,3 +71,22 @@ t.test('inode numbers: numbers when exact, so one inode has one key', async t =>
   const a = n.lookedUp(n.root, 'a', inoKey(big), big, false)
   t.equal(n.lookedUp(n.root, 'b', inoKey(big), big, false), a)
 })
+
+t.test('evictable nodes: leaves, least recently looked up first; counted until forgotten or looked up again', async t => {
+  const n = new Nodes(2n)
+  const d = n.lookedUp(n.root, 'd', 10, 10n, true)
+  const a = n.lookedUp(d, 'a', 11, 11n, false)
+  const b = n.lookedUp(d, 'b', 12, 12n, false)
+  const c = n.lookedUp(d, 'c', 13, 13n, false)
+  n.lookedUp(d, 'a', 11, 11n, false) // a is the most recent now
+  t.equal(n.held, 5, 'the root counts too')
+  t.same(n.takeEvictable(2, () => false), [b, c], 'd has children: not a leaf; b and c are the oldest leaves')
+  t.equal(n.held, 3, 'b and c are being dropped')
+  t.same(n.takeEvictable(5, node => node === a), [], 'a is kept (open, say)')
+  n.lookedUp(d, 'b', 12, 12n, false)
+  t.equal(n.held, 4, 'b looked up again: held again')
+  n.forget(c.id, 1)
+  t.equal(n.held, 4, 'c forgotten: gone from both counts')
+  t.equal(n.size, 4)
+  t.same(n.takeEvictable(5, () => false), [a, b], 'a went to the back when kept; b after it')
+})
