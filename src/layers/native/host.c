@@ -781,7 +781,7 @@ static napi_value js_open_beneath(napi_env env, napi_callback_info info) {
 /* Relative calls take a directory fd and one name below it, as the layers keep them
  * (src/layers/dir-fds.ts): the kernel resolves one component, where a "/proc/self/fd/N/name"
  * path costs a procfs walk on every call (~2.3 us more per stat or xattr read, measured in
- * native-notes/host-calls.md). An empty name or "." is the directory itself; AT_FDCWD with
+ * native-notes/host-addon.md). An empty name or "." is the directory itself; AT_FDCWD with
  * a path takes the path (the upper's workdir temps). */
 
 /* The xattr calls by directory fd and name (Linux 6.13); older kernels take the procfs path. */
