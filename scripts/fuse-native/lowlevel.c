@@ -1161,13 +1161,13 @@ static void ll_notifier_stop (ll_session_t *s) {
 NAPI_METHOD(ll_queue_inval_entry) {
   NAPI_ARGV(3)
   ll_session_t *s = ll_session_of(env, argv[0]);
-  double parent;
-  napi_get_value_double(env, argv[1], &parent);
+  double parent = 0;
   void *name = NULL;
   size_t len = 0;
-  napi_get_buffer_info(env, argv[2], &name, &len);
   int queued = 0;
-  if (s && !s->exited && len > 0 && len <= 1024) {
+  int args_ok = napi_get_value_double(env, argv[1], &parent) == napi_ok && parent >= 1 &&
+                napi_get_buffer_info(env, argv[2], &name, &len) == napi_ok;
+  if (args_ok && s && !s->exited && len > 0 && len <= 1024) {
     if (s->notifier == NULL) s->notifier = ll_notifier_start(s);
     ll_notifier_t *n = s->notifier;
     ll_inval_t *it = n ? (ll_inval_t *) malloc(sizeof(ll_inval_t) + len + 1) : NULL;

@@ -51,13 +51,16 @@ const DIRENT_HEADER = 24
 const MAX_LISTED_NAMES = 20_000
 
 /**
- * Nodes the kernel may hold before it is asked to drop some (LAYERFS_MAX_NODES). A node and
- * what goes with it cost ~300 bytes here, and the kernel keeps every inode it has looked up
- * while it has memory to spare (a walk of a million files: a million nodes): past this, the
- * least recently looked-up leaves are invalidated (FUSE_NOTIFY_INVAL_ENTRY), the kernel
- * forgets them, and a later use looks them up again. Memory stays bounded on any tree.
+ * LAYERFS_MAX_NODES (opt-in; unset or 0: no cap): the nodes the kernel may hold before it is
+ * asked to drop some. A node and what goes with it cost ~300 bytes here, and the kernel keeps
+ * every inode it has looked up while it has memory to spare (a walk of a million files: a
+ * million nodes). Past the cap the least recently looked-up files are invalidated
+ * (FUSE_NOTIFY_INVAL_ENTRY), the kernel forgets them, and a later use looks them up again.
+ * Opt-in because an invalidation is d_invalidate(): a bind mount on that file (a container's
+ * /etc/resolv.conf, made in a namespace the daemon cannot see) is detached. Directories are
+ * never invalidated (mount points, working directories: getcwd() would fail).
  */
-export const DEFAULT_MAX_NODES = 100_000
+export const MIN_MAX_NODES = 100
 
 /** Requests that create, remove or move names (see #listingsChangedBy). */
 const CHANGES_NAMES: ReadonlySet<number> = new Set([Op.MKNOD, Op.MKDIR, Op.SYMLINK, Op.CREATE, Op.LINK, Op.UNLINK,
@@ -273,22 +276,25 @@ export class LowLevelOps {
   /** The kernel learns `name` in `parent`: its node, one more lookup counted. */
   #lookedUp(parentId: number, name: string, path: string, st: UnionStat): Node {
     const node = this.#nodes.lookedUp(this.#node(parentId), name, this.#keyOf(path, st), st.ino, (st.mode & S_IFMT) === S_IFDIR)
-    if (this.#nodes.held > this.#maxNodes) this.#dropSome()
+    if (this.#maxNodes > 0 && this.#nodes.held > this.#maxNodes) this.#dropSome()
     return node
   }
 
   /**
-   * Past the cap, ask the kernel to drop the least recently looked-up leaves, down to 15/16
-   * of it (a batch, not one per request). Open files stay (their node is how the kernel
-   * reaches their handles). The notifications go out from a thread of the addon: the kernel
+   * Past the cap, ask the kernel to drop the least recently looked-up files, down to 15/16
+   * of it (a batch, not one per request). Directories stay, open files (their node is how the
+   * kernel reaches their handles), and files with several names. The notifications go out from a thread of the addon: the kernel
    * takes the parent's lock for one, which a LOOKUP pending here may hold.
    */
   #dropSome(): void {
     const s = this.#session
     if (s === undefined) return
     const want = this.#nodes.held - this.#maxNodes + (this.#maxNodes >> 4)
-    for (const node of this.#nodes.takeEvictable(want, n => this.#openFiles.has(n) || this.#detached.has(n))) {
+    // A hard link's other names keep its inode: dropping one name frees nothing.
+    const keep = (n: Node): boolean => n.isDir || n.links !== undefined || this.#openFiles.has(n) || this.#detached.has(n)
+    for (const node of this.#nodes.evictable(want, keep)) {
       if (!s.queueInvalidateEntry(node.parent!.id, nameBytes(node.name))) break
+      this.#nodes.dropping(node)
     }
   }
 
@@ -681,8 +687,8 @@ const NUL = Buffer.from([0])
 
 const stampOf = (st: UnionStat): string => `${st.size}:${st.mtimeNs}`
 
-/** LAYERFS_MAX_NODES: an integer of at least 100, else the default. */
-function maxNodesFromEnv(env = process.env): number {
-  const n = Number(env.LAYERFS_MAX_NODES ?? DEFAULT_MAX_NODES)
-  return Number.isInteger(n) && n >= 100 ? n : DEFAULT_MAX_NODES
+/** LAYERFS_MAX_NODES: an integer of at least MIN_MAX_NODES turns the cap on; else 0 (off). */
+export function maxNodesFromEnv(env = process.env): number {
+  const n = Number(env.LAYERFS_MAX_NODES ?? 0)
+  return Number.isInteger(n) && n >= MIN_MAX_NODES ? n : 0
 }

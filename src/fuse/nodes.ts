@@ -85,10 +85,10 @@ export class Nodes {
 
   /**
    * Up to `n` nodes the kernel may be asked to drop, least recently looked up first: leaves
-   * (no child known) with a name. Each is taken off the order and counted as dropping until
-   * the kernel forgets it or looks it up again; `keep` refuses one (it goes to the back).
+   * (no child known) with a name, that `keep` does not refuse (a refused one goes to the
+   * back). Nothing changes for them until `dropping` says the kernel was asked.
    */
-  takeEvictable(n: number, keep: (node: Node) => boolean): Node[] {
+  evictable(n: number, keep: (node: Node) => boolean): Node[] {
     const out: Node[] = []
     const kept: Node[] = []
     for (const node of this.#recent) {
@@ -97,15 +97,20 @@ export class Nodes {
       if (keep(node)) kept.push(node)
       else out.push(node)
     }
-    for (const node of out) {
-      this.#recent.delete(node)
-      this.#dropping.add(node)
-    }
     for (const node of kept) {
       this.#recent.delete(node)
       this.#recent.add(node)
     }
     return out
+  }
+
+  /**
+   * The kernel was asked to drop `node`'s name: off the order, counted as dropping until the
+   * kernel forgets it, looks it up again, or it moves.
+   */
+  dropping(node: Node): void {
+    this.#recent.delete(node)
+    this.#dropping.add(node)
   }
 
   /** The node the kernel knows at a union path, if any. */
@@ -204,6 +209,14 @@ export class Nodes {
     node.links = undefined
     // Its children keep their nodes (the kernel forgets a directory only after its children,
     // but a child may still be held through an open file): they keep this node as parent.
+    // A child with other names (a hard link the kernel reached another way, whose name here
+    // it dropped: memory pressure, or an invalidation) takes its next name as its first, so
+    // that its path is still one the kernel can reach.
+    if (node.children !== undefined) {
+      for (const [name, child] of [...node.children]) {
+        if (child.parent === node && child.links !== undefined) this.#unbind(node, name, child)
+      }
+    }
   }
 
   /** Take `node` off `parent`'s children at `name`, if it is there. */
@@ -244,5 +257,7 @@ export class Nodes {
       node.name = name
     } else (node.links ??= []).push([parent, name])
     ;(parent.children ??= new Map()).set(name, node)
+    // A new name (a rename, a link): whatever the kernel was asked to drop, this it holds.
+    if (this.#dropping.delete(node)) this.#recent.add(node)
   }
 }

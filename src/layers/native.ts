@@ -55,9 +55,9 @@ export interface HostCalls {
    */
   openBeneath(dirfd: number, path: PathArg, flags: number, mode: number): number
   /**
-   * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into `out` (13 slots: mode, uid, gid, nlink,
-   * size, blocks, blksize, rdev, ino, dev, atime, mtime, ctime in ns; layers/stat.ts reads
-   * them): true, or false when absent (ENOENT, ENOTDIR). "" is the directory itself. With
+   * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into `out` (16 slots: mode, uid, gid, nlink,
+   * size, blocks, blksize, rdev, ino, dev, then atime, mtime, ctime each as seconds and
+   * nanoseconds; layers/stat.ts reads them): true, or false when absent (ENOENT, ENOTDIR). "" is the directory itself. With
    * AT_FDCWD as dirfd, name is a path (so for getxattrAt and listxattrAt too).
    */
   statAt(dirfd: number, name: PathArg, out: BigInt64Array): boolean

@@ -33,9 +33,10 @@ export const objStat = (st: BigIntStats): ObjStat => ({
   atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
 })
 
-/** statAt's slots (host.c). */
-const enum Slot { MODE, UID, GID, NLINK, SIZE, BLOCKS, BLKSIZE, RDEV, INO, DEV, ATIME, MTIME, CTIME, COUNT }
+/** statAt's slots (host.c): times as seconds and nanoseconds (ns in one int64 end in 2262). */
+const enum Slot { MODE, UID, GID, NLINK, SIZE, BLOCKS, BLKSIZE, RDEV, INO, DEV, ATIME, ATIME_NS, MTIME, MTIME_NS, CTIME, CTIME_NS, COUNT }
 const slots = new BigInt64Array(Slot.COUNT)
+const NS = 1_000_000_000n
 
 /**
  * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) ("" or "." for the directory itself): the stat,
@@ -47,8 +48,10 @@ export function statAt(dirfd: number, name: PathArg): ObjStat | undefined {
   return {
     mode: Number(slots[Slot.MODE]), uid: Number(slots[Slot.UID]), gid: Number(slots[Slot.GID]),
     nlink: Number(slots[Slot.NLINK]), size: Number(slots[Slot.SIZE]), blocks: Number(slots[Slot.BLOCKS]),
-    blksize: Number(slots[Slot.BLKSIZE]), rdev: rdev === ZERO ? ZERO : rdev, ino: BigInt.asUintN(64, slots[Slot.INO]!),
-    dev: BigInt.asUintN(64, slots[Slot.DEV]!), atimeNs: slots[Slot.ATIME]!, mtimeNs: slots[Slot.MTIME]!,
-    ctimeNs: slots[Slot.CTIME]!,
+    // st_ino and st_dev as Node's bigint stats give them (signed 64 bits), so that they compare
+    // equal with an fstat's.
+    blksize: Number(slots[Slot.BLKSIZE]), rdev: rdev === ZERO ? ZERO : rdev, ino: slots[Slot.INO]!, dev: slots[Slot.DEV]!,
+    atimeNs: slots[Slot.ATIME]! * NS + slots[Slot.ATIME_NS]!, mtimeNs: slots[Slot.MTIME]! * NS + slots[Slot.MTIME_NS]!,
+    ctimeNs: slots[Slot.CTIME]! * NS + slots[Slot.CTIME_NS]!,
   }
 }

@@ -20,10 +20,12 @@ const ASYNC_COPY_BYTES = 1 << 20
 /** Dense files up to this size are copied up by one read and one write on the temp's own fd. */
 const SMALL_COPY_BYTES = 1 << 16
 /**
- * What FICLONE answers where no reflink can be made: the filesystem has none (ext4, tmpfs),
- * the source is on another filesystem, or the ioctl is unknown there. Then data is copied.
+ * What FICLONE answers where no reflink can ever be made from that lower filesystem: the upper's
+ * has none (ext4, tmpfs), the source is on another filesystem, the ioctl is unknown there.
+ * Any other refusal (EINVAL for one file btrfs or xfs cannot share, ETXTBSY, ENOSPC, ...) is
+ * that file's: it is copied, as the kernel's copy-up copies after any clone error.
  */
-const CANNOT_CLONE: ReadonlySet<string> = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'EINVAL', 'ENOTTY', 'ENOSYS'])
+const NEVER_CLONES: ReadonlySet<string> = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'ENOTTY', 'ENOSYS'])
 const COPY_CHUNK = 1 << 20
 
 /** The next data offset at or after pos, or Infinity when only a hole follows. */
@@ -332,9 +334,10 @@ export class UpperLayer extends Layer {
    * through it and fsyncs it (fsyncFd) unless it was cloned, then closes it. Where the upper's
    * filesystem can, the temp is a reflink of the source (FICLONE: no data copied, as the
    * kernel's copy-up does first, and as the kernel no fsync: a clone is a journaled metadata
-   * change, ordered before the rename that puts the temp in place); else a small dense file is read and written whole; a larger dense one goes through copyFile (copy_file_range in the kernel); a sparse
-   * one extent by extent (SEEK_DATA / SEEK_HOLE). Large files are copied off the event loop,
-   * so other requests keep being answered. The source is opened beneath its layer
+   * change, ordered before the rename that puts the temp in place); else a small dense file
+   * is read and written whole; a larger dense one goes through copyFile (copy_file_range in
+   * the kernel); a sparse one extent by extent (SEEK_DATA / SEEK_HOLE). Large files are
+   * copied off the event loop, so other requests keep being answered. The source is opened beneath its layer
    * without following symlinks, and must be the object the caller looked up (`st`): a layer
    * changed behind the mount is never copied from (ESTALE). Returns the source's fresh fstat.
    */
@@ -356,8 +359,7 @@ export class UpperLayer extends Layer {
           log('copy-data', fromPath, to, size, 'cloned')
           return { fd: wfd, st: fst, cloned: true }
         } catch (e) {
-          if (!CANNOT_CLONE.has((e as { code?: string }).code ?? '')) throw e
-          this.#noClone.add(fst.dev)
+          if (NEVER_CLONES.has((e as { code?: string }).code ?? '')) this.#noClone.add(fst.dev)
           fs.closeSync(wfd)
           wfd = undefined
           fs.unlinkSync(dst)

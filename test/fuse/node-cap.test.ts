@@ -1,9 +1,11 @@
 // The kernel keeps a node for every inode it has looked up while it has memory to spare, so
-// a walk of a big tree would make the daemon keep as many. Past LAYERFS_MAX_NODES the daemon
-// asks the kernel to drop its least recently looked-up leaves (FUSE_NOTIFY_INVAL_ENTRY, from
-// a thread of the addon), and the kernel forgets them. Here the cap is 200 and the tree 3,000
-// names: the kernel forgets thousands, and everything still answers as kernel overlayfs does
-// (walks, stats, a file held open across the walks, a cwd inside the tree, changes).
+// a walk of a big tree would make the daemon keep as many. Past LAYERFS_MAX_NODES (opt-in)
+// the daemon asks the kernel to drop its least recently looked-up files
+// (FUSE_NOTIFY_INVAL_ENTRY, from a thread of the addon), and the kernel forgets them. Here the
+// cap is 200 and the tree 3,000 names: the kernel forgets thousands, and everything still
+// answers as kernel overlayfs does: walks, stats, a file held open across the walks, changes,
+// a process whose working directory is in the tree (getcwd() works: directories are never
+// invalidated) and a bind mount on a directory of the tree (not detached).
 import t from 'tap'
 import { readFileSync, statSync } from 'node:fs'
 import { writeTree } from '../helpers/layers.js'
@@ -32,7 +34,10 @@ t.test('past the node cap the kernel is made to forget, and nothing changes for 
   const before = statSync(log).size
   // A file held open and a cwd inside the tree across the walks, then used.
   const script = [
+    'set -e',
     'exec 3< d0/f0',
+    'mkdir -p "$OUT/bind" && echo bound > "$OUT/bind/x" && mount --bind "$OUT/bind" "$MNT/d6"',
+    '(cd "$MNT/d7" && sleep 2 && python3 -c "import os; print(os.getcwd())" > "$OUT/cwd") &',
     'cd d1',
     'find "$MNT" -printf "%P %y %m %s %n\\n" | sort | md5sum',
     'find "$MNT" -ls | wc -l',
@@ -42,7 +47,9 @@ t.test('past the node cap the kernel is made to forget, and nothing changes for 
     'find "$MNT" -printf "%P %y %m %s %n\\n" | sort | md5sum',
     'cat <&3',
     'ls | wc -l && cat f9',
-  ].join(' && ')
+    'wait && cat "$OUT/cwd"',
+    'cat "$MNT/d6/x" && umount "$MNT/d6" && cat "$MNT/d6/f1"',
+  ].join('\n')
   await tw.same(t, script, { code: 0 })
   const ops = requestsSince(log, before)
   const forgets = ops.filter(o => o === 'forget' || o === 'batch_forget').length

@@ -24,6 +24,8 @@ for (const fs of ['xfs', 'ext4'] as const) {
   t.test(`copy-up of a 16 MiB lower file on ${fs}: ${fs === 'xfs' ? 'a reflink, as the kernel' : 'a copy, as the kernel'}`, async t => {
     const tw = await twinMounts(t, ({ lowers }) => {
       writeFileSync(join(lowers[0]!, 'big'), Buffer.alloc(16 * MiB, 'b'))
+      // A small file (read and written whole when not cloned).
+      writeFileSync(join(lowers[0]!, 'small'), Buffer.alloc(8192, 's'))
       // A sparse file: 1 MiB of data, a 10 MiB hole, 1 MiB of data.
       const fd = openSync(join(lowers[0]!, 'sparse'), 'w')
       writeSync(fd, Buffer.alloc(MiB, 's'), 0, MiB, 0)
@@ -36,7 +38,7 @@ for (const fs of ['xfs', 'ext4'] as const) {
     for (const side of tw.sides as Side[]) {
       await run('sync', [])
       const before = free(side.upper!)
-      const r = await run('bash', ['-c', 'echo end >> big && echo end >> sparse && sync'], { cwd: side.mnt })
+      const r = await run('bash', ['-c', 'echo end >> big && echo end >> sparse && chmod 600 small && sync'], { cwd: side.mnt })
       t.equal(r.code, 0, `${side.role}: appended (${r.stderr.trim()})`)
       taken[side.role] = before - free(side.upper!)
     }
@@ -50,7 +52,14 @@ for (const fs of ['xfs', 'ext4'] as const) {
     }
     // Copied whole, the sparse file would take 12 MiB more.
     t.ok(taken.layerfs! < 22 * MiB && taken.overlay! < 22 * MiB, 'the sparse file\'s hole stays a hole on both')
-    await tw.same(t, 'sha256sum big sparse && stat -c "%n %s" big sparse', { code: 0 })
+    // The small file's copy-up (a chmod: nothing written after it) shares its extent with the
+    // lower file on xfs, on both (filefrag -v: the "shared" flag).
+    for (const side of tw.sides as Side[]) {
+      const f = await run('filefrag', ['-v', join(side.upper!, 'small')])
+      t.equal(f.code, 0, `${side.role}: filefrag ran (${f.stderr.trim()})`)
+      t.equal(/shared/.test(f.stdout), fs === 'xfs', `${side.role}: the small file's upper copy ${fs === 'xfs' ? 'shares' : 'does not share'} its extent`)
+    }
+    await tw.same(t, 'sha256sum big sparse small && stat -c "%n %s %a" big sparse small', { code: 0 })
     await tw.sameTree(t)
     await tw.lowersUnchanged(t)
   })

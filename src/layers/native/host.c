@@ -316,16 +316,21 @@ static int get_timespec(napi_env env, napi_value value, const char *arg, struct 
   napi_valuetype type;
   if (napi_typeof(env, value, &type) != napi_ok) return -1;
   if (type == napi_bigint) {
-    int64_t ns;
-    bool lossless;
-    if (napi_get_value_bigint_int64(env, value, &ns, &lossless) != napi_ok) return -1;
-    if (!lossless) {
+    /* Up to 128 bits: 64-bit nanoseconds end in 2262, a file's time may be later (and a
+     * struct timespec holds it). */
+    int sign;
+    size_t count = 2;
+    uint64_t words[2] = {0, 0};
+    if (napi_get_value_bigint_words(env, value, &sign, &count, words) != napi_ok) return -1;
+    __int128 ns = count > 2 || (words[1] >> 63) ? 0 : ((__int128)words[1] << 64) | words[0];
+    if (count > 2 || (words[1] >> 63) || ns / 1000000000 > (__int128)INT64_MAX) {
       char text[160];
-      snprintf(text, sizeof text, "The value of \"%s\" is out of range (64-bit nanoseconds)", arg);
+      snprintf(text, sizeof text, "The value of \"%s\" is out of range (nanoseconds)", arg);
       napi_throw_range_error(env, "ERR_OUT_OF_RANGE", text);
       return -1;
     }
-    int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+    if (sign) ns = -ns;
+    __int128 sec = ns / 1000000000, nsec = ns % 1000000000;
     if (nsec < 0) {
       nsec += 1000000000;
       sec -= 1;
@@ -852,11 +857,10 @@ static void throw_errno_at(napi_env env, int err, const char *syscall_name, int 
   throw_errno(env, err, syscall_name, path, NULL);
 }
 
-/* The slots of statAt's out array (src/layers/native.ts STAT). */
+/* The slots of statAt's out array (src/layers/stat.ts Slot). Times as seconds and
+ * nanoseconds: in one int64 of nanoseconds a time after 2262 would overflow. */
 enum { ST_MODE, ST_UID, ST_GID, ST_NLINK, ST_SIZE, ST_BLOCKS, ST_BLKSIZE, ST_RDEV, ST_INO, ST_DEV,
-       ST_ATIME, ST_MTIME, ST_CTIME, ST_SLOTS };
-
-static int64_t ns_of(struct timespec t) { return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec; }
+       ST_ATIME, ST_ATIME_NS, ST_MTIME, ST_MTIME_NS, ST_CTIME, ST_CTIME_NS, ST_SLOTS };
 
 /* statAt(dirfd, name, out: BigInt64Array) -> boolean: fstatat(2) of `name` in dirfd, not
  * following a final symlink, into out's slots; false when absent (ENOENT, ENOTDIR), other
@@ -873,7 +877,7 @@ static napi_value js_stat_at(napi_env env, napi_callback_info info) {
   if (napi_is_typedarray(env, argv[2], &is_typed) != napi_ok || !is_typed ||
       napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL) != napi_ok ||
       type != napi_bigint64_array || length < ST_SLOTS) {
-    throw_arg_type(env, "out", "a BigInt64Array of 13 slots");
+    throw_arg_type(env, "out", "a BigInt64Array of 16 slots");
     return NULL;
   }
   char *name = get_utf8(env, argv[1], "name");
@@ -899,9 +903,12 @@ static napi_value js_stat_at(napi_env env, napi_callback_info info) {
   out[ST_RDEV] = (int64_t)st.st_rdev;
   out[ST_INO] = (int64_t)st.st_ino;
   out[ST_DEV] = (int64_t)st.st_dev;
-  out[ST_ATIME] = ns_of(st.st_atim);
-  out[ST_MTIME] = ns_of(st.st_mtim);
-  out[ST_CTIME] = ns_of(st.st_ctim);
+  out[ST_ATIME] = st.st_atim.tv_sec;
+  out[ST_ATIME_NS] = st.st_atim.tv_nsec;
+  out[ST_MTIME] = st.st_mtim.tv_sec;
+  out[ST_MTIME_NS] = st.st_mtim.tv_nsec;
+  out[ST_CTIME] = st.st_ctim.tv_sec;
+  out[ST_CTIME_NS] = st.st_ctim.tv_nsec;
   napi_get_boolean(env, true, &result);
   return result;
 }
