@@ -97,3 +97,18 @@ t.test('evictable nodes: leaves, least recently looked up first; counted until f
   t.equal(n.held, 4, 'a dropping node that moves is held again (the kernel has its new name)')
   t.same(n.evictable(5, () => false), [b, a])
 })
+
+t.test('a directory forgotten under a hard link: the link takes its next name (regression)', async t => {
+  // Found by the fuzzer under a node cap: the kernel dropped one name of a hard-linked
+  // symlink and then the directory that held it; the link's path was built from that first
+  // name, whose directory had no name any more: ENOENT for readlink through its other name.
+  const n = new Nodes(2n)
+  const x = n.lookedUp(n.root, 'x', 10, 10n, true)
+  const a = n.lookedUp(n.root, 'a', 11, 11n, true)
+  const l = n.lookedUp(x, 'l1', 12, 12n, false)
+  t.equal(n.lookedUp(a, 'q', 12, 12n, false), l, 'one node, two names')
+  t.equal(n.path(l), '/x/l1')
+  n.forget(x.id, 1)
+  t.equal(n.path(l), '/a/q', 'the path goes through the name the kernel still has')
+  t.equal(n.child(a, 'q'), l)
+})
