@@ -17,14 +17,16 @@ const ALL_TARGETS = ['plain', 'kernel', 'fuse-overlayfs', 'layerfs']
 
 // ---------------------------------------------------------------- arguments
 const USAGE = `usage: scripts/bench/run [--quick] [--runs N] [--targets a,b] [--workloads a,b]
-                         [--storage ext4|tmpfs] [--data DIR] [--results DIR] [--profile DIR] [--layerfs REPO]
+                         [--storage ext4|xfs|tmpfs] [--data DIR] [--results DIR] [--profile DIR] [--layerfs REPO]
                          [--list] [--render FILE]
   --quick          1 run, smaller workloads (pipeline check, < 3 min)
   --runs N         rounds (default 5)
   --targets        ${ALL_TARGETS.join(',')} (default: all)
   --workloads      names from --list (default: all)
   --storage KIND   where lower, upper and workdir live: ext4 (default: a fresh ext4 on a loop device, as
-                   users keep layers: fsync and disk reads cost what they cost) or tmpfs (flatters FUSE)
+                   users keep layers: fsync and disk reads cost what they cost), xfs (the same, xfs with
+                   reflinks, as RHEL-family container hosts keep them: copy-ups may clone) or tmpfs
+                   (flatters FUSE)
   --data DIR       layer data: built there if absent, reused if built (default: built fresh on the storage)
   --results DIR    where results.md and results.json go (default /tmp/bench-results/<date>)
   --profile DIR    run the layerfs daemon under node --cpu-prof, one profile per mount, in DIR
@@ -60,7 +62,7 @@ function parseArgs(argv) {
   }
   a.runs ??= a.quick ? 1 : 5
   if (!(a.runs >= 1)) die('--runs must be a positive number')
-  if (a.storage !== 'ext4' && a.storage !== 'tmpfs') die(`--storage is ext4 or tmpfs, not ${a.storage}`)
+  if (!['ext4', 'xfs', 'tmpfs'].includes(a.storage)) die(`--storage is ext4, xfs or tmpfs, not ${a.storage}`)
   for (const t of a.targets) if (!ALL_TARGETS.includes(t)) die(`unknown target ${t} (${ALL_TARGETS.join(', ')})`)
   return a
 }
@@ -554,6 +556,11 @@ async function main() {
     run('truncate', ['-s', '24G', img])
     run('mkfs.ext4', ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', img])
     run('mount', ['-o', 'loop', img, fsDir])
+  } else if (args.storage === 'xfs') {
+    const img = path.join(runDir, 'layers.xfs')
+    run('truncate', ['-s', '24G', img])
+    run('mkfs.xfs', ['-q', '-f', '-m', 'reflink=1', img])
+    run('mount', ['-o', 'loop', img, fsDir])
   } else {
     run('mount', ['-t', 'tmpfs', '-o', 'size=12g,mode=0755', 'bench', fsDir])
   }
@@ -607,8 +614,8 @@ async function main() {
       node: process.version, layerfsCommit: git('rev-parse', '--short', 'HEAD'), layerfsDirty: Boolean(git('status', '--porcelain', '--', 'src')),
       fuseOverlayfs: spawnSync('fuse-overlayfs', ['--version'], { encoding: 'utf8' }).stdout?.split('\n')[0],
       data: dataStamp,
-      storage: args.storage === 'ext4' ? 'ext4 on a loop device (lower, upper and workdir; workload output on tmpfs)'
-        : 'tmpfs (lower, upper and workdir on one tmpfs)',
+      storage: args.storage === 'tmpfs' ? 'tmpfs (lower, upper and workdir on one tmpfs)'
+        : `${args.storage} on a loop device (lower, upper and workdir; workload output on tmpfs)`,
     },
     workloads: Object.fromEntries(chosen.map(w => [w.name, w.desc])),
     measurements: [],

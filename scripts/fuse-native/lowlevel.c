@@ -117,6 +117,7 @@ typedef struct {
   size_t iobuf_size;
   // what INIT negotiated
   uint32_t proto_minor, max_write, want;
+  struct ll_notifier *notifier;  // entry invalidations off the JS thread (started on first use)
 } ll_session_t;
 
 static void ll_enqueue (ll_session_t *s, ll_req_t *r) {
@@ -1056,6 +1057,142 @@ NAPI_METHOD(ll_notify_inval_entry) {
   NAPI_RETURN_INT32(r)
 }
 
+// ---- entry invalidations, off the JS thread -------------------------------------------------
+// FUSE_NOTIFY_INVAL_ENTRY makes the kernel drop a name it looked up, and with it the inode
+// unless something holds it (FUSE inodes are not cached unused: FORGET follows). The daemon
+// sends it to bound the nodes the kernel makes it keep (src/fuse/ll-ops.ts). The kernel takes
+// the parent directory's lock for it, which a LOOKUP there holds until it is answered: written
+// from the JS thread, the notification could wait for a reply only that thread can send. So a
+// thread of its own writes them, from a queue, on a dup of the /dev/fuse descriptor; it frees
+// what it holds and ends when the session does (ll_exited), and is detached: a write waiting
+// on a directory lock at the end returns when the unmount aborts the connection.
+
+#define LL_INVAL_QUEUE_MAX 65536
+
+typedef struct ll_inval {
+  struct ll_inval *next;
+  uint64_t parent;
+  uint32_t len;
+  char name[];                  // len bytes and a NUL
+} ll_inval_t;
+
+typedef struct ll_notifier {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  ll_inval_t *head, *tail;
+  size_t queued;
+  int stop;
+  int fd;                       // a dup of /dev/fuse, the thread's own
+} ll_notifier_t;
+
+static void *ll_notifier_run (void *arg) {
+  ll_notifier_t *n = (ll_notifier_t *) arg;
+  pthread_mutex_lock(&n->mu);
+  for (;;) {
+    while (n->head == NULL && !n->stop) pthread_cond_wait(&n->cv, &n->mu);
+    if (n->stop) break;
+    ll_inval_t *it = n->head;
+    n->head = it->next;
+    if (n->head == NULL) n->tail = NULL;
+    n->queued--;
+    pthread_mutex_unlock(&n->mu);
+    struct fuse_out_header oh;
+    struct fuse_notify_inval_entry_out out;
+    memset(&out, 0, sizeof(out));
+    out.parent = it->parent;
+    out.namelen = it->len;
+    oh.len = (uint32_t) (sizeof(oh) + sizeof(out) + it->len + 1);
+    oh.error = FUSE_NOTIFY_INVAL_ENTRY;
+    oh.unique = 0;
+    struct iovec v[3] = { { &oh, sizeof(oh) }, { &out, sizeof(out) }, { it->name, it->len + 1 } };
+    // ENOENT: the name or its parent is gone already; ENODEV: unmounted. Nothing to do.
+    (void) !writev(n->fd, v, 3);
+    free(it);
+    pthread_mutex_lock(&n->mu);
+  }
+  while (n->head != NULL) {
+    ll_inval_t *it = n->head;
+    n->head = it->next;
+    free(it);
+  }
+  pthread_mutex_unlock(&n->mu);
+  close(n->fd);
+  pthread_cond_destroy(&n->cv);
+  pthread_mutex_destroy(&n->mu);
+  free(n);
+  return NULL;
+}
+
+static ll_notifier_t *ll_notifier_start (ll_session_t *s) {
+  ll_notifier_t *n = (ll_notifier_t *) calloc(1, sizeof(ll_notifier_t));
+  if (n == NULL) return NULL;
+  n->fd = fcntl(fuse_chan_fd(s->ch), F_DUPFD_CLOEXEC, 3);
+  if (n->fd < 0) { free(n); return NULL; }
+  pthread_mutex_init(&n->mu, NULL);
+  pthread_cond_init(&n->cv, NULL);
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int err = pthread_create(&t, &attr, ll_notifier_run, n);
+  pthread_attr_destroy(&attr);
+  if (err != 0) {
+    close(n->fd);
+    pthread_cond_destroy(&n->cv);
+    pthread_mutex_destroy(&n->mu);
+    free(n);
+    return NULL;
+  }
+  return n;
+}
+
+static void ll_notifier_stop (ll_session_t *s) {
+  ll_notifier_t *n = s->notifier;
+  if (n == NULL) return;
+  s->notifier = NULL;
+  pthread_mutex_lock(&n->mu);
+  n->stop = 1;
+  pthread_cond_signal(&n->cv);
+  pthread_mutex_unlock(&n->mu);
+}
+
+// ll_queue_inval_entry(session, parentNodeid, nameBytes) -> 1 queued, 0 not (session ended,
+// queue full, no thread): the kernel is told by the notifier thread, some time later.
+NAPI_METHOD(ll_queue_inval_entry) {
+  NAPI_ARGV(3)
+  ll_session_t *s = ll_session_of(env, argv[0]);
+  double parent = 0;
+  void *name = NULL;
+  size_t len = 0;
+  int queued = 0;
+  int args_ok = napi_get_value_double(env, argv[1], &parent) == napi_ok && parent >= 1 &&
+                napi_get_buffer_info(env, argv[2], &name, &len) == napi_ok;
+  if (args_ok && s && !s->exited && len > 0 && len <= 1024) {
+    if (s->notifier == NULL) s->notifier = ll_notifier_start(s);
+    ll_notifier_t *n = s->notifier;
+    ll_inval_t *it = n ? (ll_inval_t *) malloc(sizeof(ll_inval_t) + len + 1) : NULL;
+    if (it != NULL) {
+      it->next = NULL;
+      it->parent = (uint64_t) parent;
+      it->len = (uint32_t) len;
+      memcpy(it->name, name, len);
+      it->name[len] = 0;
+      pthread_mutex_lock(&n->mu);
+      if (n->queued < LL_INVAL_QUEUE_MAX) {
+        if (n->tail) n->tail->next = it;
+        else n->head = it;
+        n->tail = it;
+        n->queued++;
+        queued = 1;
+        pthread_cond_signal(&n->cv);
+      }
+      pthread_mutex_unlock(&n->mu);
+      if (!queued) free(it);
+    }
+  }
+  NAPI_RETURN_INT32(queued)
+}
+
 // ll_info(session) -> [protoMinor, maxWrite, want]
 NAPI_METHOD(ll_info) {
   NAPI_ARGV(1)
@@ -1082,6 +1219,7 @@ NAPI_METHOD(ll_exited) {
   if (s == NULL || s->closed) return NULL;
   s->exited = 1;
   s->closed = 1;
+  ll_notifier_stop(s);
   if (s->threaded) pthread_join(s->thread, NULL);
   uv_handle_t *h = s->threaded ? (uv_handle_t *) &s->async : (uv_handle_t *) &s->poll;
   // A request JS still holds would reply into a destroyed session: keep it (a small leak at
@@ -1144,6 +1282,7 @@ static void lowlevel_exports (napi_env env, napi_value exports) {
   NAPI_EXPORT_FUNCTION(ll_reply_statfs)
   NAPI_EXPORT_FUNCTION(ll_notify_inval_inode)
   NAPI_EXPORT_FUNCTION(ll_notify_inval_entry)
+  NAPI_EXPORT_FUNCTION(ll_queue_inval_entry)
   NAPI_EXPORT_FUNCTION(ll_info)
   NAPI_EXPORT_FUNCTION(ll_exited)
 }

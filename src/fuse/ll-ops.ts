@@ -50,6 +50,18 @@ const DIRENT_HEADER = 24
  */
 const MAX_LISTED_NAMES = 20_000
 
+/**
+ * LAYERFS_MAX_NODES (opt-in; unset or 0: no cap): the nodes the kernel may hold before it is
+ * asked to drop some. A node and what goes with it cost ~300 bytes here, and the kernel keeps
+ * every inode it has looked up while it has memory to spare (a walk of a million files: a
+ * million nodes). Past the cap the least recently looked-up files are invalidated
+ * (FUSE_NOTIFY_INVAL_ENTRY), the kernel forgets them, and a later use looks them up again.
+ * Opt-in because an invalidation is d_invalidate(): a bind mount on that file (a container's
+ * /etc/resolv.conf, made in a namespace the daemon cannot see) is detached. Directories are
+ * never invalidated (mount points, working directories: getcwd() would fail).
+ */
+export const MIN_MAX_NODES = 100
+
 /** Requests that create, remove or move names (see #listingsChangedBy). */
 const CHANGES_NAMES: ReadonlySet<number> = new Set([Op.MKNOD, Op.MKDIR, Op.SYMLINK, Op.CREATE, Op.LINK, Op.UNLINK,
   Op.RMDIR, Op.RENAME])
@@ -86,10 +98,12 @@ export class LowLevelOps {
    * their real directories, until the kernel forgets them (union/detached-dir.ts).
    */
   readonly #detached = new Map<Node, DetachedDir>()
+  readonly #maxNodes: number
 
-  constructor(u: Union, timeouts: CacheTimeouts) {
+  constructor(u: Union, timeouts: CacheTimeouts, maxNodes = maxNodesFromEnv()) {
     this.#u = u
     this.#t = timeouts
+    this.#maxNodes = maxNodes
     this.#nodes = new Nodes(attr.getattr(u, '/').ino)
     u.onCopyUp = path => this.#copiedUp(path)
     u.onHandleMoved = h => {
@@ -261,7 +275,27 @@ export class LowLevelOps {
 
   /** The kernel learns `name` in `parent`: its node, one more lookup counted. */
   #lookedUp(parentId: number, name: string, path: string, st: UnionStat): Node {
-    return this.#nodes.lookedUp(this.#node(parentId), name, this.#keyOf(path, st), st.ino, (st.mode & S_IFMT) === S_IFDIR)
+    const node = this.#nodes.lookedUp(this.#node(parentId), name, this.#keyOf(path, st), st.ino, (st.mode & S_IFMT) === S_IFDIR)
+    if (this.#maxNodes > 0 && this.#nodes.held > this.#maxNodes) this.#dropSome()
+    return node
+  }
+
+  /**
+   * Past the cap, ask the kernel to drop the least recently looked-up files, down to 15/16
+   * of it (a batch, not one per request). Directories stay, open files (their node is how the
+   * kernel reaches their handles), and files with several names. The notifications go out from a thread of the addon: the kernel
+   * takes the parent's lock for one, which a LOOKUP pending here may hold.
+   */
+  #dropSome(): void {
+    const s = this.#session
+    if (s === undefined) return
+    const want = this.#nodes.held - this.#maxNodes + (this.#maxNodes >> 4)
+    // A hard link's other names keep its inode: dropping one name frees nothing.
+    const keep = (n: Node): boolean => n.isDir || n.links !== undefined || this.#openFiles.has(n) || this.#detached.has(n)
+    for (const node of this.#nodes.evictable(want, keep)) {
+      if (!s.queueInvalidateEntry(node.parent!.id, nameBytes(node.name))) break
+      this.#nodes.dropping(node)
+    }
   }
 
   /** Reply an entry for `name` in `parent` (just made or looked up). */
@@ -667,3 +701,9 @@ function listedStat(u: Union, path: string): UnionStat | undefined {
 const NUL = Buffer.from([0])
 
 const stampOf = (st: UnionStat): string => `${st.size}:${st.mtimeNs}`
+
+/** LAYERFS_MAX_NODES: an integer of at least MIN_MAX_NODES turns the cap on; else 0 (off). */
+export function maxNodesFromEnv(env = process.env): number {
+  const n = Number(env.LAYERFS_MAX_NODES ?? 0)
+  return Number.isInteger(n) && n >= MIN_MAX_NODES ? n : 0
+}

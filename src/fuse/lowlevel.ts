@@ -80,6 +80,7 @@ interface Native {
   ll_reply_statfs(s: unknown, req: number, ints: Uint32Array): void
   ll_notify_inval_inode(s: unknown, nodeid: number, off: number, len: number): number
   ll_notify_inval_entry(s: unknown, parent: number, name: Buffer): number
+  ll_queue_inval_entry(s: unknown, parent: number, name: Buffer): number
   ll_info(s: unknown): [protoMinor: number, maxWrite: number, want: number]
   ll_exited(s: unknown): void
   ll_dup_fd(fd: number): number
@@ -348,5 +349,13 @@ export class LowLevelSession {
   /** Drop the kernel's cached lookup of `name` in `parent`. */
   invalidateEntry(parent: number, name: Buffer): void {
     if (!this.#exited) native.ll_notify_inval_entry(this.#s, parent, name)
+  }
+
+  /**
+   * Ask the kernel to drop its lookup of `name` in `parent` from a thread of the addon's own,
+   * later (never waits: safe while requests in that directory are pending). Whether queued.
+   */
+  queueInvalidateEntry(parent: number, name: Buffer): boolean {
+    return !this.#exited && native.ll_queue_inval_entry(this.#s, parent, name) === 1
   }
 }

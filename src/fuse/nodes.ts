@@ -52,6 +52,10 @@ export const isNamed = (node: Node): boolean => node.parent !== undefined
 export class Nodes {
   readonly #byId = new Map<number, Node>()
   readonly #byKey = new Map<NodeKey, Node>()
+  /** Every node but the root, least recently looked up first (a Set keeps insertion order). */
+  readonly #recent = new Set<Node>()
+  /** Nodes whose name the kernel was asked to drop (evictable), until it forgets or looks them up again. */
+  readonly #dropping = new Set<Node>()
   #nextId = ROOT_ID + 1
   readonly root: Node
 
@@ -72,6 +76,41 @@ export class Nodes {
 
   get size(): number {
     return this.#byId.size
+  }
+
+  /** The nodes the kernel holds and was not asked to drop. */
+  get held(): number {
+    return this.#byId.size - this.#dropping.size
+  }
+
+  /**
+   * Up to `n` nodes the kernel may be asked to drop, least recently looked up first: leaves
+   * (no child known) with a name, that `keep` does not refuse (a refused one goes to the
+   * back). Nothing changes for them until `dropping` says the kernel was asked.
+   */
+  evictable(n: number, keep: (node: Node) => boolean): Node[] {
+    const out: Node[] = []
+    const kept: Node[] = []
+    for (const node of this.#recent) {
+      if (out.length >= n) break
+      if (node.parent === undefined || node.children !== undefined) continue
+      if (keep(node)) kept.push(node)
+      else out.push(node)
+    }
+    for (const node of kept) {
+      this.#recent.delete(node)
+      this.#recent.add(node)
+    }
+    return out
+  }
+
+  /**
+   * The kernel was asked to drop `node`'s name: off the order, counted as dropping until the
+   * kernel forgets it, looks it up again, or it moves.
+   */
+  dropping(node: Node): void {
+    this.#recent.delete(node)
+    this.#dropping.add(node)
   }
 
   /** The node the kernel knows at a union path, if any. */
@@ -111,6 +150,9 @@ export class Nodes {
     }
     this.#bind(parent, name, node)
     node.nlookup++
+    this.#recent.delete(node)
+    this.#recent.add(node)
+    this.#dropping.delete(node)
     return node
   }
 
@@ -157,6 +199,8 @@ export class Nodes {
     node.nlookup -= n
     if (node.nlookup > 0) return
     this.#byId.delete(id)
+    this.#recent.delete(node)
+    this.#dropping.delete(node)
     if (this.#byKey.get(node.key) === node) this.#byKey.delete(node.key)
     if (node.parent !== undefined) this.#dropChild(node.parent, node.name, node)
     if (node.links !== undefined) for (const [p, name] of node.links) this.#dropChild(p, name, node)
@@ -165,6 +209,14 @@ export class Nodes {
     node.links = undefined
     // Its children keep their nodes (the kernel forgets a directory only after its children,
     // but a child may still be held through an open file): they keep this node as parent.
+    // A child with other names (a hard link the kernel reached another way, whose name here
+    // it dropped: memory pressure, or an invalidation) takes its next name as its first, so
+    // that its path is still one the kernel can reach.
+    if (node.children !== undefined) {
+      for (const [name, child] of [...node.children]) {
+        if (child.parent === node && child.links !== undefined) this.#unbind(node, name, child)
+      }
+    }
   }
 
   /** Take `node` off `parent`'s children at `name`, if it is there. */
@@ -205,5 +257,7 @@ export class Nodes {
       node.name = name
     } else (node.links ??= []).push([parent, name])
     ;(parent.children ??= new Map()).set(name, node)
+    // A new name (a rename, a link): whatever the kernel was asked to drop, this it holds.
+    if (this.#dropping.delete(node)) this.#recent.add(node)
   }
 }

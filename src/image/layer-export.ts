@@ -6,14 +6,14 @@
 // Deterministic: entries in depth-first order, names sorted bytewise, fixed header fields.
 // Reads host directories offline (no union mount), as cli.ts does.
 import { randomBytes } from 'node:crypto'
-import fs, { type BigIntStats } from 'node:fs'
+import fs from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import { AUFS_META_PREFIX, AUFS_PREFIX, type OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS, aufsWhitedOut, isAufsName, isOverlayRecord, userXattrName } from '../layers/format.js'
 import { Layer, isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import { nameBytes } from '../layers/native.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { type Layers, lookupChild, lookupRoot } from '../union/lookup.js'
-import { type Entry, type RealObject, objStat } from '../union/entry.js'
+import { type Entry, type ObjStat, type RealObject } from '../union/entry.js'
 import { mergedNames } from '../union/readdir.js'
 import { isRealRoot } from '../layout.js'
 import { imageError } from './image-error.js'
@@ -209,7 +209,7 @@ class Exporter {
 
   async run(): Promise<ExportStats> {
     const root = this.#upper.lstat('/')
-    await this.#emit('./', { layer: this.#upper, path: '/', stat: objStat(root) })
+    await this.#emit('./', { layer: this.#upper, path: '/', stat: root })
     await this.#walkUpper('/', '')
     await this.#out.end()
     return this.#stats
@@ -239,7 +239,7 @@ class Exporter {
         await this.#add({ type: 'file', path: prefix + WHITEOUT_PREFIX + name, mode: 0o600, uid: Number(st.uid), gid: Number(st.gid), mtimeNs: 0n })
         continue
       }
-      const obj = { layer: this.#upper, path, stat: objStat(st) }
+      const obj = { layer: this.#upper, path, stat: st }
       if (typeOf(st) !== 'dir') {
         await this.#emit(prefix + name, obj)
         continue
@@ -287,7 +287,7 @@ class Exporter {
     return e
   }
 
-  async #opaqueMarker(dirName: string, dir: BigIntStats): Promise<void> {
+  async #opaqueMarker(dirName: string, dir: ObjStat): Promise<void> {
     this.#stats.opaques++
     // As docker's overlay2 writes it: a regular file with the directory's permissions and owner.
     await this.#add({ type: 'file', path: dirName + OPAQUE_MARKER, mode: Number(dir.mode) & 0o777, uid: Number(dir.uid), gid: Number(dir.gid), mtimeNs: 0n })

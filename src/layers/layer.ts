@@ -1,11 +1,13 @@
 // A layer: one host directory of the union, read side. The only module besides upper.ts
 // and workdir.ts that touches node:fs; the union core speaks to layers, never to paths.
 // Real paths inside a layer are '/'-rooted strings ("/a/b"); the root is "/".
-import fs, { type BigIntStats, type Dirent } from 'node:fs'
+import fs, { type Dirent } from 'node:fs'
+import { fsError } from '../errors.js'
 import { DirFds, O_PATH } from './dir-fds.js'
 import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_OPAQUE, type OverlayXattrs, TRUSTED_XATTRS } from './format.js'
 import { fsPath, host, nameBytes, nameFromBytes } from './native.js'
 import { type Origin, decodeOrigin } from './origin.js'
+import { type ObjStat, statAt } from './stat.js'
 
 const S_IFMT = 0o170000
 export const S_IFDIR = 0o040000
@@ -48,8 +50,8 @@ const isY = (v: Buffer | undefined): boolean => v !== undefined && v.length === 
 export const NAME_MAX = 255
 
 /** A whiteout is a character device 0/0 (the kernel's format). */
-export const isWhiteoutStat = (st: BigIntStats): boolean =>
-  (Number(st.mode) & S_IFMT) === S_IFCHR && st.rdev === 0n
+export const isWhiteoutStat = (st: { readonly mode: number | bigint; readonly rdev: number | bigint }): boolean =>
+  (Number(st.mode) & S_IFMT) === S_IFCHR && BigInt(st.rdev) === 0n
 
 export class Layer {
   /** Host directory this layer lives in, no trailing slash. */
@@ -117,21 +119,32 @@ export class Layer {
     return fsPath(this.dirFds.hostPath(path))
   }
 
+  /**
+   * The directory fd and last name of a real path ("" for the root itself): what the
+   * fd-relative calls take. ENOENT, ENOTDIR, ELOOP thrown (a directory on the way).
+   */
+  protected at(path: string): { dirfd: number; name: string } {
+    return this.dirFds.split(path)
+  }
+
   /** lstat, or undefined when the name is absent (ENOENT, ENOTDIR, or a symlink on the way: an expected miss). */
-  tryLstat(path: string): BigIntStats | undefined {
-    let host: string | Buffer
+  tryLstat(path: string): ObjStat | undefined {
+    let at: { dirfd: number; name: string }
     try {
-      host = this.hostPath(path)
+      at = this.at(path)
     } catch (e) {
       const code = (e as { code?: string }).code
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined
       throw e
     }
-    return fs.lstatSync(host, { bigint: true, throwIfNoEntry: false })
+    return statAt(at.dirfd, at.name)
   }
 
-  lstat(path: string): BigIntStats {
-    return fs.lstatSync(this.hostPath(path), { bigint: true })
+  lstat(path: string): ObjStat {
+    const { dirfd, name } = this.at(path)
+    const st = statAt(dirfd, name)
+    if (st === undefined) throw fsError('ENOENT', 'lstat', path)
+    return st
   }
 
   /** The names in a directory (exact bytes, in the name codec) with their type bits. */
@@ -171,11 +184,13 @@ export class Layer {
   }
 
   getxattr(path: string, name: string): Buffer | undefined {
-    return host.lgetxattr(this.hostPath(path), name)
+    const at = this.at(path)
+    return host.getxattrAt(at.dirfd, at.name, name)
   }
 
   listxattr(path: string): string[] {
-    return host.llistxattr(this.hostPath(path))
+    const at = this.at(path)
+    return host.listxattrAt(at.dirfd, at.name)
   }
 
   /** The overlay's origin record of an upper object, decoded; undefined when absent or unusable. */
@@ -205,7 +220,7 @@ export class Layer {
     const x = this.xattrs
     let names: string[]
     try {
-      names = host.llistxattr(this.hostPath(path))
+      names = this.listxattr(path)
     } catch (e) {
       // Filesystems without xattr support (ENOTSUP) have no opaque xattrs or redirects.
       if ((e as { code?: string }).code !== 'ENOTSUP') throw e
@@ -235,7 +250,7 @@ export class Layer {
 
   #tryGetxattr(path: string, name: string): Buffer | undefined {
     try {
-      return host.lgetxattr(this.hostPath(path), name)
+      return this.getxattr(path, name)
     } catch (e) {
       // Filesystems without xattr support (ENOTSUP) have no opaque dirs or redirects.
       if ((e as { code?: string }).code === 'ENOTSUP') return undefined

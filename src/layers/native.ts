@@ -1,6 +1,7 @@
 // The syscalls Node's fs lacks, from our own N-API addon (src/layers/native/host.c):
 // mknod, nanosecond utimensat, the no-follow l*xattr family with flags, renameat2, lseek
-// (SEEK_DATA/SEEK_HOLE for hole-preserving copies).
+// (SEEK_DATA/SEEK_HOLE for hole-preserving copies), and lstat and xattr reads relative to a
+// directory fd (the lookups' hot path: no procfs path, no stat object per call).
 // Only src/layers/ may import this. Every call is synchronous and throws a Node-shaped
 // error ({ errno: -N, code: 'ENOENT', syscall, path }) on failure.
 // Paths and names are strings in the name codec of ./native/names.ts (re-exported here): a name
@@ -53,6 +54,29 @@ export interface HostCalls {
    * nothing outside dirfd's tree is reached. `mode` applies with O_CREAT. Returns the fd.
    */
   openBeneath(dirfd: number, path: PathArg, flags: number, mode: number): number
+  /**
+   * fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW) into `out` (16 slots: mode, uid, gid, nlink,
+   * size, blocks, blksize, rdev, ino, dev, then atime, mtime, ctime each as seconds and
+   * nanoseconds; layers/stat.ts reads them): true, or false when absent (ENOENT, ENOTDIR). "" is the directory itself. With
+   * AT_FDCWD as dirfd, name is a path (so for getxattrAt and listxattrAt too).
+   */
+  statAt(dirfd: number, name: PathArg, out: BigInt64Array): boolean
+  /**
+   * lgetxattr of `name` in directory `dirfd` ("" the directory itself): getxattrat(2) where
+   * the kernel has it (6.13), else through "/proc/self/fd/N/name". Undefined for ENODATA.
+   */
+  getxattrAt(dirfd: number, name: PathArg, xattr: PathArg): Buffer | undefined
+  /** llistxattr of `name` in directory `dirfd`, as getxattrAt: the names (in the name codec). */
+  listxattrAt(dirfd: number, name: PathArg): string[]
+  /**
+   * ioctl(dstFd, FICLONE, srcFd): dst shares src's data extents (reflink). EOPNOTSUPP where
+   * the filesystem cannot, EXDEV across filesystems.
+   */
+  ficlone(dstFd: number, srcFd: number): void
+  /** Whether the *xattrat(2) calls are used (else the procfs paths). */
+  xattrAtSupport(): boolean
+  /** Tests: use the procfs paths from now on, as on a kernel without *xattrat(2). */
+  disableXattrAt(): void
 }
 
 /** A file handle, as name_to_handle_at gives it. */
@@ -60,6 +84,9 @@ export interface FileHandle {
   type: number
   handle: Buffer
 }
+
+/** The dirfd of the *At calls that takes `name` as a path (absolute, or from the cwd). */
+export const AT_FDCWD = -100
 
 /** lseek(2) whence values (Linux). */
 export const SEEK = { SET: 0, CUR: 1, END: 2, DATA: 3, HOLE: 4 } as const

@@ -6,7 +6,7 @@ import { hostLog } from '../log.js'
 import { O_PATH } from './dir-fds.js'
 import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_PREFIX, type OverlayXattrs, WORK_SUBDIR, volatileMark } from './format.js'
 import { Layer, S_IFCHR } from './layer.js'
-import { fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
+import { AT_FDCWD, fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 
 export { WORK_SUBDIR, volatileMark } from './format.js'
 
@@ -19,6 +19,13 @@ export const RENAME_WHITEOUT = 4
 const ASYNC_COPY_BYTES = 1 << 20
 /** Dense files up to this size are copied up by one read and one write on the temp's own fd. */
 const SMALL_COPY_BYTES = 1 << 16
+/**
+ * What FICLONE answers where no reflink can ever be made from that lower filesystem: the upper's
+ * has none (ext4, tmpfs), the source is on another filesystem, the ioctl is unknown there.
+ * Any other refusal (EINVAL for one file btrfs or xfs cannot share, ETXTBSY, ENOSPC, ...) is
+ * that file's: it is copied, as the kernel's copy-up copies after any clone error.
+ */
+const NEVER_CLONES: ReadonlySet<string> = new Set(['EOPNOTSUPP', 'ENOTSUP', 'EXDEV', 'ENOTTY', 'ENOSYS'])
 const COPY_CHUNK = 1 << 20
 
 /** The next data offset at or after pos, or Infinity when only a hole follows. */
@@ -74,6 +81,8 @@ export class UpperLayer extends Layer {
   /** Host path of W/work. */
   readonly work: string
   #tempSeq = 0
+  /** st_dev of lower filesystems whose files cannot be cloned into this upper (FICLONE refused once). */
+  readonly #noClone = new Set<bigint>()
 
   /** The upper is on tmpfs or ramfs: nothing survives a reboot, fsync(2) does nothing. */
   readonly inMemory: boolean
@@ -95,6 +104,12 @@ export class UpperLayer extends Layer {
   override hostPath(path: string): string | Buffer {
     if (path.charCodeAt(0) === 0x23 /* # */) return this.work + '/' + path
     return super.hostPath(path)
+  }
+
+  /** A workdir temp ("#...") is reached by its absolute path (the workdir is ours alone). */
+  protected override at(path: string): { dirfd: number; name: string } {
+    if (path.charCodeAt(0) === 0x23 /* # */) return { dirfd: AT_FDCWD, name: this.work + '/' + path }
+    return super.at(path)
   }
 
   /** A fresh temp name in the workdir ("#<pid>-<seq>", as the kernel's "#<hex>"). */
@@ -333,14 +348,17 @@ export class UpperLayer extends Layer {
   /**
    * Copy a lower file's bytes into a new workdir temp, holes kept (the kernel's copy-up skips
    * holes too), and return the temp's fd, open for writing: the caller sets the metadata
-   * through it and fsyncs it (fsyncFd), then closes it. A small dense file is read and written
-   * whole; a larger dense one goes through copyFile (copy_file_range in the kernel); a sparse
-   * one extent by extent (SEEK_DATA / SEEK_HOLE). Large files are copied off the event loop,
-   * so other requests keep being answered. The source is opened beneath its layer
+   * through it and fsyncs it (fsyncFd) unless it was cloned, then closes it. Where the upper's
+   * filesystem can, the temp is a reflink of the source (FICLONE: no data copied, as the
+   * kernel's copy-up does first, and as the kernel no fsync: a clone is a journaled metadata
+   * change, ordered before the rename that puts the temp in place); else a small dense file
+   * is read and written whole; a larger dense one goes through copyFile (copy_file_range in
+   * the kernel); a sparse one extent by extent (SEEK_DATA / SEEK_HOLE). Large files are
+   * copied off the event loop, so other requests keep being answered. The source is opened beneath its layer
    * without following symlinks, and must be the object the caller looked up (`st`): a layer
    * changed behind the mount is never copied from (ESTALE). Returns the source's fresh fstat.
    */
-  async copyDataToTemp(from: Layer, fromPath: string, to: string, st: { ino: bigint; dev: bigint; mode: number }): Promise<{ fd: number; st: fs.BigIntStats }> {
+  async copyDataToTemp(from: Layer, fromPath: string, to: string, st: { ino: bigint; dev: bigint; mode: number }): Promise<{ fd: number; st: fs.BigIntStats; cloned: boolean }> {
     const dst = this.hostPath(to)
     const rfd = from.open(fromPath, fs.constants.O_RDONLY)
     let wfd: number | undefined
@@ -350,6 +368,20 @@ export class UpperLayer extends Layer {
         throw Object.assign(new Error(`ESTALE: ${fromPath} changed during copy-up`), { code: 'ESTALE' })
       }
       const size = Number(fst.size)
+      if (size > 0 && !this.#noClone.has(fst.dev)) {
+        // A reflink first, as the kernel's copy-up: no data copied, holes and all.
+        wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600)
+        try {
+          host.ficlone(wfd, rfd)
+          log('copy-data', fromPath, to, size, 'cloned')
+          return { fd: wfd, st: fst, cloned: true }
+        } catch (e) {
+          if (NEVER_CLONES.has((e as { code?: string }).code ?? '')) this.#noClone.add(fst.dev)
+          fs.closeSync(wfd)
+          wfd = undefined
+          fs.unlinkSync(dst)
+        }
+      }
       const sparse = fst.blocks * 512n < fst.size
       log('copy-data', fromPath, to, size, sparse ? 'sparse' : 'dense')
       if (!sparse && size > SMALL_COPY_BYTES) {
@@ -357,10 +389,10 @@ export class UpperLayer extends Layer {
         if (size < ASYNC_COPY_BYTES) fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL)
         else await fs.promises.copyFile(src, dst, fs.constants.COPYFILE_EXCL)
         wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW)
-        return { fd: wfd, st: fst }
+        return { fd: wfd, st: fst, cloned: false }
       }
       wfd = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600)
-      if (size === 0) return { fd: wfd, st: fst }
+      if (size === 0) return { fd: wfd, st: fst, cloned: false }
       if (!sparse) {
         // Whole, in one read and one write (short ones continued).
         const buf = Buffer.allocUnsafe(size)
@@ -372,11 +404,11 @@ export class UpperLayer extends Layer {
         }
         for (let pos = 0; pos < got; ) pos += writeAll(wfd, buf, pos, got - pos)
         if (got < size) fs.ftruncateSync(wfd, size)
-        return { fd: wfd, st: fst }
+        return { fd: wfd, st: fst, cloned: false }
       }
       await copyExtents(rfd, wfd, size)
       fs.ftruncateSync(wfd, size)
-      return { fd: wfd, st: fst }
+      return { fd: wfd, st: fst, cloned: false }
     } catch (e) {
       if (wfd !== undefined) fs.closeSync(wfd)
       throw e

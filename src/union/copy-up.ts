@@ -4,7 +4,7 @@
 // With metacopy=on a change of metadata copies up a regular file without its data (marked
 // with the metacopy xattr, its size a hole); the data follows in place at the first open for
 // write or truncate (copyUpData), as the kernel's.
-import fs, { type BigIntStats } from 'node:fs'
+import fs from 'node:fs'
 import { closeFd, truncateFd } from '../layers/fd.js'
 import { S_IFLNK, S_IFREG, isDirMode } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
@@ -12,7 +12,7 @@ import { type Origin, encodeOrigin, originOf } from '../layers/origin.js'
 import { originInoOf } from './lookup.js'
 import { fsError } from '../errors.js'
 import { copyUpLog } from '../log.js'
-import { type Entry, NO_LOWER_DIRS, type RealObject, objStat, parentOf } from './entry.js'
+import { type Entry, NO_LOWER_DIRS, type ObjStat, type RealObject, objStat, parentOf } from './entry.js'
 import type { Union } from './union.js'
 
 const S_IFMT = 0o170000
@@ -90,29 +90,33 @@ async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
   if (copyUpLog.enabled) copyUpLog('%s (%d bytes%s)', e.path, lower.stat.size, metacopy ? ', metadata only' : '')
   let fd: number | undefined
   try {
-    let st: BigIntStats
+    let st: ObjStat
+    /** The data is a reflink: no fsync, as the kernel's (upper.ts copyDataToTemp). */
+    let cloned = false
     if (type === S_IFREG && why !== 'trunc' && !metacopy) {
       // One fd on the temp for data, metadata and fsync. The source's fstat is checked
       // against the lookup's (as lowerStat's lstat below).
       const copied = await upper.copyDataToTemp(data.layer, data.path, temp, data.stat)
       fd = copied.fd
-      st = data === lower ? copied.st : lowerStat(e)
+      st = data === lower ? objStat(copied.st) : lowerStat(e)
+      cloned = copied.cloned
     } else {
       st = lowerStat(e)
       if (type === S_IFREG) {
         fd = upper.open(temp, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600)
         // A metacopy file has the lower file's size, all of it a hole (the kernel's ovl_set_size).
-        if (metacopy && st.size > 0n) truncateFd(fd, Number(st.size))
+        if (metacopy && st.size > 0) truncateFd(fd, st.size)
       } else if (type === S_IFLNK) upper.symlink(lower.layer.readlink(lower.path), temp)
       else upper.mknod(temp, Number(st.mode), Number(st.rdev))
     }
     // Data first, then metadata: writing data after xattrs would drop security.capability,
     // and chown after chmod would drop setuid bits.
-    const from = { ...lower, stat: objStat(st) }
+    const from = { ...lower, stat: st }
     const origin = copyMeta(upper, from, temp, fd, metacopy)
     if (fd !== undefined) {
-      // A metacopy file has no data to make durable: the kernel does not fsync it either.
-      if (!metacopy) await upper.fsyncFd(fd)
+      // A metacopy file has no data to make durable, a reflink is a journaled metadata change:
+      // the kernel fsyncs neither.
+      if (!metacopy && !cloned) await upper.fsyncFd(fd)
       // The new entry, without a lookup: the upper object just made (its mode, owner and
       // inode; a rename changes only its ctime, which nothing takes from an entry) and the
       // origin just recorded.
@@ -189,7 +193,7 @@ async function copyUpData(u: Union, e: Entry, trunc: boolean): Promise<void> {
   if (cap !== undefined && upper.getxattr(path, CAPABILITY) === undefined) upper.setxattr(path, CAPABILITY, cap)
   upper.removexattr(path, upper.xattrs.metacopy)
   // Every name of the inode has its data now (a hard link's entry too).
-  if (st.nlink > 1n) u.cache.clear()
+  if (st.nlink > 1) u.cache.clear()
   else u.cache.invalidate(e.path)
   moveReaders(u, upper, e.path)
   u.onCopyUp?.(e.path)
@@ -200,7 +204,7 @@ async function copyUpData(u: Union, e: Entry, trunc: boolean): Promise<void> {
  * lookup (not supported, like the kernel's overlayfs): ESTALE, to copy nothing rather than
  * something else.
  */
-function lowerStat(e: Entry): BigIntStats {
+function lowerStat(e: Entry): ObjStat {
   const lower = e.top
   const st = lower.layer.lstat(lower.path)
   if (st.ino !== lower.stat.ino || st.dev !== lower.stat.dev || (Number(st.mode) & S_IFMT) !== (lower.stat.mode & S_IFMT)) {

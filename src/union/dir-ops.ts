@@ -83,7 +83,7 @@ export function createObject(
       const pst = upper.lstat(parentOf(path))
       const tst = upper.lstat(temp)
       const tmode = Number(tst.mode)
-      const newInode = isDirMode(tmode) || tst.nlink === 1n
+      const newInode = isDirMode(tmode) || tst.nlink === 1
       if (Number(pst.mode) & 0o2000 && newInode) {
         upper.lchown(temp, -1, Number(pst.gid))
         const want = (tmode & 0o7777) | (isDirMode(tmode) ? 0o2000 : 0)

@@ -1,7 +1,7 @@
 // What a lookup finds for one union path: the object the user sees (top), the upper object
 // if there is one, and for a directory the lower directories merged below it.
-import type { BigIntStats } from 'node:fs'
 import type { Layer } from '../layers/layer.js'
+import type { ObjStat } from '../layers/stat.js'
 
 /** A path inside one layer. */
 export interface RealPath {
@@ -10,35 +10,7 @@ export interface RealPath {
   readonly path: string
 }
 
-/**
- * What the union keeps of an lstat: numbers where they are exact, and the BigInts it needs
- * (st_ino, st_dev, rdev, times). A BigIntStats with its BigInts and Dates is ~900 bytes, this
- * ~150; the entry cache holds one per real object (cache.ts).
- */
-export interface ObjStat {
-  readonly mode: number
-  readonly uid: number
-  readonly gid: number
-  readonly nlink: number
-  readonly size: number
-  readonly blocks: number
-  readonly blksize: number
-  readonly rdev: bigint
-  readonly ino: bigint
-  readonly dev: bigint
-  readonly atimeNs: bigint
-  readonly mtimeNs: bigint
-  readonly ctimeNs: bigint
-}
-
-const ZERO = 0n
-
-/** The part of `st` an entry keeps (its BigInts are shared, not copied). */
-export const objStat = (st: BigIntStats): ObjStat => ({
-  mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), nlink: Number(st.nlink), size: Number(st.size),
-  blocks: Number(st.blocks), blksize: Number(st.blksize), rdev: st.rdev === 0n ? ZERO : st.rdev, ino: st.ino, dev: st.dev,
-  atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
-})
+export { type ObjStat, objStat } from '../layers/stat.js'
 
 /** One real object: a path inside one layer, with the lstat taken at lookup. */
 export interface RealObject extends RealPath {

@@ -12,7 +12,7 @@ import { isAufsName } from '../layers/format.js'
 import { S_IFREG, isDirMode, isWhiteoutStat } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { fsError } from '../errors.js'
-import { type Entry, NO_LOWER_DIRS, type OriginIno, type RealObject, type RealPath, joinPath, objStat } from './entry.js'
+import { type Entry, NO_LOWER_DIRS, type OriginIno, type RealObject, type RealPath, joinPath } from './entry.js'
 import { type Origin, inoOfOrigin } from '../layers/origin.js'
 import type { EntryCache } from './cache.js'
 
@@ -33,8 +33,8 @@ export interface Layers {
 /** The root entry: the upper root merged with every lower root. */
 export function lookupRoot(layers: Layers): Entry {
   const root = layers.rootPath ?? '/'
-  const lowerDirs = layers.lowers.map(layer => ({ layer, path: root, stat: objStat(layer.lstat(root)) }))
-  const upper = layers.upper ? { layer: layers.upper, path: root, stat: objStat(layers.upper.lstat(root)) } : undefined
+  const lowerDirs = layers.lowers.map(layer => ({ layer, path: root, stat: layer.lstat(root) }))
+  const upper = layers.upper ? { layer: layers.upper, path: root, stat: layers.upper.lstat(root) } : undefined
   const top = upper ?? lowerDirs[0]
   if (!top) throw fsError('EINVAL', 'lookup', root)
   return { path: root, top, upper, lowerDirs, origin: undefined, isDir: true }
@@ -109,8 +109,8 @@ function lookupSingle(layer: Layer, realPath: string, d: LookupData, prefix: num
     d.stop = true
     return undefined
   }
-  const obj = { layer, path: realPath, stat: objStat(st) }
-  const mode = Number(st.mode)
+  const obj = { layer, path: realPath, stat: st }
+  const mode = st.mode
   if (!isDirMode(mode)) {
     d.stop = true
     if (d.isDir) return undefined

@@ -5,7 +5,7 @@ import t from 'tap'
 import { lstatSync } from 'node:fs'
 import { join } from 'node:path'
 import { getXattr, setTimes, writeTree } from '../helpers/layers.js'
-import { SCRATCH_FS_TYPES, type ScratchFsType } from '../helpers/scratch-fs.js'
+import { SCRATCH_FS_TYPES } from '../helpers/scratch-fs.js'
 import { err, OK, syscalls, type Op } from '../helpers/syscalls.js'
 import { twinMounts } from '../helpers/twin.js'
 import { runCases } from './lib/engine.js'
@@ -16,7 +16,7 @@ import { runStacked } from './lib/stacking.js'
 // renameat2(RENAME_WHITEOUT) in the upper, which ext4 refuses only after it has made the
 // whiteout, and undoing that rewrites the source's entry and gives the source's parent a new
 // mtime; tmpfs checks the target first and changes nothing. So each is pinned on its own.
-const PARENT_MTIME_AFTER_FAILED_WHITEOUT_RENAME: Record<ScratchFsType, 'new' | 'kept'> = { ext4: 'new', tmpfs: 'kept' }
+const PARENT_MTIME_AFTER_FAILED_WHITEOUT_RENAME: Record<(typeof SCRATCH_FS_TYPES)[number], 'new' | 'kept'> = { ext4: 'new', tmpfs: 'kept' }
 
 for (const fs of SCRATCH_FS_TYPES) {
   t.test(`failed-dir-rename-side-effects: ENOTEMPTY onto an upper-only dir (${fs} upper)`, async t => {

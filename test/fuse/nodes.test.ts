@@ -71,3 +71,44 @@ t.test('inode numbers: numbers when exact, so one inode has one key', async t =>
   const a = n.lookedUp(n.root, 'a', inoKey(big), big, false)
   t.equal(n.lookedUp(n.root, 'b', inoKey(big), big, false), a)
 })
+
+t.test('evictable nodes: leaves, least recently looked up first; counted until forgotten or looked up again', async t => {
+  const n = new Nodes(2n)
+  const d = n.lookedUp(n.root, 'd', 10, 10n, true)
+  const a = n.lookedUp(d, 'a', 11, 11n, false)
+  const b = n.lookedUp(d, 'b', 12, 12n, false)
+  const c = n.lookedUp(d, 'c', 13, 13n, false)
+  n.lookedUp(d, 'a', 11, 11n, false) // a is the most recent now
+  t.equal(n.held, 5, 'the root counts too')
+  t.same(n.evictable(2, () => false), [b, c], 'd has children: not a leaf; b and c are the oldest leaves')
+  n.dropping(b)
+  n.dropping(c)
+  t.equal(n.held, 3, 'b and c are being dropped')
+  t.same(n.evictable(5, node => node === a), [], 'a is kept (open, say)')
+  n.lookedUp(d, 'b', 12, 12n, false)
+  t.equal(n.held, 4, 'b looked up again: held again')
+  n.forget(c.id, 1)
+  t.equal(n.held, 4, 'c forgotten: gone from both counts')
+  t.equal(n.size, 4)
+  t.same(n.evictable(5, () => false), [a, b], 'a went to the back when kept; b after it')
+  n.dropping(a)
+  t.equal(n.held, 3)
+  n.rename(d, 'a', n.root, 'a2')
+  t.equal(n.held, 4, 'a dropping node that moves is held again (the kernel has its new name)')
+  t.same(n.evictable(5, () => false), [b, a])
+})
+
+t.test('a directory forgotten under a hard link: the link takes its next name (regression)', async t => {
+  // Found by the fuzzer under a node cap: the kernel dropped one name of a hard-linked
+  // symlink and then the directory that held it; the link's path was built from that first
+  // name, whose directory had no name any more: ENOENT for readlink through its other name.
+  const n = new Nodes(2n)
+  const x = n.lookedUp(n.root, 'x', 10, 10n, true)
+  const a = n.lookedUp(n.root, 'a', 11, 11n, true)
+  const l = n.lookedUp(x, 'l1', 12, 12n, false)
+  t.equal(n.lookedUp(a, 'q', 12, 12n, false), l, 'one node, two names')
+  t.equal(n.path(l), '/x/l1')
+  n.forget(x.id, 1)
+  t.equal(n.path(l), '/a/q', 'the path goes through the name the kernel still has')
+  t.equal(n.child(a, 'q'), l)
+})

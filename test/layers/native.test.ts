@@ -3,7 +3,8 @@ import t from 'tap'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fsPath, hasRawBytes, host, nameBytes, nameFromBytes, SEEK } from '../../src/layers/native.js'
+import { AT_FDCWD, fsPath, hasRawBytes, host, nameBytes, nameFromBytes, SEEK } from '../../src/layers/native.js'
+import { statAt } from '../../src/layers/stat.js'
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerfs-host-'))
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
@@ -279,4 +280,98 @@ t.test('openBeneath: no symlink in any component, nothing outside the dir', asyn
   t.equal(fs.fstatSync(fd).mode & 0o7777, 0o640 & ~process.umask(), 'O_CREAT takes the mode')
   fs.closeSync(fd)
   t.equal(fs.readFileSync(p('outside'), 'utf8'), 'outside')
+})
+
+t.test('statAt: what lstat gives, by directory fd and name, without following a symlink', async t => {
+  fs.mkdirSync(p('sa'))
+  fs.writeFileSync(p('sa/f'), 'hello')
+  fs.symlinkSync('f', p('sa/l'))
+  host.mknod(p('sa/wh'), 0o020000, 0)
+  const dfd = fs.openSync(p('sa'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+  t.teardown(() => fs.closeSync(dfd))
+  const slots = new BigInt64Array(16)
+  // A time after 2262 (beyond int64 nanoseconds): seconds and nanoseconds apart.
+  host.lutimens(p('sa/f'), 10_000_000_000n * 1_000_000_000n + 5n, 'now')
+  const B = 1_000_000_000n
+  for (const name of ['f', 'l', 'wh', '', '.']) {
+    t.equal(host.statAt(dfd, name, slots), true, name)
+    const st = fs.lstatSync(name === '' || name === '.' ? p('sa') : p(`sa/${name}`), { bigint: true })
+    t.same([...slots], [st.mode, st.uid, st.gid, st.nlink, st.size, st.blocks, st.blksize, st.rdev, st.ino, st.dev,
+      st.atimeNs / B, st.atimeNs % B, st.mtimeNs / B, st.mtimeNs % B, st.ctimeNs / B, st.ctimeNs % B],
+    `every slot of ${name || '(the dir itself)'}`)
+  }
+  t.equal(statAt(dfd, 'f')?.atimeNs, 10_000_000_000n * 1_000_000_000n + 5n, 'statAt: the year 2286, exact')
+  t.equal(statAt(dfd, 'f')?.mtimeNs, fs.lstatSync(p('sa/f'), { bigint: true }).mtimeNs)
+  t.equal(host.statAt(dfd, 'missing', slots), false, 'ENOENT: false')
+  t.equal(host.statAt(AT_FDCWD, p('sa/f'), slots), true, 'AT_FDCWD: a path')
+  t.equal(slots[4], 5n)
+  t.equal(host.statAt(dfd, 'f/x', slots), false, 'ENOTDIR: false')
+  t.throws(() => host.statAt(99999, 'f', slots), { code: 'EBADF', syscall: 'fstatat' })
+  t.throws(() => host.statAt(dfd, 'f', new BigInt64Array(13)), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => host.statAt(dfd, 'f', new Float64Array(16) as unknown as BigInt64Array), { code: 'ERR_INVALID_ARG_TYPE' })
+  // A name that is not UTF-8, in the name codec.
+  const raw = Buffer.concat([Buffer.from(p('sa') + '/'), Buffer.from([0x67, 0xfe])])
+  fs.writeFileSync(raw, 'xy')
+  t.equal(host.statAt(dfd, nameFromBytes(Buffer.from([0x67, 0xfe])), slots), true)
+  t.equal(slots[4], 2n, 'the escaped name is the file')
+})
+
+// Both ways of reaching an xattr by directory fd: getxattrat(2)/listxattrat(2) where the
+// kernel has them (6.13), "/proc/self/fd/N/name" otherwise. The fallback runs second: once
+// taken, it stays for the process.
+for (const mode of ['*xattrat', 'procfs'] as const) {
+  t.test(`getxattrAt / listxattrAt through ${mode}`, async t => {
+    if (mode === 'procfs') host.disableXattrAt()
+    // Where the calls are used the kernel has them (6.13); a kernel that has them may still
+    // refuse them (a container's seccomp profile), then the procfs path serves.
+    const [major = 0, minor = 0] = os.release().split('.').map(Number)
+    if (mode === 'procfs') t.equal(host.xattrAtSupport(), false, 'the procfs path from now on')
+    else if (host.xattrAtSupport()) t.ok(major > 6 || (major === 6 && minor >= 13), `kernel ${os.release()} has *xattrat`)
+    const d = p(`xa-${mode}`)
+    fs.mkdirSync(d)
+    fs.writeFileSync(`${d}/x`, '')
+    fs.symlinkSync('x', `${d}/xl`)
+    host.lsetxattr(`${d}/x`, 'user.small', Buffer.from('y'), 0)
+    const big = Buffer.alloc(3000, 7)
+    fs.writeFileSync(`${d}/b`, '')
+    host.lsetxattr(`${d}/b`, 'user.big', big, 0)
+    host.lsetxattr(d, 'trusted.overlay.opaque', Buffer.from('y'), 0)
+    host.lsetxattr(`${d}/xl`, 'trusted.t', Buffer.from('1'), 0)
+    const dfd = fs.openSync(d, 0o10000000 /* O_PATH */ | fs.constants.O_DIRECTORY)
+    t.teardown(() => fs.closeSync(dfd))
+    t.equal(host.getxattrAt(dfd, 'x', 'user.small')?.toString(), 'y')
+    t.equal(host.getxattrAt(AT_FDCWD, `${d}/x`, 'user.small')?.toString(), 'y', 'AT_FDCWD: a path')
+    t.same(host.listxattrAt(AT_FDCWD, `${d}/xl`), ['trusted.t'])
+    t.same(host.getxattrAt(dfd, 'b', 'user.big'), big, 'larger than the first buffer')
+    t.equal(host.getxattrAt(dfd, 'x', 'user.none'), undefined, 'ENODATA: undefined')
+    t.equal(host.getxattrAt(dfd, '', 'trusted.overlay.opaque')?.toString(), 'y', 'the directory itself')
+    t.same(host.listxattrAt(dfd, 'x'), ['user.small'])
+    t.same(host.listxattrAt(dfd, 'xl'), ['trusted.t'], 'a symlink is not followed')
+    t.same(host.listxattrAt(dfd, '.'), ['trusted.overlay.opaque'])
+    t.throws(() => host.getxattrAt(dfd, 'missing', 'user.x'), { code: 'ENOENT', syscall: 'lgetxattr' })
+    t.throws(() => host.listxattrAt(dfd, 'missing'), { code: 'ENOENT', syscall: 'llistxattr' })
+    const names = Array.from({ length: 30 }, (_, i) => `user.n${i}-${'x'.repeat(20)}`)
+    for (const n of names) host.lsetxattr(`${d}/x`, n, Buffer.from('1'), 0)
+    t.equal(host.listxattrAt(dfd, 'x').length, 31, 'a long list')
+  })
+}
+
+t.test('ficlone: a reflink where the filesystem has them, else a Node-shaped ENOTSUP (what libuv calls EOPNOTSUPP) or EXDEV', async t => {
+  fs.writeFileSync(p('clone-src'), 'data')
+  const src = fs.openSync(p('clone-src'), 'r')
+  const dst = fs.openSync(p('clone-dst'), 'w')
+  t.teardown(() => {
+    fs.closeSync(src)
+    fs.closeSync(dst)
+  })
+  let cloned = false
+  try {
+    host.ficlone(dst, src)
+    cloned = true
+  } catch (e) {
+    t.match(e, { code: /^(ENOTSUP|EOPNOTSUPP|EXDEV|EINVAL)$/, syscall: 'ficlone' })
+  }
+  if (cloned) t.equal(fs.readFileSync(p('clone-dst'), 'utf8'), 'data', 'the clone has the data')
+  t.throws(() => host.ficlone(99999, src), { code: 'EBADF', syscall: 'ficlone' })
+  t.throws(() => host.ficlone(dst, -1), { code: 'ERR_OUT_OF_RANGE' })
 })

@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,16 +316,21 @@ static int get_timespec(napi_env env, napi_value value, const char *arg, struct 
   napi_valuetype type;
   if (napi_typeof(env, value, &type) != napi_ok) return -1;
   if (type == napi_bigint) {
-    int64_t ns;
-    bool lossless;
-    if (napi_get_value_bigint_int64(env, value, &ns, &lossless) != napi_ok) return -1;
-    if (!lossless) {
+    /* Up to 128 bits: 64-bit nanoseconds end in 2262, a file's time may be later (and a
+     * struct timespec holds it). */
+    int sign;
+    size_t count = 2;
+    uint64_t words[2] = {0, 0};
+    if (napi_get_value_bigint_words(env, value, &sign, &count, words) != napi_ok) return -1;
+    __int128 ns = count > 2 || (words[1] >> 63) ? 0 : ((__int128)words[1] << 64) | words[0];
+    if (count > 2 || (words[1] >> 63) || ns / 1000000000 > (__int128)INT64_MAX) {
       char text[160];
-      snprintf(text, sizeof text, "The value of \"%s\" is out of range (64-bit nanoseconds)", arg);
+      snprintf(text, sizeof text, "The value of \"%s\" is out of range (nanoseconds)", arg);
       napi_throw_range_error(env, "ERR_OUT_OF_RANGE", text);
       return -1;
     }
-    int64_t sec = ns / 1000000000, nsec = ns % 1000000000;
+    if (sign) ns = -ns;
+    __int128 sec = ns / 1000000000, nsec = ns % 1000000000;
     if (nsec < 0) {
       nsec += 1000000000;
       sec -= 1;
@@ -775,6 +781,259 @@ static napi_value js_open_beneath(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* ---- calls relative to a directory fd (the hot lookup path) ------------------------ */
+
+/* Relative calls take a directory fd and one name below it, as the layers keep them
+ * (src/layers/dir-fds.ts): the kernel resolves one component, where a "/proc/self/fd/N/name"
+ * path costs a procfs walk on every call (~2.3 us more per stat or xattr read, measured in
+ * native-notes/host-addon.md). An empty name or "." is the directory itself; AT_FDCWD with
+ * a path takes the path (the upper's workdir temps). */
+
+/* The xattr calls by directory fd and name (Linux 6.13); older kernels take the procfs path. */
+#ifndef LAYERFS_SYS_setxattrat
+#define LAYERFS_SYS_setxattrat 463
+#define LAYERFS_SYS_getxattrat 464
+#define LAYERFS_SYS_listxattrat 465
+#define LAYERFS_SYS_removexattrat 466
+#endif
+struct layerfs_xattr_args {
+  uint64_t value;
+  uint32_t size;
+  uint32_t flags;
+};
+/* 1: the *xattrat calls work here; 0: they do not (an older kernel: ENOSYS; a container's
+ * seccomp profile that does not know them: ENOSYS or EPERM), use the procfs path; -1: not
+ * probed yet. Probed once, on "/": what a probe refuses, every later call would. */
+static int have_xattrat = -1;
+
+static int xattrat_works(void) {
+  if (have_xattrat < 0)
+    have_xattrat = syscall(LAYERFS_SYS_listxattrat, AT_FDCWD, "/", AT_SYMLINK_NOFOLLOW, NULL, 0) >= 0;
+  return have_xattrat;
+}
+
+static const char *at_name(const char *name) { return *name ? name : "."; }
+
+/* "/proc/self/fd/N/name" in buf (the fallback); NULL when it does not fit. */
+static const char *proc_path(char *buf, size_t size, int dirfd, const char *name) {
+  int n = dirfd == AT_FDCWD ? snprintf(buf, size, "%s", at_name(name))
+                            : snprintf(buf, size, "/proc/self/fd/%d/%s", dirfd, at_name(name));
+  return n > 0 && (size_t)n < size ? buf : NULL;
+}
+
+static ssize_t getxattr_at(int dirfd, const char *name, const char *xname, void *buf, size_t size) {
+  if (xattrat_works()) {
+    struct layerfs_xattr_args args = {.value = (uint64_t)(uintptr_t)buf, .size = (uint32_t)size, .flags = 0};
+    long n = syscall(LAYERFS_SYS_getxattrat, dirfd, at_name(name), AT_SYMLINK_NOFOLLOW, xname, &args, sizeof args);
+    if (n >= 0 || errno != ENOSYS) return n;
+    have_xattrat = 0;
+  }
+  char path[PATH_MAX];
+  if (proc_path(path, sizeof path, dirfd, name) == NULL) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return lgetxattr(path, xname, buf, size);
+}
+
+static ssize_t listxattr_at(int dirfd, const char *name, char *buf, size_t size) {
+  if (xattrat_works()) {
+    long n = syscall(LAYERFS_SYS_listxattrat, dirfd, at_name(name), AT_SYMLINK_NOFOLLOW, buf, size);
+    if (n >= 0 || errno != ENOSYS) return n;
+    have_xattrat = 0;
+  }
+  char path[PATH_MAX];
+  if (proc_path(path, sizeof path, dirfd, name) == NULL) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return llistxattr(path, buf, size);
+}
+
+/* Error text for a relative call: "fd N/name". */
+static void throw_errno_at(napi_env env, int err, const char *syscall_name, int dirfd, const char *name) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "fd %d/%s", dirfd, name);
+  throw_errno(env, err, syscall_name, path, NULL);
+}
+
+/* The slots of statAt's out array (src/layers/stat.ts Slot). Times as seconds and
+ * nanoseconds: in one int64 of nanoseconds a time after 2262 would overflow. */
+enum { ST_MODE, ST_UID, ST_GID, ST_NLINK, ST_SIZE, ST_BLOCKS, ST_BLKSIZE, ST_RDEV, ST_INO, ST_DEV,
+       ST_ATIME, ST_ATIME_NS, ST_MTIME, ST_MTIME_NS, ST_CTIME, ST_CTIME_NS, ST_SLOTS };
+
+/* statAt(dirfd, name, out: BigInt64Array) -> boolean: fstatat(2) of `name` in dirfd, not
+ * following a final symlink, into out's slots; false when absent (ENOENT, ENOTDIR), other
+ * errors thrown. No object per call: the caller reads the slots it keeps. */
+static napi_value js_stat_at(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result = NULL;
+  double dirfd;
+  if (get_args(env, info, 3, argv)) return NULL;
+  if (get_integer(env, argv[0], "dirfd", AT_FDCWD, 2147483647.0, &dirfd)) return NULL;
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (napi_is_typedarray(env, argv[2], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[2], &type, &length, &data, NULL, NULL) != napi_ok ||
+      type != napi_bigint64_array || length < ST_SLOTS) {
+    throw_arg_type(env, "out", "a BigInt64Array of 16 slots");
+    return NULL;
+  }
+  char *name = get_utf8(env, argv[1], "name");
+  if (name == NULL) return NULL;
+  struct stat st;
+  int flags = AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH);
+  if (fstatat((int)dirfd, name, &st, flags) != 0) {
+    int err = errno;
+    if (err == ENOENT || err == ENOTDIR) napi_get_boolean(env, false, &result);
+    else throw_errno_at(env, err, "fstatat", (int)dirfd, name);
+    free(name);
+    return result;
+  }
+  free(name);
+  int64_t *out = data;
+  out[ST_MODE] = st.st_mode;
+  out[ST_UID] = st.st_uid;
+  out[ST_GID] = st.st_gid;
+  out[ST_NLINK] = (int64_t)st.st_nlink;
+  out[ST_SIZE] = st.st_size;
+  out[ST_BLOCKS] = st.st_blocks;
+  out[ST_BLKSIZE] = st.st_blksize;
+  out[ST_RDEV] = (int64_t)st.st_rdev;
+  out[ST_INO] = (int64_t)st.st_ino;
+  out[ST_DEV] = (int64_t)st.st_dev;
+  out[ST_ATIME] = st.st_atim.tv_sec;
+  out[ST_ATIME_NS] = st.st_atim.tv_nsec;
+  out[ST_MTIME] = st.st_mtim.tv_sec;
+  out[ST_MTIME_NS] = st.st_mtim.tv_nsec;
+  out[ST_CTIME] = st.st_ctim.tv_sec;
+  out[ST_CTIME_NS] = st.st_ctim.tv_nsec;
+  napi_get_boolean(env, true, &result);
+  return result;
+}
+
+/* getxattrAt(dirfd, name, xattr) -> Buffer | undefined (ENODATA): as lgetxattr. */
+static napi_value js_getxattr_at(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result = NULL;
+  char stackbuf[XATTR_STACK_BUF];
+  char *heap = NULL, *data = stackbuf;
+  double dirfd;
+  if (get_args(env, info, 3, argv)) return NULL;
+  if (get_integer(env, argv[0], "dirfd", AT_FDCWD, 2147483647.0, &dirfd)) return NULL;
+  char *name = get_utf8(env, argv[1], "name");
+  if (name == NULL) return NULL;
+  char *xname = get_utf8(env, argv[2], "xattr");
+  if (xname == NULL) {
+    free(name);
+    return NULL;
+  }
+  int fd = (int)dirfd;
+  ssize_t n = getxattr_at(fd, name, xname, stackbuf, sizeof stackbuf);
+  while (n < 0 && errno == ERANGE) {
+    ssize_t size = getxattr_at(fd, name, xname, NULL, 0);
+    if (size < 0) break;
+    free(heap);
+    heap = malloc(size > 0 ? (size_t)size : 1);
+    if (heap == NULL) {
+      errno = ENOMEM;
+      n = -1;
+      break;
+    }
+    data = heap;
+    n = getxattr_at(fd, name, xname, heap, (size_t)size);
+  }
+  if (n >= 0) {
+    void *unused;
+    if (napi_create_buffer_copy(env, (size_t)n, data, &unused, &result) != napi_ok) result = NULL;
+  } else if (errno == ENODATA) {
+    result = undefined(env);
+  } else {
+    throw_errno_at(env, errno, "lgetxattr", fd, name);
+  }
+  free(heap);
+  free(xname);
+  free(name);
+  return result;
+}
+
+/* listxattrAt(dirfd, name) -> string[]: as llistxattr. */
+static napi_value js_listxattr_at(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result = NULL;
+  char stackbuf[XATTR_STACK_BUF];
+  char *heap = NULL, *data = stackbuf;
+  double dirfd;
+  if (get_args(env, info, 2, argv)) return NULL;
+  if (get_integer(env, argv[0], "dirfd", AT_FDCWD, 2147483647.0, &dirfd)) return NULL;
+  char *name = get_utf8(env, argv[1], "name");
+  if (name == NULL) return NULL;
+  int fd = (int)dirfd;
+  ssize_t n = listxattr_at(fd, name, stackbuf, sizeof stackbuf);
+  while (n < 0 && errno == ERANGE) {
+    ssize_t size = listxattr_at(fd, name, NULL, 0);
+    if (size < 0) break;
+    free(heap);
+    heap = malloc(size > 0 ? (size_t)size : 1);
+    if (heap == NULL) {
+      errno = ENOMEM;
+      n = -1;
+      break;
+    }
+    data = heap;
+    n = listxattr_at(fd, name, heap, (size_t)size);
+  }
+  if (n < 0) {
+    throw_errno_at(env, errno, "llistxattr", fd, name);
+    goto done;
+  }
+  NAPI_OK(napi_create_array(env, &result));
+  uint32_t index = 0;
+  for (ssize_t at = 0; at < n;) {
+    size_t len = strnlen(data + at, (size_t)(n - at));
+    napi_value item;
+    NAPI_OK(create_name(env, data + at, len, &item));
+    NAPI_OK(napi_set_element(env, result, index++, item));
+    at += (ssize_t)len + 1;
+  }
+  goto done;
+napi_fail:
+  result = NULL;
+done:
+  free(heap);
+  free(name);
+  return result;
+}
+
+/* ficlone(dstFd, srcFd): ioctl(dst, FICLONE, src): dst shares src's extents (a reflink, on
+ * xfs with reflink=1, btrfs, bcachefs); the kernel's copy-up tries the same first
+ * (ovl_copy_up_file: vfs_clone_file_range). EOPNOTSUPP where the filesystem cannot, EXDEV
+ * across filesystems. */
+static napi_value js_ficlone(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  double dst, src;
+  if (get_args(env, info, 2, argv)) return NULL;
+  if (get_integer(env, argv[0], "dstFd", 0, 2147483647.0, &dst) ||
+      get_integer(env, argv[1], "srcFd", 0, 2147483647.0, &src))
+    return NULL;
+  if (ioctl((int)dst, FICLONE, (int)src) != 0) throw_errno(env, errno, "ficlone", NULL, NULL);
+  return undefined(env);
+}
+
+/* xattrAtSupport() -> boolean: whether the *xattrat calls are used. */
+static napi_value js_xattr_at_support(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result = NULL;
+  napi_get_boolean(env, xattrat_works() != 0, &result);
+  return result;
+}
+
+/* Tests: take the procfs path from now on, as a kernel without *xattrat would. */
+static napi_value js_disable_xattr_at(napi_env env, napi_callback_info info) {
+  (void)info;
+  have_xattrat = 0;
+  return undefined(env);
+}
+
 /* ---- module ------------------------------------------------------------------------ */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -792,6 +1051,12 @@ static napi_value init(napi_env env, napi_value exports) {
       {"openByHandle", NULL, js_open_by_handle, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fsUuid", NULL, js_fs_uuid, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openBeneath", NULL, js_open_beneath, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ficlone", NULL, js_ficlone, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"statAt", NULL, js_stat_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"getxattrAt", NULL, js_getxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"listxattrAt", NULL, js_listxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"xattrAtSupport", NULL, js_xattr_at_support, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"disableXattrAt", NULL, js_disable_xattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;
