@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The layerfs command: argv -> MountOptions -> mount(); daemonizing, unmount, exit codes.
 // Every failure is one line on stderr and a non-zero exit.
+import { markStartUp, startUpMarks } from './start-up.js'
 import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import { resolve } from 'node:path'
@@ -77,7 +78,9 @@ async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void
   }
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop)
   try {
+    markStartUp('checked')
     const { mount } = await import('./mount.js')
+    markStartUp('modules')
     m = await mount(o, mountpoint)
   } catch (e) {
     notify(`error: ${messageOf(e)}`)
@@ -85,6 +88,9 @@ async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void
   }
   if (stopping) return stop()
   notify('ready')
+  markStartUp('ready')
+  const { mountLog } = await import('./log.js')
+  mountLog('start-up (ms): %s', startUpMarks())
   await m.closed
   process.exit(0)
 }
@@ -246,6 +252,7 @@ function versionText(): string {
 const MOUNT_FORM = /^(-o|-o.+|--options(=.*)?|-f|--foreground|-d|--debug)$/
 
 export async function main(argv: string[]): Promise<void> {
+  markStartUp('main')
   const args = argv.slice(2)
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     process.stdout.write(versionText())

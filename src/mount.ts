@@ -14,6 +14,7 @@ import { IdMap } from './union/id-map.js'
 import { type OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS } from './layers/format.js'
 import { canWriteTrustedXattrs } from './layers/upper.js'
 import { MountError, checkLayout, isRealRoot, mergeMountFlags, parseMountinfo } from './layout.js'
+import { markStartUp } from './start-up.js'
 
 export { MountError, checkLayout, isMountPoint, parseMountinfo } from './layout.js'
 
@@ -124,6 +125,7 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
   union.cleanWork(o.volatile)
   if (union.upper && o.noFsync) union.upper.noFsync = true
   makeVolumeMountPoints(union)
+  markStartUp('layers')
   let fuse: LayerFuse | LowLevelFuse
   if (useHighLevel()) {
     fuse = new LayerFuse(mnt, unionOps(union), { options: fuseOptions(o) })
@@ -132,8 +134,10 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
     fuse = new LowLevelFuse(mnt, union, { mountOptions, sessionOptions, timeouts: CACHE_TIMEOUTS })
   }
   await fuse.mountAsync()
+  markStartUp('fuse')
   try {
     await setMountFlags(o, mnt)
+    markStartUp('flags')
   } catch (e) {
     // Nothing stays mounted when mounting fails.
     await fuse.unmountAsync().catch(() => {})
