@@ -3,9 +3,8 @@
 // before every check has passed.
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
-import { LayerFuse } from './fuse/binding.js'
+import type { LayerFuse } from './fuse/binding.js'
 import { LowLevelFuse } from './fuse/lowlevel-fuse.js'
-import { unionOps } from './fuse/ops.js'
 import { mountLog } from './log.js'
 import type { MountOptions } from './options.js'
 import { Union } from './union/union.js'
@@ -128,6 +127,8 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
   markStartUp('layers')
   let fuse: LayerFuse | LowLevelFuse
   if (useHighLevel()) {
+    // fuse-native's path-based API, for comparison only: loaded when asked for.
+    const [{ LayerFuse }, { unionOps }] = await Promise.all([import('./fuse/binding.js'), import('./fuse/ops.js')])
     fuse = new LayerFuse(mnt, unionOps(union), { options: fuseOptions(o) })
   } else {
     const { mount: mountOptions, session: sessionOptions } = lowLevelOptions(o)
