@@ -267,7 +267,9 @@ function alive(pid: number): boolean {
 
 /** `layerfs --version`: podman's `info` shows it for its mount_program. */
 function versionText(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  // dist/cli.js, or the bundle a level deeper (dist/bundle/layerfs.mjs).
+  const file = ['../package.json', '../../package.json'].map(p => new URL(p, import.meta.url)).find(u => fs.existsSync(u))!
+  const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }
   return `layerfs: version ${pkg.version}\nNode.js ${process.version}\nFUSE kernel interface: what the kernel offers, up to 7.28\n`
 }
 
