@@ -13,7 +13,8 @@ import type { Command } from 'commander'
 import { checkLayout, isMountPoint, remountedFlags, parseMountinfo } from './layout.js'
 import type { Mounted } from './mount.js'
 import { type MountOptions, formatMountOptions, parseMountOptions, remountFlags } from './options.js'
-import { IMAGE_SUBCOMMANDS, type ImageMountFlags } from './image/cli-image.js'
+import type { ImageMountFlags } from './image/cli-image.js'
+import { IMAGE_SUBCOMMANDS } from './image/subcommands.js'
 
 const CLI = fileURLToPath(import.meta.url)
 const SUBCOMMANDS = new Set(['mount', 'umount', 'unmount', 'help', 'layer', 'diff', ...IMAGE_SUBCOMMANDS])

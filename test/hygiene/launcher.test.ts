@@ -9,7 +9,7 @@ import { freshDir, launcherPath, projectRoot } from '../helpers/scratch.js'
 
 const launcher = fs.readFileSync(launcherPath, 'utf8')
 const cli = fs.readFileSync(join(projectRoot, 'src/cli.ts'), 'utf8')
-const imageCli = fs.readFileSync(join(projectRoot, 'src/image/cli-image.ts'), 'utf8')
+const imageCli = fs.readFileSync(join(projectRoot, 'src/image/subcommands.ts'), 'utf8')
 const words = (s: string | undefined): string[] => [...(s ?? '').matchAll(/'([^']+)'/g)].map(m => m[1]!)
 
 t.test('the same subcommands', async t => {
