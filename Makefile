@@ -22,7 +22,7 @@ demo: setup
 
 # `layerfs` on PATH, so that `mount -t fuse.layerfs` and /etc/fstab work (mount.fuse runs it).
 install: setup
-	ln -sf "$(CURDIR)/dist/cli.js" /usr/local/bin/layerfs
+	ln -sf "$(CURDIR)/bin/layerfs" /usr/local/bin/layerfs
 
 uninstall:
 	rm -f /usr/local/bin/layerfs

@@ -69,8 +69,8 @@ else
 fi
 
 # 4. verify: the patched native module is the one that loads, and the host addon has its calls.
-want_rev=$(sed -n 's/^const PATCH_REV = \([0-9]*\).*/\1/p' src/fuse/binding.ts)
-[ -n "$want_rev" ] || die "no PATCH_REV in src/fuse/binding.ts"
+want_rev=$(sed -n 's/^export const PATCH_REV = \([0-9]*\).*/\1/p' src/fuse/native-module.ts)
+[ -n "$want_rev" ] || die "no PATCH_REV in src/fuse/native-module.ts"
 node -e '
   const Fuse = require("fuse-native")
   if (Fuse.layerfsPatch !== Number(process.argv[1]))

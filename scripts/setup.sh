@@ -43,4 +43,6 @@ bash scripts/build-native.sh
 say "tsc"
 npx tsc -p .
 chmod +x dist/cli.js
+say "bundle"
+node scripts/bundle.mjs
 say "ready"

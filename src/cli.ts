@@ -1,24 +1,42 @@
 #!/usr/bin/env node
 // The layerfs command: argv -> MountOptions -> mount(); daemonizing, unmount, exit codes.
 // Every failure is one line on stderr and a non-zero exit.
+// First: its mark is Node.js's start-up, before any module of ours has run (src/start-up.ts).
+import { markStartUp, startUpMarks } from './start-up.js'
 import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Command, CommanderError, Option } from 'commander'
-// Only what every command needs is imported here; the daemon's code (FUSE, the union, the
-// native addons) and the image tools load when used: the command that starts a daemon stays
-// quick (a mount program's whole cost is that command and the daemon's start).
+import type { Command } from 'commander'
+// Only what a mount needs is imported here; the daemon's code (FUSE, the union, the native
+// addons), commander and the image tools load when used: a mount's whole cost is its start-up
+// (native-notes/mount-program.md, "What a mount costs").
 import { checkLayout, isMountPoint, remountedFlags, parseMountinfo } from './layout.js'
 import type { Mounted } from './mount.js'
 import { type MountOptions, formatMountOptions, parseMountOptions, remountFlags } from './options.js'
-import { registerLayerCommands } from './image/cli-layer.js'
-import { IMAGE_SUBCOMMANDS, type ImageMountFlags, imageMountOptions, registerImageCommands } from './image/cli-image.js'
+import type { ImageMountFlags } from './image/cli-image.js'
+import { IMAGE_SUBCOMMANDS } from './image/subcommands.js'
 
 const CLI = fileURLToPath(import.meta.url)
 const SUBCOMMANDS = new Set(['mount', 'umount', 'unmount', 'help', 'layer', 'diff', ...IMAGE_SUBCOMMANDS])
 
+/**
+ * The readiness pipe of a daemon (--notify-fd): whoever started it (bin/layerfs, or this
+ * command's daemonize) waits on it for `ready` or `error: MESSAGE`, and the daemon's stderr
+ * goes nowhere, so a failure is told there too.
+ */
+let notifyFd: number | undefined
+
 function fail(message: string, code = 1): never {
+  if (notifyFd !== undefined) {
+    // Not closed: the pipe ends when this process has exited, so that nothing of ours is
+    // running any more once the command that waits on it has returned.
+    try {
+      fs.writeSync(notifyFd, `error: ${message}\n`)
+    } catch {
+      // Nobody waits any more.
+    }
+  }
   process.stderr.write(`layerfs: ${message}\n`)
   process.exit(code)
 }
@@ -39,13 +57,20 @@ interface MountFlags extends ImageMountFlags {
 const daemonTitle = (mnt: string): string => `layerfs ${mnt}`
 
 async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void> {
+  if (flags.notifyFd !== undefined && flags.foreground) notifyFd = Number(flags.notifyFd)
   let o: MountOptions
   try {
-    if (flags.image !== undefined) flags.options = [await imageMountOptions(flags, mountpoint), ...flags.options]
+    if (flags.image !== undefined) {
+      const { imageMountOptions } = await import('./image/cli-image.js')
+      flags.options = [await imageMountOptions(flags, mountpoint), ...flags.options]
+    }
     // mount.fuse's SOURCE is what /proc/mounts shows; `-d` is fuse-overlayfs's (and libfuse's) -o debug.
     const extra = [...(flags.source === undefined ? [] : [`fsname=${flags.source.replace(/([\\,])/g, '\\$1')}`]), ...(flags.debug ? ['debug'] : [])]
     const remounting = remountFlags(flags.options)
-    if (remounting) return await remount(remounting, mountpoint)
+    if (remounting) {
+      await remount(remounting, mountpoint)
+      return notify('ready')
+    }
     o = parseMountOptions([...flags.options, ...extra])
     await clearStaleMount(mountpoint)
     checkLayout(o, mountpoint)
@@ -57,17 +82,6 @@ async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void
   // the daemon by it).
   if (!flags.foreground) return daemonize(formatMountOptions(o), fs.realpathSync(mountpoint))
   process.title = daemonTitle(fs.realpathSync(mountpoint))
-
-  const notifyFd = flags.notifyFd === undefined ? undefined : Number(flags.notifyFd)
-  const notify = (msg: string): void => {
-    if (notifyFd === undefined) return
-    try {
-      fs.writeSync(notifyFd, msg + '\n')
-      fs.closeSync(notifyFd)
-    } catch {
-      // The parent is gone; nothing to tell.
-    }
-  }
   // Signals are caught from the start: one that comes while mounting unmounts once mounted.
   let m: Mounted | undefined
   let stopping = false
@@ -77,23 +91,41 @@ async function mountCommand(mountpoint: string, flags: MountFlags): Promise<void
   }
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop)
   try {
+    markStartUp('checked')
     const { mount } = await import('./mount.js')
+    markStartUp('modules')
     m = await mount(o, mountpoint)
   } catch (e) {
-    notify(`error: ${messageOf(e)}`)
     return fail(messageOf(e))
   }
   if (stopping) return stop()
   notify('ready')
+  markStartUp('ready')
+  const { mountLog } = await import('./log.js')
+  mountLog('start-up (ms): %s', startUpMarks())
   await m.closed
   process.exit(0)
 }
 
+/** Tells whoever waits on the readiness pipe (if any) that the mount serves, and closes it. */
+function notify(msg: 'ready'): void {
+  if (notifyFd === undefined) return
+  const fd = notifyFd
+  notifyFd = undefined
+  try {
+    fs.writeSync(fd, msg + '\n')
+    fs.closeSync(fd)
+  } catch {
+    // The parent is gone; nothing to tell.
+  }
+}
+
 /**
- * V8 flags of the daemon. Its objects live long (nodes, cached entries) and its garbage is
- * short-lived (paths, stats, replies): 1 MB semi-spaces (V8's default is 16) and an old
- * generation that grows by 20% between full collections (V8's factor is up to 4x on a small
- * heap) keep the peak near what is live. A walk of 60,000 files: peak RSS 107 -> 94 MB, daemon
+ * V8 flags of the daemon (bin/layerfs starts it with the same; test/hygiene/launcher compares
+ * them). Its objects live long (nodes, cached entries) and its garbage is short-lived (paths,
+ * stats, replies): 1 MB semi-spaces (V8's default is 16) and an old generation that grows by
+ * 20% between full collections (V8's factor is up to 4x on a small heap) keep the peak near
+ * what is live. (They cost a mount's start-up nothing: 4 scavenges either way.) A walk of 60,000 files: peak RSS 107 -> 94 MB, daemon
  * CPU 0.73 -> 0.83 s (native-notes/memory.md).
  */
 const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1', '--heap-growing-percent=20']
@@ -238,19 +270,47 @@ function alive(pid: number): boolean {
 
 /** `layerfs --version`: podman's `info` shows it for its mount_program. */
 function versionText(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  // dist/cli.js, or the bundle a level deeper (dist/bundle/layerfs.mjs).
+  const file = ['../package.json', '../../package.json'].map(p => new URL(p, import.meta.url)).find(u => fs.existsSync(u))!
+  const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }
   return `layerfs: version ${pkg.version}\nNode.js ${process.version}\nFUSE kernel interface: what the kernel offers, up to 7.28\n`
 }
 
 /** Top-level flags that are fuse-overlayfs's mount form (`layerfs [-f] [-d] -o OPTS MOUNTPOINT`), not a subcommand's. */
 const MOUNT_FORM = /^(-o|-o.+|--options(=.*)?|-f|--foreground|-d|--debug)$/
 
+/**
+ * The daemon's command line as bin/layerfs (and daemonize) write it, `mount -f --notify-fd N
+ * [--source SOURCE] (-o OPTS)... MOUNTPOINT`, read without commander (whose loading is ~10 ms
+ * of a mount); anything else is undefined, for commander.
+ */
+function daemonArgs(args: readonly string[]): { mountpoint: string; flags: MountFlags } | undefined {
+  if (args[0] !== 'mount' || args[1] !== '-f' || args[2] !== '--notify-fd' || !/^\d+$/.test(args[3] ?? '')) return undefined
+  const flags: MountFlags = { foreground: true, notifyFd: args[3], options: [] }
+  const last = args.length - 1
+  let i = 4
+  if (args[i] === '--source' && i + 1 < last) flags.source = args[(i += 2) - 1]
+  for (; i < last; i++) {
+    const a = args[i]!
+    if ((a === '-o' || a === '--options') && i + 1 < last) flags.options.push(args[++i]!)
+    else if (a.startsWith('--options=')) flags.options.push(a.slice('--options='.length))
+    else if (a.startsWith('-o') && a.length > 2) flags.options.push(a.slice(2))
+    else return undefined
+  }
+  const mountpoint = args[last]
+  if (i !== last || mountpoint === undefined || mountpoint.startsWith('-')) return undefined
+  return { mountpoint, flags }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  markStartUp('main')
   const args = argv.slice(2)
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
     process.stdout.write(versionText())
     return
   }
+  const daemon = daemonArgs(args)
+  if (daemon !== undefined) return mountCommand(daemon.mountpoint, daemon.flags)
   if (args.length >= 2 && !args[0]!.startsWith('-') && !SUBCOMMANDS.has(args[0]!)) {
     // mount.fuse's form: layerfs SOURCE MOUNTPOINT [-o OPTS]
     args.splice(0, 2, 'mount', args[1]!, '--source', args[0]!)
@@ -258,7 +318,10 @@ export async function main(argv: string[]): Promise<void> {
     // fuse-overlayfs's form, as containers/storage runs its mount_program.
     args.unshift('mount')
   }
-  const program = new Command('layerfs')
+  const { Command, CommanderError, Option } = await import('commander')
+  const { registerLayerCommands } = await import('./image/cli-layer.js')
+  const { registerImageCommands } = await import('./image/cli-image.js')
+  const program: Command = new Command('layerfs')
     .description('A union filesystem with the semantics and on-disk format of kernel overlayfs')
     .exitOverride()
     .configureOutput({ writeErr: s => process.stderr.write(s.startsWith('error: ') ? `layerfs: ${s.slice(7)}` : s) })

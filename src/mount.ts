@@ -3,9 +3,8 @@
 // before every check has passed.
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
-import { LayerFuse } from './fuse/binding.js'
+import type { LayerFuse } from './fuse/binding.js'
 import { LowLevelFuse } from './fuse/lowlevel-fuse.js'
-import { unionOps } from './fuse/ops.js'
 import { mountLog } from './log.js'
 import type { MountOptions } from './options.js'
 import { Union } from './union/union.js'
@@ -14,6 +13,7 @@ import { IdMap } from './union/id-map.js'
 import { type OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS } from './layers/format.js'
 import { canWriteTrustedXattrs } from './layers/upper.js'
 import { MountError, checkLayout, isRealRoot, mergeMountFlags, parseMountinfo } from './layout.js'
+import { markStartUp } from './start-up.js'
 
 export { MountError, checkLayout, isMountPoint, parseMountinfo } from './layout.js'
 
@@ -129,16 +129,21 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
   union.cleanWork(o.volatile)
   if (union.upper && o.noFsync) union.upper.noFsync = true
   makeVolumeMountPoints(union)
+  markStartUp('layers')
   let fuse: LayerFuse | LowLevelFuse
   if (useHighLevel()) {
+    // fuse-native's path-based API, for comparison only: loaded when asked for.
+    const [{ LayerFuse }, { unionOps }] = await Promise.all([import('./fuse/binding.js'), import('./fuse/ops.js')])
     fuse = new LayerFuse(mnt, unionOps(union), { options: fuseOptions(o) })
   } else {
     const { mount: mountOptions, session: sessionOptions } = lowLevelOptions(o)
     fuse = new LowLevelFuse(mnt, union, { mountOptions, sessionOptions, timeouts: CACHE_TIMEOUTS })
   }
   await fuse.mountAsync()
+  markStartUp('fuse')
   try {
     await setMountFlags(o, mnt)
+    markStartUp('flags')
   } catch (e) {
     // Nothing stays mounted when mounting fails.
     await fuse.unmountAsync().catch(() => {})

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process'
 import type { Union } from '../union/union.js'
 import { type CacheTimeouts, LowLevelOps } from './ll-ops.js'
 import { LowLevelSession } from './lowlevel.js'
-import { validateFuseOptions } from './binding.js'
+import { validateFuseOptions } from './fuse-options.js'
 import { fuseLog } from '../log.js'
 
 export interface LowLevelFuseOptions {

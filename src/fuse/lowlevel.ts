@@ -1,8 +1,7 @@
-/// <reference path="./fuse-native.d.ts" />
 // The lowlevel libfuse session of the patched fuse-native (rev 5, scripts/fuse-native/lowlevel.c):
 // requests by node id, answered whenever JS is ready. This module only types the native calls
 // and encodes replies; what the node ids mean is nodes.ts's business, what requests do ll-ops.ts's.
-import Fuse from 'fuse-native'
+import { fuseNativeModule } from './native-module.js'
 import type { UnionStat } from '../union/inode.js'
 import type { StatFs } from '../layers/statfs.js'
 
@@ -88,7 +87,7 @@ interface Native {
   ll_close_fd(handleFd: number): number
 }
 
-const native = (Fuse as unknown as { native: Native }).native
+const native = fuseNativeModule() as Native
 
 function fdResult(r: number, syscall: string): number {
   if (r < 0) throw Object.assign(new Error(`${syscall}: errno ${-r}`), { errno: r, syscall })

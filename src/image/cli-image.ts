@@ -9,8 +9,7 @@ import { isMountPoint } from '../layout.js'
 /** The store and what every command here takes from it. */
 const store = (): Promise<typeof import('./store.js')> => import('./store.js')
 
-/** The first words of the commands registered here (the CLI must not take them for a SOURCE). */
-export const IMAGE_SUBCOMMANDS = ['image', 'ps', 'rm']
+export { IMAGE_SUBCOMMANDS } from './subcommands.js'
 
 const ROOT_HELP = 'storage root (default: $LAYERFS_ROOT, else /var/lib/layerfs)'
 

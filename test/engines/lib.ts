@@ -10,7 +10,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, m
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describeFailure, run, runOk, type RunResult } from '../helpers/run.js'
-import { cliPath, mountPoints } from '../helpers/scratch.js'
+import { launcherPath, mountPoints } from '../helpers/scratch.js'
 
 export type Mode = 'root' | 'rootless'
 /**
@@ -50,7 +50,7 @@ export async function missingPrerequisites(): Promise<string[]> {
   const ldd = await run('ldd', ['/bin/busybox'])
   if (!existsSync('/bin/busybox')) problems.push('/bin/busybox is missing (Debian: busybox-static)')
   else if (!/not a dynamic executable/.test(ldd.stdout + ldd.stderr)) problems.push('/bin/busybox is not static (Debian: busybox-static)')
-  if (!existsSync(cliPath)) problems.push(`${cliPath} is missing: run scripts/setup.sh`)
+  if (!existsSync(launcherPath)) problems.push(`${launcherPath} is missing: run scripts/setup.sh`)
   if (problems.length) problems.push('scripts/setup.sh installs them (Debian: podman buildah runc catatonit uidmap busybox-static fuse-overlayfs)')
   return problems
 }
@@ -162,7 +162,7 @@ export interface LegOptions {
   root: string
   /** The rootless user (prepareRootless()); needed for mode 'rootless'. */
   user?: TestUser
-  /** The real program behind the mount_program wrapper; default fuse-overlayfs or dist/cli.js. */
+  /** The real program behind the mount_program wrapper; default fuse-overlayfs or bin/layerfs. */
   program?: string
   /** Environment for the mount program (e.g. DEBUG for layerfs): its stderr then goes to a file. */
   programEnv?: Record<string, string>
@@ -197,7 +197,7 @@ export class Leg {
     const d = this.dir
     for (const sub of ['', 'home', 'xdg', 'tmp', 'out', 'ctx', 'cni']) mkdirSync(join(d, sub), { recursive: true, mode: 0o755 })
     chmodSync(join(d, 'xdg'), 0o700)
-    const program = o.storage === 'fuse-overlayfs' ? o.program ?? FUSE_OVERLAYFS : o.storage === 'layerfs' ? o.program ?? cliPath : undefined
+    const program = o.storage === 'fuse-overlayfs' ? o.program ?? FUSE_OVERLAYFS : o.storage === 'layerfs' ? o.program ?? launcherPath : undefined
     if (program) this.#writeWrapper(program, o.programEnv)
     writeFileSync(join(d, 'storage.conf'), [
       '[storage]',

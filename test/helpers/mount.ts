@@ -8,6 +8,7 @@ import { run } from './run.js'
 import {
   cliPath,
   forceUnmountSync,
+  launcherPath,
   freshDir,
   isMounted,
   mountType,
@@ -89,16 +90,16 @@ export interface CliResult {
 }
 
 /**
- * Runs `node dist/cli.js args...` with stdout/stderr going to files, and waits for the CLI
- * process itself to exit (a daemon it leaves behind may keep those files open; pipes would
- * never close).
+ * Runs `bin/layerfs args...` (the command as installed; dist/cli.js behind it) with stdout/stderr
+ * going to files, and waits for the CLI process itself to exit (a daemon it leaves behind may
+ * keep those files open; pipes would never close).
  */
 export async function runCli(args: readonly string[], opts: { timeout?: number; env?: Record<string, string> } = {}): Promise<CliResult & { logDir: string }> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} does not exist: run \`make build\` first (or set LAYERFS_TEST_TARGETS=overlay)`)
   const logDir = freshDir('cli')
   const out = openSync(join(logDir, 'stdout'), 'w')
   const err = openSync(join(logDir, 'stderr'), 'w')
-  const child = spawn(process.execPath, [cliPath, ...args], {
+  const child = spawn(launcherPath, [...args], {
     cwd: projectRoot,
     stdio: ['ignore', out, err],
     env: { ...process.env, ...opts.env },
@@ -181,7 +182,7 @@ async function takeDownOverlay(mnt: string): Promise<string[]> {
   return problems
 }
 
-/** Mounts layerfs with `node dist/cli.js mount -o ... MNT`; unmounted again at t's teardown. */
+/** Mounts layerfs with `bin/layerfs mount -o ... MNT`; unmounted again at t's teardown. */
 export async function mountLayerfs(t: TeardownHost, spec: MountSpec): Promise<Mounted> {
   const d = prepare(spec)
   const options = [...layerOptions(d), ...(spec.metacopy ? ['metacopy=on'] : []), ...(spec.options ?? [])].join(',')

@@ -9,8 +9,10 @@ import { fileURLToPath } from 'node:url'
 
 /** The repository root, found from this file. */
 export const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-/** The CLI under test (built by `make build`). */
+/** The CLI under test (built by `make build`), run by node. */
 export const cliPath = join(projectRoot, 'dist/cli.js')
+/** The command as installed (package.json's bin): a mount starts one Node.js process, the daemon. */
+export const launcherPath = join(projectRoot, 'bin/layerfs')
 /** Keep scratch dirs after the run (for debugging): LAYERFS_TEST_KEEP=1. */
 export const keepScratch = !!process.env.LAYERFS_TEST_KEEP
 

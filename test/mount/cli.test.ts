@@ -4,7 +4,7 @@ import fs from 'node:fs'
 import t from 'tap'
 import { mountLayerfs, runCli } from '../helpers/mount.js'
 import { run } from '../helpers/run.js'
-import { cliPath, freshDir, isLayerfsDaemon, isMounted, processesFor } from '../helpers/scratch.js'
+import { cliPath, freshDir, isLayerfsDaemon, isMounted, launcherPath, processesFor } from '../helpers/scratch.js'
 
 /** Every path under dir with its type, size and mtime: what "nothing changed" compares. */
 function listing(dir: string): string[] {
@@ -110,7 +110,7 @@ t.test('mount -t fuse.layerfs with layerfs on PATH, and umount(8) stops the daem
   const link = '/usr/local/bin/layerfs'
   const had = fs.existsSync(link)
   if (!had) {
-    fs.symlinkSync(cliPath, link)
+    fs.symlinkSync(launcherPath, link)
     t.teardown(() => fs.rmSync(link, { force: true }))
   }
   const d = layout()

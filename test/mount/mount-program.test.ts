@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import t, { type Test } from 'tap'
 import { runCli } from '../helpers/mount.js'
 import { run, sh } from '../helpers/run.js'
-import { cliPath, daemonOf, freshDir, isMounted, processesFor, registerMount, unregisterMount } from '../helpers/scratch.js'
+import { cliPath, daemonOf, launcherPath, freshDir, isMounted, processesFor, registerMount, unregisterMount } from '../helpers/scratch.js'
 
 /** A containers/storage-like home: overlay/<id>/diff layers, overlay/l/<short> links to them. */
 function storage(): { home: string; lowers: string; upper: string; work: string; mnt: string } {
@@ -27,9 +27,9 @@ function storage(): { home: string; lowers: string; upper: string; work: string;
   return { home, lowers: 'l/SHORTB:l/SHORTA', upper: `${home}/ccc/diff`, work: `${home}/ccc/work`, mnt: `${home}/ccc/merged` }
 }
 
-/** Runs the CLI with cwd `cwd` (containers/storage runs its mount program in its home). */
+/** Runs the command as installed with cwd `cwd` (containers/storage runs its mount program in its home). */
 function cliIn(cwd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return run(process.execPath, [cliPath, ...args], { cwd, timeout: 30_000 })
+  return run(launcherPath, args, { cwd, timeout: 30_000 })
 }
 
 async function takeDown(mnt: string): Promise<void> {
@@ -118,10 +118,10 @@ t.test('refused in the mount_program form too: one line, nothing mounted', async
 async function viaMount(t: Test, args: { source?: string; mnt: string; options: string; current?: string[] }): Promise<{ code: number | null; stderr: string }> {
   const link = '/usr/local/bin/layerfs'
   if (!fs.existsSync(link)) {
-    fs.symlinkSync(cliPath, link)
+    fs.symlinkSync(launcherPath, link)
     t.teardown(() => fs.rmSync(link, { force: true }))
   }
-  if (fs.realpathSync(link) === fs.realpathSync(cliPath)) {
+  if (fs.realpathSync(link) === fs.realpathSync(launcherPath)) {
     const typed = args.source === undefined ? [] : ['-t', 'fuse.layerfs', args.source]
     return run('mount', [...typed, args.mnt, '-o', args.options])
   }

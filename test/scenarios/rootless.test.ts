@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { run } from '../helpers/run.js'
-import { cliPath, freshDir, mountsUnder, scratchRoot } from '../helpers/scratch.js'
+import { freshDir, launcherPath, mountsUnder, scratchRoot } from '../helpers/scratch.js'
 
 /** Calls made on both; their output (errors included) is compared too. */
 const OPS = `
@@ -40,7 +40,7 @@ const NO_TAP = 'unset NODE_OPTIONS'
 function inMount(root: string, impl: Impl, body: string, userns: boolean): string {
   const opts = `lowerdir=${root}/L,upperdir=${root}/U,workdir=${root}/WU`
   const m = `${root}/MU`
-  if (impl === 'layerfs') return `node ${cliPath} -o ${opts} ${m} && (cd ${m} && ${body}); node ${cliPath} umount ${m}`
+  if (impl === 'layerfs') return `${launcherPath} -o ${opts} ${m} && (cd ${m} && ${body}); ${launcherPath} umount ${m}`
   const line = `mount -t overlay overlay -o userxattr,${opts} ${m} && (cd ${m} && ${body}); umount ${m}`
   return userns ? `unshare -rm bash -c '${line}'` : line
 }
