@@ -7,7 +7,8 @@
 // the other implementation, and to a mount without metacopy (EPERM, as the kernel).
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs'
+
 import { join } from 'node:path'
 import { getXattr, setXattr, writeTree } from '../helpers/layers.js'
 import { mountKind, runCli } from '../helpers/mount.js'
@@ -16,6 +17,8 @@ import { freshDir } from '../helpers/scratch.js'
 import type { Op, SysResult } from '../helpers/syscalls.js'
 import { syscalls } from '../helpers/syscalls.js'
 import { twinMounts, type Side } from '../helpers/twin.js'
+
+const TMPFS_MAGIC = 0x01021994
 
 const MTIME = '1500000000123456789'
 const BIG = randomBytes(100 * 1024)
@@ -119,6 +122,7 @@ t.test('metadata changes copy up the inode only; data follows at the first write
 t.test('a metacopy file whose data is gone is EIO; one in the bottom layer too (stacked layers); listings leave them out', async t => {
   // Build an upper with metacopy files on the kernel, then take its data away.
   const root = freshDir('metacopy-eio')
+  const onTmpfs = statfsSync(root).type === TMPFS_MAGIC
   const [l, u] = [join(root, 'l'), join(root, 'u')]
   mkdirSync(l)
   mkdirSync(u)
@@ -147,7 +151,13 @@ t.test('a metacopy file whose data is gone is EIO; one in the bottom layer too (
       res.push(await syscalls(mm.mnt, ops))
       await mm.unmount()
     }
-    t.same(res[0], res[1], `${name}: layerfs gives what the kernel gives`, { kernel: res[1] })
+    if (name === 'upper, data gone, metacopy=off' && onTmpfs) {
+      // A known difference: kernel 6.18 with its upper on tmpfs fails this listing with EPERM
+      // (on ext4 it leaves the two names out: CI runs both); layerfs leaves them out on both.
+      t.same(res[0]!.slice(0, 2), res[1]!.slice(0, 2), `${name}: layerfs gives what the kernel gives for f and g`)
+      t.match(res[1]![2], { errno: 'EPERM' }, `${name}: the kernel on tmpfs: the listing fails with EPERM`)
+      t.same(res[0]![2], { ok: true, value: [] }, `${name}: layerfs: the names left out, as the kernel on ext4`)
+    } else t.same(res[0], res[1], `${name}: layerfs gives what the kernel gives`, { kernel: res[1] })
     t.same(res[1]!.slice(0, 2).map(r => ('ok' in r ? 'ok' : r.errno)), want, `${name}: the kernel gives ${want.join(', ')}`)
   }
   rmSync(root, { recursive: true, force: true })
