@@ -474,6 +474,26 @@ function tables(res, targets) {
     checks.push(`- lstat of another file during a copy-up answers in < 50 ms: worst ${fmtS(worst)} ms ${worst < 50 ? 'PASS' : 'FAIL'}`)
   }
   if (checks.length) out.push(`\nTargets (issue 4):\n\n${checks.join('\n')}`)
+
+  // Issue 13's targets (mount time: scripts/bench/mount-time).
+  const c13 = []
+  const pass = ok => (ok ? 'PASS' : 'FAIL')
+  if (summary.geomeanFuse !== undefined) {
+    c13.push(`- geometric mean layerfs/fuse-overlayfs ≤ 0.8: ${fmtR(summary.geomeanFuse)} ${pass(summary.geomeanFuse <= 0.8)}`)
+    const over = steps.filter(s => R(s, 'fuse') > 1.2)
+    c13.push(`- no workload > 1.2x fuse-overlayfs: ${over.length ? `FAIL (${over.map(s => `${s} ${fmtR(R(s, 'fuse'))}`).join(', ')})` : 'PASS'}`)
+    const want08 = ['stat-cold', 'find-cold', 'git-status-cold', 'tar-c', 'tar-x', 'create'].filter(s => R(s, 'fuse') !== undefined)
+    const over08 = want08.filter(s => R(s, 'fuse') > 0.8)
+    if (want08.length) c13.push(`- ${want08.join(', ')} each ≤ 0.8x fuse-overlayfs: ${over08.length ? `FAIL (${over08.map(s => `${s} ${fmtR(R(s, 'fuse'))}`).join(', ')})` : 'PASS'}`)
+    if (R('apt-install', 'fuse') !== undefined) c13.push(`- apt-install ≤ fuse-overlayfs: ${fmtR(R('apt-install', 'fuse'))} ${pass(R('apt-install', 'fuse') <= 1)}`)
+  }
+  if (R('copyup-chmod', 'kernel') !== undefined) c13.push(`- copyup-chmod ≤ kernel overlayfs: ${fmtR(R('copyup-chmod', 'kernel'))} ${pass(R('copyup-chmod', 'kernel') <= 1)}`)
+  const chmodCpu = median(res.measurements.filter(m => m.step === 'copyup-chmod' && m.target === 'layerfs' && m.ok && Number.isFinite(m.daemonCpu)).map(m => m.daemonCpu))
+  const chmodFiles = res.args?.quick ? 200 : 1000
+  const perCopyUp = chmodCpu * 1000 / chmodFiles
+  if (Number.isFinite(chmodCpu)) c13.push(`- daemon CPU per small copy-up (copyup-chmod, ${chmodFiles} files) < 0.2 ms: ${fmtS(perCopyUp)} ms ${pass(perCopyUp < 0.2)}`)
+  if (summary.rssAfterStat_layerfs !== undefined) c13.push(`- daemon peak RSS after stat of every entry < 64 MB: ${fmtS(summary.rssAfterStat_layerfs)} MB ${pass(summary.rssAfterStat_layerfs < 64)}`)
+  if (c13.length) out.push(`\nTargets (issue 13; mount time: scripts/bench/mount-time):\n\n${c13.join('\n')}`)
   return { markdown: out.join('\n'), summary }
 }
 
