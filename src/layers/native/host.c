@@ -414,13 +414,14 @@ static napi_value js_futimens(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* lgetxattr(path, name) -> Buffer | undefined (ENODATA).
- * First try a small stack buffer; on ERANGE ask the size and read into a heap buffer of
- * that size, retrying while the value keeps growing between the two calls. */
+/* The xattr readers shared by the path calls (lgetxattr, llistxattr) and the fd-relative ones
+ * (getxattrAt, listxattrAt); defined with the latter below. dirfd AT_FDCWD: `name` is a path. */
+static napi_value xattr_value(napi_env env, int dirfd, const char *name, const char *xname);
+static napi_value xattr_names(napi_env env, int dirfd, const char *name);
+
+/* lgetxattr(path, name) -> Buffer | undefined (ENODATA). */
 static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
-  napi_value argv[2], result = NULL;
-  char stackbuf[XATTR_STACK_BUF];
-  char *heap = NULL, *data = stackbuf;
+  napi_value argv[2];
   if (get_args(env, info, 2, argv)) return NULL;
   char *path = get_utf8(env, argv[0], "path");
   if (path == NULL) return NULL;
@@ -429,31 +430,7 @@ static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
     free(path);
     return NULL;
   }
-
-  ssize_t n = lgetxattr(path, name, stackbuf, sizeof stackbuf);
-  while (n < 0 && errno == ERANGE) {
-    ssize_t size = lgetxattr(path, name, NULL, 0);
-    if (size < 0) break;
-    free(heap);
-    heap = malloc(size > 0 ? (size_t)size : 1);
-    if (heap == NULL) {
-      errno = ENOMEM;
-      n = -1;
-      break;
-    }
-    data = heap;
-    n = lgetxattr(path, name, heap, (size_t)size);
-  }
-
-  if (n >= 0) {
-    void *unused;
-    if (napi_create_buffer_copy(env, (size_t)n, data, &unused, &result) != napi_ok) result = NULL;
-  } else if (errno == ENODATA) {
-    result = undefined(env);
-  } else {
-    throw_errno(env, errno, "lgetxattr", path, NULL);
-  }
-  free(heap);
+  napi_value result = xattr_value(env, AT_FDCWD, path, name);
   free(name);
   free(path);
   return result;
@@ -461,46 +438,11 @@ static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
 
 /* llistxattr(path) -> string[]: the NUL-separated list split into names. */
 static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
-  napi_value argv[1], result = NULL;
-  char stackbuf[XATTR_STACK_BUF];
-  char *heap = NULL, *data = stackbuf;
+  napi_value argv[1];
   if (get_args(env, info, 1, argv)) return NULL;
   char *path = get_utf8(env, argv[0], "path");
   if (path == NULL) return NULL;
-
-  ssize_t n = llistxattr(path, stackbuf, sizeof stackbuf);
-  while (n < 0 && errno == ERANGE) {
-    ssize_t size = llistxattr(path, NULL, 0);
-    if (size < 0) break;
-    free(heap);
-    heap = malloc(size > 0 ? (size_t)size : 1);
-    if (heap == NULL) {
-      errno = ENOMEM;
-      n = -1;
-      break;
-    }
-    data = heap;
-    n = llistxattr(path, heap, (size_t)size);
-  }
-
-  if (n < 0) {
-    throw_errno(env, errno, "llistxattr", path, NULL);
-    goto done;
-  }
-  NAPI_OK(napi_create_array(env, &result));
-  uint32_t index = 0;
-  for (ssize_t at = 0; at < n;) {
-    size_t len = strnlen(data + at, (size_t)(n - at));
-    napi_value item;
-    NAPI_OK(create_name(env, data + at, len, &item));
-    NAPI_OK(napi_set_element(env, result, index++, item));
-    at += (ssize_t)len + 1;
-  }
-  goto done;
-napi_fail:
-  result = NULL;
-done:
-  free(heap);
+  napi_value result = xattr_names(env, AT_FDCWD, path);
   free(path);
   return result;
 }
@@ -913,25 +855,17 @@ static napi_value js_stat_at(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* getxattrAt(dirfd, name, xattr) -> Buffer | undefined (ENODATA): as lgetxattr. */
-static napi_value js_getxattr_at(napi_env env, napi_callback_info info) {
-  napi_value argv[3], result = NULL;
+/* The value of xattr `xname` of `name` in dirfd (AT_FDCWD: `name` is a path) as a Buffer,
+ * undefined for ENODATA, else the error thrown (NULL). A small stack buffer first; on ERANGE
+ * the size is asked and a heap buffer of it read, again while the value keeps growing between
+ * the two calls. */
+static napi_value xattr_value(napi_env env, int dirfd, const char *name, const char *xname) {
+  napi_value result = NULL;
   char stackbuf[XATTR_STACK_BUF];
   char *heap = NULL, *data = stackbuf;
-  double dirfd;
-  if (get_args(env, info, 3, argv)) return NULL;
-  if (get_integer(env, argv[0], "dirfd", AT_FDCWD, 2147483647.0, &dirfd)) return NULL;
-  char *name = get_utf8(env, argv[1], "name");
-  if (name == NULL) return NULL;
-  char *xname = get_utf8(env, argv[2], "xattr");
-  if (xname == NULL) {
-    free(name);
-    return NULL;
-  }
-  int fd = (int)dirfd;
-  ssize_t n = getxattr_at(fd, name, xname, stackbuf, sizeof stackbuf);
+  ssize_t n = getxattr_at(dirfd, name, xname, stackbuf, sizeof stackbuf);
   while (n < 0 && errno == ERANGE) {
-    ssize_t size = getxattr_at(fd, name, xname, NULL, 0);
+    ssize_t size = getxattr_at(dirfd, name, xname, NULL, 0);
     if (size < 0) break;
     free(heap);
     heap = malloc(size > 0 ? (size_t)size : 1);
@@ -941,36 +875,30 @@ static napi_value js_getxattr_at(napi_env env, napi_callback_info info) {
       break;
     }
     data = heap;
-    n = getxattr_at(fd, name, xname, heap, (size_t)size);
+    n = getxattr_at(dirfd, name, xname, heap, (size_t)size);
   }
   if (n >= 0) {
     void *unused;
     if (napi_create_buffer_copy(env, (size_t)n, data, &unused, &result) != napi_ok) result = NULL;
   } else if (errno == ENODATA) {
     result = undefined(env);
+  } else if (dirfd == AT_FDCWD) {
+    throw_errno(env, errno, "lgetxattr", name, NULL);
   } else {
-    throw_errno_at(env, errno, "lgetxattr", fd, name);
+    throw_errno_at(env, errno, "lgetxattr", dirfd, name);
   }
   free(heap);
-  free(xname);
-  free(name);
   return result;
 }
 
-/* listxattrAt(dirfd, name) -> string[]: as llistxattr. */
-static napi_value js_listxattr_at(napi_env env, napi_callback_info info) {
-  napi_value argv[2], result = NULL;
+/* The xattr names of `name` in dirfd (AT_FDCWD: a path) as string[], else the error thrown. */
+static napi_value xattr_names(napi_env env, int dirfd, const char *name) {
+  napi_value result = NULL;
   char stackbuf[XATTR_STACK_BUF];
   char *heap = NULL, *data = stackbuf;
-  double dirfd;
-  if (get_args(env, info, 2, argv)) return NULL;
-  if (get_integer(env, argv[0], "dirfd", AT_FDCWD, 2147483647.0, &dirfd)) return NULL;
-  char *name = get_utf8(env, argv[1], "name");
-  if (name == NULL) return NULL;
-  int fd = (int)dirfd;
-  ssize_t n = listxattr_at(fd, name, stackbuf, sizeof stackbuf);
+  ssize_t n = listxattr_at(dirfd, name, stackbuf, sizeof stackbuf);
   while (n < 0 && errno == ERANGE) {
-    ssize_t size = listxattr_at(fd, name, NULL, 0);
+    ssize_t size = listxattr_at(dirfd, name, NULL, 0);
     if (size < 0) break;
     free(heap);
     heap = malloc(size > 0 ? (size_t)size : 1);
@@ -980,10 +908,11 @@ static napi_value js_listxattr_at(napi_env env, napi_callback_info info) {
       break;
     }
     data = heap;
-    n = listxattr_at(fd, name, heap, (size_t)size);
+    n = listxattr_at(dirfd, name, heap, (size_t)size);
   }
   if (n < 0) {
-    throw_errno_at(env, errno, "llistxattr", fd, name);
+    if (dirfd == AT_FDCWD) throw_errno(env, errno, "llistxattr", name, NULL);
+    else throw_errno_at(env, errno, "llistxattr", dirfd, name);
     goto done;
   }
   NAPI_OK(napi_create_array(env, &result));
@@ -1000,6 +929,37 @@ napi_fail:
   result = NULL;
 done:
   free(heap);
+  return result;
+}
+
+/* getxattrAt(dirfd, name, xattr) -> Buffer | undefined (ENODATA): as lgetxattr. */
+static napi_value js_getxattr_at(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  double dirfd;
+  if (get_args(env, info, 3, argv)) return NULL;
+  if (get_integer(env, argv[0], "dirfd", AT_FDCWD, 2147483647.0, &dirfd)) return NULL;
+  char *name = get_utf8(env, argv[1], "name");
+  if (name == NULL) return NULL;
+  char *xname = get_utf8(env, argv[2], "xattr");
+  if (xname == NULL) {
+    free(name);
+    return NULL;
+  }
+  napi_value result = xattr_value(env, (int)dirfd, name, xname);
+  free(xname);
+  free(name);
+  return result;
+}
+
+/* listxattrAt(dirfd, name) -> string[]: as llistxattr. */
+static napi_value js_listxattr_at(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  double dirfd;
+  if (get_args(env, info, 2, argv)) return NULL;
+  if (get_integer(env, argv[0], "dirfd", AT_FDCWD, 2147483647.0, &dirfd)) return NULL;
+  char *name = get_utf8(env, argv[1], "name");
+  if (name == NULL) return NULL;
+  napi_value result = xattr_names(env, (int)dirfd, name);
   free(name);
   return result;
 }
