@@ -10,7 +10,7 @@
 // Differences already reported and understood are listed in lib/known.ts: they show as TODO,
 // not as failures; anything else fails. Longer hunts: scripts/fuzz/run.
 import t from 'tap'
-import { runCases, type Difference } from './lib/engine.js'
+import { briefDifference, runCases } from './lib/engine.js'
 import { generate } from './lib/generate.js'
 import { classify, KNOWN } from './lib/known.js'
 
@@ -18,20 +18,13 @@ const SEEDS = Array.from({ length: 30 }, (_, i) => i + 1)
 const OPS = 200
 const MORE = 40
 
-const brief = (d: Difference): string => {
-  const x = d.detail
-  if (typeof x === 'string') return `${d.where}: ${x.slice(0, 500)}`
-  if ('index' in x) return `${d.where} #${x.index} ${JSON.stringify(x.op)}: layerfs ${JSON.stringify(x.layerfs).slice(0, 400)} kernel ${JSON.stringify(x.overlay).slice(0, 400)}${x.delta ? ` (${x.delta.slice(0, 400)})` : ''}`
-  return `${d.where} ${x.path} ${x.field}: layerfs ${JSON.stringify(x.layerfs)} kernel ${JSON.stringify(x.overlay)}`
-}
-
 t.test(`${SEEDS.length} seeds x ${OPS} ops (+${MORE} after swapping the uppers): layerfs does what kernel overlayfs does`, async t => {
   const cases = SEEDS.map(seed => ({ label: `seed ${seed}`, ...generate(seed, OPS, MORE) }))
   const outcomes = await runCases(t, cases, { log: s => t.comment(s) })
   const seen = new Map<string, string[]>()
   for (const [k, oc] of outcomes.entries()) {
     const { unexplained, known } = classify(cases[k]!, oc)
-    t.same(unexplained.map(brief), [], `${oc.label}: the same calls, trees, uppers and swapped views`, {
+    t.same(unexplained.map(briefDifference), [], `${oc.label}: the same calls, trees, uppers and swapped views`, {
       replay: `scripts/fuzz/run --seed ${SEEDS[k]} (minimizes it)`,
     })
     for (const [id, ds] of known) seen.set(id, [...(seen.get(id) ?? []), `${oc.label} (${ds.length})`])

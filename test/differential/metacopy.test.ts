@@ -8,18 +8,10 @@
 // crossed final stacks (each implementation reads the other's metacopy files), the lowers
 // unchanged. Fewer seeds: the long hunts are scripts/fuzz/run's.
 import t from 'tap'
-import { runCases, type Difference } from './lib/engine.js'
+import { briefDifference, runCases } from './lib/engine.js'
 import { generate, generateStacked } from './lib/generate.js'
 import { classify, classifyStacked } from './lib/known.js'
 import { runStacked } from './lib/stacking.js'
-
-const brief = (d: Difference): string => {
-  const x = d.detail
-  const at = `${d.where}${d.round !== undefined ? ` (round ${d.round})` : ''}`
-  if (typeof x === 'string') return `${at}: ${x.slice(0, 500)}`
-  if ('index' in x) return `${at} #${x.index} ${JSON.stringify(x.op)}: layerfs ${JSON.stringify(x.layerfs).slice(0, 400)} kernel ${JSON.stringify(x.overlay).slice(0, 400)}${x.delta ? ` (${x.delta.slice(0, 400)})` : ''}`
-  return `${at} ${x.path} ${x.field}: layerfs ${JSON.stringify(x.layerfs)} kernel ${JSON.stringify(x.overlay)}`
-}
 
 const SEEDS = [101, 102, 103, 104, 105, 106]
 const OPS = 150
@@ -30,7 +22,7 @@ t.test(`metacopy=on: ${SEEDS.length} seeds x ${OPS} ops (+${MORE} after swapping
   const outcomes = await runCases(t, cases, { log: s => t.comment(s), metacopy: true })
   for (const [k, oc] of outcomes.entries()) {
     const { unexplained, known } = classify(cases[k]!, oc)
-    t.same(unexplained.map(brief), [], `${oc.label}: the same calls, trees, uppers and swapped views`)
+    t.same(unexplained.map(briefDifference), [], `${oc.label}: the same calls, trees, uppers and swapped views`)
     for (const [id, ds] of known) t.comment(`${oc.label}: known ${id} (${ds.length})`)
   }
 })
@@ -44,7 +36,7 @@ t.test(`metacopy=on: ${STACKED.length} seeds x ${ROUNDS} stacked layers x ${ROUN
   const outcomes = await runStacked(t, cases, { log: s => t.comment(s), metacopy: true })
   for (const [k, oc] of outcomes.entries()) {
     const { unexplained, known } = classifyStacked(cases[k]!, oc)
-    t.same(unexplained.map(brief), [], `${oc.label}: the same calls, trees, uppers and final stacks, every round`)
+    t.same(unexplained.map(briefDifference), [], `${oc.label}: the same calls, trees, uppers and final stacks, every round`)
     for (const [id, ds] of known) t.comment(`${oc.label}: known ${id} (${ds.length})`)
   }
 })

@@ -9,7 +9,7 @@
 // Differences already understood (lib/known.ts) show as TODO; anything else fails. Longer
 // hunts: scripts/fuzz/run --stacking.
 import t from 'tap'
-import type { Difference } from './lib/engine.js'
+import { briefDifference } from './lib/engine.js'
 import { generateStacked } from './lib/generate.js'
 import { classifyStacked, KNOWN } from './lib/known.js'
 import { runStacked } from './lib/stacking.js'
@@ -18,21 +18,13 @@ const SEEDS = Array.from({ length: 10 }, (_, i) => i + 1)
 const ROUNDS = 8
 const OPS = 25
 
-const brief = (d: Difference): string => {
-  const x = d.detail
-  const at = `${d.where}${d.round !== undefined ? ` (round ${d.round})` : ''}`
-  if (typeof x === 'string') return `${at}: ${x.slice(0, 500)}`
-  if ('index' in x) return `${at} #${x.index} ${JSON.stringify(x.op)}: layerfs ${JSON.stringify(x.layerfs).slice(0, 400)} kernel ${JSON.stringify(x.overlay).slice(0, 400)}${x.delta ? ` (${x.delta.slice(0, 400)})` : ''}`
-  return `${at} ${x.path} ${x.field}: layerfs ${JSON.stringify(x.layerfs)} kernel ${JSON.stringify(x.overlay)}`
-}
-
 t.test(`${SEEDS.length} seeds x ${ROUNDS} stacked layers x ${OPS} ops: layerfs does what kernel overlayfs does`, async t => {
   const cases = SEEDS.map(seed => ({ label: `seed ${seed}`, ...generateStacked(seed, ROUNDS, OPS) }))
   const outcomes = await runStacked(t, cases, { log: s => t.comment(s) })
   const seen = new Map<string, string[]>()
   for (const [k, oc] of outcomes.entries()) {
     const { unexplained, known } = classifyStacked(cases[k]!, oc)
-    t.same(unexplained.map(brief), [], `${oc.label}: the same calls, trees, uppers and final stacks, every round`, {
+    t.same(unexplained.map(briefDifference), [], `${oc.label}: the same calls, trees, uppers and final stacks, every round`, {
       replay: `scripts/fuzz/run --stacking --rounds ${ROUNDS} --ops ${OPS} --seed ${SEEDS[k]} (minimizes it)`,
     })
     for (const [id, ds] of known) seen.set(id, [...(seen.get(id) ?? []), `${oc.label} (${ds.length})`])

@@ -53,6 +53,15 @@ export interface Difference {
   round?: number
 }
 
+/** One difference in a line: where, the op and both results (or the field) cut short. */
+export function briefDifference(d: Difference): string {
+  const x = d.detail
+  const at = `${d.where}${d.round !== undefined ? ` (round ${d.round})` : ''}`
+  if (typeof x === 'string') return `${at}: ${x.slice(0, 500)}`
+  if ('index' in x) return `${at} #${x.index} ${JSON.stringify(x.op)}: layerfs ${JSON.stringify(x.layerfs).slice(0, 400)} kernel ${JSON.stringify(x.overlay).slice(0, 400)}${x.delta ? ` (${x.delta.slice(0, 400)})` : ''}`
+  return `${at} ${x.path} ${x.field}: layerfs ${JSON.stringify(x.layerfs)} kernel ${JSON.stringify(x.overlay)}`
+}
+
 export interface CaseOutcome {
   label: string
   dir: string
