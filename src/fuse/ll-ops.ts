@@ -283,8 +283,9 @@ export class LowLevelOps {
   /**
    * Past the cap, ask the kernel to drop the least recently looked-up files, down to 15/16
    * of it (a batch, not one per request). Directories stay, open files (their node is how the
-   * kernel reaches their handles), and files with several names. The notifications go out from a thread of the addon: the kernel
-   * takes the parent's lock for one, which a LOOKUP pending here may hold.
+   * kernel reaches their handles), and files with several names. The notifications go out
+   * from a thread of the addon: the kernel takes the parent's lock for one, which a LOOKUP
+   * pending here may hold.
    */
   #dropSome(): void {
     const s = this.#session
