@@ -275,9 +275,32 @@ export class LowLevelOps {
 
   /** The kernel learns `name` in `parent`: its node, one more lookup counted. */
   #lookedUp(parentId: number, name: string, path: string, st: UnionStat): Node {
-    const node = this.#nodes.lookedUp(this.#node(parentId), name, this.#keyOf(path, st), st.ino, (st.mode & S_IFMT) === S_IFDIR)
+    const parent = this.#node(parentId)
+    const key = this.#keyOf(path, st)
+    const prior = this.#nodes.keyed(key)
+    // Another name of the same inode (a hard link), or a node whose object went behind our
+    // back and whose inode number the host reused: only the first still resolves to it.
+    if (prior !== undefined && parent.children?.get(name) !== prior && !this.#stillNames(prior, st.ino)) this.#nodes.retire(prior)
+    const node = this.#nodes.lookedUp(parent, name, key, st.ino, (st.mode & S_IFMT) === S_IFDIR)
     if (this.#maxNodes > 0 && this.#nodes.held > this.#maxNodes) this.#dropSome()
     return node
+  }
+
+  /**
+   * Whether `node`'s first name still leads to an object of union inode number `ino`, looked
+   * at afresh: the entry cache keeps a lower object's lstat as it was (the layers are not to
+   * change behind the mount, and this is where they did).
+   */
+  #stillNames(node: Node, ino: bigint): boolean {
+    const path = this.#nodes.path(node)
+    if (path === undefined) return false
+    try {
+      const e = this.#u.tryResolve(path)
+      const real = e?.top.layer.tryLstat(e.top.path)
+      return e !== undefined && real !== undefined && real.ino === e.top.stat.ino && attr.tryGetattr(this.#u, path)?.ino === ino
+    } catch {
+      return false
+    }
   }
 
   /**

@@ -156,6 +156,21 @@ export class Nodes {
     return node
   }
 
+  /** The node that stands for `key`, if any. */
+  keyed(key: NodeKey): Node | undefined {
+    return this.#byKey.get(key)
+  }
+
+  /**
+   * `node` no longer stands for its key: the object it named went behind our back (a layer
+   * changed under the mount) and the host filesystem gave its inode number to a new object,
+   * which must get a node of its own (else the kernel reaches the new object through the old
+   * node, whose names lead to the object that went).
+   */
+  retire(node: Node): void {
+    if (this.#byKey.get(node.key) === node) this.#byKey.delete(node.key)
+  }
+
   /** What a node stands for changed (a lower hard link copied up has its own st_ino). */
   rekey(node: Node, key: NodeKey): void {
     if (node.key === key) return
