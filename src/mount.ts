@@ -89,9 +89,9 @@ export const useHighLevel = (): boolean => process.env['LAYERFS_BINDING'] === 'h
 export interface Mounted {
   readonly mountpoint: string
   readonly union: Union
-  /** Resolves when the mount is gone (unmounted by anyone). */
+  /** Resolves when the mount is gone (unmounted by anyone) and its copy-ups are durable. */
   readonly closed: Promise<void>
-  /** Unmount (lazily, as fusermount -uz) and stop serving. */
+  /** Unmount (lazily, as fusermount -uz) and stop serving; resolves once copy-ups are durable. */
   unmount(): Promise<void>
 }
 
@@ -154,7 +154,12 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
 
   let unmounting: Promise<void> | undefined
   let onClosed!: () => void
-  const closed = new Promise<void>(resolve => (onClosed = resolve))
+  // Copy-ups whose fsync is still to come (copy-up-commits.ts) are made durable before the
+  // daemon goes.
+  const settle = async (): Promise<void> => {
+    await union.upper?.commits.settled()
+  }
+  const closed = new Promise<void>(resolve => (onClosed = resolve)).then(settle)
   // fuse-native does not tell us when someone else unmounts: watch the mount table.
   const watch = setInterval(() => {
     fs.promises.readFile('/proc/self/mountinfo', 'utf8').then(mi => {
@@ -174,7 +179,7 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
       unmounting ??= fuse.unmountAsync().then(() => {
         clearInterval(watch)
         onClosed()
-      })
+      }).then(settle)
       return unmounting
     },
   }

@@ -6,6 +6,7 @@ import { hostLog } from '../log.js'
 import { O_PATH } from './dir-fds.js'
 import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_PREFIX, type OverlayXattrs, WORK_SUBDIR, volatileMark } from './format.js'
 import { Layer, S_IFCHR } from './layer.js'
+import { CopyUpCommits } from './copy-up-commits.js'
 import { AT_FDCWD, fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 
 export { WORK_SUBDIR, volatileMark } from './format.js'
@@ -95,10 +96,31 @@ export class UpperLayer extends Layer {
    */
   aufsWhiteouts = false
 
+  /** The fsyncs of copy-ups that answered before them (copy-up-commits.ts). */
+  readonly commits: CopyUpCommits
+
   constructor(root: string, workdir: string, toRoot?: (path: string) => string, xattrs?: OverlayXattrs) {
     super(root, 0, true, toRoot, xattrs)
     this.work = workdir.replace(/\/+$/, '') + '/' + WORK_SUBDIR
     this.inMemory = MEMORY_FS.has(fs.statfsSync(root).type)
+    this.commits = new CopyUpCommits(workdir, this.xattrs.prefix, {
+      openRead: path => this.open(path, fs.constants.O_RDONLY),
+      fsyncFd: fd => this.fsyncFd(fd),
+      fsyncNow: fd => fs.fsyncSync(fd),
+      unlink: path => {
+        // As a copy-up, its undoing leaves the parent's times as they were.
+        const parent = path.slice(0, path.lastIndexOf('/')) || '/'
+        const pst = this.lstat(parent)
+        this.unlink(path)
+        this.utimens(parent, pst.atimeNs, pst.mtimeNs)
+      },
+      tryLstat: path => this.tryLstat(path),
+    })
+  }
+
+  /** A copy-up may answer before its fsync, which a commit makes later (copy-up-commits.ts). */
+  get defersFsync(): boolean {
+    return !this.inMemory && !this.noFsync && this.commits.canDefer
   }
 
   override hostPath(path: string): string | Buffer {
@@ -122,6 +144,7 @@ export class UpperLayer extends Layer {
    * rename left there never shows in the union.
    */
   cleanWork(): void {
+    this.commits.recover()
     removeTree(this.work)
     // Mode 0, as the kernel makes it; a daemon that is not root (no CAP_DAC_OVERRIDE) must
     // still work in it.

@@ -1,6 +1,7 @@
 // Copy-up: make an upper object of a lower one before it changes. Parents first; the object
-// is built in the workdir (data, then owner, mode, xattrs, times; data fsync'd) and renamed
-// into place, so a crash never shows a half-copied file over the good lower one.
+// is built in the workdir (data, then owner, mode, xattrs, times) and renamed into place, its
+// data fsync'd before (or after, journaled: copy-up-commits.ts), so a crash never shows a
+// half-copied file over the good lower one.
 // With metacopy=on a change of metadata copies up a regular file without its data (marked
 // with the metacopy xattr, its size a hole); the data follows in place at the first open for
 // write or truncate (copyUpData), as the kernel's.
@@ -89,6 +90,9 @@ async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
   let built: Entry | undefined
   if (copyUpLog.enabled) copyUpLog('%s (%d bytes%s)', e.path, lower.stat.size, metacopy ? ', metadata only' : '')
   let fd: number | undefined
+  /** The fsync comes after the rename: its journal entry, and the copy's inode. */
+  let journal: string | undefined
+  let ino = 0n
   try {
     let st: ObjStat
     /** The data is a reflink: no fsync, as the kernel's (upper.ts copyDataToTemp). */
@@ -115,12 +119,19 @@ async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
     const origin = copyMeta(upper, from, temp, fd, metacopy)
     if (fd !== undefined) {
       // A metacopy file has no data to make durable, a reflink is a journaled metadata change:
-      // the kernel fsyncs neither.
-      if (!metacopy && !cloned) await upper.fsyncFd(fd)
+      // the kernel fsyncs neither. Other data is fsync'd before the rename, or after it, once
+      // a journal entry is made (copy-up-commits.ts).
+      const durable = metacopy || cloned
+      const deferred = !durable && upper.defersFsync
+      if (!durable && !deferred) await upper.fsyncFd(fd)
       // The new entry, without a lookup: the upper object just made (its mode, owner and
       // inode; a rename changes only its ctime, which nothing takes from an entry) and the
       // origin just recorded.
       const ust = fs.fstatSync(fd, { bigint: true })
+      if (deferred) {
+        ino = ust.ino
+        journal = upper.commits.journal(e.path, ino)
+      }
       const obj = { layer: upper, path: e.path, stat: objStat(ust) }
       built = { path: e.path, top: obj, upper: obj, lowerDirs: NO_LOWER_DIRS, origin: origin && originInoOf(u, origin), isDir: false,
         ...(metacopy ? { lowerData: data, lowerTop: lower } : {}) }
@@ -129,8 +140,13 @@ async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
     }
     placed = moveIntoPlace(upper, temp, e.path)
     if (!placed) upper.unlink(temp)
+    if (journal !== undefined) {
+      if (placed) upper.commits.start(e.path, ino, journal)
+      else upper.commits.drop(journal)
+    }
   } catch (err) {
     if (fd !== undefined) closeFd(fd)
+    if (journal !== undefined) upper.commits.drop(journal)
     try {
       upper.unlink(temp)
     } catch {

@@ -138,6 +138,12 @@ export function symlink(u: Union, target: string, path: string, caller?: Caller)
 /** link(2) makes no new inode: the new name shares the source's owner. */
 export async function link(u: Union, from: string, to: string): Promise<void> {
   u = crossing(u, from, to, 'link')
+  // A link to a file whose copy-up commit is pending would escape its journal.
+  if (u.upper) return u.upper.commits.hold(() => linkNow(u, from, to))
+  return linkNow(u, from, to)
+}
+
+async function linkNow(u: Union, from: string, to: string): Promise<void> {
   const src = u.resolve(from)
   if (src.isDir) throw fsError('EPERM', 'link', from)
   const upper = u.requireUpper('link', to)
@@ -153,6 +159,9 @@ export async function link(u: Union, from: string, to: string): Promise<void> {
 export async function unlink(u: Union, path: string): Promise<void> {
   u = u.routeName(path, 'unlink')
   await waitCopyUp(u, path)
+  // The journal finds a commit's file by path and inode number, and a new file at the path
+  // could get the same number.
+  await u.upper?.commits.of(path)
   unlinkNow(u, path)
 }
 
@@ -221,6 +230,12 @@ function crossing(u: Union, from: string, to: string, syscall: string): Union {
 export async function rename(u: Union, from: string, to: string, flags = 0): Promise<void> {
   u = crossing(u, from, to, 'rename')
   const upper = u.requireUpper('rename', from)
+  // A file (or a directory above one) moved with its copy-up commit pending would escape its
+  // journal, which finds it by path: commits finish first.
+  return upper.commits.hold(() => renameNow(u, upper, from, to, flags))
+}
+
+async function renameNow(u: Union, upper: UpperLayer, from: string, to: string, flags: number): Promise<void> {
   const src = u.resolve(from)
   if (from === to) return
   if (u.main.parksHiddenNames && isHiddenName(baseName(to)) && !src.isDir && !u.tryResolve(to)) return hide(u, from, to)

@@ -126,6 +126,8 @@ export async function truncate(u: Union, path: string, size: number): Promise<vo
 
 export async function fsync(u: Union, id: number, datasync: boolean): Promise<void> {
   const h = handle(u, id, 'fsync')
+  // Its copy-up's own fsync first (and its journal entry gone).
+  if (h.upper) await u.route(h.path).upper?.commits.of(h.path)
   await syncFd(h.fd, datasync)
 }
 

@@ -1,0 +1,262 @@
+// Copy-up commits: the fsync that makes a copied-up file's data durable, run after the copy-up
+// has answered instead of before it.
+//
+// The kernel's copy-up fsyncs the data before it renames the file into the upper layer, so a
+// crash never shows a file whose data did not reach the disk over the good lower one; the
+// caller waits for that fsync (3 s for a 1 GiB file on ext4). Here the rename comes first and
+// the fsync after, with the same guarantee kept by a journal in the workdir
+// (W/layerfs-commits): before the rename, an empty file named "<boot id>.<upper ino>.<seq>"
+// whose xattr records the union path; after the fsync, its removal. At mount (recover):
+// - an entry of this boot: the daemon died before the fsync, the data is in the page cache:
+//   fsync it now;
+// - an entry of another boot: the host went down before the fsync, the data may be lost:
+//   remove the upper file, and the lower one shows again, as before the copy-up (a write to
+//   the copy that was never fsync'd is lost, as a crash may lose it anywhere).
+// The entry is a metadata change made before the rename, so the upper filesystem's journal
+// has it on disk whenever it has the rename. What could move or alias a file with a commit
+// pending waits for it first: rename and link wait for every commit, and copy-ups made while
+// one of them runs are fsync'd at once (hold); unlink, and fsync(2) of the file, wait for its
+// commit (of). The daemon waits for all of them before it exits (settled).
+import fs from 'node:fs'
+import { hostLog } from '../log.js'
+import { host } from './native.js'
+
+const log = hostLog
+
+/** The journal's directory in workdir W. */
+export const COMMITS_SUBDIR = 'layerfs-commits'
+
+/** Commits run at once at most: each is an fsync on the libuv threadpool, which other work shares. */
+const PARALLEL = 2
+
+let bootId: string | undefined
+function currentBoot(): string {
+  bootId ??= fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().replace(/-/g, '')
+  return bootId
+}
+
+/** The calls on the upper layer a commit makes (UpperLayer's). */
+export interface CommitTarget {
+  /** Open `path` (a union path) in the upper layer, read-only, not following symlinks. */
+  openRead(path: string): number
+  /** fsync off the event loop. */
+  fsyncFd(fd: number): Promise<void>
+  /** Remove the upper file at `path` (recovery after a crash of the host). */
+  unlink(path: string): void
+  /** fsync(2) on the event loop: at mount, before anything is served. */
+  fsyncNow(fd: number): void
+  tryLstat(path: string): { ino: bigint; mode: number } | undefined
+}
+
+interface Pending {
+  readonly path: string
+  readonly ino: bigint
+  readonly entry: string
+  /** Set once the commit runs (or ran). */
+  done?: Promise<void>
+}
+
+export class CopyUpCommits {
+  readonly dir: string
+  readonly #xattr: string
+  readonly #target: CommitTarget
+  readonly #byPath = new Map<string, Pending>()
+  readonly #queue: Pending[] = []
+  #running = 0
+  #seq = 0
+  /** Renames and links in flight: copy-ups then fsync before they answer (see hold). */
+  #holds = 0
+  /** Commits wait until someone waits for them (a test's way to see the journal; LAYERFS_COMMIT_HOLD). */
+  readonly #parked: boolean
+  /** The journal's directory exists (made at an entry, removed when the last one goes). */
+  #dirMade = false
+  #idle: Promise<void> | undefined
+  #onIdle: (() => void) | undefined
+
+  constructor(workdir: string, xattrPrefix: string, target: CommitTarget) {
+    this.dir = workdir.replace(/\/+$/, '') + '/' + COMMITS_SUBDIR
+    this.#xattr = (xattrPrefix.startsWith('user.') ? 'user.' : 'trusted.') + 'layerfs.path'
+    this.#target = target
+    this.#parked = process.env.LAYERFS_COMMIT_HOLD === '1'
+  }
+
+  /** Copy-ups of this moment may answer before their fsync. */
+  get canDefer(): boolean {
+    return this.#holds === 0
+  }
+
+  /** How many commits are pending. */
+  get pending(): number {
+    return this.#byPath.size
+  }
+
+  /**
+   * The journal entry of a copy-up of `path` whose upper file (still the temp) is inode `ino`:
+   * made before the rename that puts it in place. Its name, to pass to start or drop.
+   */
+  journal(path: string, ino: bigint): string {
+    if (!this.#dirMade) {
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+      this.#dirMade = true
+    }
+    const entry = `${this.dir}/${currentBoot()}.${ino}.${(this.#seq++).toString(16)}`
+    fs.closeSync(fs.openSync(entry, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600))
+    try {
+      host.lsetxattr(entry, this.#xattr, Buffer.from(path), 0)
+    } catch (e) {
+      fs.unlinkSync(entry)
+      throw e
+    }
+    log('commit-journal', path, entry)
+    return entry
+  }
+
+  /** A journal entry whose copy-up did not take place. */
+  drop(entry: string): void {
+    fs.rmSync(entry, { force: true })
+  }
+
+  /** The copy-up is in place: fsync it soon. */
+  start(path: string, ino: bigint, entry: string): void {
+    const p: Pending = { path, ino, entry }
+    this.#byPath.set(path, p)
+    this.#queue.push(p)
+    if (!this.#parked) this.#pump()
+  }
+
+  /** Resolves when `path`'s commit, if one is pending, is done. */
+  async of(path: string): Promise<void> {
+    const p = this.#byPath.get(path)
+    if (!p) return
+    if (!p.done) {
+      const i = this.#queue.indexOf(p)
+      if (i >= 0) this.#queue.splice(i, 1)
+      this.#run(p)
+    }
+    await p.done
+  }
+
+  /** Resolves when no commit is pending. */
+  async settled(): Promise<void> {
+    if (this.#byPath.size === 0) return
+    this.#idle ??= new Promise<void>(resolve => (this.#onIdle = resolve))
+    const idle = this.#idle
+    this.#pump(true)
+    await idle
+  }
+
+  /**
+   * Run `fn` (a rename or a link) with no commit pending, and none started meanwhile (a
+   * copy-up it makes, or another request's, fsyncs before it answers): a file moved or linked
+   * with its commit pending would be lost to the journal, which finds it by path.
+   */
+  async hold<T>(fn: () => Promise<T>): Promise<T> {
+    this.#holds++
+    try {
+      await this.settled()
+      return await fn()
+    } finally {
+      this.#holds--
+    }
+  }
+
+  #pump(all = false): void {
+    while (this.#queue.length > 0 && (all || this.#running < PARALLEL)) this.#run(this.#queue.shift()!)
+  }
+
+  #run(p: Pending): void {
+    this.#running++
+    p.done = this.#commit(p).finally(() => {
+      this.#running--
+      if (this.#byPath.get(p.path) === p) this.#byPath.delete(p.path)
+      if (this.#byPath.size === 0) {
+        // An empty journal is no directory (the workdir holds only what the kernel's does).
+        this.#dropDir()
+        if (this.#onIdle) {
+          this.#onIdle()
+          this.#idle = this.#onIdle = undefined
+        }
+      }
+      if (!this.#parked) this.#pump()
+    })
+  }
+
+  /** fsync the file if it is still the copy-up's (unlink waits, so it is unless a layer changed behind the mount), then drop the entry. */
+  async #commit(p: Pending): Promise<void> {
+    let fd: number | undefined
+    try {
+      fd = this.#target.openRead(p.path)
+      if (fs.fstatSync(fd, { bigint: true }).ino === p.ino) await this.#target.fsyncFd(fd)
+    } catch (e) {
+      const code = (e as { code?: string }).code
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ELOOP') {
+        // The entry stays: after a crash of the host the next mount undoes the copy-up.
+        log('commit-failed', p.path, code ?? String(e))
+        return
+      }
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd)
+    }
+    fs.rmSync(p.entry, { force: true })
+    log('commit', p.path)
+  }
+
+  /** No commit pending: the journal's directory goes (the workdir holds only what the kernel's does). */
+  #dropDir(): void {
+    if (!this.#dirMade || this.#byPath.size > 0) return
+    try {
+      fs.rmdirSync(this.dir)
+      this.#dirMade = false
+    } catch {
+      // An entry of a commit that failed stays for the next mount.
+    }
+  }
+
+  /**
+   * At mount, before anything is served: finish or undo the commits an earlier mount left
+   * (see the top of this file).
+   */
+  recover(): void {
+    let names: string[]
+    try {
+      names = fs.readdirSync(this.dir)
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') throw e
+      return
+    }
+    this.#dirMade = true
+    for (const name of names) {
+      const entry = `${this.dir}/${name}`
+      const [boot, inoText] = name.split('.')
+      let path: string | undefined
+      try {
+        path = host.lgetxattr(entry, this.#xattr)?.toString()
+      } catch {
+        // An entry without its record: nothing to find.
+      }
+      let ino: bigint | undefined
+      try {
+        ino = BigInt(inoText ?? '')
+      } catch {
+        // Not ours.
+      }
+      const st = path !== undefined ? this.#target.tryLstat(path) : undefined
+      if (path !== undefined && st && st.ino === ino && (st.mode & 0o170000) === 0o100000) {
+        if (boot === currentBoot()) {
+          log('commit-recover', path, 'fsync')
+          const fd = this.#target.openRead(path)
+          try {
+            this.#target.fsyncNow(fd)
+          } finally {
+            fs.closeSync(fd)
+          }
+        } else {
+          log('commit-recover', path, 'undone: the host went down before its fsync')
+          this.#target.unlink(path)
+        }
+      }
+      fs.rmSync(entry, { force: true })
+    }
+    this.#dropDir()
+  }
+}
