@@ -158,6 +158,7 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
   // daemon goes.
   const settle = async (): Promise<void> => {
     await union.upper?.commits.settled()
+    union.upper?.commits.end()
   }
   const closed = new Promise<void>(resolve => (onClosed = resolve)).then(settle)
   // fuse-native does not tell us when someone else unmounts: watch the mount table.

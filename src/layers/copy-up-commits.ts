@@ -68,7 +68,7 @@ export class CopyUpCommits {
   #holds = 0
   /** Commits wait until someone waits for them (a test's way to see the journal; LAYERFS_COMMIT_HOLD). */
   readonly #parked: boolean
-  /** The journal's directory exists (made at an entry, removed when the last one goes). */
+  /** The journal's directory exists (made at the first entry, removed at the end of the mount: end). */
   #dirMade = false
   #idle: Promise<void> | undefined
   #onIdle: (() => void) | undefined
@@ -169,13 +169,9 @@ export class CopyUpCommits {
     p.done = this.#commit(p).finally(() => {
       this.#running--
       if (this.#byPath.get(p.path) === p) this.#byPath.delete(p.path)
-      if (this.#byPath.size === 0) {
-        // An empty journal is no directory (the workdir holds only what the kernel's does).
-        this.#dropDir()
-        if (this.#onIdle) {
-          this.#onIdle()
-          this.#idle = this.#onIdle = undefined
-        }
+      if (this.#byPath.size === 0 && this.#onIdle) {
+        this.#onIdle()
+        this.#idle = this.#onIdle = undefined
       }
       if (!this.#parked) this.#pump()
     })
@@ -201,7 +197,11 @@ export class CopyUpCommits {
     log('commit', p.path)
   }
 
-  /** No commit pending: the journal's directory goes (the workdir holds only what the kernel's does). */
+  /** The mount ends, its commits done (settled): the journal's directory goes, so that the workdir holds only what the kernel's does. */
+  end(): void {
+    this.#dropDir()
+  }
+
   #dropDir(): void {
     if (!this.#dirMade || this.#byPath.size > 0) return
     try {
