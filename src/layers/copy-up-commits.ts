@@ -5,8 +5,9 @@
 // crash never shows a file whose data did not reach the disk over the good lower one; the
 // caller waits for that fsync (3 s for a 1 GiB file on ext4). Here the rename comes first and
 // the fsync after, with the same guarantee kept by a journal in the workdir
-// (W/layerfs-commits): before the rename, an empty file named "<boot id>.<upper ino>.<seq>"
-// whose xattr records the union path; after the fsync, its removal. At mount (recover):
+// (W/work/incompat/layerfs-commits): before the rename, an empty file named
+// "<boot id>.<upper ino>.<seq>" whose xattr records the union path; after the fsync, its
+// removal. At mount (recover):
 // - an entry of this boot: the daemon died before the fsync, the data is in the page cache:
 //   fsync it now;
 // - an entry of another boot: the host went down before the fsync, the data may be lost:
@@ -17,14 +18,22 @@
 // pending waits for it first: rename and link wait for every commit, and copy-ups made while
 // one of them runs are fsync'd at once (hold); unlink, and fsync(2) of the file, wait for its
 // commit (of). The daemon waits for all of them before it exits (settled).
+// The journal's directory is one of the kernel's "incompat" features (as its `volatile`
+// mount's W/work/incompat/volatile): while it exists kernel overlayfs refuses the workdir
+// ("overlay with incompat feature 'layerfs-commits' cannot be mounted"), so that after a crash
+// nothing shows the upper until a layerfs mount has recovered it. It exists only while copy-ups
+// are recent: made at an entry, removed a second after the last commit and at the mount's end.
 import fs from 'node:fs'
 import { hostLog } from '../log.js'
 import { host } from './native.js'
 
 const log = hostLog
 
-/** The journal's directory in workdir W. */
-export const COMMITS_SUBDIR = 'layerfs-commits'
+/** The journal's directory below W/work. */
+export const COMMITS_SUBDIR = 'incompat/layerfs-commits'
+
+/** The journal's directory goes this long after its last commit (if no copy-up came since). */
+const DIR_LINGER_MS = 1000
 
 /** Commits run at once at most: each is an fsync on the libuv threadpool, which other work shares. */
 const PARALLEL = 2
@@ -68,13 +77,15 @@ export class CopyUpCommits {
   #holds = 0
   /** Commits wait until someone waits for them (a test's way to see the journal; LAYERFS_COMMIT_HOLD). */
   readonly #parked: boolean
-  /** The journal's directory exists (made at the first entry, removed at the end of the mount: end). */
+  /** The journal's directory exists (made at an entry; removed when no commit is pending for a while, and at end). */
   #dirMade = false
+  #lingerTimer: NodeJS.Timeout | undefined
   #idle: Promise<void> | undefined
   #onIdle: (() => void) | undefined
 
-  constructor(workdir: string, xattrPrefix: string, target: CommitTarget) {
-    this.dir = workdir.replace(/\/+$/, '') + '/' + COMMITS_SUBDIR
+  /** `work`: W/work. */
+  constructor(work: string, xattrPrefix: string, target: CommitTarget) {
+    this.dir = work + '/' + COMMITS_SUBDIR
     this.#xattr = (xattrPrefix.startsWith('user.') ? 'user.' : 'trusted.') + 'layerfs.path'
     this.#target = target
     this.#parked = process.env.LAYERFS_COMMIT_HOLD === '1'
@@ -169,9 +180,15 @@ export class CopyUpCommits {
     p.done = this.#commit(p).finally(() => {
       this.#running--
       if (this.#byPath.get(p.path) === p) this.#byPath.delete(p.path)
-      if (this.#byPath.size === 0 && this.#onIdle) {
-        this.#onIdle()
-        this.#idle = this.#onIdle = undefined
+      if (this.#byPath.size === 0) {
+        this.#lingerTimer ??= setTimeout(() => {
+          this.#lingerTimer = undefined
+          this.#dropDir()
+        }, DIR_LINGER_MS).unref()
+        if (this.#onIdle) {
+          this.#onIdle()
+          this.#idle = this.#onIdle = undefined
+        }
       }
       if (!this.#parked) this.#pump()
     })
@@ -203,10 +220,14 @@ export class CopyUpCommits {
   }
 
   #dropDir(): void {
+    if (this.#lingerTimer) clearTimeout(this.#lingerTimer)
+    this.#lingerTimer = undefined
     if (!this.#dirMade || this.#byPath.size > 0) return
     try {
       fs.rmdirSync(this.dir)
       this.#dirMade = false
+      // incompat/ too, unless it holds another feature's mark.
+      fs.rmdirSync(this.dir.slice(0, this.dir.lastIndexOf('/')))
     } catch {
       // An entry of a commit that failed stays for the next mount.
     }

@@ -103,7 +103,7 @@ export class UpperLayer extends Layer {
     super(root, 0, true, toRoot, xattrs)
     this.work = workdir.replace(/\/+$/, '') + '/' + WORK_SUBDIR
     this.inMemory = MEMORY_FS.has(fs.statfsSync(root).type)
-    this.commits = new CopyUpCommits(workdir, this.xattrs.prefix, {
+    this.commits = new CopyUpCommits(this.work, this.xattrs.prefix, {
       openRead: path => this.open(path, fs.constants.O_RDONLY),
       fsyncFd: fd => this.fsyncFd(fd),
       fsyncNow: fd => fs.fsyncSync(fd),

@@ -1,5 +1,6 @@
 // Copy-up commits (src/layers/copy-up-commits.ts): a copy-up answers before its fsync, which a
-// journal entry in the workdir (W/layerfs-commits) stands for until it is done. On ext4 (on
+// journal entry in the workdir (W/work/incompat/layerfs-commits) stands for until it is done;
+// while the journal is there kernel overlayfs refuses the workdir, as after a volatile mount. On ext4 (on
 // tmpfs nothing is fsync'd, nothing deferred). LAYERFS_COMMIT_HOLD=1 keeps commits from
 // starting until something waits for them, so that each test sees what waits:
 // - fsync(2) of the file, unlink of it, a rename (of anything), a link, and the end of the mount;
@@ -40,7 +41,7 @@ const mount = (t: Test, d: Dirs, env: Record<string, string> = HOLD) => mountLay
 
 /** The journal: the union path each entry records (its xattr; the entry is empty). */
 function journal(d: Dirs): string[] {
-  const dir = join(d.W, 'layerfs-commits')
+  const dir = join(d.W, 'work/incompat/layerfs-commits')
   if (!fs.existsSync(dir)) return []
   return fs.readdirSync(dir)
     .map(name => execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'trusted.layerfs.path', join(dir, name)], { encoding: 'utf8' }))
@@ -72,7 +73,7 @@ t.test('a copy-up answers before its fsync; each thing that must wait for it doe
   t.same(journal(d), ['/e'], 'a copy-up made while nothing holds is deferred again')
 
   await m.unmount()
-  t.same(fs.readdirSync(d.W), ['work'], 'the end of the mount waits for every commit; the journal is gone')
+  t.same(fs.readdirSync(join(d.W, 'work')), [], 'the end of the mount waits for every commit; the journal is gone')
   t.equal(fs.readFileSync(join(d.U, 'e'), 'utf8'), 'lower e\ny\n', 'the data is in the upper')
   t.equal(fs.readFileSync(join(d.U, 'dir2', 'b'), 'utf8').length, (3 << 20) + 'more\n'.length, 'and the big file\'s')
 })
@@ -82,11 +83,10 @@ t.test('without a hold, commits run by themselves', async t => {
   const m = await mount(t, d, {})
   const w = await sh('for f in dir/a dir/b c; do echo more >> $f; done', { cwd: d.mnt })
   t.equal(w.code, 0, `written (${w.stderr})`)
-  const dir = join(d.W, 'layerfs-commits')
-  for (let i = 0; i < 100 && fs.readdirSync(dir).length > 0; i++) await sleep(50)
-  t.same(fs.readdirSync(dir), [], 'the journal empties while mounted')
+  // The directory goes a second after the last commit.
+  for (let i = 0; i < 100 && fs.readdirSync(join(d.W, 'work')).length > 0; i++) await sleep(50)
+  t.same(fs.readdirSync(join(d.W, 'work')), [], 'the journal empties and goes while mounted')
   await m.unmount()
-  t.same(fs.readdirSync(d.W), ['work'], 'and goes at the end of the mount')
 })
 
 t.test('after a SIGKILL, the next mount makes the copies durable and keeps them', async t => {
@@ -100,8 +100,9 @@ t.test('after a SIGKILL, the next mount makes the copies durable and keeps them'
   process.kill(pid!, 'SIGKILL')
   for (let i = 0; i < 100 && isMounted(d.mnt); i++) await sleep(50)
   t.same(journal(d), ['/c', '/dir/a'], 'the journal outlives the daemon')
+  await t.rejects(mountOverlay(t, { lowers: [d.L], upper: d.U, work: d.W }), 'kernel overlayfs refuses the workdir until a layerfs mount has recovered it')
   const m = await mount(t, d, {})
-  t.same(journal(d), [], 'the next mount finished the commits')
+  t.same(fs.readdirSync(join(d.W, 'work')), [], 'the next mount finished the commits; the journal is gone')
   const r = await sh('cat c dir/a', { cwd: d.mnt })
   t.same([r.code, r.stdout], [0, 'lower c\nmore\nlower a\nmore\n'], 'the writes are kept')
   await m.unmount()
@@ -117,10 +118,10 @@ t.test('after a crash of the host, the next mount takes back the copies never fs
   process.kill(pid!, 'SIGKILL')
   for (let i = 0; i < 100 && isMounted(d.mnt); i++) await sleep(50)
   // What a reboot would leave: entries of another boot.
-  const dir = join(d.W, 'layerfs-commits')
+  const dir = join(d.W, 'work/incompat/layerfs-commits')
   for (const name of fs.readdirSync(dir)) fs.renameSync(join(dir, name), join(dir, '0'.repeat(32) + name.slice(name.indexOf('.'))))
   const m = await mount(t, d, {})
-  t.same(journal(d), [], 'the journal is gone')
+  t.same(fs.readdirSync(join(d.W, 'work')), [], 'the journal is gone')
   t.notOk(fs.existsSync(join(d.U, 'c')), 'the copy of c is taken away')
   t.notOk(fs.existsSync(join(d.U, 'dir', 'a')), 'the copy of dir/a is taken away')
   t.same([fs.statSync(d.U).mtimeMs, fs.statSync(join(d.U, 'dir')).mtimeMs], upperTimes, 'the parents keep their times')
