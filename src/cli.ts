@@ -225,8 +225,9 @@ async function umountCommand(mountpoint: string): Promise<void> {
   const pids = daemonsOf(mnt)
   const err = await fusermount(['-u', mnt])
   if (err !== undefined) return fail(`cannot unmount '${mountpoint}': ${err}`)
-  // The daemon notices and exits; wait for it so that nothing is left when we return.
-  const deadline = Date.now() + 10_000
+  // The daemon notices and exits once its copy-ups are on disk (src/layers/copy-up-commits.ts:
+  // an fsync of up to the dirty page cache); wait for it so that nothing is left when we return.
+  const deadline = Date.now() + 60_000
   while (pids.some(alive) && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
   const left = pids.filter(alive)
   if (left.length > 0) fail(`unmounted '${mountpoint}', but daemon ${left.join(', ')} is still running`)

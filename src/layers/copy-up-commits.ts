@@ -111,7 +111,18 @@ export class CopyUpCommits {
       this.#dirMade = true
     }
     const entry = `${this.dir}/${currentBoot()}.${ino}.${(this.#seq++).toString(16)}`
-    fs.closeSync(fs.openSync(entry, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600))
+    const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL
+    let fd: number
+    try {
+      fd = fs.openSync(entry, flags, 0o600)
+    } catch (e) {
+      // The directory went under us: an earlier mount's daemon, still finishing its commits
+      // after its unmount, removed it when it emptied.
+      if ((e as { code?: string }).code !== 'ENOENT') throw e
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+      fd = fs.openSync(entry, flags, 0o600)
+    }
+    fs.closeSync(fd)
     try {
       host.lsetxattr(entry, this.#xattr, Buffer.from(path), 0)
     } catch (e) {
