@@ -136,6 +136,8 @@ export class CopyUpCommits {
   /** A journal entry whose copy-up did not take place. */
   drop(entry: string): void {
     fs.rmSync(entry, { force: true })
+    // The journal's directory came for this entry alone (no commit is pending): it goes too.
+    if (this.#byPath.size === 0) this.#dropDir()
   }
 
   /** The copy-up is in place: fsync it soon. */
@@ -253,7 +255,9 @@ export class CopyUpCommits {
     try {
       names = fs.readdirSync(this.dir)
     } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') throw e
+      // No journal (W/work not a directory is for cleanWork to report).
+      const code = (e as { code?: string }).code
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e
       return
     }
     this.#dirMade = true
