@@ -255,9 +255,11 @@ export class CopyUpCommits {
     try {
       names = fs.readdirSync(this.dir)
     } catch (e) {
-      // No journal (W/work not a directory is for cleanWork to report).
+      // No journal (W/work not a directory is for cleanWork to report). EACCES: W/work is
+      // mode 0, as the kernel makes it, and this daemon is not root: the kernel's, with no
+      // journal of ours (a daemon that is not root makes it 0700).
       const code = (e as { code?: string }).code
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e
+      if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EACCES') throw e
       return
     }
     this.#dirMade = true
