@@ -17,6 +17,12 @@ interface Fixture {
 }
 
 /** lower2 (bottom): a, d/{x,y}, e/, gone; lower1 (top): b, d/z, whiteout of gone, opaque o/. */
+/** As at the end of a mount: copy-ups' fsyncs done, their journal gone (copy-up-commits.ts). */
+async function endOfMount(u: Union): Promise<void> {
+  await u.upper!.commits.settled()
+  u.upper!.commits.end()
+}
+
 function fixture(opts: { readOnly?: boolean } = {}): Fixture {
   const root = freshDir('union')
   const [lower1, lower2, upper, work] = ['l1', 'l2', 'u', 'w'].map(n => `${root}/${n}`) as [string, string, string, string]
@@ -83,6 +89,7 @@ t.test('copy-up keeps content, mode, times, xattrs and the inode number', async 
   t.equal(fs.readFileSync(`${upper}/a`, 'utf8'), 'lower a\n')
   t.equal(attr.getattr(u, '/a').ino, before.ino, 'st_ino survives copy-up')
   t.equal(Number(fs.statSync(`${lower2}/a`).mode) & 0o7777, 0o640, 'lower untouched')
+  await endOfMount(u)
   t.same(fs.readdirSync(`${upper}/../w/work`), [], 'workdir left empty')
 })
 
@@ -185,6 +192,7 @@ t.test('unlink while the name is being copied up: the name stays gone', async t 
   file.release(u, fd)
   t.throws(() => u.resolve('/big'), { code: 'ENOENT' })
   t.ok(isWhiteout(`${upper}/big`), 'a whiteout, not the copied-up file')
+  await endOfMount(u)
   t.same(fs.readdirSync(`${upper}/../w/work`), [], 'workdir clean')
 })
 
