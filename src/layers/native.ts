@@ -80,9 +80,9 @@ export interface HostCalls {
   /**
    * madvise(MADV_DONTNEED) on the process's read-only file mappings with no private page
    * (node's binary, the libraries): what only start-up touched leaves the RSS; the pages stay
-   * in the page cache and come back on use. The bytes advised.
+   * in the page cache and come back on use. Then malloc_trim(0). The bytes advised.
    */
-  dropFilePages(): number
+  releaseStartUpMemory(): number
 }
 
 /** A file handle, as name_to_handle_at gives it. */

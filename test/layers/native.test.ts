@@ -377,7 +377,7 @@ t.test('ficlone: a reflink where the filesystem has them, else a Node-shaped ENO
   t.throws(() => host.ficlone(dst, -1), { code: 'ERR_OUT_OF_RANGE' })
 })
 
-t.test('dropFilePages: read-only file mappings leave the RSS, the process goes on, private pages stay', async t => {
+t.test('releaseStartUpMemory: read-only file mappings leave the RSS, the process goes on, private pages stay', async t => {
   const status = (): Record<string, number> =>
     Object.fromEntries([...fs.readFileSync('/proc/self/status', 'utf8').matchAll(/^(Rss\w+):\s+(\d+) kB/gm)].map(m => [m[1]!, Number(m[2])]))
   // A private mapping that has copies of its pages (RELRO: relocated, then read-only) is kept.
@@ -393,7 +393,7 @@ t.test('dropFilePages: read-only file mappings leave the RSS, the process goes o
   }
   const before = status()
   const anonBefore = anonOfFiles()
-  const advised = host.dropFilePages()
+  const advised = host.releaseStartUpMemory()
   const after = status()
   t.ok(advised > 10 * 2 ** 20, `advised ${(advised / 2 ** 20).toFixed(1)} MB (node's binary at least)`)
   t.ok(after['RssFile']! < before['RssFile']!, `RssFile ${before['RssFile']} -> ${after['RssFile']} kB`)

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -997,14 +998,15 @@ static napi_value js_disable_xattr_at(napi_env env, napi_callback_info info) {
 
 /* ---- memory ------------------------------------------------------------------------ */
 
-/* dropFilePages() -> number: MADV_DONTNEED on every read-only file mapping of the process
- * that holds no private (copied-on-write) page: node's binary and the shared libraries. Their
+/* releaseStartUpMemory() -> number: MADV_DONTNEED on every read-only file mapping of the
+ * process that holds no private (copied-on-write) page, node's binary and the shared
+ * libraries, then malloc_trim(0) (the free memory of malloc's arenas). The mappings'
  * pages stay in the page cache; this process maps them again, on its next touch of each (a
  * minor fault), so what start-up alone touched (and the kernel's fault-around mapped beside
  * it) leaves our RSS. A mapping with an anonymous page (RELRO, a debugger's breakpoint) is
  * left alone: DONTNEED would drop the copy. Returns the bytes advised; 0 where /proc/self/smaps
  * cannot be read. native-notes/memory.md, "The node binary". */
-static napi_value js_drop_file_pages(napi_env env, napi_callback_info info) {
+static napi_value js_release_start_up_memory(napi_env env, napi_callback_info info) {
   (void)info;
   FILE *f = fopen("/proc/self/smaps", "re");
   double advised = 0;
@@ -1049,6 +1051,8 @@ static napi_value js_drop_file_pages(napi_env env, napi_callback_info info) {
         advised += (double)(ranges[i].end - ranges[i].start);
     free(ranges);
   }
+  /* And what malloc holds free (start-up's buffers, the parser's): back to the kernel. */
+  malloc_trim(0);
   napi_value result = NULL;
   napi_create_double(env, advised, &result);
   return result;
@@ -1077,7 +1081,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"listxattrAt", NULL, js_listxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"xattrAtSupport", NULL, js_xattr_at_support, NULL, NULL, NULL, napi_enumerable, NULL},
       {"disableXattrAt", NULL, js_disable_xattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"dropFilePages", NULL, js_drop_file_pages, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"releaseStartUpMemory", NULL, js_release_start_up_memory, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;
