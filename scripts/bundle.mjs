@@ -8,6 +8,7 @@
 // (less to parse at every start): commander, the high-level binding (dist/fuse/binding.js, with
 // fuse-native's index.js) and the image tools (dist/image/), imported from dist/ when used.
 import { build } from 'esbuild'
+import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -39,3 +40,14 @@ await build({
   banner: { js: "import { createRequire as __layerfsRequire } from 'node:module'; const require = __layerfsRequire(import.meta.url);" },
   logLevel: 'warning',
 })
+// V8 keeps a script's source for as long as it runs (lazy compilation), as one byte a character
+// only when every character is Latin-1: one '…' in a comment kept by esbuild made the daemon's
+// 215 KB source 431 KB of its heap (native-notes/memory.md). Comments esbuild keeps (doc
+// comments of class fields) are ours: keep them ASCII.
+const out = readFileSync(join(root, 'dist/bundle/layerfs.mjs'), 'latin1')
+const bad = out.search(/[^\x00-\x7f]/)
+if (bad >= 0) {
+  const line = out.slice(0, bad).split('\n').length
+  console.error(`bundle: dist/bundle/layerfs.mjs line ${line} has a character that is not ASCII (the daemon's source would take two bytes a character): ${JSON.stringify(out.slice(Math.max(0, bad - 40), bad + 10))}`)
+  process.exit(1)
+}

@@ -20,7 +20,7 @@ const VALUE_OPTIONS: ReadonlyMap<string, RegExp> = new Map([
   // No ',' (it would inject an option), no '\' (libfuse's escape), no NUL or whitespace.
   ['fsname', /^[^,\\\s\0]{1,255}$/], ['subtype', /^[A-Za-z0-9_.+-]{1,64}$/],
 ])
-/** The C side copies '-o…' into a 1024-byte buffer. */
+/** The C side copies '-o...' into a 1024-byte buffer. */
 const MAX_OPTIONS_LENGTH = 1023 - 2
 
 /** Throws (code ERR_FUSE_OPTION) unless every entry is an option libfuse 2.9 accepts. */

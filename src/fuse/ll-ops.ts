@@ -104,7 +104,7 @@ export class LowLevelOps {
     this.#u = u
     this.#t = timeouts
     this.#maxNodes = maxNodes
-    this.#nodes = new Nodes(attr.getattr(u, '/').ino)
+    this.#nodes = new Nodes(attr.getattr(u, '/').ino, maxNodes > 0)
     u.onCopyUp = path => this.#copiedUp(path)
     u.onHandleMoved = h => {
       const kfd = this.#kernelFdOf.get(h)

@@ -146,7 +146,7 @@ export interface SessionMode {
   spinUs: number
 }
 
-/** Waiting awake up to 50 µs after each answer (30 to 100 measured the same). */
+/** Waiting awake up to 50 microseconds after each answer (30 to 100 measured the same). */
 export const DEFAULT_SPIN_US = 50
 
 /** LAYERFS_FUSE_PROTO (19..28, default 28), LAYERFS_FUSE_THREAD=1 and LAYERFS_FUSE_SPIN_US (0..1000). */

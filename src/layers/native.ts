@@ -77,6 +77,12 @@ export interface HostCalls {
   xattrAtSupport(): boolean
   /** Tests: use the procfs paths from now on, as on a kernel without *xattrat(2). */
   disableXattrAt(): void
+  /**
+   * madvise(MADV_DONTNEED) on the process's read-only file mappings with no private page
+   * (node's binary, the libraries): what only start-up touched leaves the RSS; the pages stay
+   * in the page cache and come back on use. Then malloc_trim(0). The bytes advised.
+   */
+  releaseStartUpMemory(): number
 }
 
 /** A file handle, as name_to_handle_at gives it. */

@@ -63,7 +63,7 @@ export class Union implements Layers {
   /** Unlinked open files parked under libfuse's .fuse_hidden names (hidden.ts). */
   readonly hidden = new Map<string, Entry>()
   /**
-   * Whether a rename to a `.fuse_hidden…` name is libfuse 2's high-level API parking an
+   * Whether a rename to a `.fuse_hidden...` name is libfuse 2's high-level API parking an
    * unlinked open file (hidden.ts). The lowlevel binding sends unlinks as they are: there such
    * a name is an ordinary name.
    */

@@ -24,12 +24,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -994,6 +996,68 @@ static napi_value js_disable_xattr_at(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* ---- memory ------------------------------------------------------------------------ */
+
+/* releaseStartUpMemory() -> number: MADV_DONTNEED on every read-only file mapping of the
+ * process that holds no private (copied-on-write) page, node's binary and the shared
+ * libraries, then malloc_trim(0) (the free memory of malloc's arenas). The mappings'
+ * pages stay in the page cache; this process maps them again, on its next touch of each (a
+ * minor fault), so what start-up alone touched (and the kernel's fault-around mapped beside
+ * it) leaves our RSS. A mapping with an anonymous page (RELRO, a debugger's breakpoint) is
+ * left alone: DONTNEED would drop the copy. Returns the bytes advised; 0 where /proc/self/smaps
+ * cannot be read. native-notes/memory.md, "The node binary". */
+static napi_value js_release_start_up_memory(napi_env env, napi_callback_info info) {
+  (void)info;
+  FILE *f = fopen("/proc/self/smaps", "re");
+  double advised = 0;
+  if (f != NULL) {
+    struct range { unsigned long start, end; } *ranges = NULL;
+    size_t n = 0, cap = 0;
+    char *line = NULL;
+    size_t len = 0;
+    unsigned long start = 0, end = 0, inode = 0, anon = 0, kb;
+    char perm[5] = "";
+    int in_map = 0; /* a mapping's fields are being read */
+    for (;;) {
+      ssize_t got = getline(&line, &len, f);
+      unsigned long a, b, ino;
+      char p[5];
+      int header = got > 0 && sscanf(line, "%lx-%lx %4s %*s %*s %lu", &a, &b, p, &ino) == 4;
+      if ((header || got < 0) && in_map) {
+        /* The mapping just read: a file's, not writable, with no private copy of a page. */
+        if (inode != 0 && perm[1] != 'w' && anon == 0) {
+          if (n == cap) {
+            size_t c = cap ? cap * 2 : 64;
+            struct range *r = realloc(ranges, c * sizeof *r);
+            if (r == NULL) break;
+            ranges = r, cap = c;
+          }
+          ranges[n].start = start, ranges[n].end = end, n++;
+        }
+        in_map = 0;
+      }
+      if (got < 0) break;
+      if (header) {
+        start = a, end = b, inode = ino, anon = 0, in_map = 1;
+        memcpy(perm, p, sizeof perm);
+      } else if (in_map && sscanf(line, "Anonymous: %lu kB", &kb) == 1) {
+        anon = kb;
+      }
+    }
+    free(line);
+    fclose(f);
+    for (size_t i = 0; i < n; i++)
+      if (madvise((void *)ranges[i].start, ranges[i].end - ranges[i].start, MADV_DONTNEED) == 0)
+        advised += (double)(ranges[i].end - ranges[i].start);
+    free(ranges);
+  }
+  /* And what malloc holds free (start-up's buffers, the parser's): back to the kernel. */
+  malloc_trim(0);
+  napi_value result = NULL;
+  napi_create_double(env, advised, &result);
+  return result;
+}
+
 /* ---- module ------------------------------------------------------------------------ */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -1017,6 +1081,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"listxattrAt", NULL, js_listxattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"xattrAtSupport", NULL, js_xattr_at_support, NULL, NULL, NULL, napi_enumerable, NULL},
       {"disableXattrAt", NULL, js_disable_xattr_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"releaseStartUpMemory", NULL, js_release_start_up_memory, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
     return NULL;
