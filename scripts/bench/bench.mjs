@@ -246,7 +246,7 @@ function dropCaches() {
 // ---------------------------------------------------------------- targets
 class Targets {
   constructor(env) {
-    this.env = env // { fsDir, lower, mnt, layerfsCli, profile }
+    this.env = env // { fsDir, lower, mnt, layerfsCli, layerfsBin, profile }
     this.daemon = undefined
     this.state = { mounted: new Set(), pids: new Set() }
   }
@@ -294,7 +294,10 @@ class Targets {
         sleep(20)
       }
     } else {
-      run(process.execPath, [this.env.layerfsCli, 'mount', '-o', o, mnt])
+      // What users and podman run: the launcher (bin/layerfs) and the bundled daemon; a
+      // checkout older than the launcher, through dist/cli.js.
+      if (this.env.layerfsBin) run(this.env.layerfsBin, ['mount', '-o', o, mnt])
+      else run(process.execPath, [this.env.layerfsCli, 'mount', '-o', o, mnt])
       pid = this.#findDaemon(mnt)
     }
     if (pid) this.state.pids.add(pid)
@@ -623,7 +626,9 @@ async function main() {
     run('cp', ['-a', cached, ownLowers.debian])
     log(`copied the Debian root ${cached} to ${args.storage} in ${((Date.now() - t) / 1000).toFixed(1)}s`)
   }
-  targets = new Targets({ fsDir, lower, mnt, layerfsCli: path.join(lfs, 'dist', 'cli.js'), profile: args.profile })
+  const launcher = path.join(lfs, 'bin', 'layerfs')
+  targets = new Targets({ fsDir, lower, mnt, layerfsCli: path.join(lfs, 'dist', 'cli.js'),
+    layerfsBin: fs.existsSync(launcher) ? launcher : undefined, profile: args.profile })
 
   const git = (...a) => spawnSync('git', ['-C', args.layerfs, ...a], { encoding: 'utf8' }).stdout?.trim()
   const res = {
