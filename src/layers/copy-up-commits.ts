@@ -80,6 +80,8 @@ export class CopyUpCommits {
   /** The journal's directory exists (made at an entry; removed when no commit is pending for a while, and at end). */
   #dirMade = false
   #lingerTimer: NodeJS.Timeout | undefined
+  /** The workdir's filesystem refused the journal's xattr: no copy-up is deferred. */
+  #noJournal = false
   #idle: Promise<void> | undefined
   #onIdle: (() => void) | undefined
 
@@ -93,19 +95,29 @@ export class CopyUpCommits {
 
   /** Copy-ups of this moment may answer before their fsync. */
   get canDefer(): boolean {
-    return this.#holds === 0
-  }
-
-  /** How many commits are pending. */
-  get pending(): number {
-    return this.#byPath.size
+    return this.#holds === 0 && !this.#noJournal
   }
 
   /**
    * The journal entry of a copy-up of `path` whose upper file (still the temp) is inode `ino`:
-   * made before the rename that puts it in place. Its name, to pass to start or drop.
+   * made before the rename that puts it in place. Its name, to pass to start or drop; undefined
+   * where the workdir's filesystem takes no xattrs (nothing is deferred on it then: the caller
+   * fsyncs before the rename).
    */
-  journal(path: string, ino: bigint): string {
+  journal(path: string, ino: bigint): string | undefined {
+    try {
+      return this.#journal(path, ino)
+    } catch (e) {
+      const code = (e as { code?: string }).code
+      if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e
+      log('commit-journal', 'no xattrs in the workdir: copy-ups fsync before they answer')
+      this.#noJournal = true
+      this.#dropDir()
+      return undefined
+    }
+  }
+
+  #journal(path: string, ino: bigint): string {
     if (!this.#dirMade) {
       fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 })
       this.#dirMade = true

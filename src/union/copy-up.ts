@@ -118,19 +118,18 @@ async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
     const from = { ...lower, stat: st }
     const origin = copyMeta(upper, from, temp, fd, metacopy)
     if (fd !== undefined) {
-      // A metacopy file has no data to make durable, a reflink is a journaled metadata change:
-      // the kernel fsyncs neither. Other data is fsync'd before the rename, or after it, once
-      // a journal entry is made (copy-up-commits.ts).
-      const durable = metacopy || cloned
-      const deferred = !durable && upper.defersFsync
-      if (!durable && !deferred) await upper.fsyncFd(fd)
       // The new entry, without a lookup: the upper object just made (its mode, owner and
       // inode; a rename changes only its ctime, which nothing takes from an entry) and the
       // origin just recorded.
       const ust = fs.fstatSync(fd, { bigint: true })
-      if (deferred) {
-        ino = ust.ino
-        journal = upper.commits.journal(e.path, ino)
+      // A metacopy file has no data to make durable, a reflink is a journaled metadata change:
+      // the kernel fsyncs neither. Other data is fsync'd after the rename once a journal entry
+      // is made (copy-up-commits.ts; the check and the entry in one turn of the event loop,
+      // for hold), else before it.
+      if (!metacopy && !cloned) {
+        journal = upper.defersFsync ? upper.commits.journal(e.path, ust.ino) : undefined
+        if (journal === undefined) await upper.fsyncFd(fd)
+        else ino = ust.ino
       }
       const obj = { layer: upper, path: e.path, stat: objStat(ust) }
       built = { path: e.path, top: obj, upper: obj, lowerDirs: NO_LOWER_DIRS, origin: origin && originInoOf(u, origin), isDir: false,

@@ -9,7 +9,7 @@ import type { TeardownHost } from './mount.js'
 import { run, runOk } from './run.js'
 import { forceUnmountSync, freshDir, isMounted, registerMount, unregisterMount } from './scratch.js'
 
-export type ScratchFsType = 'tmpfs' | 'ext4' | 'xfs'
+export type ScratchFsType = 'tmpfs' | 'ext4' | 'xfs' | 'ramfs'
 
 /** What a test that must hold on any upper runs on (xfs only where asked: reflinks). */
 export const SCRATCH_FS_TYPES = ['tmpfs', 'ext4'] as const satisfies readonly ScratchFsType[]
@@ -18,6 +18,7 @@ export const SCRATCH_FS_TYPES = ['tmpfs', 'ext4'] as const satisfies readonly Sc
  * Mounts a new `type` filesystem of `sizeMiB` and returns its mount point. ext4 gets 256-byte
  * inodes (nanosecond times, room for the overlay's xattrs in the inode) whatever its size;
  * xfs has reflinks (FICLONE) and at least 300 MiB (mkfs.xfs refuses less; the image is sparse).
+ * ramfs takes no xattrs.
  */
 export async function scratchFs(t: TeardownHost, type: ScratchFsType, sizeMiB = 128): Promise<string> {
   const base = freshDir(`fs-${type}`)
@@ -36,6 +37,9 @@ export async function scratchFs(t: TeardownHost, type: ScratchFsType, sizeMiB = 
   })
   if (type === 'tmpfs') {
     await runOk('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m,mode=755`, 'layerfs-test', mnt])
+  } else if (type === 'ramfs') {
+    // No xattrs at all (ENOTSUP), no size limit.
+    await runOk('mount', ['-t', 'ramfs', '-o', 'mode=755', 'layerfs-test', mnt])
   } else if (type === 'xfs') {
     const image = join(base, 'xfs.img')
     await runOk('truncate', ['-s', `${Math.max(sizeMiB, 300)}M`, image])
