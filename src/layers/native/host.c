@@ -421,32 +421,36 @@ static napi_value js_futimens(napi_env env, napi_callback_info info) {
 static napi_value xattr_value(napi_env env, int dirfd, const char *name, const char *xname);
 static napi_value xattr_names(napi_env env, int dirfd, const char *name);
 
+/* The arguments of the xattr readers: [dirfd,] name[, xattr] (`at`: a dirfd comes first;
+ * without it the name is a path from AT_FDCWD), then the shared reader. */
+static napi_value read_xattr_call(napi_env env, napi_callback_info info, int at, int list) {
+  napi_value argv[3];
+  double dirfd = AT_FDCWD;
+  size_t argc = (size_t)(at + (list ? 1 : 2));
+  if (get_args(env, info, argc, argv)) return NULL;
+  if (at && get_integer(env, argv[0], "dirfd", AT_FDCWD, 2147483647.0, &dirfd)) return NULL;
+  char *name = get_utf8(env, argv[at], at ? "name" : "path");
+  if (name == NULL) return NULL;
+  napi_value result;
+  if (list) {
+    result = xattr_names(env, (int)dirfd, name);
+  } else {
+    char *xname = get_utf8(env, argv[at + 1], at ? "xattr" : "name");
+    result = xname == NULL ? NULL : xattr_value(env, (int)dirfd, name, xname);
+    free(xname);
+  }
+  free(name);
+  return result;
+}
+
 /* lgetxattr(path, name) -> Buffer | undefined (ENODATA). */
 static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (get_args(env, info, 2, argv)) return NULL;
-  char *path = get_utf8(env, argv[0], "path");
-  if (path == NULL) return NULL;
-  char *name = get_utf8(env, argv[1], "name");
-  if (name == NULL) {
-    free(path);
-    return NULL;
-  }
-  napi_value result = xattr_value(env, AT_FDCWD, path, name);
-  free(name);
-  free(path);
-  return result;
+  return read_xattr_call(env, info, 0, 0);
 }
 
 /* llistxattr(path) -> string[]: the NUL-separated list split into names. */
 static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (get_args(env, info, 1, argv)) return NULL;
-  char *path = get_utf8(env, argv[0], "path");
-  if (path == NULL) return NULL;
-  napi_value result = xattr_names(env, AT_FDCWD, path);
-  free(path);
-  return result;
+  return read_xattr_call(env, info, 0, 1);
 }
 
 /* lsetxattr(path, name, value, flags); flags: XATTR_CREATE 1, XATTR_REPLACE 2. */
@@ -936,34 +940,12 @@ done:
 
 /* getxattrAt(dirfd, name, xattr) -> Buffer | undefined (ENODATA): as lgetxattr. */
 static napi_value js_getxattr_at(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  double dirfd;
-  if (get_args(env, info, 3, argv)) return NULL;
-  if (get_integer(env, argv[0], "dirfd", AT_FDCWD, 2147483647.0, &dirfd)) return NULL;
-  char *name = get_utf8(env, argv[1], "name");
-  if (name == NULL) return NULL;
-  char *xname = get_utf8(env, argv[2], "xattr");
-  if (xname == NULL) {
-    free(name);
-    return NULL;
-  }
-  napi_value result = xattr_value(env, (int)dirfd, name, xname);
-  free(xname);
-  free(name);
-  return result;
+  return read_xattr_call(env, info, 1, 0);
 }
 
 /* listxattrAt(dirfd, name) -> string[]: as llistxattr. */
 static napi_value js_listxattr_at(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  double dirfd;
-  if (get_args(env, info, 2, argv)) return NULL;
-  if (get_integer(env, argv[0], "dirfd", AT_FDCWD, 2147483647.0, &dirfd)) return NULL;
-  char *name = get_utf8(env, argv[1], "name");
-  if (name == NULL) return NULL;
-  napi_value result = xattr_names(env, (int)dirfd, name);
-  free(name);
-  return result;
+  return read_xattr_call(env, info, 1, 1);
 }
 
 /* ficlone(dstFd, srcFd): ioctl(dst, FICLONE, src): dst shares src's extents (a reflink, on
