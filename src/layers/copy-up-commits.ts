@@ -57,10 +57,14 @@ export interface CommitTarget {
   tryLstat(path: string): { ino: bigint; mode: number } | undefined
 }
 
-interface Pending {
+/** A journal entry: the copy-up of `path`, upper inode `ino`, recorded as file `entry`. */
+export interface JournalEntry {
   readonly path: string
   readonly ino: bigint
   readonly entry: string
+}
+
+interface Pending extends JournalEntry {
   /** Set once the commit runs (or ran). */
   done?: Promise<void>
 }
@@ -100,11 +104,11 @@ export class CopyUpCommits {
 
   /**
    * The journal entry of a copy-up of `path` whose upper file (still the temp) is inode `ino`:
-   * made before the rename that puts it in place. Its name, to pass to start or drop; undefined
-   * where the workdir's filesystem takes no xattrs (nothing is deferred on it then: the caller
+   * made before the rename that puts it in place, to pass to start or drop; undefined where
+   * the workdir's filesystem takes no xattrs (nothing is deferred on it then: the caller
    * fsyncs before the rename).
    */
-  journal(path: string, ino: bigint): string | undefined {
+  journal(path: string, ino: bigint): JournalEntry | undefined {
     try {
       return this.#journal(path, ino)
     } catch (e) {
@@ -117,7 +121,7 @@ export class CopyUpCommits {
     }
   }
 
-  #journal(path: string, ino: bigint): string {
+  #journal(path: string, ino: bigint): JournalEntry {
     if (!this.#dirMade) {
       fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 })
       this.#dirMade = true
@@ -142,20 +146,20 @@ export class CopyUpCommits {
       throw e
     }
     log('commit-journal', path, entry)
-    return entry
+    return { path, ino, entry }
   }
 
   /** A journal entry whose copy-up did not take place. */
-  drop(entry: string): void {
-    fs.rmSync(entry, { force: true })
+  drop(j: JournalEntry): void {
+    fs.rmSync(j.entry, { force: true })
     // The journal's directory came for this entry alone (no commit is pending): it goes too.
     if (this.#byPath.size === 0) this.#dropDir()
   }
 
   /** The copy-up is in place: fsync it soon. */
-  start(path: string, ino: bigint, entry: string): void {
-    const p: Pending = { path, ino, entry }
-    this.#byPath.set(path, p)
+  start(j: JournalEntry): void {
+    const p: Pending = { ...j }
+    this.#byPath.set(p.path, p)
     this.#queue.push(p)
     if (!this.#parked) this.#pump()
   }

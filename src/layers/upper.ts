@@ -78,6 +78,18 @@ async function copyExtents(rfd: number, wfd: number, size: number): Promise<void
   }
 }
 
+/**
+ * The fstat of a copy-up's source, open as `rfd`, which must be the object the caller looked
+ * up (`st`): a layer changed behind the mount is never copied from (ESTALE).
+ */
+function sourceStat(rfd: number, fromPath: string, st: { ino: bigint; dev: bigint; mode: number }): fs.BigIntStats {
+  const fst = fs.fstatSync(rfd, { bigint: true })
+  if (fst.ino !== st.ino || fst.dev !== st.dev || (Number(fst.mode) & 0o170000) !== (st.mode & 0o170000)) {
+    throw Object.assign(new Error(`ESTALE: ${fromPath} changed during copy-up`), { code: 'ESTALE' })
+  }
+  return fst
+}
+
 export class UpperLayer extends Layer {
   /** Host path of W/work. */
   readonly work: string
@@ -386,10 +398,7 @@ export class UpperLayer extends Layer {
     const rfd = from.open(fromPath, fs.constants.O_RDONLY)
     let wfd: number | undefined
     try {
-      const fst = fs.fstatSync(rfd, { bigint: true })
-      if (fst.ino !== st.ino || fst.dev !== st.dev || (Number(fst.mode) & 0o170000) !== (st.mode & 0o170000)) {
-        throw Object.assign(new Error(`ESTALE: ${fromPath} changed during copy-up`), { code: 'ESTALE' })
-      }
+      const fst = sourceStat(rfd, fromPath, st)
       const size = Number(fst.size)
       if (size > 0 && !this.#noClone.has(fst.dev)) {
         // A reflink first, as the kernel's copy-up: no data copied, holes and all.
@@ -449,10 +458,7 @@ export class UpperLayer extends Layer {
     log('copy-data', fromPath, path, size, 'in place')
     const rfd = from.open(fromPath, fs.constants.O_RDONLY)
     try {
-      const fst = fs.fstatSync(rfd, { bigint: true })
-      if (fst.ino !== st.ino || fst.dev !== st.dev || (Number(fst.mode) & 0o170000) !== (st.mode & 0o170000)) {
-        throw Object.assign(new Error(`ESTALE: ${fromPath} changed during copy-up`), { code: 'ESTALE' })
-      }
+      const fst = sourceStat(rfd, fromPath, st)
       await copyExtents(rfd, wfd, Math.min(size, Number(fst.size)))
     } finally {
       fs.closeSync(rfd)

@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import { closeFd, truncateFd } from '../layers/fd.js'
 import { S_IFLNK, S_IFREG, isDirMode } from '../layers/layer.js'
 import type { UpperLayer } from '../layers/upper.js'
+import type { JournalEntry } from '../layers/copy-up-commits.js'
 import { type Origin, encodeOrigin, originOf } from '../layers/origin.js'
 import { originInoOf } from './lookup.js'
 import { fsError } from '../errors.js'
@@ -90,9 +91,8 @@ async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
   let built: Entry | undefined
   if (copyUpLog.enabled) copyUpLog('%s (%d bytes%s)', e.path, lower.stat.size, metacopy ? ', metadata only' : '')
   let fd: number | undefined
-  /** The fsync comes after the rename: its journal entry, and the copy's inode. */
-  let journal: string | undefined
-  let ino = 0n
+  /** The fsync comes after the rename: its journal entry. */
+  let journal: JournalEntry | undefined
   try {
     let st: ObjStat
     /** The data is a reflink: no fsync, as the kernel's (upper.ts copyDataToTemp). */
@@ -129,7 +129,6 @@ async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
       if (!metacopy && !cloned) {
         journal = upper.defersFsync ? upper.commits.journal(e.path, ust.ino) : undefined
         if (journal === undefined) await upper.fsyncFd(fd)
-        else ino = ust.ino
       }
       const obj = { layer: upper, path: e.path, stat: objStat(ust) }
       built = { path: e.path, top: obj, upper: obj, lowerDirs: NO_LOWER_DIRS, origin: origin && originInoOf(u, origin), isDir: false,
@@ -140,7 +139,7 @@ async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
     placed = moveIntoPlace(upper, temp, e.path)
     if (!placed) upper.unlink(temp)
     if (journal !== undefined) {
-      if (placed) upper.commits.start(e.path, ino, journal)
+      if (placed) upper.commits.start(journal)
       else upper.commits.drop(journal)
     }
   } catch (err) {

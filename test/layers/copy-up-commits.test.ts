@@ -22,12 +22,13 @@ t.test('ext4: an entry records the union path; the last one dropped takes the di
   fs.mkdirSync(work)
   const c = new CopyUpCommits(work, 'trusted.overlay.', target)
   t.ok(c.canDefer, 'copy-ups may be deferred')
-  const entry = c.journal('/d/f', 12n)
+  const j = c.journal('/d/f', 12n)
+  const entry = j?.entry
   t.ok(entry?.startsWith(join(work, 'incompat/layerfs-commits/')), `an entry (${entry})`)
   t.match(entry, /\/[0-9a-f]{32}\.12\.0$/, 'named by boot id, inode and sequence')
   const v = execFileSync('getfattr', ['--absolute-names', '--only-values', '-n', 'trusted.layerfs.path', entry!], { encoding: 'utf8' })
   t.equal(v, '/d/f', 'its xattr holds the union path')
-  c.drop(entry!)
+  c.drop(j!)
   t.same(fs.readdirSync(work), [], 'dropped: no entry, no journal directory, no incompat directory')
 })
 
