@@ -70,6 +70,9 @@ const CHANGES_NAMES: ReadonlySet<number> = new Set([Op.MKNOD, Op.MKDIR, Op.SYMLI
 const HOLDS_PATHS: ReadonlySet<number> = new Set([Op.OPEN, Op.SETATTR, Op.LINK, Op.UNLINK, Op.RENAME, Op.SETXATTR,
   Op.REMOVEXATTR, Op.FSYNCDIR])
 
+/** The xattr a write drops, which the kernel looks for before each write (lowlevel.c, "capability probes"). */
+const CAPABILITY = 'security.capability'
+
 /** Thrown inside a handler to answer with a bare errno. */
 const enoent = (syscall: string): Error => fsError('ENOENT', syscall)
 
@@ -99,6 +102,8 @@ export class LowLevelOps {
    */
   readonly #detached = new Map<Node, DetachedDir>()
   readonly #maxNodes: number
+  /** See #createdWithoutCapability. */
+  #createdNoCap: boolean | undefined
 
   constructor(u: Union, timeouts: CacheTimeouts, maxNodes = maxNodesFromEnv()) {
     this.#u = u
@@ -110,6 +115,22 @@ export class LowLevelOps {
       const kfd = this.#kernelFdOf.get(h)
       if (kfd !== undefined) kernelFd.retarget(kfd, h.fd)
     }
+  }
+
+  /**
+   * Whether a getxattr of security.capability on a file just created answers ENODATA (not
+   * ENOTSUP: noxattrs, an upper without xattrs). Asked of the first file created; the upper
+   * layer is one filesystem.
+   */
+  #createdWithoutCapability(path: string): boolean {
+    if (this.#createdNoCap === undefined) {
+      try {
+        this.#createdNoCap = attr.getxattr(this.#u, path, CAPABILITY) === undefined
+      } catch {
+        this.#createdNoCap = false
+      }
+    }
+    return this.#createdNoCap
   }
 
   /** The union handle behind the kernel's handle. */
@@ -474,6 +495,9 @@ export class LowLevelOps {
         }
         const node = this.#lookedUp(r.ino, name, path, st)
         node.cacheStamp = stampOf(st)
+        // A new file has no security.capability (nothing is inherited): the kernel's probe
+        // before each write need not reach us, where we would answer ENODATA.
+        if (this.#createdWithoutCapability(path)) s.noCapability(node.id, r)
         s.create(r.req, node.id, st, this.#t.entry, this.#t.attr, this.#kernelHandle(node, fh), 0)
         return
       }
@@ -532,7 +556,12 @@ export class LowLevelOps {
       case Op.GETXATTR: {
         const path = this.#target(r.ino)
         const value = typeof path === 'string' ? attr.getxattr(u, path, r.name!) : detached.detachedGetxattr(path, r.name!)
-        if (value === undefined) return s.err(r.req, E.ENODATA)
+        if (value === undefined) {
+          // The kernel asks this before every write of the file: the same answer is given in C
+          // until a SETXATTR of the node.
+          if (r.name === CAPABILITY && typeof path === 'string') s.noCapability(r.ino, r)
+          return s.err(r.req, E.ENODATA)
+        }
         return this.#sized(s, r, value)
       }
       case Op.LISTXATTR: {

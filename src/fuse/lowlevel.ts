@@ -42,7 +42,7 @@ export interface Request {
   ino: number
   /** The open handle, when the kernel sent one (getattr/setattr only when it did). */
   fh: number | undefined
-  /** readdir/fallocate offset. */
+  /** readdir/fallocate offset; create and getxattr: the xattr sequence they were read at (noCapability). */
   off: number
   /** readdir/xattr size, fallocate length, forget's nlookup. */
   size: number
@@ -79,6 +79,7 @@ interface Native {
   ll_reply_statfs(s: unknown, req: number, ints: Uint32Array): void
   ll_notify_inval_inode(s: unknown, nodeid: number, off: number, len: number): number
   ll_notify_inval_entry(s: unknown, parent: number, name: Buffer): number
+  ll_no_capability(s: unknown, nodeid: number, seq: number): void
   ll_queue_inval_entry(s: unknown, parent: number, name: Buffer): number
   ll_info(s: unknown): [protoMinor: number, maxWrite: number, want: number]
   ll_exited(s: unknown): void
@@ -343,6 +344,15 @@ export class LowLevelSession {
   /** Drop the kernel's cached attributes of a node (and its pages from `off` when off >= 0). */
   invalidateInode(nodeid: number, off = -1, len = 0): void {
     if (!this.#exited) native.ll_notify_inval_inode(this.#s, nodeid, off, len)
+  }
+
+  /**
+   * The node's file has no security.capability, as seen while handling request `r` (a CREATE,
+   * or a GETXATTR of it answered ENODATA): the kernel's probe before each write is answered in
+   * C from now on (lowlevel.c, "capability probes"; `r.off` is the xattr sequence it was read at).
+   */
+  noCapability(nodeid: number, r: Request): void {
+    if (!this.#exited) native.ll_no_capability(this.#s, nodeid, r.off)
   }
 
   /** Drop the kernel's cached lookup of `name` in `parent`. */
