@@ -41,6 +41,9 @@ interface DirHandle {
 
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
+const S_IFREG = 0o100000
+const O_ACCMODE = 3
+const O_RDONLY = 0
 const DIRENT_HEADER = 24
 
 /**
@@ -131,6 +134,21 @@ export class LowLevelOps {
       }
     }
     return this.#createdNoCap
+  }
+
+  /**
+   * A handle that writes a regular file of the upper layer: the GETATTRs the kernel sends with
+   * it (after each write it drops the size and times it caches) are answered in C from an fstat
+   * of the handle, which is what tryGetattr would answer (the upper file's stat, the union's
+   * st_ino) unless owners are mapped or the file is a metacopy file.
+   */
+  #attrsInC(kfd: number, id: number, path: string): void {
+    const h = this.#u.handles.get(id)
+    if (h === undefined || !h.upper || (h.flags & O_ACCMODE) === O_RDONLY) return
+    const u = this.#u.route(path)
+    const e = u.tryResolve(path)
+    if (e === undefined || e.lowerData !== undefined || (e.top.stat.mode & S_IFMT) !== S_IFREG || !u.inodes.ids.identity) return
+    kernelFd.attrsInC(kfd, u.inodes.inoOf(e), this.#t.attr)
   }
 
   /** The union handle behind the kernel's handle. */
@@ -479,7 +497,9 @@ export class LowLevelOps {
         // write does to them, the kernel asks for itself (a SETATTR before the write), except
         // S_ISGID without group-exec for a caller outside the group: writes never reach JS here.
         return file.open(u, path, r.flags, { uid: r.uid, gid: r.gid, pid: r.pid }).then(id => {
-          s.open(r.req, this.#kernelHandle(node, id), this.#keepCache(node, path))
+          const kfd = this.#kernelHandle(node, id)
+          this.#attrsInC(kfd, id, path)
+          s.open(r.req, kfd, this.#keepCache(node, path))
         })
       }
       case Op.CREATE: {
@@ -498,7 +518,9 @@ export class LowLevelOps {
         // A new file has no security.capability (nothing is inherited): the kernel's probe
         // before each write need not reach us, where we would answer ENODATA.
         if (this.#createdWithoutCapability(path)) s.noCapability(node.id, r)
-        s.create(r.req, node.id, st, this.#t.entry, this.#t.attr, this.#kernelHandle(node, fh), 0)
+        const kfd = this.#kernelHandle(node, fh)
+        this.#attrsInC(kfd, fh, path)
+        s.create(r.req, node.id, st, this.#t.entry, this.#t.attr, kfd, 0)
         return
       }
       case Op.RELEASE: {

@@ -86,6 +86,7 @@ interface Native {
   ll_dup_fd(fd: number): number
   ll_retarget_fd(handleFd: number, fd: number): number
   ll_close_fd(handleFd: number): number
+  ll_fh_attr(handleFd: number, ino: bigint, attrTimeout: number): void
 }
 
 const native = fuseNativeModule() as Native
@@ -105,6 +106,11 @@ export const kernelFd = {
   /** The kernel's descriptor now stands for fd's file (copy-up moved a reader to the upper). */
   retarget: (handleFd: number, fd: number): void => void fdResult(native.ll_retarget_fd(handleFd, fd), 'dup3'),
   close: (handleFd: number): void => void native.ll_close_fd(handleFd),
+  /**
+   * GETATTRs with this handle are answered in C from an fstat of it, with st_ino `ino`
+   * (lowlevel.c, "attributes of open files"): only where that is the union's stat.
+   */
+  attrsInC: (handleFd: number, ino: bigint, attrTimeout: number): void => native.ll_fh_attr(handleFd, ino, attrTimeout),
 }
 
 const STAT_INTS = 22
