@@ -26,15 +26,26 @@ export function ensureUpperDir(u: Union, dir: Entry): Entry {
   ensureUpperDir(u, u.resolve(parentOf(dir.path)))
   const temp = upper.tempName()
   upper.mkdir(temp, 0o700)
+  let origin: Origin | undefined
+  let placed = false
   try {
-    copyMeta(upper, dir.top, temp)
-    if (!moveIntoPlace(upper, temp, dir.path)) upper.removeTree(temp)
+    origin = copyMeta(upper, dir.top, temp)
+    placed = moveIntoPlace(upper, temp, dir.path)
+    if (!placed) upper.removeTree(temp)
   } catch (e) {
     upper.removeTree(temp)
     throw e
   }
   if (copyUpLog.enabled) copyUpLog('dir %s', dir.path)
-  u.cache.invalidate(dir.path)
+  // The new entry without a lookup (six host calls per directory, in a copy-up that makes
+  // several): what a lookup would find, the new upper directory (no opaque or redirect mark:
+  // copyMeta leaves the overlay's own xattrs behind) over the same lower directories, with
+  // the origin just recorded.
+  const st = placed ? upper.tryLstat(dir.path) : undefined
+  if (st !== undefined && isDirMode(st.mode)) {
+    const obj = { layer: upper, path: dir.path, stat: st }
+    u.cache.set(dir.path, { path: dir.path, top: obj, upper: obj, lowerDirs: dir.lowerDirs, origin: origin && originInoOf(u, origin), isDir: true })
+  } else u.cache.invalidate(dir.path)
   u.onCopyUp?.(dir.path)
   return u.resolve(dir.path)
 }
