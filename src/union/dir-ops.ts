@@ -109,9 +109,13 @@ export function createObject(
   u.cache.invalidate(path)
 }
 
+/** The daemon's own IDs (a system call each to ask, and they never change). */
+const DAEMON_UID = process.getuid?.()
+const DAEMON_GID = process.getgid?.()
+
 /** Give a new object to its owner, unless we (the daemon) already are that owner. */
 function chownNew(upper: UpperLayer, path: string, owner: Caller): void {
-  if (owner.uid === process.getuid?.() && (owner.gid === -1 || owner.gid === process.getgid?.())) return
+  if (owner.uid === DAEMON_UID && (owner.gid === -1 || owner.gid === DAEMON_GID)) return
   const mode = Number(upper.lstat(path).mode)
   upper.lchown(path, owner.uid, owner.gid)
   // chown drops setuid/setgid bits the caller asked for at creation: put them back.

@@ -8,6 +8,7 @@ import { hasSupplementaryGroup } from '../layers/caller-groups.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { copyUp } from './copy-up.js'
 import { type Caller, createObject } from './dir-ops.js'
+import { NO_LOWER_DIRS, objStat } from './entry.js'
 import type { Handle } from './handles.js'
 import type { Union } from './union.js'
 
@@ -72,6 +73,11 @@ export function create(u: Union, path: string, mode: number, caller?: Caller): n
   createObject(u, path, 'create', (up, p) => {
     fd = up.open(p, O_CREAT | O_EXCL | O_RDWR, mode & 0o7777)
   }, caller)
+  // The new entry without a lookup (a stat and an xattr in the upper, one stat per lower
+  // layer below a merged parent): a new file is an upper object of its own, with no origin
+  // and nothing below it.
+  const obj = { layer: u.requireUpper('create', path), path, stat: objStat(fstatFd(fd)) }
+  u.cache.set(path, { path, top: obj, upper: obj, lowerDirs: NO_LOWER_DIRS, origin: undefined, isDir: false })
   return u.handles.add({ fd, path, upper: true, flags: O_RDWR })
 }
 
