@@ -41,6 +41,12 @@ export class DirFds {
    */
   readonly #impure = new Set<string>()
   /**
+   * Directories known to hold no AUFS name (`.wh.*`, format.ts): learnt when a listing shows
+   * none or when we make the directory, forgotten as #impure is and when we write one there.
+   * A miss in them needs no second stat for a `.wh.NAME` (Layer.hasAufsWhiteout).
+   */
+  readonly #noAufs = new Set<string>()
+  /**
    * The layer's real path -> the path below the root fd. The identity, except for a volume,
    * whose real paths are union paths under the point it is mounted at (../layers/volume.ts).
    */
@@ -87,6 +93,7 @@ export class DirFds {
    */
   forget(): void {
     this.#impure.clear()
+    this.#noAufs.clear()
     if (this.#dirs.size === 0) return
     const fds = [...this.#dirs.values()]
     this.#dirs.clear()
@@ -98,6 +105,7 @@ export class DirFds {
     for (const fd of this.#dirs.values()) fs.closeSync(fd)
     this.#dirs.clear()
     this.#impure.clear()
+    this.#noAufs.clear()
   }
 
   /**
@@ -116,6 +124,7 @@ export class DirFds {
         if (dir === root || (dir.startsWith(root) && dir.charCodeAt(root.length) === 0x2f /* / */)) {
           this.#dirs.delete(dir)
           this.#impure.delete(dir)
+          this.#noAufs.delete(dir)
           fds.push(fd)
         }
       }
@@ -136,6 +145,24 @@ export class DirFds {
   knowImpure(dir: string): void {
     const d = this.#toRoot(dir)
     if (d === '/' || d === '' || this.#dirs.has(d)) this.#impure.add(d === '' ? '/' : d)
+  }
+
+  /** Whether directory `dir` (a real path) is known to hold no AUFS name. */
+  isKnownWithoutAufs(dir: string): boolean {
+    const d = this.#toRoot(dir)
+    return this.#noAufs.has(d === '' ? '/' : d)
+  }
+
+  /** Directory `dir` holds no AUFS name: known while its fd is kept, as knowImpure. */
+  knowWithoutAufs(dir: string): void {
+    const d = this.#toRoot(dir)
+    if (d === '/' || d === '' || this.#dirs.has(d)) this.#noAufs.add(d === '' ? '/' : d)
+  }
+
+  /** An AUFS name is being made in directory `dir`. */
+  unknowWithoutAufs(dir: string): void {
+    const d = this.#toRoot(dir)
+    this.#noAufs.delete(d === '' ? '/' : d)
   }
 
   /** A directory fd and a path below it of at most REL_MAX_BYTES, for directory `dir`. */

@@ -151,9 +151,13 @@ export class Layer {
   readdir(path: string): DirName[] {
     const out: DirName[] = []
     // The directory itself through its fd: a directory swapped for a symlink is ELOOP.
+    let aufs = false
     for (const d of fs.readdirSync(`/proc/self/fd/${this.dirFds.dirFd(path)}`, { withFileTypes: true, encoding: 'buffer' })) {
-      out.push({ name: nameFromBytes(d.name as unknown as Buffer), type: typeBits(d) })
+      const name = nameFromBytes(d.name as unknown as Buffer)
+      aufs ||= name.startsWith(AUFS_PREFIX)
+      out.push({ name, type: typeBits(d) })
     }
+    if (!aufs) this.dirFds.knowWithoutAufs(path)
     return out
   }
 
@@ -207,6 +211,7 @@ export class Layer {
    */
   hasAufsWhiteout(path: string): boolean {
     const i = path.lastIndexOf('/')
+    if (this.dirFds.isKnownWithoutAufs(i <= 0 ? '/' : path.slice(0, i))) return false
     const wh = AUFS_PREFIX + path.slice(i + 1)
     if (nameBytes(wh).length > NAME_MAX) return false
     return this.tryLstat(path.slice(0, i + 1) + wh) !== undefined
@@ -228,7 +233,7 @@ export class Layer {
     }
     const opaque = (names.includes(x.opaque) && isY(this.#tryGetxattr(path, x.opaque))) ||
       (names.includes(FUSE_OVERLAYFS_OPAQUE) && isY(this.#tryGetxattr(path, FUSE_OVERLAYFS_OPAQUE))) ||
-      this.tryLstat(path === '/' ? '/' + AUFS_OPAQUE : path + '/' + AUFS_OPAQUE) !== undefined
+      (!this.dirFds.isKnownWithoutAufs(path) && this.tryLstat(path === '/' ? '/' + AUFS_OPAQUE : path + '/' + AUFS_OPAQUE) !== undefined)
     if (opaque || !names.includes(x.redirect)) return { opaque, redirect: undefined }
     const v = this.#tryGetxattr(path, x.redirect)
     return { opaque, redirect: v === undefined ? undefined : nameFromBytes(v) }

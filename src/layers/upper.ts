@@ -178,6 +178,11 @@ export class UpperLayer extends Layer {
   mkdir(path: string, mode: number): void {
     log('mkdir', path, mode)
     fs.mkdirSync(this.hostPath(path), { mode })
+    // Empty: no AUFS name in it (a workdir temp is never reached through the kept fds).
+    if (path.charCodeAt(0) !== 0x23 /* # */) {
+      this.dirFds.dirFd(path)
+      this.dirFds.knowWithoutAufs(path)
+    }
   }
 
   rmdir(path: string): void {
@@ -287,6 +292,7 @@ export class UpperLayer extends Layer {
 
   #mkAufsWhiteout(path: string): void {
     log('whiteout', aufsSibling(path))
+    this.dirFds.unknowWithoutAufs(parentDir(path))
     fs.closeSync(this.open(aufsSibling(path), fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600))
   }
 
@@ -549,6 +555,7 @@ export class UpperLayer extends Layer {
     } catch (e) {
       const code = (e as { code?: string }).code
       if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw e
+      this.dirFds.unknowWithoutAufs(path)
       fs.closeSync(this.open(path + '/' + AUFS_OPAQUE, fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o600))
     }
   }
@@ -599,6 +606,12 @@ export function canWriteTrustedXattrs(dir: string): boolean {
 }
 
 /** The AUFS whiteout of a path: `.wh.NAME` beside it. */
+/** The directory of real path `path` ("/" for a name in the root). */
+function parentDir(path: string): string {
+  const i = path.lastIndexOf('/')
+  return i <= 0 ? '/' : path.slice(0, i)
+}
+
 function aufsSibling(path: string): string {
   const i = path.lastIndexOf('/')
   return path.slice(0, i + 1) + AUFS_PREFIX + path.slice(i + 1)
