@@ -93,7 +93,6 @@ typedef struct {
   uint64_t init_unique;     // INIT's request id, to recognise libfuse's reply
   uint32_t kernel_flags;    // the capabilities the kernel offered in INIT
   int next_plus;            // the request being processed was a READDIRPLUS (now a READDIR)
-  int splice;               // READs are answered with splice (ll_read)
   int threaded;             // 1: a FUSE thread reads requests; 0: the JS thread polls the device
   pthread_t thread;
   uv_async_t async;         // threaded: wakes the JS thread
@@ -232,12 +231,6 @@ static void ll_init (void *userdata, struct fuse_conn_info *conn) {
   // What libfuse answers: the lower of the kernel's minor and its own (ll_init_reply may raise it).
   s->proto_minor = conn->proto_minor < FUSE_KERNEL_MINOR_VERSION ? conn->proto_minor : FUSE_KERNEL_MINOR_VERSION;
   s->max_write = conn->max_write;
-  // libfuse's own: splice replies to the device (ll_read). Not SPLICE_MOVE: the kernel would
-  // take the lower file's page-cache pages for ours.
-  if ((conn->capable & FUSE_CAP_SPLICE_WRITE) && !getenv("LAYERFS_FUSE_NO_SPLICE")) {
-    conn->want |= FUSE_CAP_SPLICE_WRITE;
-    s->splice = 1;
-  }
   s->want = conn->want;
   // JS hears of INIT once the reply is out (ll_process), with what it negotiated.
 }
@@ -387,25 +380,8 @@ static void ll_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
 // (fi->fh) is a descriptor of the real file that JS gave us at open (ll_dup_fd), never a JS
 // object, so READ and WRITE never wait for the JS thread. JS swaps the file behind it with
 // dup2 when a lower file is copied up (ll_retarget_fd), and closes it at release.
-//
-// A read of two pages or more is spliced (libfuse's fuse_reply_data): the file's page-cache
-// pages go into a pipe by reference and from the pipe to the kernel's request, one copy where
-// pread into a buffer and a writev of it make two (as fuse-overlayfs does; 1 MiB of a 128 KiB
-// readahead per READ). Where splice cannot be used (a filesystem without splice_read, a pipe
-// too small), libfuse falls back to reading into a buffer itself. A smaller read is a pread
-// into our buffer: a splice costs three system calls.
-#define LL_SPLICE_MIN (2 * 4096)
-
 static void ll_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
   ll_session_t *s = LL_SESSION(req);
-  if (size >= LL_SPLICE_MIN && s->splice) {
-    struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
-    bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
-    bv.buf[0].fd = (int) fi->fh;
-    bv.buf[0].pos = off;
-    fuse_reply_data(req, &bv, 0);
-    return;
-  }
   if (size > s->iobuf_size) {
     char *b = (char *) realloc(s->iobuf, size);
     if (b == NULL) { fuse_reply_err(req, ENOMEM); return; }

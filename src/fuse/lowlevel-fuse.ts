@@ -45,9 +45,8 @@ export class LowLevelFuse {
     this.#session = s
     this.#ops.attach(s)
     await s.initialized
-    const { protoMinor, maxWrite, want } = s.info()
-    // FUSE_CAP_SPLICE_WRITE: libfuse's, reads answered with splice (lowlevel.c, ll_read).
-    fuseLog('FUSE 7.%d, max_write %d%s', protoMinor, maxWrite, want & (1 << 7) ? ', reads spliced' : '')
+    const { protoMinor, maxWrite } = s.info()
+    fuseLog('FUSE 7.%d, max_write %d', protoMinor, maxWrite)
   }
 
   /** `fusermount -uz` the mount point; resolves when the session has ended (or after 2 s). */
