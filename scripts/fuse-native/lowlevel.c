@@ -93,6 +93,7 @@ typedef struct {
   uint64_t init_unique;     // INIT's request id, to recognise libfuse's reply
   uint32_t kernel_flags;    // the capabilities the kernel offered in INIT
   int next_plus;            // the request being processed was a READDIRPLUS (now a READDIR)
+  uint64_t next_dir_fh;     // the last directory handle given (ll_opendir)
   int threaded;             // 1: a FUSE thread reads requests; 0: the JS thread polls the device
   pthread_t thread;
   uv_async_t async;         // threaded: wakes the JS thread
@@ -425,10 +426,22 @@ static void ll_fsync (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
   ll_enqueue(LL_SESSION(req), r);
 }
 
+// Directory handles are numbers of ours: OPENDIR is answered here (JS makes its handle at the
+// first READDIR of it), and RELEASEDIR too (JS only hears of it, as of FORGET). The kernel
+// checked the caller's permissions before it sent OPENDIR; what a directory lists is decided
+// at READDIR. The listing may stay in the kernel's page cache (FOPEN_CACHE_DIR, KEEP_CACHE):
+// it drops it itself when a request of its own changes the directory, and JS drops it for
+// the changes it makes otherwise (a broken lower hard link's d_ino). `git status` of 859
+// directories: 1,718 of its 2,644 requests, warm.
+struct ll_dir_open_out { uint64_t fh; uint32_t open_flags; uint32_t padding; };
+
 static void ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_OPENDIR, ino, NULL, NULL, 0)
-  r->flags = fi->flags;
-  ll_enqueue(LL_SESSION(req), r);
+  ll_session_t *s = LL_SESSION(req);
+  struct ll_dir_open_out out;
+  memset(&out, 0, sizeof(out));
+  out.fh = ++s->next_dir_fh;
+  out.open_flags = (1 << 3) /* FOPEN_CACHE_DIR */ | (1 << 1) /* FOPEN_KEEP_CACHE */;
+  fuse_reply_buf(req, (const char *) &out, sizeof(out));
 }
 
 static void ll_readdir (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
@@ -440,9 +453,14 @@ static void ll_readdir (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 }
 
 static void ll_releasedir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_RELEASEDIR, ino, NULL, NULL, 0)
-  ll_set_fi(r, fi);
-  ll_enqueue(LL_SESSION(req), r);
+  ll_session_t *s = LL_SESSION(req);
+  uint64_t fh = fi->fh;
+  fuse_reply_err(req, 0);
+  ll_req_t *r = ll_new(NULL, LL_OP_RELEASEDIR, ino, NULL, NULL, 0);
+  if (r == NULL) return; // JS keeps the handle: a leak, never a wrong answer
+  r->fh = fh;
+  r->has_fh = 1;
+  ll_enqueue(s, r);
 }
 
 static void ll_fsyncdir (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {

@@ -93,7 +93,6 @@ export class LowLevelOps {
    * '..'), and all at once on a copy-up (a broken lower hard link's d_ino changes).
    */
   readonly #listings = new LRUCache<Node, attr.Listing>({ max: 2000, maxSize: MAX_LISTED_NAMES, sizeCalculation: l => l.names.length })
-  #nextDir = 1
   /** Open file handles (union handle ids) per node: an unlinked open file is reached through them. */
   readonly #openFiles = new Map<Node, Set<number>>()
   /** The kernel's handle (a dup of the real fd, see lowlevel.c) -> the union handle id, and back. */
@@ -540,23 +539,15 @@ export class LowLevelOps {
       }
       case Op.FSYNC:
         return file.fsync(u, this.#handle(r.fh), r.flags !== 0).then(() => s.err(r.req, 0))
-      case Op.OPENDIR: {
-        const path = this.#target(r.ino)
-        if (typeof path === 'string' && !u.resolve(path).isDir) throw fsError('ENOTDIR', 'opendir', path)
-        const id = this.#nextDir++
-        this.#dirs.set(id, { node: this.#node(r.ino), listing: undefined })
-        // The kernel may keep the listing: it drops it itself when a request of its own changes
-        // the directory, and nothing else changes names (a broken lower hard link's d_ino, the
-        // one value a copy-up changes, drops the listing then: #copiedUp).
-        return s.open(r.req, id, OpenFlags.CACHE_DIR | OpenFlags.KEEP_CACHE)
-      }
+
       case Op.READDIR:
         return this.#readdir(s, r)
       case Op.READDIRPLUS:
         return this.#readdirplus(s, r)
       case Op.RELEASEDIR:
+        // Answered in C (lowlevel.c, ll_opendir): only reported.
         this.#dirs.delete(r.fh!)
-        return s.err(r.req, 0)
+        return
       case Op.FSYNCDIR: {
         const path = this.#target(r.ino)
         if (typeof path !== 'string') {
@@ -694,8 +685,9 @@ export class LowLevelOps {
 
   /** The listing a READDIR(PLUS) reads from: taken at the first read and again at a rewind (offset 0), as getdents sees it. */
   #listingFor(r: Request): { d: DirHandle; listing: attr.Listing } {
-    const d = this.#dirs.get(r.fh!)
-    if (d === undefined) throw fsError('EBADF', 'readdir')
+    // OPENDIR is answered in C (lowlevel.c, ll_opendir): the handle is made at its first read.
+    let d = this.#dirs.get(r.fh!)
+    if (d === undefined) this.#dirs.set(r.fh!, (d = { node: this.#node(r.ino), listing: undefined }))
     if (d.listing === undefined || r.off === 0) {
       const path = this.#nodes.path(d.node)
       if (path === undefined) {
