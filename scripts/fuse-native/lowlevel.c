@@ -255,11 +255,12 @@ static void ll_forget (fuse_req_t req, fuse_ino_t ino, unsigned long nlookup) {
 
 // ---- attributes of open files ---------------------------------------------------------------
 // A write makes the kernel drop the size and times it caches (no writeback cache), so the next
-// read past the old size, lseek(SEEK_END) or fstat sends a GETATTR with the file's handle: 1,400
-// of the requests of a `make -j2` of 200 objects, as `as` reads back what it wrote. For a
-// handle JS registered (ll_fh_attr: a regular file open for writing in the upper layer, owners
-// not mapped), the union's attributes are the real file's with the union's inode number, so
-// they are answered here from an fstat of the handle's descriptor. Keyed by descriptor: cleared
+// read past the old size or lseek(SEEK_END) sends a GETATTR with the file's handle (fstat(2)
+// sends none): ~1,000 of the requests of a `make -j2` of 200 objects, as `as` reads back what
+// it wrote. For a handle JS registered (ll_fh_attr: a regular file open for writing in the
+// upper layer, owners not mapped), the union's attributes are the real file's with the union's
+// inode number, so they are answered here from an fstat of the handle's descriptor. Keyed by
+// descriptor: cleared when one is made for the kernel (ll_dup_fd: a number may come back) and
 // before JS closes or retargets one.
 typedef struct { uint64_t ino; double timeout; } ll_fh_attr_t;
 static ll_fh_attr_t *ll_fh_attrs;
@@ -1428,6 +1429,7 @@ NAPI_METHOD(ll_dup_fd) {
   NAPI_ARGV(1)
   NAPI_ARGV_INT32(fd, 0)
   int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (r >= 0) ll_fh_attr_clear(r);
   NAPI_RETURN_INT32(r < 0 ? -errno : r)
 }
 

@@ -539,7 +539,6 @@ export class LowLevelOps {
       }
       case Op.FSYNC:
         return file.fsync(u, this.#handle(r.fh), r.flags !== 0).then(() => s.err(r.req, 0))
-
       case Op.READDIR:
         return this.#readdir(s, r)
       case Op.READDIRPLUS:
