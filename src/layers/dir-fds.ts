@@ -132,37 +132,44 @@ export class DirFds {
     closeLater(fds)
   }
 
-  /** Whether directory `dir` (a real path) is known to carry the impure mark. */
-  isKnownImpure(dir: string): boolean {
+  /** The key of directory `dir` (a real path) in what is known per directory (#impure, #noAufs). */
+  #key(dir: string): string {
     const d = this.#toRoot(dir)
-    return this.#impure.has(d === '' ? '/' : d)
+    return d === '' ? '/' : d
   }
 
   /**
-   * Directory `dir` carries the impure mark: known while its fd is kept (the root always), so
-   * that a rename or removal at or above it, which drops the fd, drops this too.
+   * Learn a fact about directory `dir`: kept while its fd is (the root always), so that a
+   * rename or removal at or above it, which drops the fd, drops the fact too.
    */
+  #learn(facts: Set<string>, dir: string): void {
+    const d = this.#key(dir)
+    if (d === '/' || this.#dirs.has(d)) facts.add(d)
+  }
+
+  /** Whether directory `dir` (a real path) is known to carry the impure mark. */
+  isKnownImpure(dir: string): boolean {
+    return this.#impure.has(this.#key(dir))
+  }
+
+  /** Directory `dir` carries the impure mark. */
   knowImpure(dir: string): void {
-    const d = this.#toRoot(dir)
-    if (d === '/' || d === '' || this.#dirs.has(d)) this.#impure.add(d === '' ? '/' : d)
+    this.#learn(this.#impure, dir)
   }
 
   /** Whether directory `dir` (a real path) is known to hold no AUFS name. */
   isKnownWithoutAufs(dir: string): boolean {
-    const d = this.#toRoot(dir)
-    return this.#noAufs.has(d === '' ? '/' : d)
+    return this.#noAufs.has(this.#key(dir))
   }
 
-  /** Directory `dir` holds no AUFS name: known while its fd is kept, as knowImpure. */
+  /** Directory `dir` holds no AUFS name. */
   knowWithoutAufs(dir: string): void {
-    const d = this.#toRoot(dir)
-    if (d === '/' || d === '' || this.#dirs.has(d)) this.#noAufs.add(d === '' ? '/' : d)
+    this.#learn(this.#noAufs, dir)
   }
 
   /** An AUFS name is being made in directory `dir`. */
   unknowWithoutAufs(dir: string): void {
-    const d = this.#toRoot(dir)
-    this.#noAufs.delete(d === '' ? '/' : d)
+    this.#noAufs.delete(this.#key(dir))
   }
 
   /** A directory fd and a path below it of at most REL_MAX_BYTES, for directory `dir`. */
