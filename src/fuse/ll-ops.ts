@@ -19,6 +19,7 @@ import { DIRENTPLUS_HEADER, type LowLevelSession, OP_NAMES, Op, OpenFlags, type 
   putDirentPlus } from './lowlevel.js'
 import { type Node, type NodeKey, Nodes, inoKey, isNamed } from './nodes.js'
 import { RenameLock } from './rename-lock.js'
+import { S_IFREG } from '../layers/layer.js'
 import { LRUCache } from 'lru-cache'
 
 const E = constants.errno
@@ -41,7 +42,6 @@ interface DirHandle {
 
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
-const S_IFREG = 0o100000
 const O_ACCMODE = 3
 const O_RDONLY = 0
 const DIRENT_HEADER = 24

@@ -19,6 +19,12 @@ const O_NOATIME = fs.constants.O_NOATIME
 
 export const isDirMode = (mode: number): boolean => (mode & S_IFMT) === S_IFDIR
 
+/** The directory of real path `path` ("/" for a name in the root). */
+export function parentDir(path: string): string {
+  const i = path.lastIndexOf('/')
+  return i <= 0 ? '/' : path.slice(0, i)
+}
+
 /** A directory entry: its name and the type bits of its mode (d_type). */
 export interface DirName {
   name: string
@@ -210,8 +216,8 @@ export class Layer {
    * round), so that a crash between the two leaves what was there.
    */
   hasAufsWhiteout(path: string): boolean {
+    if (this.dirFds.isKnownWithoutAufs(parentDir(path))) return false
     const i = path.lastIndexOf('/')
-    if (this.dirFds.isKnownWithoutAufs(i <= 0 ? '/' : path.slice(0, i))) return false
     const wh = AUFS_PREFIX + path.slice(i + 1)
     if (nameBytes(wh).length > NAME_MAX) return false
     return this.tryLstat(path.slice(0, i + 1) + wh) !== undefined

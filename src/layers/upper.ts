@@ -5,7 +5,7 @@ import fs from 'node:fs'
 import { hostLog } from '../log.js'
 import { O_PATH } from './dir-fds.js'
 import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_PREFIX, type OverlayXattrs, WORK_SUBDIR, volatileMark } from './format.js'
-import { Layer, S_IFCHR } from './layer.js'
+import { Layer, S_IFCHR, parentDir } from './layer.js'
 import { CopyUpCommits } from './copy-up-commits.js'
 import { AT_FDCWD, fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 
@@ -121,7 +121,7 @@ export class UpperLayer extends Layer {
       fsyncNow: fd => fs.fsyncSync(fd),
       unlink: path => {
         // As a copy-up, its undoing leaves the parent's times as they were.
-        const parent = path.slice(0, path.lastIndexOf('/')) || '/'
+        const parent = parentDir(path)
         const pst = this.lstat(parent)
         this.unlink(path)
         this.utimens(parent, pst.atimeNs, pst.mtimeNs)
@@ -606,12 +606,6 @@ export function canWriteTrustedXattrs(dir: string): boolean {
 }
 
 /** The AUFS whiteout of a path: `.wh.NAME` beside it. */
-/** The directory of real path `path` ("/" for a name in the root). */
-function parentDir(path: string): string {
-  const i = path.lastIndexOf('/')
-  return i <= 0 ? '/' : path.slice(0, i)
-}
-
 function aufsSibling(path: string): string {
   const i = path.lastIndexOf('/')
   return path.slice(0, i + 1) + AUFS_PREFIX + path.slice(i + 1)
