@@ -17,7 +17,7 @@ import { fuseLog, requestLog } from '../log.js'
 import type { Handle } from '../union/handles.js'
 import { DIRENTPLUS_HEADER, type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues, kernelFd,
   putDirentPlus } from './lowlevel.js'
-import { type Node, type NodeKey, Nodes, inoKey, isNamed } from './nodes.js'
+import { type Node, type NodeKey, Nodes, inoKey } from './nodes.js'
 import { RenameLock } from './rename-lock.js'
 import { S_IFREG } from '../layers/layer.js'
 import { LRUCache } from 'lru-cache'
@@ -286,7 +286,7 @@ export class LowLevelOps {
    */
   #holdDir(parent: Node, name: string, path: string): { node: Node; d: DetachedDir } | undefined {
     const node = this.#nodes.child(parent, name)
-    if (node === undefined || !node.isDir) return undefined
+    if (node === undefined || !this.#nodes.isDir(node)) return undefined
     const d = detached.detachDir(this.#u, path)
     return d && { node, d }
   }
@@ -295,7 +295,7 @@ export class LowLevelOps {
   #detach(held: { node: Node; d: DetachedDir } | undefined): void {
     if (held === undefined) return
     const { node, d } = held
-    if (isNamed(node) || this.#nodes.get(node.id) !== node || this.#detached.has(node)) detached.releaseDetached(d)
+    if (this.#nodes.isNamed(node) || !this.#nodes.has(node) || this.#detached.has(node)) detached.releaseDetached(d)
     else this.#detached.set(node, d)
   }
 
@@ -318,7 +318,7 @@ export class LowLevelOps {
     const prior = this.#nodes.keyed(key)
     // Another name of the same inode (a hard link), or a node whose object went behind our
     // back and whose inode number the host reused: only the first still resolves to it.
-    if (prior !== undefined && parent.children?.get(name) !== prior && !this.#stillNames(prior, st.ino)) this.#nodes.retire(prior)
+    if (prior !== undefined && this.#nodes.child(parent, name) !== prior && !this.#stillNames(prior, st.ino)) this.#nodes.retire(prior)
     const node = this.#nodes.lookedUp(parent, name, key, st.ino, (st.mode & S_IFMT) === S_IFDIR)
     if (this.#maxNodes > 0 && this.#nodes.held > this.#maxNodes) this.#dropSome()
     return node
@@ -353,9 +353,10 @@ export class LowLevelOps {
     if (s === undefined) return
     const want = this.#nodes.held - this.#maxNodes + (this.#maxNodes >> 4)
     // A hard link's other names keep its inode: dropping one name frees nothing.
-    const keep = (n: Node): boolean => n.isDir || n.links !== undefined || this.#openFiles.has(n) || this.#detached.has(n)
+    const nodes = this.#nodes
+    const keep = (n: Node): boolean => nodes.isDir(n) || nodes.hasLinks(n) || this.#openFiles.has(n) || this.#detached.has(n)
     for (const node of this.#nodes.evictable(want, keep)) {
-      if (!s.queueInvalidateEntry(node.parent!.id, nameBytes(node.name))) break
+      if (!s.queueInvalidateEntry(this.#nodes.parentOf(node)!, nameBytes(this.#nodes.nameOf(node)))) break
       this.#nodes.dropping(node)
     }
   }
@@ -363,14 +364,13 @@ export class LowLevelOps {
   /** Reply an entry for `name` in `parent` (just made or looked up). */
   #entry(s: LowLevelSession, r: Request, parentId: number, name: string, path: string, st: UnionStat): void {
     const node = this.#lookedUp(parentId, name, path, st)
-    s.entry(r.req, node.id, st, this.#t.entry, this.#t.attr)
+    s.entry(r.req, node, st, this.#t.entry, this.#t.attr)
   }
 
   /** A fresh stat of a node's object: a changed st_ino (a broken lower hard link) re-keys it. */
   #saw(node: Node, path: string, st: UnionStat): void {
-    const ino = inoKey(st.ino)
-    if (ino === node.ino) return
-    node.ino = ino
+    if (inoKey(st.ino) === this.#nodes.ino(node)) return
+    this.#nodes.setIno(node, st.ino)
     this.#nodes.rekey(node, this.#keyOf(path, st))
   }
 
@@ -390,7 +390,7 @@ export class LowLevelOps {
     const parent = path === '/' ? undefined : this.#nodes.find(parentOf(path))
     let inoChanged = false
     if (node !== undefined) {
-      const inoBefore = node.ino
+      const inoBefore = this.#nodes.ino(node)
       // The inode number from the entry (no stat): a fresh stat only when it changed.
       const e = this.#u.tryResolve(path)
       if (e === undefined || inoKey(this.#u.route(path).inodes.inoOf(e)) !== inoBefore) {
@@ -398,11 +398,11 @@ export class LowLevelOps {
         if (st) this.#saw(node, path, st)
         inoChanged = st !== undefined && inoKey(st.ino) !== inoBefore
       }
-      this.#session?.invalidateInode(node.id)
+      this.#session?.invalidateInode(node)
     }
     if (parent !== undefined) {
-      if (inoChanged) this.#session?.invalidateInode(parent.id, 0, 0)
-      else this.#session?.invalidateInode(parent.id)
+      if (inoChanged) this.#session?.invalidateInode(parent, 0, 0)
+      else this.#session?.invalidateInode(parent)
     }
   }
 
@@ -479,7 +479,7 @@ export class LowLevelOps {
         const to = joinPath(this.#path(r.ino2), newName)
         const moved = this.#nodes.child(parent, name)
         const replaced = this.#nodes.child(newParent, newName)
-        const held = moved?.isDir && replaced !== moved ? this.#holdDir(newParent, newName, to) : undefined
+        const held = moved !== undefined && this.#nodes.isDir(moved) && replaced !== moved ? this.#holdDir(newParent, newName, to) : undefined
         return dir.rename(u, from, to).then(() => {
           this.#nodes.rename(parent, name, newParent, newName)
           this.#detach(held)
@@ -513,13 +513,13 @@ export class LowLevelOps {
           throw err
         }
         const node = this.#lookedUp(r.ino, name, path, st)
-        node.cacheStamp = stampOf(st)
+        this.#nodes.setCacheStamp(node, stampOf(st))
         // A new file has no security.capability (nothing is inherited): the kernel's probe
         // before each write need not reach us, where we would answer ENODATA.
-        if (this.#createdWithoutCapability(path)) s.noCapability(node.id, r)
+        if (this.#createdWithoutCapability(path)) s.noCapability(node, r)
         const kfd = this.#kernelHandle(node, fh)
         this.#attrsInC(kfd, fh, path)
-        s.create(r.req, node.id, st, this.#t.entry, this.#t.attr, kfd, 0)
+        s.create(r.req, node, st, this.#t.entry, this.#t.attr, kfd, 0)
         return
       }
       case Op.RELEASE: {
@@ -608,8 +608,8 @@ export class LowLevelOps {
     const st = attr.tryGetattr(this.#u, path)
     if (!st) return 0
     const stamp = stampOf(st)
-    const keep = node.cacheStamp === stamp
-    node.cacheStamp = stamp
+    const keep = this.#nodes.cacheStamp(node) === stamp
+    this.#nodes.setCacheStamp(node, stamp)
     return keep ? OpenFlags.KEEP_CACHE : 0
   }
 
@@ -635,7 +635,7 @@ export class LowLevelOps {
     const ids = this.#u.inodes.ids
     return {
       mode: Number(st.mode), uid: ids.uidOut(Number(st.uid)), gid: ids.gidOut(Number(st.gid)), size: Number(st.size),
-      nlink: Number(st.nlink), ino: BigInt(node.ino), rdev: Number(st.rdev), blksize: Number(st.blksize),
+      nlink: Number(st.nlink), ino: BigInt(this.#nodes.ino(node)), rdev: Number(st.rdev), blksize: Number(st.blksize),
       blocks: Number(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
     }
   }
@@ -740,7 +740,7 @@ export class LowLevelOps {
       if (dirPath !== undefined && i >= 2) {
         const path = joinPath(dirPath, name)
         st = listedStat(this.#u, path)
-        if (st) nodeid = this.#lookedUp(d.node.id, name, path, st).id
+        if (st) nodeid = this.#lookedUp(d.node, name, path, st)
       }
       const type = ((st?.mode ?? modes[i]!) & S_IFMT) >>> 12
       used = putDirentPlus(out, used, bytes, i + 1, type, st?.ino ?? inos[i]!, nodeid, st, this.#t.entry, this.#t.attr)

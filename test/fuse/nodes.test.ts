@@ -1,7 +1,7 @@
 // The kernel's nodes (src/fuse/nodes.ts) without a mount: names, hard links, renames, and
 // that a FORGET frees a node from every index, so the daemon holds what the kernel holds.
 import t from 'tap'
-import { Nodes, inoKey, isNamed } from '../../src/fuse/nodes.js'
+import { Nodes, inoKey } from '../../src/fuse/nodes.js'
 
 t.test('a node per inode, its path from its first name', async t => {
   const n = new Nodes(2n)
@@ -11,7 +11,7 @@ t.test('a node per inode, its path from its first name', async t => {
   t.equal(n.find('/d/f'), f)
   t.equal(n.child(d, 'f'), f)
   t.equal(n.lookedUp(d, 'f', 11, 11n, false), f, 'a second lookup: the same node')
-  t.equal(f.nlookup, 2)
+  t.equal(n.nlookup(f), 2)
   t.equal(n.size, 3)
 })
 
@@ -24,7 +24,7 @@ t.test('hard links: one node, several names; removing the first keeps the others
   t.equal(n.path(a), '/b', 'the path follows the name left')
   t.equal(n.child(n.root, 'a'), undefined)
   n.removeName(n.root, 'b')
-  t.notOk(isNamed(a))
+  t.notOk(n.isNamed(a))
   t.equal(n.path(a), undefined)
   const fresh = n.lookedUp(n.root, 'c', 20, 20n, false)
   t.not(fresh, a, 'a nameless node is retired: its st_ino gets a new node')
@@ -39,7 +39,7 @@ t.test('rename moves a node, replaces the target, and moves a directory once', a
   n.rename(d1, 'f', d2, 'g')
   t.equal(n.path(f), '/d2/g')
   t.equal(n.child(d1, 'f'), undefined)
-  t.notOk(isNamed(g), 'the replaced node has no name')
+  t.notOk(n.isNamed(g), 'the replaced node has no name')
   n.rename(n.root, 'd2', d1, 'sub')
   t.equal(n.path(f), '/d1/sub/g', 'paths below a moved directory follow it')
   t.equal(n.lookedUp(n.root, 'again', 31, 31n, true), d2, 'a directory looked up elsewhere: moved, one name')
@@ -52,12 +52,12 @@ t.test('forget frees the node from every index', async t => {
   const d = n.lookedUp(n.root, 'd', 40, 40n, true)
   const f = n.lookedUp(d, 'f', 41, 41n, false)
   n.lookedUp(d, 'f', 41, 41n, false)
-  n.forget(f.id, 1)
-  t.equal(n.get(f.id), f, 'still held once')
-  n.forget(f.id, 1)
-  t.equal(n.get(f.id), undefined)
+  n.forget(f, 1)
+  t.equal(n.get(f), f, 'still held once')
+  n.forget(f, 1)
+  t.equal(n.get(f), undefined)
   t.equal(n.child(d, 'f'), undefined)
-  t.equal(d.children, undefined, 'an empty children map is dropped')
+  t.notOk(n.hasChildren(d), 'no name known in it')
   t.not(n.lookedUp(d, 'f', 41, 41n, false), f, 'a new lookup: a new node')
   t.equal(n.size, 3)
 })
@@ -87,7 +87,7 @@ t.test('evictable nodes: leaves, least recently looked up first; counted until f
   t.same(n.evictable(5, node => node === a), [], 'a is kept (open, say)')
   n.lookedUp(d, 'b', 12, 12n, false)
   t.equal(n.held, 4, 'b looked up again: held again')
-  n.forget(c.id, 1)
+  n.forget(c, 1)
   t.equal(n.held, 4, 'c forgotten: gone from both counts')
   t.equal(n.size, 4)
   t.same(n.evictable(5, () => false), [a, b], 'a went to the back when kept; b after it')
@@ -108,7 +108,132 @@ t.test('a directory forgotten under a hard link: the link takes its next name (r
   const l = n.lookedUp(x, 'l1', 12, 12n, false)
   t.equal(n.lookedUp(a, 'q', 12, 12n, false), l, 'one node, two names')
   t.equal(n.path(l), '/x/l1')
-  n.forget(x.id, 1)
+  n.forget(x, 1)
   t.equal(n.path(l), '/a/q', 'the path goes through the name the kernel still has')
   t.equal(n.child(a, 'q'), l)
+})
+
+t.test('the table grows past its first slots, and a freed slot gives a new id (never one given before)', async t => {
+  const n = new Nodes(2n)
+  const d = n.lookedUp(n.root, 'd', 10, 10n, true)
+  const ids = new Set<number>([n.root, d])
+  const files: number[] = []
+  for (let i = 0; i < 5000; i++) {
+    const f = n.lookedUp(d, `f${i}`, 100 + i, BigInt(100 + i), false)
+    if (ids.has(f)) t.fail(`id ${f} twice`)
+    ids.add(f)
+    files.push(f)
+  }
+  t.equal(ids.size, 5002, 'every id a new one')
+  t.equal(n.size, 5002)
+  t.equal(n.child(d, 'f4321'), files[4321], 'found after the table grew')
+  t.equal(n.path(files[17]!), '/d/f17')
+  t.equal(n.keyed(100 + 4999), files[4999])
+  for (const f of files.slice(0, 3000)) n.forget(f, 1)
+  t.equal(n.size, 2002)
+  t.equal(n.get(files[0]!), undefined)
+  for (let i = 0; i < 3000; i++) {
+    const f = n.lookedUp(d, `g${i}`, 20000 + i, BigInt(20000 + i), false)
+    if (ids.has(f)) t.fail(`id ${f} given again`)
+    ids.add(f)
+  }
+  t.equal(n.size, 5002)
+  t.equal(n.path(n.child(d, 'g2999')!), '/d/g2999')
+  t.equal(n.child(d, 'f0'), undefined, 'a forgotten name is not found')
+  t.equal(n.child(d, 'f3000'), files[3000])
+})
+
+t.test('a directory forgotten while a child still names it: the child has no path, the slot waits for it', async t => {
+  const n = new Nodes(2n)
+  const d = n.lookedUp(n.root, 'd', 10, 10n, true)
+  const f = n.lookedUp(d, 'f', 11, 11n, false)
+  n.forget(d, 1)
+  t.equal(n.get(d), undefined, 'the kernel forgot it')
+  t.equal(n.path(f), undefined, 'its child has no path through it')
+  t.equal(n.child(n.root, 'd'), undefined)
+  const d2 = n.lookedUp(n.root, 'd', 10, 10n, true)
+  t.not(d2, d, 'looked up again: a new node')
+  t.equal(n.path(f), undefined, 'the old child still leads nowhere')
+  n.forget(f, 1)
+  t.equal(n.size, 2, 'the root and the new d')
+  const g = n.lookedUp(d2, 'f', 11, 11n, false)
+  t.equal(n.path(g), '/d/f')
+})
+
+t.test('inode numbers that change, and BigInt ones', async t => {
+  const n = new Nodes(2n)
+  const a = n.lookedUp(n.root, 'a', '/a', 50n, false)
+  t.equal(n.keyed('/a'), a, 'a lower hard link: keyed by its path')
+  t.equal(n.keyed(50), undefined)
+  n.setIno(a, 60n)
+  n.rekey(a, 60)
+  t.equal(n.ino(a), 60)
+  t.equal(n.keyed(60), a, 'copied up: keyed by its own st_ino')
+  t.equal(n.keyed('/a'), undefined)
+  const b = n.lookedUp(n.root, 'b', 70, 70n, false)
+  n.setIno(b, 71n)
+  t.equal(n.keyed(70), b, 'the key stays until rekeyed')
+  n.rekey(b, 71)
+  t.equal(n.keyed(70), undefined)
+  t.equal(n.keyed(71), b)
+  const big = (1n << 60n) + 3n
+  const c = n.lookedUp(n.root, 'c', inoKey(big), big, false)
+  t.equal(n.ino(c), big)
+  t.equal(n.keyed(big), c)
+  t.equal(n.lookedUp(n.root, 'c2', inoKey(big), big, false), c, 'a hard link of it')
+  n.forget(c, 2)
+  t.equal(n.keyed(big), undefined)
+})
+
+t.test('random names, links, renames and forgets: every named node is found at its path', async t => {
+  let seed = 12345
+  const rand = (k: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+    return (seed >>> 8) % k
+  }
+  const n = new Nodes(2n)
+  const dirs = [n.root]
+  const held = new Map<number, number>() // id -> lookups held
+  const seen = new Set<number>([n.root])
+  for (let step = 0; step < 20000; step++) {
+    const op = rand(10)
+    const parent = dirs[rand(dirs.length)]!
+    if (!n.has(parent)) continue
+    const name = `n${rand(40)}`
+    if (op < 4) {
+      const isDir = rand(4) === 0
+      const ino = 1000 + rand(3000)
+      const prior = n.keyed(ino)
+      if (prior !== undefined && n.isDir(prior) && isDir && n.path(prior) !== undefined && n.path(parent)?.startsWith(n.path(prior)!)) continue
+      const id = n.lookedUp(parent, name, ino, BigInt(ino), isDir)
+      if (!held.has(id) && seen.has(id)) t.fail(`id ${id} given twice`)
+      seen.add(id)
+      held.set(id, (held.get(id) ?? 0) + 1)
+      if (isDir) dirs.push(id)
+    } else if (op < 6) n.removeName(parent, name)
+    else if (op < 8) {
+      const to = dirs[rand(dirs.length)]!
+      const moved = n.child(parent, name)
+      const toPath = n.path(to)
+      if (!n.has(to) || (moved !== undefined && n.isDir(moved) && (toPath === undefined || toPath.startsWith(n.path(moved) ?? '\0')))) continue
+      n.rename(parent, name, to, `n${rand(40)}`)
+    } else {
+      const ids = [...held.keys()]
+      if (ids.length === 0) continue
+      const id = ids[rand(ids.length)]!
+      if (n.hasChildren(id)) continue
+      const k = held.get(id)!
+      n.forget(id, k)
+      held.delete(id)
+    }
+  }
+  t.equal(n.size, held.size + 1, 'live nodes: the held ones and the root')
+  let checked = 0
+  for (const id of held.keys()) {
+    const p = n.path(id)
+    if (p === undefined) continue
+    if (n.find(p) !== id || n.child(n.parentOf(id)!, n.nameOf(id)) !== id) t.fail(`${id} is not found at ${p}`)
+    checked++
+  }
+  t.ok(checked > 100, `${checked} paths checked`)
 })
