@@ -132,6 +132,22 @@ export class DirFds {
     closeLater(fds)
   }
 
+  /**
+   * A directory was just made at real path `path` (where nothing was): a kept fd there can
+   * only be of a directory removed behind our back, and goes (no walk over every kept fd, as
+   * forgetUnder's: one per copy-up). One below it is reached only through a directory made
+   * there later, which drops its own the same way.
+   */
+  forgetAt(path: string): void {
+    const d = this.#key(path)
+    const fd = this.#dirs.get(d)
+    if (fd === undefined) return
+    this.#dirs.delete(d)
+    this.#impure.delete(d)
+    this.#noAufs.delete(d)
+    closeLater([fd])
+  }
+
   /** The key of directory `dir` (a real path) in what is known per directory (#impure, #noAufs). */
   #key(dir: string): string {
     const d = this.#toRoot(dir)

@@ -5,7 +5,7 @@ import fs, { type Dirent } from 'node:fs'
 import { fsError } from '../errors.js'
 import { DirFds, O_PATH } from './dir-fds.js'
 import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_OPAQUE, type OverlayXattrs, TRUSTED_XATTRS } from './format.js'
-import { fsPath, host, nameBytes, nameFromBytes } from './native.js'
+import { type FileHandle, fsPath, host, nameBytes, nameFromBytes } from './native.js'
 import { type Origin, decodeOrigin } from './origin.js'
 import { type ObjStat, statAt } from './stat.js'
 
@@ -131,6 +131,12 @@ export class Layer {
    */
   protected at(path: string): { dirfd: number; name: string } {
     return this.dirFds.split(path)
+  }
+
+  /** name_to_handle_at(2) of a real path, not following a final symlink. */
+  nameToHandle(path: string): FileHandle {
+    const { dirfd, name } = this.at(path)
+    return host.nameToHandleAt(dirfd, name)
   }
 
   /** lstat, or undefined when the name is absent (ENOENT, ENOTDIR, or a symlink on the way: an expected miss). */

@@ -77,6 +77,22 @@ export interface HostCalls {
   xattrAtSupport(): boolean
   /** Tests: use the procfs paths from now on, as on a kernel without *xattrat(2). */
   disableXattrAt(): void
+  // Changes by directory fd and name (the upper layer's writes; "" the directory itself where
+  // the call allows it, AT_FDCWD with a path as for statAt): no procfs walk per call.
+  /** lsetxattr of `name` in `dirfd`: setxattrat(2) where the kernel has it (6.13), else through the procfs path. */
+  setxattrAt(dirfd: number, name: PathArg, xattr: PathArg, value: Buffer, flags: number): void
+  /** utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW). */
+  utimensAt(dirfd: number, name: PathArg, atime: TimeSpec, mtime: TimeSpec): void
+  /** renameat2(2). */
+  renameAt(fromDirfd: number, from: PathArg, toDirfd: number, to: PathArg, flags: number): void
+  /** mkdirat(2). */
+  mkdirAt(dirfd: number, name: PathArg, mode: number): void
+  /** fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW); -1 or 0xffffffff keeps one (as lchown). */
+  chownAt(dirfd: number, name: PathArg, uid: number, gid: number): void
+  /** unlinkat(2); flags 0 or AT_REMOVEDIR (0x200). */
+  unlinkAt(dirfd: number, name: PathArg, flags: number): void
+  /** nameToHandle of `name` in `dirfd`. */
+  nameToHandleAt(dirfd: number, name: PathArg): FileHandle
   /**
    * madvise(MADV_DONTNEED) on the process's read-only file mappings with no private page
    * (node's binary, the libraries): what only start-up touched leaves the RSS; the pages stay

@@ -49,7 +49,7 @@ export function decodeOrigin(b: Buffer): Origin | undefined {
 /** The origin record of a lower object, or undefined where its filesystem has no file handles. */
 export function originOf(layer: Layer, path: string): Origin | undefined {
   try {
-    const { type, handle } = host.nameToHandle(layer.hostPath(path))
+    const { type, handle } = layer.nameToHandle(path)
     return { type, uuid: layer.uuid, handle }
   } catch (e) {
     const code = (e as { code?: string }).code

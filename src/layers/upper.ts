@@ -9,6 +9,9 @@ import { Layer, S_IFCHR, parentDir } from './layer.js'
 import { CopyUpCommits } from './copy-up-commits.js'
 import { AT_FDCWD, fsPath, host, nameBytes, SEEK, type TimeSpec } from './native.js'
 
+/** unlinkat(2)'s flag for a directory. */
+const AT_REMOVEDIR = 0x200
+
 export { WORK_SUBDIR, volatileMark } from './format.js'
 
 /** renameat2(2) flags. */
@@ -177,9 +180,11 @@ export class UpperLayer extends Layer {
 
   mkdir(path: string, mode: number): void {
     log('mkdir', path, mode)
-    fs.mkdirSync(this.hostPath(path), { mode })
+    const { dirfd, name } = this.at(path)
+    host.mkdirAt(dirfd, name, mode)
     // Empty: no AUFS name in it (a workdir temp is never reached through the kept fds).
     if (path.charCodeAt(0) !== 0x23 /* # */) {
+      this.dirFds.forgetAt(path)
       this.dirFds.dirFd(path)
       this.dirFds.knowWithoutAufs(path)
     }
@@ -187,7 +192,8 @@ export class UpperLayer extends Layer {
 
   rmdir(path: string): void {
     log('rmdir', path)
-    fs.rmdirSync(this.hostPath(path))
+    const { dirfd, name } = this.at(path)
+    host.unlinkAt(dirfd, name, AT_REMOVEDIR)
     this.dirFds.forgetUnder(path)
   }
 
@@ -200,15 +206,31 @@ export class UpperLayer extends Layer {
 
   unlink(path: string): void {
     log('unlink', path)
-    fs.unlinkSync(this.hostPath(path))
+    const { dirfd, name } = this.at(path)
+    host.unlinkAt(dirfd, name, 0)
   }
 
   rename(from: string, to: string, flags = 0): void {
-    log('rename', from, to, flags)
-    if (flags === 0) fs.renameSync(this.hostPath(from), this.hostPath(to))
-    else host.renameat2(this.hostPath(from), this.hostPath(to), flags)
+    this.#rename(from, to, flags)
     // Kept fds follow inodes: those of a moved or replaced directory, and below it, are wrong now.
     this.dirFds.forgetUnder(from, to)
+  }
+
+  #rename(from: string, to: string, flags: number): void {
+    log('rename', from, to, flags)
+    const a = this.at(from)
+    const b = this.at(to)
+    host.renameAt(a.dirfd, a.name, b.dirfd, b.name, flags)
+  }
+
+  /**
+   * A rename of a workdir temp to where nothing was: what a kept fd there (and below) could
+   * be stale for is only what was there before, removed behind our back (DirFds.forgetAt).
+   */
+  #renameTempIn(from: string, to: string, flags: number): void {
+    this.#rename(from, to, flags)
+    if (from.charCodeAt(0) === 0x23 /* # */) this.dirFds.forgetAt(to)
+    else this.dirFds.forgetUnder(from, to)
   }
 
   /**
@@ -218,7 +240,7 @@ export class UpperLayer extends Layer {
    */
   renameNoReplace(from: string, to: string): boolean {
     try {
-      this.rename(from, to, RENAME_NOREPLACE)
+      this.#renameTempIn(from, to, RENAME_NOREPLACE)
       return true
     } catch (err) {
       const code = (err as { code?: string }).code
@@ -226,7 +248,7 @@ export class UpperLayer extends Layer {
       if (code !== 'EINVAL') throw err
     }
     if (this.tryLstat(to)) return false
-    this.rename(from, to)
+    this.#renameTempIn(from, to, 0)
     return true
   }
 
@@ -357,12 +379,14 @@ export class UpperLayer extends Layer {
 
   lchown(path: string, uid: number, gid: number): void {
     log('chown', path, uid, gid)
-    fs.lchownSync(this.hostPath(path), uid, gid)
+    const { dirfd, name } = this.at(path)
+    host.chownAt(dirfd, name, uid, gid)
   }
 
   utimens(path: string, atime: TimeSpec, mtime: TimeSpec): void {
     log('utimens', path, atime, mtime)
-    host.lutimens(this.hostPath(path), atime, mtime)
+    const { dirfd, name } = this.at(path)
+    host.utimensAt(dirfd, name, atime, mtime)
   }
 
   truncate(path: string, size: number): void {
@@ -378,7 +402,8 @@ export class UpperLayer extends Layer {
 
   setxattr(path: string, name: string, value: Buffer, flags = 0): void {
     log('setxattr', path, name)
-    host.lsetxattr(this.hostPath(path), name, value, flags)
+    const at = this.at(path)
+    host.setxattrAt(at.dirfd, at.name, name, value, flags)
   }
 
   removexattr(path: string, name: string): void {

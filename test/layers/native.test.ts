@@ -317,6 +317,56 @@ t.test('statAt: what lstat gives, by directory fd and name, without following a 
   t.equal(slots[4], 2n, 'the escaped name is the file')
 })
 
+t.test('changes by directory fd and name: what the path calls do, no symlink followed', async t => {
+  const d = p('at-calls')
+  fs.mkdirSync(d)
+  const dfd = fs.openSync(d, 0o10000000 /* O_PATH */ | fs.constants.O_DIRECTORY)
+  t.teardown(() => fs.closeSync(dfd))
+  host.mkdirAt(dfd, 'sub', 0o1751)
+  t.equal(fs.statSync(`${d}/sub`).mode & 0o7777, 0o1751 & ~process.umask(), 'mkdirAt: the mode, sticky bit too (less the umask)')
+  t.throws(() => host.mkdirAt(dfd, 'sub', 0o755), { code: 'EEXIST', syscall: 'mkdir', path: `fd ${dfd}/sub` })
+  host.mkdirAt(AT_FDCWD, `${d}/abs`, 0o700)
+  t.ok(fs.statSync(`${d}/abs`).isDirectory(), 'AT_FDCWD: a path')
+  fs.writeFileSync(`${d}/f`, 'x')
+  fs.symlinkSync('f', `${d}/l`)
+  // renameAt: flags as renameat2's.
+  host.renameAt(dfd, 'f', dfd, 'g', 0)
+  t.equal(fs.readFileSync(`${d}/g`, 'utf8'), 'x')
+  fs.writeFileSync(`${d}/h`, 'h')
+  t.throws(() => host.renameAt(dfd, 'h', dfd, 'g', 1 /* NOREPLACE */), { code: 'EEXIST', syscall: 'renameat2' })
+  host.renameAt(dfd, 'h', AT_FDCWD, `${d}/sub/h`, 1)
+  t.equal(fs.readFileSync(`${d}/sub/h`, 'utf8'), 'h', 'across directories, one by path')
+  host.renameAt(dfd, 'g', dfd, 'sub', 2 /* EXCHANGE */)
+  t.ok(fs.statSync(`${d}/g`).isDirectory(), 'exchanged')
+  host.renameAt(dfd, 'g', dfd, 'sub', 2)
+  // chownAt: the symlink itself; -1 keeps one.
+  host.chownAt(dfd, 'l', 1234, 5678)
+  t.same([fs.lstatSync(`${d}/l`).uid, fs.lstatSync(`${d}/l`).gid], [1234, 5678])
+  t.equal(fs.statSync(`${d}/sub`).uid, 0, 'its target untouched')
+  host.chownAt(dfd, 'l', -1, 42)
+  t.same([fs.lstatSync(`${d}/l`).uid, fs.lstatSync(`${d}/l`).gid], [1234, 42])
+  host.chownAt(dfd, '', 7, 0xffffffff)
+  t.equal(fs.statSync(d).uid, 7, '"" is the directory itself')
+  host.chownAt(dfd, '', 0, 0)
+  // utimensAt: nanoseconds, the symlink itself, "" the directory.
+  host.utimensAt(dfd, 'l', 1_000_000_001n, 2_000_000_002n)
+  t.same(times(`${d}/l`), [1_000_000_001n, 2_000_000_002n])
+  t.not(times(`${d}/sub`)[1], 2_000_000_002n, 'its target untouched')
+  host.utimensAt(dfd, '', 'omit', 3_000_000_003n)
+  t.equal(times(d)[1], 3_000_000_003n)
+  // nameToHandleAt: the handle nameToHandle gives.
+  t.same(host.nameToHandleAt(dfd, 'l'), host.nameToHandle(`${d}/l`))
+  t.same(host.nameToHandleAt(dfd, ''), host.nameToHandle(d), 'the directory itself')
+  // unlinkAt: files, and directories with AT_REMOVEDIR.
+  t.throws(() => host.unlinkAt(dfd, 'sub', 0), { code: 'EISDIR', syscall: 'unlink' })
+  t.throws(() => host.unlinkAt(dfd, 'sub', 0x200), { code: 'ENOTEMPTY', syscall: 'rmdir' })
+  host.unlinkAt(dfd, 'l', 0)
+  t.notOk(fs.existsSync(`${d}/l`))
+  host.unlinkAt(dfd, 'abs', 0x200)
+  t.notOk(fs.existsSync(`${d}/abs`))
+  t.throws(() => host.unlinkAt(dfd, 'missing', 0), { code: 'ENOENT', syscall: 'unlink' })
+})
+
 // Both ways of reaching an xattr by directory fd: getxattrat(2)/listxattrat(2) where the
 // kernel has them (6.13), "/proc/self/fd/N/name" otherwise. The fallback runs second: once
 // taken, it stays for the process.
@@ -354,6 +404,20 @@ for (const mode of ['*xattrat', 'procfs'] as const) {
     const names = Array.from({ length: 30 }, (_, i) => `user.n${i}-${'x'.repeat(20)}`)
     for (const n of names) host.lsetxattr(`${d}/x`, n, Buffer.from('1'), 0)
     t.equal(host.listxattrAt(dfd, 'x').length, 31, 'a long list')
+    // setxattrAt: the same two ways.
+    host.setxattrAt(dfd, 'b', 'user.set', Buffer.from('v1'), 0)
+    t.equal(host.lgetxattr(`${d}/b`, 'user.set')?.toString(), 'v1')
+    t.throws(() => host.setxattrAt(dfd, 'b', 'user.set', Buffer.from('v2'), 1 /* XATTR_CREATE */), { code: 'EEXIST', syscall: 'lsetxattr' })
+    host.setxattrAt(dfd, 'b', 'user.set', Buffer.from('v2'), 2 /* XATTR_REPLACE */)
+    t.equal(host.lgetxattr(`${d}/b`, 'user.set')?.toString(), 'v2')
+    host.setxattrAt(dfd, 'xl', 'trusted.s', Buffer.from('l'), 0)
+    t.equal(host.lgetxattr(`${d}/xl`, 'trusted.s')?.toString(), 'l', 'on the symlink itself')
+    t.equal(host.lgetxattr(`${d}/x`, 'trusted.s'), undefined, 'not on its target')
+    host.setxattrAt(dfd, '', 'trusted.overlay.impure', Buffer.from('y'), 0)
+    t.equal(host.lgetxattr(d, 'trusted.overlay.impure')?.toString(), 'y', 'the directory itself')
+    host.setxattrAt(AT_FDCWD, `${d}/x`, 'user.p', Buffer.from('p'), 0)
+    t.equal(host.lgetxattr(`${d}/x`, 'user.p')?.toString(), 'p', 'AT_FDCWD: a path')
+    t.throws(() => host.setxattrAt(dfd, 'missing', 'user.x', Buffer.from('1'), 0), { code: 'ENOENT', syscall: 'lsetxattr' })
   })
 }
 
