@@ -69,3 +69,26 @@ t.test('dropping kept fds never lets a path in use meet a reused fd', async t =>
   const open = fs.readdirSync('/proc/self/fd').length
   t.ok(open < 200, `fds stay bounded (${open} open)`)
 })
+
+t.test('a directory made where one was removed behind our back: the stale kept fd goes', async t => {
+  const root = freshDir('dirfds-made-again')
+  fs.mkdirSync(`${root}/u/a`, { recursive: true })
+  fs.mkdirSync(`${root}/w/work`, { recursive: true })
+  const up = new UpperLayer(`${root}/u`, `${root}/w`)
+  fs.writeFileSync(`${root}/u/a/old`, '')
+  t.ok(up.tryLstat('/a/old'), 'through a kept fd of /a')
+  fs.rmSync(`${root}/u/a`, { recursive: true })
+  // By mkdir:
+  up.mkdir('/a', 0o755)
+  const fd = up.open('/a/new', fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o644)
+  fs.closeSync(fd)
+  t.ok(fs.existsSync(`${root}/u/a/new`), 'made in the new directory, not the removed one')
+  // By a copy-up's rename of a temp to where nothing was:
+  fs.rmSync(`${root}/u/a`, { recursive: true })
+  const temp = up.tempName()
+  up.mkdir(temp, 0o755)
+  t.ok(up.renameNoReplace(temp, '/a'))
+  const fd2 = up.open('/a/again', fs.constants.O_CREAT | fs.constants.O_WRONLY, 0o644)
+  fs.closeSync(fd2)
+  t.ok(fs.existsSync(`${root}/u/a/again`), 'made in the renamed-in directory')
+})
