@@ -89,6 +89,10 @@ export interface HostCalls {
   mkdirAt(dirfd: number, name: PathArg, mode: number): void
   /** fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW); -1 or 0xffffffff keeps one (as lchown). */
   chownAt(dirfd: number, name: PathArg, uid: number, gid: number): void
+  /** chmod not following a final symlink (ELOOP): fchmodat2(2) (6.6), else an O_PATH fd's procfs path. */
+  chmodAt(dirfd: number, name: PathArg, mode: number): void
+  /** Tests: chmodAt through the O_PATH fd from now on, as on a kernel without fchmodat2. */
+  disableFchmodat2(): void
   /** unlinkat(2); flags 0 or AT_REMOVEDIR (0x200). */
   unlinkAt(dirfd: number, name: PathArg, flags: number): void
   /** nameToHandle of `name` in `dirfd`. */

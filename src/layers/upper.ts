@@ -3,7 +3,6 @@
 // A path is a real path in the upper layer ("/a/b"), or a temp name in the workdir ("#1f").
 import fs from 'node:fs'
 import { hostLog } from '../log.js'
-import { O_PATH } from './dir-fds.js'
 import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_PREFIX, type OverlayXattrs, WORK_SUBDIR, volatileMark } from './format.js'
 import { Layer, S_IFCHR, parentDir } from './layer.js'
 import { CopyUpCommits } from './copy-up-commits.js'
@@ -367,14 +366,9 @@ export class UpperLayer extends Layer {
 
   chmod(path: string, mode: number): void {
     log('chmod', path, mode)
-    if (path.charCodeAt(0) === 0x23 /* # */) return fs.chmodSync(this.hostPath(path), mode)
-    // chmod(2) follows a last symlink: go through an O_PATH fd that refuses one (ELOOP).
-    const fd = this.open(path, O_PATH)
-    try {
-      fs.chmodSync(`/proc/self/fd/${fd}`, mode)
-    } finally {
-      fs.closeSync(fd)
-    }
+    // Never through a last symlink (ELOOP).
+    const { dirfd, name } = this.at(path)
+    host.chmodAt(dirfd, name, mode)
   }
 
   lchown(path: string, uid: number, gid: number): void {

@@ -367,6 +367,29 @@ t.test('changes by directory fd and name: what the path calls do, no symlink fol
   t.throws(() => host.unlinkAt(dfd, 'missing', 0), { code: 'ENOENT', syscall: 'unlink' })
 })
 
+// chmodAt: fchmodat2(2) where the kernel has it (6.6), an O_PATH fd otherwise; the fallback
+// second (once taken, it stays for the process).
+for (const how of ['fchmodat2', 'O_PATH'] as const) {
+  t.test(`chmodAt through ${how}: the mode, never through a last symlink`, async t => {
+    if (how === 'O_PATH') host.disableFchmodat2()
+    const d = p(`chmod-${how}`)
+    fs.mkdirSync(d)
+    fs.writeFileSync(`${d}/f`, '')
+    fs.symlinkSync('f', `${d}/l`)
+    const dfd = fs.openSync(d, 0o10000000 /* O_PATH */ | fs.constants.O_DIRECTORY)
+    t.teardown(() => fs.closeSync(dfd))
+    host.chmodAt(dfd, 'f', 0o4751)
+    t.equal(fs.statSync(`${d}/f`).mode & 0o7777, 0o4751)
+    t.throws(() => host.chmodAt(dfd, 'l', 0o600), { code: 'ELOOP', syscall: 'chmod' }, 'a symlink: ELOOP')
+    t.equal(fs.statSync(`${d}/f`).mode & 0o7777, 0o4751, 'its target untouched')
+    host.chmodAt(dfd, '', 0o1700)
+    t.equal(fs.statSync(d).mode & 0o7777, 0o1700, '"" is the directory itself')
+    host.chmodAt(AT_FDCWD, `${d}/f`, 0o640)
+    t.equal(fs.statSync(`${d}/f`).mode & 0o7777, 0o640, 'AT_FDCWD: a path')
+    t.throws(() => host.chmodAt(dfd, 'missing', 0o600), { code: 'ENOENT', syscall: 'chmod' })
+  })
+}
+
 // Both ways of reaching an xattr by directory fd: getxattrat(2)/listxattrat(2) where the
 // kernel has them (6.13), "/proc/self/fd/N/name" otherwise. The fallback runs second: once
 // taken, it stays for the process.
