@@ -697,10 +697,23 @@ export class LowLevelOps {
         return { d, listing: d.listing }
       }
       let listing = this.#listings.get(d.node)
-      if (listing === undefined) this.#listings.set(d.node, (listing = attr.readdir(this.#u, path)))
+      if (listing === undefined) this.#listings.set(d.node, (listing = attr.readdir(this.#u, path, this.#knownIno(d.node))))
       d.listing = listing
     }
     return { d, listing: d.listing }
+  }
+
+  /**
+   * The st_ino of the names in `dir` the kernel holds nodes for, as last seen: current, since
+   * a copy-up that changes one (a lower hard link broken) updates it (#copiedUp, #saw), and a
+   * name that moves or goes moves or drops its node. So a listing (`git status` lists every
+   * directory after it looked up every file) needs no lookup of them for their d_ino.
+   */
+  #knownIno(dir: Node): (name: string) => bigint | undefined {
+    return name => {
+      const n = this.#nodes.child(dir, name)
+      return n === undefined ? undefined : BigInt(this.#nodes.ino(n))
+    }
   }
 
   #readdir(s: LowLevelSession, r: Request): void {
@@ -724,7 +737,8 @@ export class LowLevelOps {
   /**
    * READDIRPLUS: each name with its attributes and node, as a LOOKUP of it would answer (the
    * kernel counts it as one), so listing-then-stat programs (ls -l, du, tar, find -type) send
-   * no LOOKUP per name. '.' and '..', and a name gone since the listing, carry no node.
+   * no LOOKUP per name. '.' and '..', a name gone since the listing, and a name whose node the
+   * kernel already holds, carry no node.
    */
   #readdirplus(s: LowLevelSession, r: Request): void {
     const { d, listing } = this.#listingFor(r)
@@ -738,7 +752,11 @@ export class LowLevelOps {
       if (used + ((DIRENTPLUS_HEADER + bytes.length + 7) & ~7) > r.size) break
       let st: UnionStat | undefined
       let nodeid = 0
-      if (dirPath !== undefined && i >= 2) {
+      // A name the kernel already has a node for is sent without one (nodeid 0: no
+      // attributes, no lookup counted; the kernel keeps what it has, which is current: every
+      // change we make invalidates it), so it costs no lookup here: `git status` looks up every
+      // file before it lists the directories, and the entry cache no longer holds them all.
+      if (dirPath !== undefined && i >= 2 && this.#nodes.child(d.node, name) === undefined) {
         const path = joinPath(dirPath, name)
         st = listedStat(this.#u, path)
         if (st) nodeid = this.#lookedUp(d.node, name, path, st)

@@ -49,7 +49,11 @@ export interface Listing {
   inos: BigUint64Array
 }
 
-export function readdir(u: Union, path: string): Listing {
+/**
+ * `knownIno`: the inode number of a name whose union inode number is known already (the
+ * kernel holds a node for it, ll-ops.ts), so that its d_ino needs no lookup.
+ */
+export function readdir(u: Union, path: string, knownIno?: (name: string) => bigint | undefined): Listing {
   u = u.route(path)
   const dir = u.resolve(path)
   if (!dir.isDir) throw fsError('ENOTDIR', 'readdir', path)
@@ -62,7 +66,13 @@ export function readdir(u: Union, path: string): Listing {
   inos[0] = u.inodes.inoOf(dir)
   inos[1] = u.inodes.inoOf(parent)
   for (const [name, mode] of merged) {
-    let ino: bigint | undefined
+    let ino = knownIno?.(name)
+    if (ino !== undefined) {
+      modes[names.length] = mode
+      inos[names.length] = ino
+      names.push(name)
+      continue
+    }
     try {
       const child = u.tryResolve(joinPath(path, name))
       if (!child) continue
