@@ -1058,10 +1058,11 @@ static napi_value js_rename_at(napi_env env, napi_callback_info info) {
   }
   long r = syscall(SYS_renameat2, fromfd, from, tofd, to, (unsigned int)flags);
   if (r != 0) {
+    int err = errno;
     char a[PATH_MAX], b[PATH_MAX];
     snprintf(a, sizeof a, "fd %d/%s", fromfd, from);
     snprintf(b, sizeof b, "fd %d/%s", tofd, to);
-    throw_errno(env, errno, "renameat2", a, b);
+    throw_errno(env, err, "renameat2", a, b);
   }
   free(to);
   free(from);
