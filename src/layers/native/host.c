@@ -1069,8 +1069,9 @@ static napi_value js_rename_at(napi_env env, napi_callback_info info) {
   return r != 0 ? NULL : undefined(env);
 }
 
-/* mkdirAt(dirfd, name, mode): mkdirat(2) (the umask applies, as to mkdir). */
-static napi_value js_mkdir_at(napi_env env, napi_callback_info info) {
+/* The (dirfd, name, mode) calls: mkdirAt, chmodAt. */
+static napi_value mode_at_call(napi_env env, napi_callback_info info, int (*call)(int, const char *, mode_t),
+                               const char *syscall_name) {
   napi_value argv[3];
   double mode;
   int dirfd;
@@ -1078,10 +1079,15 @@ static napi_value js_mkdir_at(napi_env env, napi_callback_info info) {
   if (get_integer(env, argv[2], "mode", 0, 07777, &mode)) return NULL;
   char *name = get_utf8(env, argv[1], "name");
   if (name == NULL) return NULL;
-  int r = mkdirat(dirfd, name, (mode_t)mode);
-  if (r != 0) throw_errno_at(env, errno, "mkdir", dirfd, name);
+  int r = call(dirfd, name, (mode_t)mode);
+  if (r != 0) throw_errno_at(env, errno, syscall_name, dirfd, name);
   free(name);
   return r != 0 ? NULL : undefined(env);
+}
+
+/* mkdirAt(dirfd, name, mode): mkdirat(2) (the umask applies, as to mkdir). */
+static napi_value js_mkdir_at(napi_env env, napi_callback_info info) {
+  return mode_at_call(env, info, mkdirat, "mkdir");
 }
 
 /* chownAt(dirfd, name, uid, gid): fchownat(AT_SYMLINK_NOFOLLOW); -1 or 0xffffffff keeps one (as lchown). */
@@ -1145,17 +1151,7 @@ static int chmod_at(int dirfd, const char *name, mode_t mode) {
 
 /* chmodAt(dirfd, name, mode): chmod without following a final symlink (ELOOP). */
 static napi_value js_chmod_at(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  double mode;
-  int dirfd;
-  if (get_args(env, info, 3, argv) || get_dirfd(env, argv[0], "dirfd", &dirfd)) return NULL;
-  if (get_integer(env, argv[2], "mode", 0, 07777, &mode)) return NULL;
-  char *name = get_utf8(env, argv[1], "name");
-  if (name == NULL) return NULL;
-  int r = chmod_at(dirfd, name, (mode_t)mode);
-  if (r != 0) throw_errno_at(env, errno, "chmod", dirfd, name);
-  free(name);
-  return r != 0 ? NULL : undefined(env);
+  return mode_at_call(env, info, chmod_at, "chmod");
 }
 
 /* Tests: the O_PATH fallback from now on, as on a kernel without fchmodat2. */
