@@ -93,6 +93,8 @@ export interface HostCalls {
   chmodAt(dirfd: number, name: PathArg, mode: number): void
   /** Tests: chmodAt through the O_PATH fd from now on, as on a kernel without fchmodat2. */
   disableFchmodat2(): void
+  /** Whether chmodAt uses fchmodat2(2) (else an O_PATH fd). */
+  fchmodat2Support(): boolean
   /** unlinkat(2); flags 0 or AT_REMOVEDIR (0x200). */
   unlinkAt(dirfd: number, name: PathArg, flags: number): void
   /** nameToHandle of `name` in `dirfd`. */

@@ -2,7 +2,7 @@
 // one method here and is logged once on layerfs:host (the kernel's ovl_do_* wrappers).
 // A path is a real path in the upper layer ("/a/b"), or a temp name in the workdir ("#1f").
 import fs from 'node:fs'
-import { hostLog } from '../log.js'
+import { hostLog, mountLog } from '../log.js'
 import { AUFS_OPAQUE, AUFS_PREFIX, FUSE_OVERLAYFS_PREFIX, type OverlayXattrs, WORK_SUBDIR, volatileMark } from './format.js'
 import { Layer, S_IFCHR, parentDir } from './layer.js'
 import { CopyUpCommits } from './copy-up-commits.js'
@@ -117,6 +117,10 @@ export class UpperLayer extends Layer {
     super(root, 0, true, toRoot, xattrs)
     this.work = workdir.replace(/\/+$/, '') + '/' + WORK_SUBDIR
     this.inMemory = MEMORY_FS.has(fs.statfsSync(root).type)
+    if (mountLog.enabled) {
+      mountLog('host calls by fd: *xattrat %s, fchmodat2 %s', host.xattrAtSupport() ? 'yes' : 'no (procfs paths)',
+        host.fchmodat2Support() ? 'yes' : 'no (O_PATH fds)')
+    }
     this.commits = new CopyUpCommits(this.work, this.xattrs.prefix, {
       openRead: path => this.open(path, fs.constants.O_RDONLY),
       fsyncFd: fd => this.fsyncFd(fd),

@@ -1154,6 +1154,14 @@ static napi_value js_chmod_at(napi_env env, napi_callback_info info) {
   return mode_at_call(env, info, chmod_at, "chmod");
 }
 
+/* fchmodat2Support() -> boolean: whether chmodAt uses fchmodat2 (else the O_PATH fallback). */
+static napi_value js_fchmodat2_support(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result = NULL;
+  napi_get_boolean(env, fchmodat2_works() != 0, &result);
+  return result;
+}
+
 /* Tests: the O_PATH fallback from now on, as on a kernel without fchmodat2. */
 static napi_value js_disable_fchmodat2(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1271,6 +1279,11 @@ static napi_value js_release_start_up_memory(napi_env env, napi_callback_info in
 /* ---- module ------------------------------------------------------------------------ */
 
 static napi_value init(napi_env env, napi_value exports) {
+  /* LAYERFS_HOST_OLD_CALLS=1 (tests): the calls of a kernel before 6.6, as if setxattrat,
+   * getxattrat, listxattrat and fchmodat2 were refused: the procfs and O_PATH fallbacks, in a
+   * whole mount (test/scenarios/older-kernel-calls). */
+  const char *old_calls = getenv("LAYERFS_HOST_OLD_CALLS");
+  if (old_calls != NULL && strcmp(old_calls, "1") == 0) have_xattrat = have_fchmodat2 = 0;
   napi_property_descriptor props[] = {
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lutimens", NULL, js_lutimens, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -1300,6 +1313,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"unlinkAt", NULL, js_unlink_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"chmodAt", NULL, js_chmod_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"disableFchmodat2", NULL, js_disable_fchmodat2, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"fchmodat2Support", NULL, js_fchmodat2_support, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nameToHandleAt", NULL, js_name_to_handle_at, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok)
