@@ -79,7 +79,7 @@ node -e '
 ' "$want_rev" || die "fuse-native check failed"
 node -e '
   const host = require(process.argv[1])
-  for (const f of ["mknod", "lutimens", "futimens", "lgetxattr", "llistxattr", "lsetxattr", "lremovexattr", "renameat2", "lseek", "openBeneath"])
+  for (const f of ["mknod", "lutimens", "futimens", "lgetxattr", "llistxattr", "lsetxattr", "lremovexattr", "lseek", "openBeneath", "statAt", "renameAt", "mkdirAt", "chmodAt"])
     if (typeof host[f] !== "function") throw new Error("host addon lacks " + f)
 ' "$root/$host_dir/build/Release/host.node" || die "host addon check failed"
 say "ok: fuse-native (patch rev $want_rev, from source) and host addon load"

@@ -1,7 +1,8 @@
 // The syscalls Node's fs lacks, from our own N-API addon (src/layers/native/host.c):
-// mknod, nanosecond utimensat, the no-follow l*xattr family with flags, renameat2, lseek
-// (SEEK_DATA/SEEK_HOLE for hole-preserving copies), and lstat and xattr reads relative to a
-// directory fd (the lookups' hot path: no procfs path, no stat object per call).
+// mknod, nanosecond utimensat, the no-follow l*xattr family with flags, lseek
+// (SEEK_DATA/SEEK_HOLE for hole-preserving copies), and calls relative to a directory fd: the
+// lookups' lstat and xattr reads (no procfs path, no stat object per call) and the upper's
+// changes (mkdir, renameat2, unlink, chown, chmod, times, xattrs, file handles).
 // Only src/layers/ may import this. Every call is synchronous and throws a Node-shaped
 // error ({ errno: -N, code: 'ENOENT', syscall, path }) on failure.
 // Paths and names are strings in the name codec of ./native/names.ts (re-exported here): a name
@@ -32,8 +33,6 @@ export interface HostCalls {
   lsetxattr(path: PathArg, name: PathArg, value: Buffer, flags: number): void
   /** lremovexattr(2) */
   lremovexattr(path: PathArg, name: PathArg): void
-  /** renameat2(AT_FDCWD, from, AT_FDCWD, to, flags): RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4. */
-  renameat2(from: PathArg, to: PathArg, flags: number): void
   /**
    * lseek(2): the new offset of fd. whence is one of SEEK (SET, CUR, END, DATA, HOLE).
    * Offsets are exact up to 2^53 both ways (a bigger result throws EOVERFLOW, the fd moved).
@@ -42,8 +41,6 @@ export interface HostCalls {
    * reports the whole file as data (one hole at the end).
    */
   lseek(fd: number, offset: number, whence: number): number
-  /** name_to_handle_at(2), not following a final symlink: the object's file handle. */
-  nameToHandle(path: PathArg): FileHandle
   /** open_by_handle_at(2) (O_PATH) relative to `mountPath` on the handle's filesystem; ESTALE when gone. */
   openByHandle(mountPath: PathArg, type: number, handle: Buffer): number
   /** The filesystem's uuid (FS_IOC_GETFSUUID); 16 zero bytes when it has none. */
@@ -83,7 +80,7 @@ export interface HostCalls {
   setxattrAt(dirfd: number, name: PathArg, xattr: PathArg, value: Buffer, flags: number): void
   /** utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW). */
   utimensAt(dirfd: number, name: PathArg, atime: TimeSpec, mtime: TimeSpec): void
-  /** renameat2(2). */
+  /** renameat2(2): RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4. */
   renameAt(fromDirfd: number, from: PathArg, toDirfd: number, to: PathArg, flags: number): void
   /** mkdirat(2). */
   mkdirAt(dirfd: number, name: PathArg, mode: number): void
@@ -97,7 +94,7 @@ export interface HostCalls {
   fchmodat2Support(): boolean
   /** unlinkat(2); flags 0 or AT_REMOVEDIR (0x200). */
   unlinkAt(dirfd: number, name: PathArg, flags: number): void
-  /** nameToHandle of `name` in `dirfd`. */
+  /** name_to_handle_at(2) of `name` in `dirfd`, not following a final symlink: the object's file handle. */
   nameToHandleAt(dirfd: number, name: PathArg): FileHandle
   /**
    * madvise(MADV_DONTNEED) on the process's read-only file mappings with no private page

@@ -21,7 +21,7 @@ t.test('errors look like Node fs errors', async t => {
     message: `ENOENT: no such file or directory, mknod '${missing}'`,
     errno: -2, code: 'ENOENT', syscall: 'mknod', path: missing,
   })
-  t.throws(() => host.renameat2(missing, p('b'), 0), { code: 'ENOENT', syscall: 'renameat2', path: missing, dest: p('b') })
+  t.throws(() => host.renameAt(AT_FDCWD, missing, AT_FDCWD, p('b'), 0), { code: 'ENOENT', syscall: 'renameat2', path: missing, dest: p('b') })
   t.throws(() => host.futimens(99999, 'now', 'now'), { code: 'EBADF', errno: -9, syscall: 'futimens' })
   t.throws(() => host.lutimens(p('x'), 5 as unknown as bigint, 'now'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
   t.throws(() => host.lutimens(p('x\0y'), 5n, 'now'), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })
@@ -84,11 +84,11 @@ t.test('xattrs: any size, ENODATA as undefined, flags, no-follow', async t => {
 t.test('renameat2: noreplace, exchange, whiteout', async t => {
   fs.writeFileSync(p('r1'), '1')
   fs.writeFileSync(p('r2'), '2')
-  t.throws(() => host.renameat2(p('r1'), p('r2'), 1), { code: 'EEXIST' })
-  host.renameat2(p('r1'), p('r2'), 2)
+  t.throws(() => host.renameAt(AT_FDCWD, p('r1'), AT_FDCWD, p('r2'), 1), { code: 'EEXIST' })
+  host.renameAt(AT_FDCWD, p('r1'), AT_FDCWD, p('r2'), 2)
   t.equal(fs.readFileSync(p('r1'), 'utf8'), '2')
   t.equal(fs.readFileSync(p('r2'), 'utf8'), '1')
-  host.renameat2(p('r1'), p('r3'), 4)
+  host.renameAt(AT_FDCWD, p('r1'), AT_FDCWD, p('r3'), 4)
   const wh = fs.lstatSync(p('r1'))
   t.ok(wh.isCharacterDevice() && wh.rdev === 0, 'RENAME_WHITEOUT leaves a 0/0 char device')
   t.equal(fs.readFileSync(p('r3'), 'utf8'), '2')
@@ -243,7 +243,7 @@ t.test('host calls take escaped names (and Buffers) and give them back', async t
   host.lutimens(name, 5n, 7n)
   t.equal(fs.lstatSync(raw, { bigint: true }).mtimeNs, 7n)
   const dest = nameFromBytes(Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x80])]))
-  host.renameat2(name, dest, 0)
+  host.renameAt(AT_FDCWD, name, AT_FDCWD, dest, 0)
   t.ok(fs.existsSync(Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x80])])))
   t.throws(() => host.lremovexattr(name, 'user.x'), {
     code: 'ENOENT', path: name, message: `ENOENT: no such file or directory, lremovexattr '${name}'`,
@@ -355,8 +355,8 @@ t.test('changes by directory fd and name: what the path calls do, no symlink fol
   host.utimensAt(dfd, '', 'omit', 3_000_000_003n)
   t.equal(times(d)[1], 3_000_000_003n)
   // nameToHandleAt: the handle nameToHandle gives.
-  t.same(host.nameToHandleAt(dfd, 'l'), host.nameToHandle(`${d}/l`))
-  t.same(host.nameToHandleAt(dfd, ''), host.nameToHandle(d), 'the directory itself')
+  t.same(host.nameToHandleAt(dfd, 'l'), host.nameToHandleAt(AT_FDCWD, `${d}/l`), 'by fd and name as by path')
+  t.same(host.nameToHandleAt(dfd, ''), host.nameToHandleAt(AT_FDCWD, d), 'the directory itself')
   // unlinkAt: files, and directories with AT_REMOVEDIR.
   t.throws(() => host.unlinkAt(dfd, 'sub', 0), { code: 'EISDIR', syscall: 'unlink' })
   t.throws(() => host.unlinkAt(dfd, 'sub', 0x200), { code: 'ENOTEMPTY', syscall: 'rmdir' })

@@ -498,27 +498,6 @@ static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* renameat2(from, to, flags): through syscall(2) so it does not depend on the glibc
- * wrapper (2.28+) being declared. RENAME_NOREPLACE 1, RENAME_EXCHANGE 2, RENAME_WHITEOUT 4. */
-static napi_value js_renameat2(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  double flags;
-  if (get_args(env, info, 3, argv)) return NULL;
-  if (get_integer(env, argv[2], "flags", 0, 4294967295.0, &flags)) return NULL;
-  char *from = get_utf8(env, argv[0], "from");
-  if (from == NULL) return NULL;
-  char *to = get_utf8(env, argv[1], "to");
-  if (to == NULL) {
-    free(from);
-    return NULL;
-  }
-  if (syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, (unsigned int)flags) != 0)
-    throw_errno(env, errno, "renameat2", from, to);
-  free(to);
-  free(from);
-  return undefined(env);
-}
-
 /* Offsets cross the boundary as JS numbers: every integer up to 2^53 is exact there. */
 #define MAX_EXACT_OFFSET 9007199254740992.0 /* 2^53 */
 
@@ -554,15 +533,14 @@ static napi_value js_lseek(napi_env env, napi_callback_info info) {
 static int get_dirfd(napi_env env, napi_value v, const char *arg, int *out);
 static void throw_errno_at(napi_env env, int err, const char *syscall_name, int dirfd, const char *name);
 
-/* nameToHandle(path) (or, `at`, nameToHandleAt(dirfd, name)) -> { type, handle: Buffer }:
- * name_to_handle_at(2) without following a final symlink. What the kernel stores (inside an
- * ovl_fb) as a copy-up's origin. */
-static napi_value name_to_handle_call(napi_env env, napi_callback_info info, int at) {
+/* nameToHandleAt(dirfd, name) -> { type, handle: Buffer }: name_to_handle_at(2) without
+ * following a final symlink ("" the directory itself, AT_FDCWD with a path). What the kernel
+ * stores (inside an ovl_fb) as a copy-up's origin. */
+static napi_value js_name_to_handle_at(napi_env env, napi_callback_info info) {
   napi_value argv[2], result = NULL, type = NULL, buf = NULL;
-  int dirfd = AT_FDCWD;
-  if (get_args(env, info, (size_t)(1 + at), argv)) return NULL;
-  if (at && get_dirfd(env, argv[0], "dirfd", &dirfd)) return NULL;
-  char *path = get_utf8(env, argv[at], at ? "name" : "path");
+  int dirfd;
+  if (get_args(env, info, 2, argv) || get_dirfd(env, argv[0], "dirfd", &dirfd)) return NULL;
+  char *path = get_utf8(env, argv[1], "name");
   if (path == NULL) return NULL;
   struct file_handle *fh = malloc(sizeof *fh + HANDLE_MAX);
   int mount_id;
@@ -573,8 +551,7 @@ static napi_value name_to_handle_call(napi_env env, napi_callback_info info, int
   }
   fh->handle_bytes = HANDLE_MAX;
   if (name_to_handle_at(dirfd, path, fh, &mount_id, *path ? 0 : AT_EMPTY_PATH) != 0) {
-    if (at) throw_errno_at(env, errno, "name_to_handle_at", dirfd, path);
-    else throw_errno(env, errno, "name_to_handle_at", path, NULL);
+    throw_errno_at(env, errno, "name_to_handle_at", dirfd, path);
     free(fh);
     free(path);
     return NULL;
@@ -592,15 +569,6 @@ napi_fail:
   free(fh);
   free(path);
   return NULL;
-}
-
-static napi_value js_name_to_handle(napi_env env, napi_callback_info info) {
-  return name_to_handle_call(env, info, 0);
-}
-
-/* nameToHandleAt(dirfd, name) -> { type, handle }: as nameToHandle, by directory fd and name. */
-static napi_value js_name_to_handle_at(napi_env env, napi_callback_info info) {
-  return name_to_handle_call(env, info, 1);
 }
 
 /* openByHandle(mountPath, type, handle) -> fd (O_RDONLY|O_PATH): open_by_handle_at(2)
@@ -814,10 +782,15 @@ static ssize_t listxattr_at(int dirfd, const char *name, char *buf, size_t size)
   return llistxattr(path, buf, size);
 }
 
-/* Error text for a relative call: "fd N/name". */
+/* Error text for a relative call: "fd N/name", or the path itself with AT_FDCWD. */
+static void at_text(char *buf, size_t size, int dirfd, const char *name) {
+  if (dirfd == AT_FDCWD) snprintf(buf, size, "%s", name);
+  else snprintf(buf, size, "fd %d/%s", dirfd, name);
+}
+
 static void throw_errno_at(napi_env env, int err, const char *syscall_name, int dirfd, const char *name) {
   char path[PATH_MAX];
-  snprintf(path, sizeof path, "fd %d/%s", dirfd, name);
+  at_text(path, sizeof path, dirfd, name);
   throw_errno(env, err, syscall_name, path, NULL);
 }
 
@@ -1060,8 +1033,8 @@ static napi_value js_rename_at(napi_env env, napi_callback_info info) {
   if (r != 0) {
     int err = errno;
     char a[PATH_MAX], b[PATH_MAX];
-    snprintf(a, sizeof a, "fd %d/%s", fromfd, from);
-    snprintf(b, sizeof b, "fd %d/%s", tofd, to);
+    at_text(a, sizeof a, fromfd, from);
+    at_text(b, sizeof b, tofd, to);
     throw_errno(env, err, "renameat2", a, b);
   }
   free(to);
@@ -1292,9 +1265,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"renameat2", NULL, js_renameat2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"nameToHandle", NULL, js_name_to_handle, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openByHandle", NULL, js_open_by_handle, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fsUuid", NULL, js_fs_uuid, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openBeneath", NULL, js_open_beneath, NULL, NULL, NULL, napi_enumerable, NULL},
