@@ -161,16 +161,28 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
     union.upper?.commits.end()
   }
   const closed = new Promise<void>(resolve => (onClosed = resolve)).then(settle)
-  // fuse-native does not tell us when someone else unmounts: watch the mount table.
-  const watch = setInterval(() => {
-    fs.promises.readFile('/proc/self/mountinfo', 'utf8').then(mi => {
-      if (!mountinfoHas(mi, mnt)) {
-        clearInterval(watch)
-        mountLog('%s is no longer mounted', mnt)
-        onClosed()
-      }
-    }, () => {})
-  }, 200)
+  // Served until the kernel ends the connection: the last unmount, or the last user gone
+  // after a lazy one (`umount -l` while a process still works inside, or a copy of the mount
+  // in another mount namespace), as kernel overlayfs lives while its superblock is used. The
+  // lowlevel session sees that end itself (the device says ENODEV). fuse-native's path-based
+  // API does not tell: watch the mount table for it.
+  let watch: NodeJS.Timeout | undefined
+  if (fuse instanceof LowLevelFuse) {
+    void fuse.exited.then(() => {
+      mountLog('the kernel ended the connection to %s', mnt)
+      onClosed()
+    })
+  } else {
+    watch = setInterval(() => {
+      fs.promises.readFile('/proc/self/mountinfo', 'utf8').then(mi => {
+        if (!mountinfoHas(mi, mnt)) {
+          clearInterval(watch)
+          mountLog('%s is no longer mounted', mnt)
+          onClosed()
+        }
+      }, () => {})
+    }, 200)
+  }
 
   return {
     mountpoint: mnt,
