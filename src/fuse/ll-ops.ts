@@ -9,7 +9,7 @@ import * as attr from '../union/attr-ops.js'
 import * as dir from '../union/dir-ops.js'
 import * as detached from '../union/detached-dir.js'
 import type { DetachedDir } from '../union/detached-dir.js'
-import { joinPath, parentOf } from '../union/entry.js'
+import { type Entry, joinPath, parentOf } from '../union/entry.js'
 import * as file from '../union/file-ops.js'
 import type { UnionStat } from '../union/inode.js'
 import type { Union } from '../union/union.js'
@@ -52,6 +52,8 @@ const DIRENT_HEADER = 24
  * serve only re-opens after the kernel dropped its copy.
  */
 const MAX_LISTED_NAMES = 20_000
+/** Directory entries kept by node for LOOKUPs (#dirEntries): a walk needs the few it is in. */
+const DIR_ENTRIES = 4096
 
 /**
  * LAYERFS_MAX_NODES (opt-in; unset or 0: no cap): the nodes the kernel may hold before it is
@@ -104,6 +106,14 @@ export class LowLevelOps {
    */
   readonly #detached = new Map<Node, DetachedDir>()
   readonly #maxNodes: number
+  /**
+   * The entries of directories the kernel looks up in, by node, so that a LOOKUP builds no
+   * path of its parent and walks none through the entry cache. Each is the entry cache's own
+   * answer for the node's path, good while the cache's epoch stays (any change there empties
+   * this); at most DIR_ENTRIES of them, else emptied too.
+   */
+  readonly #dirEntries = new Map<Node, Entry>()
+  #dirEntriesEpoch = -1
   /** See #createdWithoutCapability. */
   #createdNoCap: boolean | undefined
 
@@ -299,6 +309,36 @@ export class LowLevelOps {
     else this.#detached.set(node, d)
   }
 
+  /**
+   * The entry of directory node `id` for a LOOKUP in it (#dirEntries), or undefined where the
+   * path is the way: a union with volumes or parked names, a node without a path (its name
+   * went), anything not a directory, an error (the path way gives it).
+   */
+  #dirEntry(id: number): Entry | undefined {
+    const u = this.#u
+    if (u.volumes.length > 0 || u.hidden.size > 0) return undefined
+    const epoch = u.cache.epoch
+    if (epoch !== this.#dirEntriesEpoch || this.#dirEntries.size >= DIR_ENTRIES) {
+      this.#dirEntries.clear()
+      this.#dirEntriesEpoch = epoch
+    }
+    const node = this.#nodes.get(id)
+    if (node === undefined) return undefined
+    const known = this.#dirEntries.get(node)
+    if (known !== undefined) return known
+    const path = this.#nodes.path(node)
+    if (path === undefined) return undefined
+    let e: Entry | undefined
+    try {
+      e = u.tryResolve(path)
+    } catch {
+      return undefined
+    }
+    if (e === undefined || !e.isDir || u.cache.epoch !== epoch) return undefined
+    this.#dirEntries.set(node, e)
+    return e
+  }
+
   #stat(path: string): UnionStat {
     const st = attr.tryGetattr(this.#u, path)
     if (!st) throw enoent('getattr')
@@ -413,10 +453,19 @@ export class LowLevelOps {
     switch (r.op) {
       case Op.LOOKUP: {
         const name = r.name!
-        const path = joinPath(this.#path(r.ino), name)
-        const st = attr.tryGetattr(u, path)
-        if (!st) return s.negative(r.req, this.#t.negative)
-        return this.#entry(s, r, r.ino, name, path, st)
+        const parent = this.#dirEntry(r.ino)
+        if (parent === undefined) {
+          const path = joinPath(this.#path(r.ino), name)
+          const st = attr.tryGetattr(u, path)
+          if (!st) return s.negative(r.req, this.#t.negative)
+          return this.#entry(s, r, r.ino, name, path, st)
+        }
+        const path = joinPath(parent.path, name)
+        const found = attr.tryGetattrIn(u, parent, path, name)
+        if (!found) return s.negative(r.req, this.#t.negative)
+        const node = this.#lookedUp(r.ino, name, path, found.st)
+        if (found.e.isDir && this.#dirEntriesEpoch === u.cache.epoch) this.#dirEntries.set(node, found.e)
+        return s.entry(r.req, node, found.st, this.#t.entry, this.#t.attr)
       }
       case Op.FORGET: {
         const node = this.#nodes.get(r.ino)

@@ -7,6 +7,7 @@ import { statfsOf, type StatFs } from '../layers/statfs.js'
 import { copyUp } from './copy-up.js'
 import { type Entry, joinPath, parentOf } from './entry.js'
 import type { UnionStat } from './inode.js'
+import { tryResolveIn } from './lookup.js'
 import { mergedNames } from './readdir.js'
 import type { Union } from './union.js'
 
@@ -23,18 +24,31 @@ export function getattr(u: Union, path: string): UnionStat {
 export function tryGetattr(u: Union, path: string): UnionStat | undefined {
   u = u.route(path)
   const e = u.hidden.get(path) ?? u.tryResolve(path)
-  if (!e) return undefined
+  return e && statOfEntry(u, e, path).st
+}
+
+/**
+ * tryGetattr of `name` in the directory entry `parent` of the main union (`path`: the child's
+ * union path), with the child's entry: a LOOKUP by node (ll-ops.ts) walks no path. Not for
+ * a union with volumes or parked names (route, hidden), which tryGetattr consults.
+ */
+export function tryGetattrIn(u: Union, parent: Entry, path: string, name: string): { e: Entry; st: UnionStat } | undefined {
+  const e = tryResolveIn(u, u.cache, parent, path, name)
+  return e && statOfEntry(u, e, path)
+}
+
+function statOfEntry(u: Union, e: Entry, path: string): { e: Entry; st: UnionStat } {
   // A lower object never changes (the layers are read-only; changing them behind the mount
   // is not supported): the lstat taken at lookup stands. An upper one is looked at afresh.
-  if (!e.upper) return u.inodes.statOf(e, e.top.stat)
+  if (!e.upper) return { e, st: u.inodes.statOf(e, e.top.stat) }
   const st = e.top.layer.tryLstat(e.top.path)
   if (!st) {
     // A layer changed behind our back: look again once.
     u.cache.invalidate(path)
     const e2 = u.resolve(path)
-    return u.inodes.statOf(e2, e2.top.layer.lstat(e2.top.path))
+    return { e: e2, st: u.inodes.statOf(e2, e2.top.layer.lstat(e2.top.path)) }
   }
-  return u.inodes.statOf(e, st)
+  return { e, st: u.inodes.statOf(e, st) }
 }
 
 /**

@@ -31,6 +31,12 @@ export class EntryCache {
   /** the rest, and known absent names. */
   #rest: LRUCache<string, Entry | { none: true }>
   static readonly NONE = { none: true } as const
+  /**
+   * Goes up at every change (set, invalidate, clear), not at a lookup's fill: an entry taken
+   * from here stays the answer for its path while the epoch stays (ll-ops.ts keeps the entries
+   * of the directories the kernel looks up in by node, for as long).
+   */
+  epoch = 0
 
   constructor(maxBytes = ENTRY_CACHE_BYTES, maxDirBytes = DIR_CACHE_BYTES) {
     this.#dirs = new LRUCache<string, Entry>({ maxSize: maxDirBytes, sizeCalculation: (v, k) => sizeOf(v, k) })
@@ -46,7 +52,14 @@ export class EntryCache {
     return 'none' in v ? null : v
   }
 
+  /** A change: the entry of `path` is now `e` (null: absent). */
   set(path: string, e: Entry | null): void {
+    this.epoch++
+    this.fill(path, e)
+  }
+
+  /** What a lookup found for a path not cached (nothing changed). */
+  fill(path: string, e: Entry | null): void {
     if (e?.isDir) {
       this.#rest.delete(path)
       this.#dirs.set(path, e)
@@ -58,12 +71,14 @@ export class EntryCache {
 
   /** Forget one path (a non-directory changed, or a name appeared or went). */
   invalidate(path: string): void {
+    this.epoch++
     this.#dirs.delete(path)
     this.#rest.delete(path)
   }
 
   /** Forget everything: a directory moved, appeared over a whiteout, or went. */
   clear(): void {
+    this.epoch++
     this.#dirs.clear()
     this.#rest.clear()
   }

@@ -297,14 +297,28 @@ export function tryResolve(layers: Layers, cache: EntryCache, path: string): Ent
   if (hit !== undefined) return hit ?? undefined
   if (path === (layers.rootPath ?? '/')) {
     const root = lookupRoot(layers)
-    cache.set(path, root)
+    cache.fill(path, root)
     return root
   }
   const i = path.lastIndexOf('/')
   const parent = tryResolve(layers, cache, i === 0 ? '/' : path.slice(0, i))
   if (!parent) return undefined
+  return lookupAndFill(layers, cache, parent, path, path.slice(i + 1))
+}
+
+/**
+ * tryResolve of `name` in the directory entry `parent` (`path`: the child's union path), for a
+ * caller that holds the parent's entry already (ll-ops.ts, by node): no walk of the path.
+ */
+export function tryResolveIn(layers: Layers, cache: EntryCache, parent: Entry, path: string, name: string): Entry | undefined {
+  const hit = cache.get(path)
+  if (hit !== undefined) return hit ?? undefined
+  return lookupAndFill(layers, cache, parent, path, name)
+}
+
+function lookupAndFill(layers: Layers, cache: EntryCache, parent: Entry, path: string, name: string): Entry | undefined {
   if (!parent.isDir) throw fsError('ENOTDIR', 'lookup', path)
-  const e = lookupChild(layers, parent, path.slice(i + 1))
-  cache.set(path, e ?? null)
+  const e = lookupChild(layers, parent, name)
+  cache.fill(path, e ?? null)
   return e
 }
