@@ -35,6 +35,18 @@ export const COMMITS_SUBDIR = 'incompat/layerfs-commits'
 /** The journal's directory goes this long after its last commit (if no copy-up came since). */
 const DIR_LINGER_MS = 1000
 
+/**
+ * Unlink a journal entry, gone already or not (fs.rmSync with force stats it twice first: two
+ * system calls in every copy-up).
+ */
+function removeEntry(entry: string): void {
+  try {
+    fs.unlinkSync(entry)
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ENOENT') throw e
+  }
+}
+
 /** Commits run at once at most: each is an fsync on the libuv threadpool, which other work shares. */
 const PARALLEL = 2
 
@@ -65,9 +77,17 @@ export interface JournalEntry {
 }
 
 interface Pending extends JournalEntry {
+  /** The copy-up's own descriptor of the file, kept for the fsync (at most KEPT_FDS of them). */
+  fd?: number | undefined
   /** Set once the commit runs (or ran). */
   done?: Promise<void>
 }
+
+/**
+ * Pending commits that keep the copy-up's descriptor of their file (no open and fstat to find
+ * the file again at the fsync); past that many, a commit opens the file by its path.
+ */
+const KEPT_FDS = 64
 
 export class CopyUpCommits {
   readonly dir: string
@@ -77,6 +97,8 @@ export class CopyUpCommits {
   readonly #queue: Pending[] = []
   #running = 0
   #seq = 0
+  /** Pending commits holding their copy-up's descriptor. */
+  #keptFds = 0
   /** Renames and links in flight: copy-ups then fsync before they answer (see hold). */
   #holds = 0
   /** Commits wait until someone waits for them (a test's way to see the journal; LAYERFS_COMMIT_HOLD). */
@@ -151,14 +173,23 @@ export class CopyUpCommits {
 
   /** A journal entry whose copy-up did not take place. */
   drop(j: JournalEntry): void {
-    fs.rmSync(j.entry, { force: true })
+    removeEntry(j.entry)
     // The journal's directory came for this entry alone (no commit is pending): it goes too.
     if (this.#byPath.size === 0) this.#dropDir()
   }
 
-  /** The copy-up is in place: fsync it soon. */
-  start(j: JournalEntry): void {
+  /**
+   * The copy-up is in place: fsync it soon. `fd`, the copy-up's descriptor of the file, is
+   * ours from here (kept for the fsync, or closed).
+   */
+  start(j: JournalEntry, fd?: number): void {
     const p: Pending = { ...j }
+    if (fd !== undefined) {
+      if (this.#keptFds < KEPT_FDS) {
+        p.fd = fd
+        this.#keptFds++
+      } else fs.closeSync(fd)
+    }
     this.#byPath.set(p.path, p)
     this.#queue.push(p)
     if (!this.#parked) this.#pump()
@@ -225,10 +256,19 @@ export class CopyUpCommits {
 
   /** fsync the file if it is still the copy-up's (unlink waits, so it is unless a layer changed behind the mount), then drop the entry. */
   async #commit(p: Pending): Promise<void> {
-    let fd: number | undefined
+    let fd: number | undefined = p.fd
+    if (fd !== undefined) {
+      p.fd = undefined
+      this.#keptFds--
+    }
     try {
-      fd = this.#target.openRead(p.path)
-      if (fs.fstatSync(fd, { bigint: true }).ino === p.ino) await this.#target.fsyncFd(fd)
+      // The copy-up's own descriptor is its file wherever it is now; a file found by path is
+      // the copy-up's if it is the same inode.
+      if (fd !== undefined) await this.#target.fsyncFd(fd)
+      else {
+        fd = this.#target.openRead(p.path)
+        if (fs.fstatSync(fd, { bigint: true }).ino === p.ino) await this.#target.fsyncFd(fd)
+      }
     } catch (e) {
       const code = (e as { code?: string }).code
       if (code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'ELOOP') {
@@ -239,7 +279,7 @@ export class CopyUpCommits {
     } finally {
       if (fd !== undefined) fs.closeSync(fd)
     }
-    fs.rmSync(p.entry, { force: true })
+    removeEntry(p.entry)
     log('commit', p.path)
   }
 
@@ -309,7 +349,7 @@ export class CopyUpCommits {
           this.#target.unlink(path)
         }
       }
-      fs.rmSync(entry, { force: true })
+      removeEntry(entry)
     }
     this.#dropDir()
   }

@@ -78,6 +78,30 @@ t.test('a copy-up answers before its fsync; each thing that must wait for it doe
   t.equal(fs.readFileSync(join(d.U, 'dir2', 'b'), 'utf8').length, (3 << 20) + 'more\n'.length, 'and the big file\'s')
 })
 
+t.test('more commits pending than keep their copy-up\'s descriptor: each one still done', async t => {
+  // A pending commit keeps the copy-up's descriptor of its file for the fsync, up to 64 of
+  // them (copy-up-commits.ts KEPT_FDS); the rest find their file again by path.
+  const d = await layers(t)
+  fs.mkdirSync(join(d.L, 'many'))
+  for (let i = 0; i < 100; i++) fs.writeFileSync(join(d.L, 'many', `f${i}`), `lower ${i}\n`)
+  const m = await mount(t, d)
+  const pid = daemonOf(d.mnt)!
+  const fds = (): number => fs.readdirSync(`/proc/${pid}/fd`).length
+  const before = fds()
+  const w = await sh('for i in $(seq 0 99); do echo more >> many/f$i; done', { cwd: d.mnt })
+  t.equal(w.code, 0, `written (${w.stderr})`)
+  t.equal(journal(d).length, 100, 'a hundred commits pending')
+  t.ok(fds() - before <= 64 + 4, `the daemon holds at most 64 descriptors more for them (${fds() - before})`)
+  // One of the last (found by path) and one of the first (its descriptor kept) on demand.
+  const f = await run('python3', ['-c', 'import os,sys\nfor p in sys.argv[1:]: os.fsync(os.open(p, os.O_RDONLY))', join(d.mnt, 'many/f99'), join(d.mnt, 'many/f0')])
+  t.equal(f.code, 0, `fsync(2) (${f.stderr})`)
+  t.notOk(journal(d).includes('/many/f99') || journal(d).includes('/many/f0'), 'their commits are done')
+  await m.unmount()
+  t.same(fs.readdirSync(join(d.W, 'work')), [], 'the end of the mount waits for every commit; the journal is gone')
+  const wrong = Array.from({ length: 100 }, (_, i) => i).filter(i => fs.readFileSync(join(d.U, 'many', `f${i}`), 'utf8') !== `lower ${i}\nmore\n`)
+  t.same(wrong, [], 'every copy is in the upper with its data')
+})
+
 t.test('without a hold, commits run by themselves', async t => {
   const d = await layers(t)
   const m = await mount(t, d, {})
