@@ -653,8 +653,19 @@ export class LowLevelOps {
     return s.buf(r.req, value)
   }
 
-  /** Keep the kernel's pages of a file unless it changed since its last open (auto_cache). */
+  /**
+   * Whether the kernel keeps its pages of a file at an open. In the main union, always: every
+   * change to a file's data comes through the kernel's page cache of its node (writes, mmap,
+   * truncate; a copy-up copies the same bytes; an upper file's names are one node, and a lower
+   * hard link broken by a copy-up leaves its other names their own nodes and the old data, as
+   * the kernel's), and changing the layers behind the mount is not supported. fuse-overlayfs
+   * keeps them too; dropping them at each open made every program re-read what it had just
+   * written or read (`make -j2` of 200 objects: 615 READs and 1,783 GETATTRs, 415 and 1,583
+   * kept). A volume's host directory may change behind the mount: there the pages stay only
+   * while the file's size and mtime are as at its last open (libfuse's auto_cache).
+   */
   #keepCache(node: Node, path: string): number {
+    if (this.#u.route(path) === this.#u.main) return OpenFlags.KEEP_CACHE
     const st = attr.tryGetattr(this.#u, path)
     if (!st) return 0
     const stamp = stampOf(st)

@@ -89,6 +89,21 @@ t.test('writes land in the host directory, in place, and are not the container',
   t.equal(statSync(join(host, 'big')).size, 1048576)
 })
 
+t.test('a volume file the host changes is read afresh at the next open', async t => {
+  // The kernel keeps a file's pages across opens in the main union (nothing changes its data
+  // but the kernel's own writes there); a volume's host directory may change behind the mount:
+  // there the pages are dropped at an open once the file's size or mtime moved (ll-ops.ts
+  // #keepCache). A host write of the same size still moves the mtime.
+  const host = hostDir()
+  const mnt = await mountImage(t, root, 'volimg:v1', 'hostwrites', { options: `volume=${host}:/data/vol` })
+  t.equal((await shOk('cat data/vol/h', { cwd: mnt })).stdout, 'host\n', 'read through the mount (now cached)')
+  await new Promise(resolve => setTimeout(resolve, 20))
+  writeFileSync(join(host, 'h'), 'HOST\n')
+  t.equal((await shOk('cat data/vol/h', { cwd: mnt })).stdout, 'HOST\n', 'the host\'s new bytes, same size')
+  writeFileSync(join(host, 'h'), 'host, longer now\n')
+  t.equal((await shOk('cat data/vol/h', { cwd: mnt })).stdout, 'host, longer now\n', 'and a new size')
+})
+
 t.test('the boundary behaves like a bind mount on kernel overlayfs', async t => {
   const ours = hostDir()
   const theirs = hostDir()
