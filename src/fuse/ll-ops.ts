@@ -20,6 +20,7 @@ import { DIRENTPLUS_HEADER, type LowLevelSession, OP_NAMES, Op, OpenFlags, type 
 import { type Node, type NodeKey, Nodes, inoKey } from './nodes.js'
 import { RenameLock } from './rename-lock.js'
 import { S_IFREG } from '../layers/layer.js'
+import { RENAME_EXCHANGE } from '../layers/upper.js'
 import { LRUCache } from 'lru-cache'
 
 const E = constants.errno
@@ -237,6 +238,10 @@ export class LowLevelOps {
       add(r.ino2)
       const moved = nodes[0] && r.name ? this.#nodes.child(nodes[0], r.name) : undefined
       if (moved) nodes.push(moved)
+      // An exchange moves the other one too.
+      const newParent = r.flags & RENAME_EXCHANGE ? this.#nodes.get(r.ino2) : undefined
+      const other = newParent && typeof r.name2 === 'string' ? this.#nodes.child(newParent, r.name2) : undefined
+      if (other) nodes.push(other)
     }
     return nodes
   }
@@ -253,10 +258,11 @@ export class LowLevelOps {
     return p ? p.catch((err: unknown) => this.#fail(s, r, err)) : undefined
   }
 
-  /** Whether a RENAME moves a directory (so the paths below it change). */
+  /** Whether a RENAME moves a directory (so the paths below it change): an exchange moves two. */
   #renamesDirectory(r: Request): boolean {
     try {
-      return this.#u.tryResolve(joinPath(this.#path(r.ino), r.name!))?.isDir ?? false
+      if (this.#u.tryResolve(joinPath(this.#path(r.ino), r.name!))?.isDir) return true
+      return (r.flags & RENAME_EXCHANGE) !== 0 && (this.#u.tryResolve(joinPath(this.#path(r.ino2), r.name2 as string))?.isDir ?? false)
     } catch {
       return false
     }
@@ -521,16 +527,23 @@ export class LowLevelOps {
         return s.err(r.req, 0)
       }
       case Op.RENAME: {
+        // renameat2's flags come with RENAME2 (lowlevel.c): NOREPLACE and EXCHANGE.
         const name = r.name!
         const newName = (r.name2 as string)
         const parent = this.#node(r.ino)
         const newParent = this.#node(r.ino2)
         const from = joinPath(this.#path(r.ino), name)
         const to = joinPath(this.#path(r.ino2), newName)
+        if (r.flags & RENAME_EXCHANGE) {
+          return dir.rename(u, from, to, r.flags).then(() => {
+            this.#nodes.exchange(parent, name, newParent, newName)
+            s.err(r.req, 0)
+          })
+        }
         const moved = this.#nodes.child(parent, name)
         const replaced = this.#nodes.child(newParent, newName)
         const held = moved !== undefined && this.#nodes.isDir(moved) && replaced !== moved ? this.#holdDir(newParent, newName, to) : undefined
-        return dir.rename(u, from, to).then(() => {
+        return dir.rename(u, from, to, r.flags).then(() => {
           this.#nodes.rename(parent, name, newParent, newName)
           this.#detach(held)
           s.err(r.req, 0)

@@ -594,6 +594,20 @@ export class Nodes {
     this.#bind(np, newName, s)
   }
 
+  /** renameat2(RENAME_EXCHANGE) succeeded: the two names' nodes trade places. */
+  exchange(parent: Node, name: string, newParent: Node, newName: string): void {
+    const p = this.#slot(parent)
+    const np = this.#slot(newParent)
+    if (p === NONE || np === NONE) return
+    const a = this.#childSlot(p, name)
+    const b = this.#childSlot(np, newName)
+    if (a === b) return
+    if (a !== NONE) this.#unbind(p, name, a)
+    if (b !== NONE) this.#unbind(np, newName, b)
+    if (a !== NONE) this.#bind(np, newName, a)
+    if (b !== NONE) this.#bind(p, name, b)
+  }
+
   /** The kernel drops `n` lookups. */
   forget(id: number, n: number): void {
     const s = this.#slot(id)

@@ -231,12 +231,52 @@ function crossing(u: Union, from: string, to: string, syscall: string): Union {
   return dst
 }
 
+/** renameat2's flags as kernel overlayfs takes them: RENAME_NOREPLACE, RENAME_EXCHANGE (else EINVAL). */
 export async function rename(u: Union, from: string, to: string, flags = 0): Promise<void> {
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE)) throw fsError('EINVAL', 'rename', from)
   u = crossing(u, from, to, 'rename')
   const upper = u.requireUpper('rename', from)
   // A file (or a directory above one) moved with its copy-up commit pending would escape its
   // journal, which finds it by path: commits finish first.
-  return upper.commits.hold(() => renameNow(u, upper, from, to, flags))
+  return upper.commits.hold(() => flags & RENAME_EXCHANGE ? exchangeNow(u, upper, from, to) : renameNow(u, upper, from, to, flags))
+}
+
+/**
+ * renameat2(RENAME_EXCHANGE), as the kernel's ovl_rename without overwrite: both objects are
+ * copied up (a directory made in the upper layer) and swapped there in one rename. Both names
+ * stay taken, so neither needs a whiteout; each side gets the redirect or opaque mark a rename
+ * of it alone would get.
+ */
+async function exchangeNow(u: Union, upper: UpperLayer, from: string, to: string): Promise<void> {
+  const a = u.resolve(from)
+  const b = u.resolve(to)
+  if (from === to) return
+  if (to.startsWith(from + '/') || from.startsWith(to + '/')) throw fsError('EINVAL', 'rename', from)
+  for (const e of [a, b]) if (e.isDir && !u.makesRedirects && e.lowerDirs.length > 0) throw fsError('EXDEV', 'rename', from)
+  if (isAufsName(baseName(to)) || isAufsName(baseName(from))) throw fsError('EINVAL', 'rename', to)
+  const sa = a.isDir ? ensureUpperDir(u, a) : await copyUp(u, a, 'meta')
+  // The copy-up may have waited: look at the other side again.
+  await waitCopyUp(u, to)
+  const b2 = u.resolve(to)
+  const sb = b2.isDir ? ensureUpperDir(u, b2) : await copyUp(u, b2, 'meta')
+  const parentA = ensureUpperDir(u, u.resolve(parentOf(from)))
+  const parentB = ensureUpperDir(u, u.resolve(parentOf(to)))
+  const samedir = parentOf(from) === parentOf(to)
+  for (const [s, into] of [[sa, parentB], [sb, parentA]] as const) {
+    if (s.lowerData) setRedirect(upper, s, !samedir || (s.lowerTop?.stat.nlink ?? 1) > 1, 'rename')
+    if (!s.isDir) continue
+    if (s.lowerDirs.length > 0) setRedirect(upper, s, !samedir, 'rename')
+    else if (!upper.isOpaque(s.path) && into.lowerDirs.length > 0) upper.setOpaque(s.path)
+  }
+  upper.rename(from, to, RENAME_EXCHANGE)
+  if (sa.origin || (sa.isDir && sa.lowerDirs.length > 0)) upper.markImpure(parentOf(to))
+  if (sb.origin || (sb.isDir && sb.lowerDirs.length > 0)) upper.markImpure(parentOf(from))
+  u.handles.exchanged(from, to)
+  if (sa.isDir || sb.isDir) u.cache.clear()
+  else {
+    u.cache.invalidate(from)
+    u.cache.invalidate(to)
+  }
 }
 
 async function renameNow(u: Union, upper: UpperLayer, from: string, to: string, flags: number): Promise<void> {

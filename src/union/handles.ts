@@ -52,6 +52,13 @@ export class Handles {
     }
   }
 
+  /** renameat2(RENAME_EXCHANGE): what was at or below `a` is at `b`, and the other way round. */
+  exchanged(a: string, b: string): void {
+    const swap = (p: string, x: string, y: string): string | undefined =>
+      p === x ? y : p.startsWith(x + '/') ? y + p.slice(x.length) : undefined
+    for (const h of this.#byId.values()) h.path = swap(h.path, a, b) ?? swap(h.path, b, a) ?? h.path
+  }
+
   get size(): number {
     return this.#byId.size
   }

@@ -47,6 +47,28 @@ t.test('rename moves a node, replaces the target, and moves a directory once', a
   t.equal(n.path(f), '/again/g')
 })
 
+t.test('exchange: two names trade nodes; a directory moves once, a hard link keeps its other names', async t => {
+  const n = new Nodes(2n)
+  const d1 = n.lookedUp(n.root, 'd1', 40, 40n, true)
+  const d2 = n.lookedUp(n.root, 'd2', 41, 41n, true)
+  const f = n.lookedUp(d1, 'f', 42, 42n, false)
+  const link = n.lookedUp(n.root, 'flink', 42, 42n, false)
+  t.equal(link, f, 'a hard link: one node')
+  const below = n.lookedUp(d2, 'below', 43, 43n, false)
+  n.exchange(d1, 'f', n.root, 'd2')
+  t.equal(n.child(d1, 'f'), d2, 'the directory is at the file\'s name')
+  t.equal(n.child(n.root, 'd2'), f, 'the file is at the directory\'s name')
+  t.equal(n.path(below), '/d1/f/below', 'paths below the moved directory follow it')
+  t.equal(n.child(n.root, 'flink'), f, 'the other name of the file stays')
+  t.equal(n.lookedUp(n.root, 'other', 41, 41n, true), d2, 'the directory has one name: looked up elsewhere, it moves')
+  t.equal(n.child(d1, 'f'), undefined)
+  n.exchange(n.root, 'd2', n.root, 'flink')
+  t.equal(n.child(n.root, 'd2'), f, 'two names of one node: nothing changes')
+  n.exchange(n.root, 'unknown', n.root, 'd1')
+  t.equal(n.child(n.root, 'unknown'), d1, 'a name the kernel never looked up: the known node moves there')
+  t.equal(n.child(n.root, 'd1'), undefined)
+})
+
 t.test('forget frees the node from every index', async t => {
   const n = new Nodes(2n)
   const d = n.lookedUp(n.root, 'd', 40, 40n, true)
@@ -185,7 +207,7 @@ t.test('inode numbers that change, and BigInt ones', async t => {
   t.equal(n.keyed(big), undefined)
 })
 
-t.test('random names, links, renames and forgets: every named node is found at its path', async t => {
+t.test('random names, links, renames, exchanges and forgets: every named node is found at its path', async t => {
   let seed = 12345
   const rand = (k: number): number => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
@@ -195,7 +217,7 @@ t.test('random names, links, renames and forgets: every named node is found at i
   const dirs = [n.root]
   const held = new Map<number, number>() // id -> lookups held
   const seen = new Set<number>([n.root])
-  for (let step = 0; step < 20000; step++) {
+  for (let step = 0; step < 30000; step++) {
     const op = rand(10)
     const parent = dirs[rand(dirs.length)]!
     if (!n.has(parent)) continue
@@ -211,7 +233,19 @@ t.test('random names, links, renames and forgets: every named node is found at i
       held.set(id, (held.get(id) ?? 0) + 1)
       if (isDir) dirs.push(id)
     } else if (op < 6) n.removeName(parent, name)
-    else if (op < 8) {
+    else if (op < 8 && rand(4) === 0) {
+      // an exchange, where neither is inside the other
+      const to = dirs[rand(dirs.length)]!
+      const toName = `n${rand(40)}`
+      const a = n.child(parent, name)
+      const b = n.has(to) ? n.child(to, toName) : undefined
+      const pa = n.path(parent)
+      const pb = n.path(to)
+      if (!n.has(to) || pa === undefined || pb === undefined) continue
+      const inside = (x: number | undefined, p: string): boolean => x !== undefined && n.isDir(x) && (p + '/').startsWith((n.path(x) ?? '\0') + '/')
+      if (inside(a, pb) || inside(b, pa)) continue
+      n.exchange(parent, name, to, toName)
+    } else if (op < 8) {
       const to = dirs[rand(dirs.length)]!
       const moved = n.child(parent, name)
       const toPath = n.path(to)
