@@ -27,8 +27,10 @@
 #include <time.h>
 #include <fuse_kernel.h>
 
-// glibc declares it only under _GNU_SOURCE, which fuse-native.c does not define.
+// glibc declares them only under _GNU_SOURCE, which fuse-native.c does not define.
 extern int dup3 (int oldfd, int newfd, int flags);
+extern int fallocate (int fd, int mode, off_t offset, off_t len);
+extern ssize_t copy_file_range (int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t len, unsigned int flags);
 
 #define LL_OP_INIT 0
 #define LL_OP_LOOKUP 1
@@ -93,6 +95,7 @@ typedef struct {
   uint64_t init_unique;     // INIT's request id, to recognise libfuse's reply
   uint32_t kernel_flags;    // the capabilities the kernel offered in INIT
   int next_plus;            // the request being processed was a READDIRPLUS (now a READDIR)
+  uint32_t next_rename_flags; // the request being processed was a RENAME2 (now a RENAME): its flags
   uint64_t next_dir_fh;     // the last directory handle given (ll_opendir)
   int threaded;             // 1: a FUSE thread reads requests; 0: the JS thread polls the device
   pthread_t thread;
@@ -363,6 +366,7 @@ static void ll_symlink (fuse_req_t req, const char *link, fuse_ino_t parent, con
 static void ll_rename (fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname) {
   LL_NEW_OR_FAIL(r, req, LL_OP_RENAME, parent, name, newname, strlen(newname))
   r->ino2 = newparent;
+  r->flags = LL_SESSION(req)->next_rename_flags;
   ll_enqueue(LL_SESSION(req), r);
 }
 
@@ -527,13 +531,14 @@ static void ll_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode
   ll_enqueue(LL_SESSION(req), r);
 }
 
+// The kernel sends FALLOCATE only for a file open for writing, which is an upper (or volume)
+// file: done here on its descriptor, as WRITE is; the kernel updates its size and drops its
+// pages of a punched or zeroed range itself. Every mode the upper filesystem has, as kernel
+// overlayfs (the kernel's FUSE passes KEEP_SIZE, PUNCH_HOLE and ZERO_RANGE).
 static void ll_fallocate (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_FALLOCATE, ino, NULL, NULL, 0)
-  ll_set_fi(r, fi);
-  r->flags = (uint32_t) mode;
-  r->off = offset;
-  r->size = (uint64_t) length;
-  ll_enqueue(LL_SESSION(req), r);
+  int r;
+  do r = fallocate((int) fi->fh, mode, offset, length); while (r < 0 && errno == EINTR);
+  fuse_reply_err(req, r < 0 ? errno : 0);
 }
 
 static const struct fuse_lowlevel_ops ll_ops = {
@@ -580,14 +585,22 @@ static const struct fuse_lowlevel_ops ll_ops = {
 //  - a READDIRPLUS request is handed to libfuse as the READDIR it resembles (the same
 //    fuse_read_in), flagged (next_plus) so that ll_readdir passes it to JS as READDIRPLUS;
 //    JS answers with a buffer of fuse_direntplus records.
-// Opcodes of later minors that we do not ask for (RENAME2, LSEEK, COPY_FILE_RANGE, ...) get
-// libfuse's ENOSYS, after which the kernel falls back to what it did at 7.19.
-// proto_max 19 turns all of this off.
+//  - three requests of later minors are taken before libfuse sees them: RENAME2 (7.23) is
+//    handed to libfuse as the RENAME it resembles, its flags kept for ll_rename (next_rename_flags);
+//    LSEEK (7.24: SEEK_DATA, SEEK_HOLE) and COPY_FILE_RANGE (7.28) are answered here, on the
+//    real files' descriptors, as READ and WRITE are (ll_answer).
+// Other opcodes of later minors (TMPFILE, STATX, ...) get libfuse's ENOSYS, after which the
+// kernel falls back to what it did before them. proto_max 19 turns all of this off.
 
 #define LL_FUSE_READDIRPLUS 44
+#define LL_FUSE_RENAME2 45
+#define LL_FUSE_LSEEK 46
+#define LL_FUSE_COPY_FILE_RANGE 47
 #define LL_FUSE_DO_READDIRPLUS (1u << 13)
 #define LL_FUSE_READDIRPLUS_AUTO (1u << 14)
+#define LL_FUSE_PARALLEL_DIROPS (1u << 18)
 #define LL_FUSE_MAX_PAGES (1u << 22)
+#define LL_FUSE_CACHE_SYMLINKS (1u << 23)
 #define LL_MAX_PAGES 256            // 1 MiB requests (the kernel's default fuse_max_pages_limit)
 
 // fuse_init_out as of 7.28 (64 bytes); libfuse's is the first 24.
@@ -619,6 +632,11 @@ static int ll_init_reply (ll_session_t *s, const struct iovec iov[], size_t coun
   uint32_t offered = s->kernel_flags;
   out.minor = s->proto_max;
   out.flags |= offered & (LL_FUSE_DO_READDIRPLUS | LL_FUSE_READDIRPLUS_AUTO);
+  // A node's symlink target never changes (a union inode is one object; a new target is a new
+  // symlink, a new node), so the kernel may keep it (7.28) and walks through the link stop
+  // asking READLINK. Lookups and listings in one directory may run side by side (7.25): the
+  // kernel then takes the directory's lock shared for them; every change still takes it alone.
+  if (s->proto_max >= 28) out.flags |= offered & (LL_FUSE_CACHE_SYMLINKS | LL_FUSE_PARALLEL_DIROPS);
   if (s->proto_max >= 28 && (offered & LL_FUSE_MAX_PAGES)) {
     size_t page = (size_t) getpagesize();
     out.flags |= LL_FUSE_MAX_PAGES;
@@ -684,6 +702,57 @@ static struct fuse_chan_ops ll_chan_ops = {
   .destroy = ll_chan_destroy,
 };
 
+// The request layouts of later minors (fuse_kernel.h 7.28); the replies' too.
+struct ll_rename2_in { uint64_t newdir; uint32_t flags, padding; };
+struct ll_lseek_in { uint64_t fh, offset; uint32_t whence, padding; };
+struct ll_lseek_out { uint64_t offset; };
+struct ll_copy_file_range_in { uint64_t fh_in, off_in, nodeid_out, fh_out, off_out, len, flags; };
+struct ll_write_out { uint32_t size, padding; };
+
+// The most COPY_FILE_RANGE copies in one request: it is done on the thread that reads requests
+// (the JS thread, by default), and a short copy is a valid answer (callers go on from there).
+#define LL_COPY_MAX (8u << 20)
+
+// A reply made here, for a request libfuse never saw. err: positive errno, or 0.
+static void ll_reply_raw (ll_session_t *s, uint64_t unique, int err, const void *arg, size_t size) {
+  struct fuse_out_header oh;
+  oh.unique = unique;
+  oh.error = err ? -err : 0;
+  oh.len = (uint32_t) (sizeof(oh) + (err ? 0 : size));
+  struct iovec v[2] = { { &oh, sizeof(oh) }, { (void *) arg, size } };
+  ssize_t n;
+  do n = writev(fuse_chan_fd(s->ch), v, err || size == 0 ? 1 : 2); while (n < 0 && errno == EINTR);
+  // ENOENT: the request was interrupted and is gone; nothing else is ours to report.
+}
+
+// LSEEK and COPY_FILE_RANGE, answered where they are read; 1 if the request was one of them.
+static int ll_answer (ll_session_t *s, struct fuse_in_header *ih, size_t len) {
+  const void *in = ih + 1;
+  size_t inlen = len - sizeof(*ih);
+  if (ih->opcode == LL_FUSE_LSEEK) {
+    if (inlen < sizeof(struct ll_lseek_in)) { ll_reply_raw(s, ih->unique, EINVAL, NULL, 0); return 1; }
+    const struct ll_lseek_in *a = (const struct ll_lseek_in *) in;
+    // The descriptor's position is not ours to keep: READ and WRITE use pread and pwrite.
+    off_t r = lseek((int) a->fh, (off_t) a->offset, (int) a->whence);
+    struct ll_lseek_out out = { (uint64_t) r };
+    ll_reply_raw(s, ih->unique, r < 0 ? errno : 0, &out, sizeof(out));
+    return 1;
+  }
+  if (ih->opcode == LL_FUSE_COPY_FILE_RANGE) {
+    if (inlen < sizeof(struct ll_copy_file_range_in)) { ll_reply_raw(s, ih->unique, EINVAL, NULL, 0); return 1; }
+    const struct ll_copy_file_range_in *a = (const struct ll_copy_file_range_in *) in;
+    off_t off_in = (off_t) a->off_in, off_out = (off_t) a->off_out;
+    size_t n = a->len > LL_COPY_MAX ? LL_COPY_MAX : (size_t) a->len;
+    ssize_t r;
+    do r = copy_file_range((int) a->fh_in, &off_in, (int) a->fh_out, &off_out, n, (unsigned) a->flags);
+    while (r < 0 && errno == EINTR);
+    struct ll_write_out out = { (uint32_t) (r < 0 ? 0 : r), 0 };
+    ll_reply_raw(s, ih->unique, r < 0 ? errno : 0, &out, sizeof(out));
+    return 1;
+  }
+  return 0;
+}
+
 // One request read from the device: what libfuse must not see as it is, then libfuse.
 static void ll_process (ll_session_t *s, struct fuse_buf *fbuf, struct fuse_chan *ch) {
   struct fuse_in_header *ih = (struct fuse_in_header *) fbuf->mem;
@@ -695,9 +764,23 @@ static void ll_process (ll_session_t *s, struct fuse_buf *fbuf, struct fuse_chan
   } else if (ih->opcode == LL_FUSE_READDIRPLUS) {
     ih->opcode = FUSE_READDIR;
     s->next_plus = 1;
+  } else if (s->proto_minor < 28 || ih->len > fbuf->size) {
+    // libfuse's ENOSYS (or its complaint about a short request)
+  } else if (ih->opcode == LL_FUSE_RENAME2 && ih->len >= sizeof(*ih) + sizeof(struct ll_rename2_in)) {
+    // fuse_rename2_in is fuse_rename_in (newdir) and 8 bytes of flags: the names move up.
+    struct ll_rename2_in *ri = (struct ll_rename2_in *) (ih + 1);
+    s->next_rename_flags = ri->flags;
+    char *names = (char *) (ri + 1);
+    memmove(names - 8, names, ih->len - sizeof(*ih) - sizeof(*ri));
+    ih->opcode = FUSE_RENAME;
+    ih->len -= 8;
+    fbuf->size = ih->len;
+  } else if (ll_answer(s, ih, ih->len)) {
+    return;
   }
   fuse_session_process_buf(s->se, fbuf, ch);
   s->next_plus = 0;
+  s->next_rename_flags = 0;
   if (init) {
     ll_req_t *r = ll_new(NULL, LL_OP_INIT, 0, NULL, NULL, 0);
     if (r) ll_enqueue(s, r);

@@ -1,11 +1,15 @@
 // The FUSE protocol layerfs speaks (scripts/fuse-native/lowlevel.c, "protocol"): libfuse 2.9
 // answers INIT as 7.19; lowlevel.c answers 7.28 around it, so listings are READDIRPLUS (a name
-// comes with its attributes: `ls -l` needs no LOOKUP per name) and requests carry up to 1 MiB.
-// The old ways stay selectable (LAYERFS_FUSE_PROTO=19, LAYERFS_FUSE_THREAD=1): each mode must
-// give what the kernel gives, and the default must really skip the lookups.
-import { readFileSync, statSync } from 'node:fs'
+// comes with its attributes: `ls -l` needs no LOOKUP per name), requests carry up to 1 MiB and
+// the kernel keeps symlink targets.
+// Requests of later minors are answered too: RENAME2 (renameat2's flags), LSEEK (SEEK_DATA,
+// SEEK_HOLE), COPY_FILE_RANGE. The old ways stay selectable (LAYERFS_FUSE_PROTO=19,
+// LAYERFS_FUSE_THREAD=1): each mode must give what the kernel gives (at 7.19, what the kernel's
+// FUSE falls back to), and the default must really skip the lookups.
+import { closeSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs'
 import t from 'tap'
 import { sampleLowers, writeTree } from '../helpers/layers.js'
+import { OK, err, labelled, syscalls, val, type Op } from '../helpers/syscalls.js'
 import { twinMounts } from '../helpers/twin.js'
 
 const N = 300
@@ -39,6 +43,11 @@ for (const [label, env] of MODES) {
     const tw = await twinMounts(t, d => {
       sampleLowers(d.lowers)
       writeTree(d.lowers[1]!, { big: lowerBig() as never })
+      // A hole of 1 MiB, then 4 KiB of data.
+      const fd = openSync(`${d.lowers[0]!}/holes`, 'w')
+      writeSync(fd, Buffer.alloc(4096, 'h'), 0, 4096, 1 << 20)
+      ftruncateSync(fd, (1 << 20) + 4096)
+      closeSync(fd)
     }, { lowers: 2, env: { ...env, DEBUG: 'layerfs:request,layerfs:fuse' } })
     const log = tw.layerfs.log!
     const proto = /FUSE 7\.(\d+), max_write (\d+)/.exec(readFileSync(log, 'utf8'))
@@ -69,6 +78,15 @@ for (const [label, env] of MODES) {
     t.equal(count('opendir'), 0, 'OPENDIR does not reach JS')
     t.ok(count('releasedir') >= 3, `the directories are opened and closed (${count('releasedir')} RELEASEDIR)`)
 
+    // Symlink targets are the kernel's to keep at 7.28 (FUSE_CACHE_SYMLINKS): readlink(2) and
+    // walks through the link ask at most once; a new link at the name shows its own target.
+    const beforeLinks = statSync(log).size
+    await tw.same(t, 'readlink big/link; cat big/link; readlink big/link; cat big/link', { code: 0 })
+    const readlinks = requestsSince(log, beforeLinks).filter(op => op === 'readlink').length
+    if (expectMinor === '28') t.ok(readlinks <= 1, `4 uses of a symlink sent ${readlinks} READLINK (the kernel keeps the target)`)
+    else t.ok(readlinks >= 4, `4 uses of a symlink sent ${readlinks} READLINK (no cache at 7.19)`)
+    await tw.same(t, 'ln -sfn f002 big/link && readlink big/link && cat big/link && ln -sfn f001 big/link && readlink big/link', { code: 0 })
+
     // Link counts, and which names share an inode, as the kernel has them (the two sides'
     // layers are copies: their inode numbers differ, so each number becomes its first name).
     await tw.same(t, `find . -printf '%i %n %y %s %p\\n' | ${BY_INODE}`, { code: 0 })
@@ -89,6 +107,29 @@ for (const [label, env] of MODES) {
       'dd if=$OUT/blob of=big/blob2 bs=3M status=none && cmp big/blob2 $OUT/blob && echo same', { code: 0 })
     await tw.sameTree(t)
     await tw.sameUpper(t)
+
+    const later: Op[] = [
+      { op: 'renameat2', path: 'top.txt', to: 'top2.txt', flags: 'NOREPLACE' },
+      { op: 'renameat2', path: 'shared.txt', to: 'bottom.txt', flags: 'EXCHANGE' },
+      { op: 'open', path: 'holes', as: 'h' },
+      { op: 'lseek', fd: 'h', offset: 0, whence: 'DATA' },
+      { op: 'lseek', fd: 'h', offset: 0, whence: 'HOLE' },
+      { op: 'open', path: 'copy', flags: 'O_WRONLY|O_CREAT', as: 'c' },
+      { op: 'copy_file_range', fd: 'h', to: 'c', length: 8192, offset_in: (1 << 20) - 4096, offset_out: 0 },
+      { op: 'close', fd: 'c' },
+      { op: 'close', fd: 'h' },
+    ]
+    if (expectMinor === '28') {
+      await tw.sameSys(t, later, [OK, OK, OK, val(1 << 20), val(0), OK, val(8192), OK, OK], 'requests of later minors')
+      await tw.sameTree(t)
+      await tw.sameUpper(t)
+    } else {
+      // ENOSYS from libfuse: the kernel's FUSE then refuses renameat2's flags (EINVAL) and gives
+      // lseek's generic answers (data everywhere); it copies a range itself.
+      const lf = await syscalls(tw.layerfs.mnt, later)
+      t.same(labelled(later, lf), labelled(later, [err('EINVAL'), err('EINVAL'), OK, val(0), val((1 << 20) + 4096), OK, val(8192), OK, OK]),
+        'at 7.19 the kernel falls back')
+    }
     await tw.lowersUnchanged(t)
   })
 }

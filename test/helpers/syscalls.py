@@ -28,6 +28,9 @@ def timespec_of(v):
     sec, nsec = divmod(int(v), 10**9)
     return Timespec(sec, nsec)
 RENAME_FLAGS = {"NOREPLACE": 1, "EXCHANGE": 2, "WHITEOUT": 4}
+FALLOC_FLAGS = {"KEEP_SIZE": 1, "PUNCH_HOLE": 2, "COLLAPSE_RANGE": 8, "ZERO_RANGE": 16, "INSERT_RANGE": 32}
+SEEK_WHENCE = {"SET": os.SEEK_SET, "CUR": os.SEEK_CUR, "END": os.SEEK_END, "DATA": os.SEEK_DATA, "HOLE": os.SEEK_HOLE}
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
 
 class Fds(dict):
     # An fd name that an earlier op failed to open: EBADF, as using a closed fd would be.
@@ -89,6 +92,37 @@ def do(op):
         return os.pwrite(fds[op["fd"]], op["data"].encode(), op["offset"])
     if name == "read":
         return os.pread(fds[op["fd"]], op.get("size", 1 << 20), op.get("offset", 0)).decode("utf-8", "replace")
+    if name == "lseek":
+        # whence: SET, CUR, END, DATA or HOLE
+        return os.lseek(fds[op["fd"]], op.get("offset", 0), SEEK_WHENCE[op["whence"]])
+    if name == "fallocate":
+        # mode: "|"-separated FALLOC_FL_ names without the prefix ("" for the default mode)
+        mode = 0
+        for f in op.get("mode", "").split("|"):
+            if f:
+                mode |= FALLOC_FLAGS[f]
+        fd = op["fd"] if isinstance(op["fd"], int) else fds[op["fd"]]
+        if libc.fallocate(fd, mode, op.get("offset", 0), op["length"]) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, os.strerror(e))
+        return None
+    if name == "copy_file_range":
+        # from fd "fd" (at "offset_in") to fd "to" (at "offset_out"): bytes copied
+        return os.copy_file_range(fds[op["fd"]], fds[op["to"]], op["length"], op.get("offset_in"), op.get("offset_out"))
+    if name == "extents":
+        # Where an open file has data: (start, end) pairs found with SEEK_DATA and SEEK_HOLE.
+        fd = fds[op["fd"]]
+        out, pos = [], 0
+        while True:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as e:
+                if e.errno == errno.ENXIO:
+                    return out
+                raise
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            out.append([start, end])
+            pos = end
     if name == "fstat":
         return describe(os.fstat(fds[op["fd"]]), op.get("fields", DEFAULT_FIELDS))
     if name == "fsync":
@@ -158,6 +192,13 @@ def do(op):
         try:
             data = op["data"].encode()
             return os.pwrite(fd, data, op["offset"]) if "offset" in op else os.write(fd, data)
+        finally:
+            os.close(fd)
+    if name == "fallocatefile":
+        # open(flags), fallocate(mode, offset, length), close: self-contained, as pwritefile.
+        fd = os.open(p, flags_of(op.get("flags", "O_WRONLY")))
+        try:
+            return do({"op": "fallocate", "fd": fd, "mode": op.get("mode", ""), "offset": op.get("offset", 0), "length": op["length"]})
         finally:
             os.close(fd)
     if name == "writefile":

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { isWhiteout, sampleLowers, writeTree } from '../helpers/layers.js'
-import { OK, err, labelled, syscalls, val, type Op } from '../helpers/syscalls.js'
+import { OK, err, val, type Op } from '../helpers/syscalls.js'
 import { twinMounts } from '../helpers/twin.js'
 
 const twin = (t: Parameters<typeof twinMounts>[0]) => twinMounts(t, d => sampleLowers(d.lowers), { lowers: 2 })
@@ -72,13 +72,59 @@ t.test('renameat2 RENAME_NOREPLACE and RENAME_EXCHANGE', async t => {
     { op: 'readfile', path: 'shared.txt' },
     { op: 'readfile', path: 'bottom.txt' },
   ]
-  const [lf, ov] = await tw.both(s => syscalls(s.mnt, ops))
-  t.same(labelled(ops, ov), labelled(ops, [err('EEXIST'), OK, val('top\n'), OK, val('bottom\n'), val('from lower0\n')]), 'kernel overlayfs')
-  // A known difference, pinned so that it is noticed when it goes: libfuse 2.9 speaks FUSE
-  // protocol 7.19, which has no RENAME2, so the kernel answers EINVAL for flags the
-  // filesystem would have to implement, before layerfs sees the request
-  // (native-notes/fuse-native.md). Nothing changes; programs fall back to rename(2).
-  t.same(labelled(ops, lf), labelled(ops, [err('EEXIST'), err('EINVAL'), err('ENOENT'), err('EINVAL'), val('from lower0\n'), val('bottom\n')]), 'layerfs: EINVAL, nothing renamed')
+  // RENAME2 (FUSE 7.23) carries the flags to layerfs (lowlevel.c); it was EINVAL before.
+  await tw.sameSys(t, ops, [err('EEXIST'), OK, val('top\n'), OK, val('bottom\n'), val('from lower0\n')])
+  await tw.sameTree(t)
+  await tw.sameUpper(t)
+  await tw.lowersUnchanged(t)
+})
+
+t.test('RENAME_EXCHANGE: directories, across directories, a file with a directory, open files', async t => {
+  const tw = await twin(t)
+  const x = (path: string, to: string, flags = 'EXCHANGE'): Op => ({ op: 'renameat2', path, to, flags })
+  await tw.sameSys(t, [
+    x('merged', 'only0'),                  // a merged and a lower directory: both get redirects
+    { op: 'listdir', path: 'merged' },
+    { op: 'listdir', path: 'only0' },
+    { op: 'readfile', path: 'only0/sub/s1' },
+    { op: 'open', path: 'top.txt', as: 'h' }, // open on the lower file, through the exchange
+    x('top.txt', 'only1/y'),               // two lower files in different directories
+    { op: 'readfile', path: 'top.txt' },
+    { op: 'readfile', path: 'only1/y' },
+    { op: 'open', path: 'only1/y', flags: 'O_WRONLY|O_APPEND', as: 'w' },
+    { op: 'write', fd: 'w', data: 'more\n' },
+    { op: 'close', fd: 'w' },
+    { op: 'read', fd: 'h' },               // the same file, under its new name
+    { op: 'close', fd: 'h' },
+    { op: 'mkdir', path: 'newdir' },
+    { op: 'writefile', path: 'newdir/n', data: 'n\n' },
+    x('newdir', 'opq'),                    // an upper-only directory and an opaque one
+    { op: 'listdir', path: 'newdir' },
+    { op: 'listdir', path: 'opq' },
+    x('shared.txt', 'only1/deep'),         // a file and a directory
+    { op: 'readfile', path: 'only1/deep' },
+    { op: 'listdir', path: 'shared.txt' },
+    x('merged/x', 'only0/a0'),             // inside the moved directories
+    { op: 'readfile', path: 'merged/x' },
+    x('link0', 'bottom.txt'),              // a symlink and a file
+    { op: 'readlink', path: 'bottom.txt' },
+    x('top.txt', 'nope'),                  // the other name must exist
+    x('only1', 'only1/deep'),              // into itself
+    x('top.txt', 'bottom.txt', 'EXCHANGE|NOREPLACE'),
+    x('top.txt', 'whiteout-target', 'WHITEOUT'),
+    x('top.txt', 'top.txt'),
+    { op: 'readfile', path: 'top.txt' },
+  ], [
+    OK, val(['x']), val(['a0', 'a1', 'sub']), val('s1\n'),
+    OK, OK, val('y\n'), val('top\n'), OK, val(5), OK, val('top\nmore\n'), OK,
+    OK, OK, OK, val(['visible']), val(['n']),
+    OK, val('from lower0\n'), val(['z']),
+    OK, val('a0\n'),
+    OK, val('top.txt'),
+    err('ENOENT'), err('EINVAL'), err('EINVAL'), err('EINVAL'), OK, val('y\n'),
+  ])
+  await tw.sameTree(t)
+  await tw.sameUpper(t)
   await tw.lowersUnchanged(t)
 })
 

@@ -27,7 +27,7 @@ const ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789'
 const WEIGHTS = {
   create: 6, pwrite: 8, append: 5, truncate: 4, unlink: 6, mkdir: 5, rmdir: 4, renameFile: 7, renameDir: 5,
   symlink: 3, link: 4, chmod: 3, chown: 3, utimens: 4, setxattr: 4, removexattr: 3, openw: 5,
-  read: 6, readdir: 6, stat: 9, readlink: 1, getxattr: 2, listxattr: 2,
+  read: 6, readdir: 6, stat: 9, readlink: 1, getxattr: 2, listxattr: 2, exchange: 3, fallocate: 2,
 }
 
 /**
@@ -40,7 +40,7 @@ const STACK_WEIGHTS = {
   renameDir: 16, rmtree: 2, writeMoved: 8, linkLower: 4,
   create: 4, pwrite: 4, append: 2, truncate: 1, unlink: 5, mkdir: 5, rmdir: 3, renameFile: 5,
   symlink: 1, link: 2, chmod: 1, chown: 1, utimens: 1, setxattr: 1, removexattr: 1, openw: 1,
-  read: 3, readdir: 5, stat: 5, readlink: 0, getxattr: 1, listxattr: 1,
+  read: 3, readdir: 5, stat: 5, readlink: 0, getxattr: 1, listxattr: 1, exchange: 2, fallocate: 0,
 }
 /** Names for the stacking mode: the fixture's directories' and files' names come back often. */
 const STACK_NAMES = ['a', 'b', 'x', 'y', 'd1', 'd2', 'e', 'o', 'w', 'dw', 'g', 'p', 's', 't', 'u', 'dir1', 'dir1x', 'empty1', 'sub', 'f1', 'g1', 'm', 'mm', 'h', 'k', 'q', 'v']
@@ -127,6 +127,22 @@ export class Generator {
         const to = r.chance(0.45) ? this.fresh() : r.chance(0.7) ? this.any(dir ?? 'nondir') : this.any()
         this.move(from, to)
         return { op: 'rename', path: from, to, probe: true }
+      }
+      case 'exchange': {
+        // renameat2: RENAME_EXCHANGE of two names (any kinds), now and then RENAME_NOREPLACE.
+        const from = this.any()
+        const to = r.chance(0.2) ? this.fresh() : this.any()
+        if (r.chance(0.25)) {
+          if (!this.model.has(to)) this.move(from, to)
+          return { op: 'renameat2', path: from, to, flags: 'NOREPLACE' }
+        }
+        this.exchange(from, to)
+        return { op: 'renameat2', path: from, to, flags: 'EXCHANGE' }
+      }
+      case 'fallocate': {
+        // Open for writing (a copy-up), then fallocate: grow, keep size, punch a hole.
+        const mode = r.pick(['', '', 'KEEP_SIZE', 'PUNCH_HOLE|KEEP_SIZE', 'PUNCH_HOLE'])
+        return { op: 'fallocatefile', path: this.any('file'), flags: r.pick(['O_WRONLY', 'O_RDWR', 'O_RDONLY']), mode, offset: r.pick(OFFSETS), length: r.pick(LENGTHS) }
       }
       case 'symlink': {
         const path = r.chance(0.8) ? this.fresh() : this.any()
@@ -354,6 +370,20 @@ export class Generator {
 
   private add(path: string, kind: Kind): void {
     if (!this.model.has(path) && this.parentOk(path)) this.model.set(path, kind)
+  }
+
+  /** The model after RENAME_EXCHANGE: the two subtrees trade places. */
+  private exchange(a: string, b: string): void {
+    if (a === b || !this.model.has(a) || !this.model.has(b) || a.startsWith(b + '/') || b.startsWith(a + '/')) return
+    const take = (x: string): Array<[string, Kind]> => {
+      const out = [x, ...this.children(x)].map(p => [p.slice(x.length), this.model.get(p)!] as [string, Kind])
+      for (const [rel] of out) this.model.delete(x + rel)
+      return out
+    }
+    const ta = take(a)
+    const tb = take(b)
+    for (const [rel, k] of ta) this.model.set(b + rel, k)
+    for (const [rel, k] of tb) this.model.set(a + rel, k)
   }
 
   private move(from: string, to: string): void {

@@ -80,17 +80,24 @@ function touchedByFailedRenames(lists: ReadonlyArray<readonly [readonly Op[], Re
       const k = res?.overlay[i]
       const l = res?.layerfs[i]
       if (op.op === 'symlink' && k && 'ok' in k) links.set(op.path!, String(op.target))
-      if (op.op !== 'rename' || !k) return
+      if ((op.op !== 'rename' && op.op !== 'renameat2') || !k) return
       if ('errno' in k) {
-        if (k.errno === 'ENOTEMPTY' && l && 'errno' in l && l.errno === 'ENOTEMPTY') for (const p of withAncestors(op.path!)) touched.add(p)
+        if (op.op === 'rename' && k.errno === 'ENOTEMPTY' && l && 'errno' in l && l.errno === 'ENOTEMPTY') for (const p of withAncestors(op.path!)) touched.add(p)
         return
       }
       const a = withAncestors(resolveParents(op.path!, links)).pop()!
       const b = withAncestors(resolveParents(String(op.to), links)).pop()!
-      for (const p of [...touched]) {
-        if (p !== a && !p.startsWith(a + '/')) continue
-        touched.delete(p)
-        touched.add(b + p.slice(a.length))
+      // RENAME_EXCHANGE moves both ways.
+      const ways: Array<[string, string]> = String(op.flags ?? '').includes('EXCHANGE') ? [[a, b], [b, a]] : [[a, b]]
+      const moved: string[] = []
+      for (const [from, to] of ways) {
+        for (const p of [...touched]) {
+          if (moved.includes(p) || (p !== from && !p.startsWith(from + '/'))) continue
+          touched.delete(p)
+          const q = to + p.slice(from.length)
+          touched.add(q)
+          moved.push(q)
+        }
       }
     })
   }
