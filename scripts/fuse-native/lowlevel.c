@@ -405,8 +405,51 @@ static void ll_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
   fuse_reply_buf(req, s->iobuf, done);
 }
 
+// ---- S_ISGID without group-exec ---------------------------------------------------------------
+// A write (or fallocate) by a caller outside a file's group and without CAP_FSETID drops the
+// file's S_ISGID, also without group-exec, on kernel overlayfs (the upper filesystem's
+// file_remove_privs). The kernel's FUSE drops S_ISUID, and S_ISGID with group-exec, itself (a
+// SETATTR before the write) but leaves this case to the filesystem, and WRITE never reaches JS:
+// so it is done here, for the handles JS registered (ll_fh_attr: upper files open for writing,
+// owners not mapped, so that the file's group and the caller's are in the same terms). As the
+// union core's killPrivs: uid 0 counts as CAP_FSETID; the caller's groups are its fsgid and
+// its supplementary groups (FUSE sends only the former: those from /proc/<tid>/status). One
+// fstat(2) a write; the rest only for such a file.
+static int ll_in_groups (uint32_t tid, gid_t gid) {
+  char path[48];
+  snprintf(path, sizeof(path), "/proc/%u/status", tid);
+  FILE *f = fopen(path, "re");
+  if (f == NULL) return 0;
+  char *line = NULL;
+  size_t cap = 0;
+  int found = 0;
+  while (getline(&line, &cap, f) > 0) {
+    if (strncmp(line, "Groups:", 7) != 0) continue;
+    for (char *p = line + 7, *end;; p = end) {
+      unsigned long g = strtoul(p, &end, 10);
+      if (end == p) break;
+      if ((gid_t) g == gid) { found = 1; break; }
+    }
+    break;
+  }
+  free(line);
+  fclose(f);
+  return found;
+}
+
+static void ll_kill_sgid (fuse_req_t req, int fd) {
+  ll_fh_attr_t fa;
+  struct stat st;
+  if (!ll_fh_attr_get(fd, &fa) || fstat(fd, &st) != 0) return;
+  if (!S_ISREG(st.st_mode) || (st.st_mode & (S_ISGID | S_IXGRP)) != S_ISGID) return;
+  const struct fuse_ctx *c = fuse_req_ctx(req);
+  if (c->uid == 0 || c->gid == st.st_gid || ll_in_groups((uint32_t) c->pid, st.st_gid)) return;
+  fchmod(fd, st.st_mode & 07777 & ~S_ISGID);
+}
+
 static void ll_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
   ssize_t n;
+  ll_kill_sgid(req, (int) fi->fh);
   do n = pwrite((int) fi->fh, buf, size, off); while (n < 0 && errno == EINTR);
   if (n < 0) fuse_reply_err(req, errno);
   else fuse_reply_write(req, (size_t) n);
@@ -537,6 +580,7 @@ static void ll_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode
 // overlayfs (the kernel's FUSE passes KEEP_SIZE, PUNCH_HOLE and ZERO_RANGE).
 static void ll_fallocate (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi) {
   int r;
+  ll_kill_sgid(req, (int) fi->fh);
   do r = fallocate((int) fi->fh, mode, offset, length); while (r < 0 && errno == EINTR);
   fuse_reply_err(req, r < 0 ? errno : 0);
 }

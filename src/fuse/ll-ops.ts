@@ -150,7 +150,9 @@ export class LowLevelOps {
    * A handle that writes a regular file of the upper layer: the GETATTRs the kernel sends with
    * it (after each write it drops the size and times it caches) are answered in C from an fstat
    * of the handle, which is what tryGetattr would answer (the upper file's stat, the union's
-   * st_ino) unless owners are mapped or the file is a metacopy file.
+   * st_ino) unless owners are mapped or the file is a metacopy file. Its writes and fallocates
+   * also drop S_ISGID without group-exec for a caller outside the file's group (lowlevel.c,
+   * ll_kill_sgid), which needs the same: the file's group in the caller's terms.
    */
   #attrsInC(kfd: number, id: number, path: string): void {
     const h = this.#u.handles.get(id)
@@ -557,7 +559,8 @@ export class LowLevelOps {
         const path = this.#path(r.ino)
         // The caller, for what open(O_TRUNC) does to setuid/setgid bits (file.killPrivs). What a
         // write does to them, the kernel asks for itself (a SETATTR before the write), except
-        // S_ISGID without group-exec for a caller outside the group: writes never reach JS here.
+        // S_ISGID without group-exec for a caller outside the group: writes never reach JS, and
+        // lowlevel.c drops that one (#attrsInC).
         return file.open(u, path, r.flags, { uid: r.uid, gid: r.gid, pid: r.pid }).then(id => {
           const kfd = this.#kernelHandle(node, id)
           this.#attrsInC(kfd, id, path)

@@ -107,3 +107,30 @@ t.test('setuid and setgid bits after copy-up and writes, as the kernel leaves th
   await tw.lowersUnchanged(t)
 })
 
+
+t.test('S_ISGID without group-exec: a write or fallocate by a caller outside the group drops it, members keep it', async t => {
+  const tw = await twinMounts(t, ({ lowers }) => {
+    const l = lowers[0]!
+    fs.chmodSync(l, 0o755)
+    const files: [string, number][] = [
+      ['out-appends', 0], ['out-fallocates', 0], ['out-punches', 0], ['out-reads', 0],
+      ['member-appends', 1000], ['supp-appends', 4242], ['supp-fallocates', 4242], ['root-appends', 0],
+    ]
+    for (const [name, gid] of files) {
+      fs.writeFileSync(`${l}/${name}`, 'data\n')
+      fs.chownSync(`${l}/${name}`, 0, gid)
+      fs.chmodSync(`${l}/${name}`, 0o2666)
+    }
+  })
+  openPathsForUser(tw)
+  // The kernel drops S_ISGID for the first three (their group is 0), keeps it for a member by
+  // its fsgid (1000) or a supplementary group (4242), for root, and for a read.
+  await tw.same(t, `
+    ${asUser} sh -c 'echo x >> out-appends; fallocate -l 8192 out-fallocates; fallocate -p -o 0 -l 2 out-punches; cat out-reads >/dev/null'
+    ${asUser} sh -c 'echo x >> member-appends'
+    setpriv --reuid=1000 --regid=1000 --groups=4242 -- sh -c 'echo x >> supp-appends; fallocate -l 8192 supp-fallocates'
+    echo x >> root-appends
+    stat -c '%n %a %u %g %s' *`, { code: 0 })
+  await tw.sameUpper(t)
+  await tw.lowersUnchanged(t)
+})
