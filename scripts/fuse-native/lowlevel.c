@@ -437,19 +437,24 @@ static int ll_in_groups (uint32_t tid, gid_t gid) {
   return found;
 }
 
-static void ll_kill_sgid (fuse_req_t req, int fd) {
+static void ll_kill_sgid (fuse_req_t req, fuse_ino_t ino, int fd) {
   ll_fh_attr_t fa;
   struct stat st;
   if (!ll_fh_attr_get(fd, &fa) || fstat(fd, &st) != 0) return;
   if (!S_ISREG(st.st_mode) || (st.st_mode & (S_ISGID | S_IXGRP)) != S_ISGID) return;
   const struct fuse_ctx *c = fuse_req_ctx(req);
   if (c->uid == 0 || c->gid == st.st_gid || ll_in_groups((uint32_t) c->pid, st.st_gid)) return;
-  fchmod(fd, st.st_mode & 07777 & ~S_ISGID);
+  if (fchmod(fd, st.st_mode & 07777 & ~S_ISGID) != 0) return;
+  // The kernel still holds the old mode, and a write drops only the size and times it caches:
+  // without this, stat(2) asking for the mode alone (statx with STATX_MODE) got S_ISGID back.
+  // Attributes only (offset -1: no pages), which takes no lock the writer holds.
+  ll_session_t *s = LL_SESSION(req);
+  if (!s->exited) fuse_lowlevel_notify_inval_inode(s->sch, ino, -1, 0);
 }
 
 static void ll_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
   ssize_t n;
-  ll_kill_sgid(req, (int) fi->fh);
+  ll_kill_sgid(req, ino, (int) fi->fh);
   do n = pwrite((int) fi->fh, buf, size, off); while (n < 0 && errno == EINTR);
   if (n < 0) fuse_reply_err(req, errno);
   else fuse_reply_write(req, (size_t) n);
@@ -580,7 +585,7 @@ static void ll_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode
 // overlayfs (the kernel's FUSE passes KEEP_SIZE, PUNCH_HOLE and ZERO_RANGE).
 static void ll_fallocate (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi) {
   int r;
-  ll_kill_sgid(req, (int) fi->fh);
+  ll_kill_sgid(req, ino, (int) fi->fh);
   do r = fallocate((int) fi->fh, mode, offset, length); while (r < 0 && errno == EINTR);
   fuse_reply_err(req, r < 0 ? errno : 0);
 }

@@ -124,12 +124,15 @@ t.test('S_ISGID without group-exec: a write or fallocate by a caller outside the
   })
   openPathsForUser(tw)
   // The kernel drops S_ISGID for the first three (their group is 0), keeps it for a member by
-  // its fsgid (1000) or a supplementary group (4242), for root, and for a read.
+  // its fsgid (1000) or a supplementary group (4242), for root, and for a read. The first stat
+  // asks for the mode alone (statx with STATX_MODE), which a write does not make the kernel
+  // refetch: the daemon must tell it the mode changed.
   await tw.same(t, `
     ${asUser} sh -c 'echo x >> out-appends; fallocate -l 8192 out-fallocates; fallocate -p -o 0 -l 2 out-punches; cat out-reads >/dev/null'
     ${asUser} sh -c 'echo x >> member-appends'
     setpriv --reuid=1000 --regid=1000 --groups=4242 -- sh -c 'echo x >> supp-appends; fallocate -l 8192 supp-fallocates'
     echo x >> root-appends
+    stat -c '%n %a' *
     stat -c '%n %a %u %g %s' *`, { code: 0 })
   await tw.sameUpper(t)
   await tw.lowersUnchanged(t)
