@@ -64,6 +64,7 @@ extern ssize_t copy_file_range (int fd_in, off_t *off_in, int fd_out, off_t *off
 #define LL_OP_FALLOCATE 29
 #define LL_OP_EXIT 30
 #define LL_OP_READDIRPLUS 31
+#define LL_OP_TMPFILE 32
 
 // Arguments handed to the JS dispatcher, in this order.
 #define LL_ARGC 16
@@ -96,6 +97,7 @@ typedef struct {
   uint32_t kernel_flags;    // the capabilities the kernel offered in INIT
   int next_plus;            // the request being processed was a READDIRPLUS (now a READDIR)
   uint32_t next_rename_flags; // the request being processed was a RENAME2 (now a RENAME): its flags
+  int next_tmpfile;         // the request being processed was a TMPFILE (now a CREATE)
   uint64_t next_dir_fh;     // the last directory handle given (ll_opendir)
   int threaded;             // 1: a FUSE thread reads requests; 0: the JS thread polls the device
   pthread_t thread;
@@ -570,7 +572,7 @@ static void ll_removexattr (fuse_req_t req, fuse_ino_t ino, const char *name) {
 
 static void ll_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
   ll_session_t *s = LL_SESSION(req);
-  LL_NEW_OR_FAIL(r, req, LL_OP_CREATE, parent, name, NULL, 0)
+  LL_NEW_OR_FAIL(r, req, s->next_tmpfile ? LL_OP_TMPFILE : LL_OP_CREATE, parent, name, NULL, 0)
   r->mode = mode;
   r->flags = fi->flags;
   uv_mutex_lock(&s->nocap_lock);
@@ -634,17 +636,19 @@ static const struct fuse_lowlevel_ops ll_ops = {
 //  - a READDIRPLUS request is handed to libfuse as the READDIR it resembles (the same
 //    fuse_read_in), flagged (next_plus) so that ll_readdir passes it to JS as READDIRPLUS;
 //    JS answers with a buffer of fuse_direntplus records.
-//  - three requests of later minors are taken before libfuse sees them: RENAME2 (7.23) is
+//  - four requests of later minors are taken before libfuse sees them: RENAME2 (7.23) is
 //    handed to libfuse as the RENAME it resembles, its flags kept for ll_rename (next_rename_flags);
+//    TMPFILE (7.37) as the CREATE it resembles, flagged (next_tmpfile);
 //    LSEEK (7.24: SEEK_DATA, SEEK_HOLE) and COPY_FILE_RANGE (7.28) are answered here, on the
 //    real files' descriptors, as READ and WRITE are (ll_answer).
-// Other opcodes of later minors (TMPFILE, STATX, ...) get libfuse's ENOSYS, after which the
+// Other opcodes of later minors (STATX, SYNCFS, ...) get libfuse's ENOSYS, after which the
 // kernel falls back to what it did before them. proto_max 19 turns all of this off.
 
 #define LL_FUSE_READDIRPLUS 44
 #define LL_FUSE_RENAME2 45
 #define LL_FUSE_LSEEK 46
 #define LL_FUSE_COPY_FILE_RANGE 47
+#define LL_FUSE_TMPFILE 51
 #define LL_FUSE_DO_READDIRPLUS (1u << 13)
 #define LL_FUSE_READDIRPLUS_AUTO (1u << 14)
 #define LL_FUSE_PARALLEL_DIROPS (1u << 18)
@@ -824,12 +828,17 @@ static void ll_process (ll_session_t *s, struct fuse_buf *fbuf, struct fuse_chan
     ih->opcode = FUSE_RENAME;
     ih->len -= 8;
     fbuf->size = ih->len;
+  } else if (ih->opcode == LL_FUSE_TMPFILE) {
+    // The same fuse_create_in and name as CREATE: flagged for ll_create.
+    ih->opcode = FUSE_CREATE;
+    s->next_tmpfile = 1;
   } else if (ll_answer(s, ih, ih->len)) {
     return;
   }
   fuse_session_process_buf(s->se, fbuf, ch);
   s->next_plus = 0;
   s->next_rename_flags = 0;
+  s->next_tmpfile = 0;
   if (init) {
     ll_req_t *r = ll_new(NULL, LL_OP_INIT, 0, NULL, NULL, 0);
     if (r) ll_enqueue(s, r);

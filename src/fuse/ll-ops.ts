@@ -76,6 +76,9 @@ const CHANGES_NAMES: ReadonlySet<number> = new Set([Op.MKNOD, Op.MKDIR, Op.SYMLI
 const HOLDS_PATHS: ReadonlySet<number> = new Set([Op.OPEN, Op.SETATTR, Op.LINK, Op.UNLINK, Op.RENAME, Op.SETXATTR,
   Op.REMOVEXATTR, Op.FSYNCDIR])
 
+/** The name a tmpfile's node is bound to for an instant: no directory can hold a NUL. */
+const TMPFILE_NAME = '\0tmpfile'
+
 /** The xattr a write drops, which the kernel looks for before each write (lowlevel.c, "capability probes"). */
 const CAPABILITY = 'security.capability'
 
@@ -98,6 +101,8 @@ export class LowLevelOps {
   readonly #listings = new LRUCache<Node, attr.Listing>({ max: 2000, maxSize: MAX_LISTED_NAMES, sizeCalculation: l => l.names.length })
   /** Open file handles (union handle ids) per node: an unlinked open file is reached through them. */
   readonly #openFiles = new Map<Node, Set<number>>()
+  /** Nodes of O_TMPFILE files (never named: a LINK of one is EXDEV), until forgotten. */
+  readonly #tmpfiles = new Set<Node>()
   /** The kernel's handle (a dup of the real fd, see lowlevel.c) -> the union handle id, and back. */
   readonly #handleOf = new Map<number, number>()
   readonly #kernelFdOf = new Map<Handle, number>()
@@ -478,6 +483,7 @@ export class LowLevelOps {
       case Op.FORGET: {
         const node = this.#nodes.get(r.ino)
         this.#nodes.forget(r.ino, r.size)
+        if (node !== undefined && this.#nodes.get(r.ino) === undefined) this.#tmpfiles.delete(node)
         const d = node && this.#nodes.get(r.ino) === undefined ? this.#detached.get(node) : undefined
         if (d) {
           this.#detached.delete(node!)
@@ -500,6 +506,9 @@ export class LowLevelOps {
         return this.#entry(s, r, r.ino, name, path, this.#stat(path))
       }
       case Op.LINK: {
+        // linkat(2) of an O_TMPFILE file: EXDEV, as kernel overlayfs answers the link of
+        // /proc/self/fd/N (its AT_EMPTY_PATH form the kernel links; FUSE cannot tell them apart).
+        if (this.#tmpfiles.has(this.#node(r.ino))) throw fsError('EXDEV', 'link')
         const from = this.#path(r.ino)
         const name = (r.name2 as string)
         const to = joinPath(this.#path(r.ino2), name)
@@ -586,6 +595,28 @@ export class LowLevelOps {
         const kfd = this.#kernelHandle(node, fh)
         this.#attrsInC(kfd, fh, path)
         s.create(r.req, node, st, this.#t.entry, this.#t.attr, kfd, 0)
+        return
+      }
+      case Op.TMPFILE: {
+        // open(dir, O_TMPFILE), handed over by lowlevel.c as a CREATE: an unnamed upper file
+        // (file.tmpfile). Its node is nameless from the start, as an unlinked open file's,
+        // reached through its open handles until the kernel forgets it.
+        const dirPath = this.#path(r.ino)
+        const fh = file.tmpfile(u, dirPath, r.flags, r.mode, caller)
+        let st: UnionStat
+        try {
+          st = this.#tmpfileStat(fh, dirPath)
+        } catch (err) {
+          file.release(u, fh)
+          throw err
+        }
+        const parent = this.#node(r.ino)
+        const node = this.#nodes.lookedUp(parent, TMPFILE_NAME, inoKey(st.ino), st.ino, false)
+        this.#nodes.removeName(parent, TMPFILE_NAME)
+        this.#tmpfiles.add(node)
+        const kfd = this.#kernelHandle(node, fh)
+        // The kernel counts the new file's one link down itself (d_tmpfile): nlink 1 here.
+        s.create(r.req, node, { ...st, nlink: 1 }, this.#t.entry, this.#t.attr, kfd, 0)
         return
       }
       case Op.RELEASE: {
@@ -690,6 +721,18 @@ export class LowLevelOps {
     return keep ? OpenFlags.KEEP_CACHE : 0
   }
 
+  /** A tmpfile's attributes, from its handle: an upper object of its own (no origin). */
+  #tmpfileStat(fh: number, dir: string): UnionStat {
+    const u = this.#u.route(dir)
+    const st = file.fstat(u, fh)
+    const ids = u.inodes.ids
+    return {
+      mode: Number(st.mode), uid: ids.uidOut(Number(st.uid)), gid: ids.gidOut(Number(st.gid)), size: Number(st.size),
+      nlink: Number(st.nlink), ino: u.inodes.ino(u.requireUpper('open', dir), st.ino), rdev: Number(st.rdev),
+      blksize: Number(st.blksize), blocks: Number(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
+    }
+  }
+
   /**
    * The attributes of a node: by its path, or through an open handle once it has no name.
    * `kfd`: the kernel's handle, when it sent one.
@@ -738,9 +781,19 @@ export class LowLevelOps {
       return s.attr(r.req, detached.detachedStat(held), this.#t.attr)
     }
     if (path === undefined) {
-      // An unlinked open file: only ftruncate through its handle can reach it.
-      if (set !== SetAttr.SIZE || r.fh === undefined) throw enoent('setattr')
-      file.ftruncate(u, this.#handle(r.fh), size)
+      // An unlinked open file, or an O_TMPFILE one: through an open handle (the kernel's, or
+      // any), as kernel overlayfs changes its upper file.
+      const id = r.fh !== undefined ? this.#handleOf.get(r.fh) : this.#openFiles.get(node)?.values().next().value
+      if (id === undefined) throw enoent('setattr')
+      const time = (v: number, now: number, ns: bigint): TimeSpec => (set & now ? 'now' : set & v ? ns : 'omit')
+      file.fsetattr(u, id, {
+        mode: set & SetAttr.MODE ? mode : undefined,
+        uid: set & SetAttr.UID ? uid : undefined,
+        gid: set & SetAttr.GID ? gid : undefined,
+        size: set & SetAttr.SIZE ? size : undefined,
+        atime: time(SetAttr.ATIME, SetAttr.ATIME_NOW, atimeNs),
+        mtime: time(SetAttr.MTIME, SetAttr.MTIME_NOW, mtimeNs),
+      })
       return s.attr(r.req, this.#getattr(node, r.fh), this.#t.attr)
     }
     if (set & SetAttr.MODE) await attr.chmod(u, path, mode)

@@ -3,10 +3,12 @@
 import { constants } from 'node:fs'
 import { fsError } from '../errors.js'
 import type { BigIntStats } from 'node:fs'
+import { fchmodSync, fchownSync } from 'node:fs'
 import { closeFd, fstatFd, readFd, syncFd, truncateFd, writeFd } from '../layers/fd.js'
+import { host, type TimeSpec } from '../layers/native.js'
 import { hasSupplementaryGroup } from '../layers/caller-groups.js'
 import type { UpperLayer } from '../layers/upper.js'
-import { copyUp } from './copy-up.js'
+import { copyUp, ensureUpperDir } from './copy-up.js'
 import { type Caller, createObject } from './dir-ops.js'
 import { NO_LOWER_DIRS, objStat } from './entry.js'
 import type { Handle } from './handles.js'
@@ -79,6 +81,60 @@ export function create(u: Union, path: string, mode: number, caller?: Caller): n
   const obj = { layer: u.requireUpper('create', path), path, stat: objStat(fstatFd(fd)) }
   u.cache.set(path, { path, top: obj, upper: obj, lowerDirs: NO_LOWER_DIRS, origin: undefined, isDir: false })
   return u.handles.add({ fd, path, upper: true, flags: O_RDWR })
+}
+
+/** Linux's O_TMPFILE (__O_TMPFILE | O_DIRECTORY): Node's constants do not have it. */
+export const O_TMPFILE = 0o20200000
+
+/** The path a tmpfile's handle carries: no union path has a NUL, so none ever meets it. */
+export const tmpfilePath = (dir: string): string => `${dir}\0tmpfile`
+
+/**
+ * open(dir, O_TMPFILE), as the kernel's ovl_tmpfile: the directory is copied up and an
+ * unnamed file made in its upper directory (O_TMPFILE there), owned by the caller (in a setgid
+ * directory, with the directory's group). Its handle has no union path (tmpfilePath).
+ */
+export function tmpfile(u: Union, dir: string, flags: number, mode: number, caller?: Caller): number {
+  u = u.route(dir)
+  const upper = u.requireUpper('open', dir)
+  const e = u.resolve(dir)
+  if (!e.isDir) throw fsError('ENOTDIR', 'open', dir)
+  ensureUpperDir(u, e)
+  const fd = upper.open(dir, O_TMPFILE | (flags & O_ACCMODE), mode & 0o7777)
+  try {
+    const ids = u.inodes.ids
+    if (caller) {
+      const setgidDir = (Number(upper.lstat(dir).mode) & 0o2000) !== 0
+      const uid = ids.uidIn(caller.uid)
+      const gid = setgidDir ? -1 : ids.gidIn(caller.gid)
+      const st = fstatFd(fd)
+      if (Number(st.uid) !== uid || (gid !== -1 && Number(st.gid) !== gid)) {
+        fchownSync(fd, uid, gid)
+        // chown drops setuid/setgid bits the caller asked for: put them back.
+        if (mode & 0o6000) fchmodSync(fd, mode & 0o7777)
+      }
+    }
+  } catch (err) {
+    closeFd(fd)
+    throw err
+  }
+  return u.handles.add({ fd, path: tmpfilePath(dir), upper: true, flags: flags & O_ACCMODE })
+}
+
+/**
+ * chmod, chown, truncate and utimens of a file through an open handle of it: for a file with
+ * no name left (unlinked while open, or O_TMPFILE), which only its upper file can change.
+ */
+export function fsetattr(u: Union, id: number, a: { mode?: number; uid?: number; gid?: number; size?: number; atime: TimeSpec; mtime: TimeSpec }): void {
+  const h = handle(u, id, 'setattr')
+  if (!h.upper) throw fsError('EROFS', 'setattr', h.path)
+  const ids = u.inodes.ids
+  // chown drops setuid/setgid bits as the upper filesystem's chown does under kernel
+  // overlayfs; a mode the kernel wants instead comes in the same request, and is set after.
+  if (a.uid !== undefined || a.gid !== undefined) fchownSync(h.fd, a.uid === undefined ? -1 : ids.uidIn(a.uid), a.gid === undefined ? -1 : ids.gidIn(a.gid))
+  if (a.mode !== undefined) fchmodSync(h.fd, a.mode & 0o7777)
+  if (a.size !== undefined) truncateFd(h.fd, a.size)
+  if (a.atime !== 'omit' || a.mtime !== 'omit') host.futimens(h.fd, a.atime, a.mtime)
 }
 
 function handle(u: Union, id: number, syscall: string): Handle {

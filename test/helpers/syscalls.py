@@ -123,6 +123,16 @@ def do(op):
             end = os.lseek(fd, start, os.SEEK_HOLE)
             out.append([start, end])
             pos = end
+    if name == "linkfd":
+        # linkat(2) of an open fd to "to": through /proc/self/fd/N (AT_SYMLINK_FOLLOW), or with
+        # "empty": true as linkat(fd, "", AT_EMPTY_PATH) (CAP_DAC_READ_SEARCH).
+        fd = fds[op["fd"]]
+        if op.get("empty"):
+            if libc.linkat(fd, b"", AT_FDCWD, op["to"].encode(), 0x1000) != 0:
+                e = ctypes.get_errno()
+                raise OSError(e, os.strerror(e))
+            return None
+        return os.link("/proc/self/fd/%d" % fd, op["to"], follow_symlinks=True)
     if name == "fstat":
         return describe(os.fstat(fds[op["fd"]]), op.get("fields", DEFAULT_FIELDS))
     if name == "fsync":
@@ -199,6 +209,21 @@ def do(op):
         fd = os.open(p, flags_of(op.get("flags", "O_WRONLY")))
         try:
             return do({"op": "fallocate", "fd": fd, "mode": op.get("mode", ""), "offset": op.get("offset", 0), "length": op["length"]})
+        finally:
+            os.close(fd)
+    if name == "tmpfilein":
+        # open(dir, O_TMPFILE|O_RDWR, mode), write, fstat, a link of it through /proc (its
+        # errno, or "ok"), close: self-contained, as pwritefile.
+        fd = os.open(p, os.O_TMPFILE | os.O_RDWR, op.get("mode", 0o644))
+        try:
+            os.write(fd, op.get("data", "").encode())
+            st = describe(os.fstat(fd), op.get("fields", DEFAULT_FIELDS))
+            try:
+                os.link("/proc/self/fd/%d" % fd, op["to"], follow_symlinks=True)
+                linked = "ok"
+            except OSError as e:
+                linked = errno.errorcode.get(e.errno, str(e.errno))
+            return {"stat": st, "link": linked}
         finally:
             os.close(fd)
     if name == "writefile":

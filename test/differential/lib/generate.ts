@@ -27,7 +27,7 @@ const ALNUM = 'abcdefghijklmnopqrstuvwxyz0123456789'
 const WEIGHTS = {
   create: 6, pwrite: 8, append: 5, truncate: 4, unlink: 6, mkdir: 5, rmdir: 4, renameFile: 7, renameDir: 5,
   symlink: 3, link: 4, chmod: 3, chown: 3, utimens: 4, setxattr: 4, removexattr: 3, openw: 5,
-  read: 6, readdir: 6, stat: 9, readlink: 1, getxattr: 2, listxattr: 2, exchange: 3, fallocate: 2,
+  read: 6, readdir: 6, stat: 9, readlink: 1, getxattr: 2, listxattr: 2, exchange: 3, fallocate: 2, tmpfile: 1,
 }
 
 /**
@@ -40,7 +40,7 @@ const STACK_WEIGHTS = {
   renameDir: 16, rmtree: 2, writeMoved: 8, linkLower: 4,
   create: 4, pwrite: 4, append: 2, truncate: 1, unlink: 5, mkdir: 5, rmdir: 3, renameFile: 5,
   symlink: 1, link: 2, chmod: 1, chown: 1, utimens: 1, setxattr: 1, removexattr: 1, openw: 1,
-  read: 3, readdir: 5, stat: 5, readlink: 0, getxattr: 1, listxattr: 1, exchange: 2, fallocate: 0,
+  read: 3, readdir: 5, stat: 5, readlink: 0, getxattr: 1, listxattr: 1, exchange: 2, fallocate: 0, tmpfile: 0,
 }
 /** Names for the stacking mode: the fixture's directories' and files' names come back often. */
 const STACK_NAMES = ['a', 'b', 'x', 'y', 'd1', 'd2', 'e', 'o', 'w', 'dw', 'g', 'p', 's', 't', 'u', 'dir1', 'dir1x', 'empty1', 'sub', 'f1', 'g1', 'm', 'mm', 'h', 'k', 'q', 'v']
@@ -139,6 +139,10 @@ export class Generator {
         this.exchange(from, to)
         return { op: 'renameat2', path: from, to, flags: 'EXCHANGE' }
       }
+      case 'tmpfile':
+        // open(dir, O_TMPFILE): the dir copied up, an unnamed file written and dropped.
+        return { op: 'tmpfilein', path: r.chance(0.2) ? '.' : this.any('dir'), mode: r.pick(this.modes), data: this.data(), to: this.fresh(),
+          fields: ['type', 'mode', 'uid', 'gid', 'size', 'nlink'] }
       case 'fallocate': {
         // Open for writing (a copy-up), then fallocate: grow, keep size, punch a hole.
         const mode = r.pick(['', '', 'KEEP_SIZE', 'PUNCH_HOLE|KEEP_SIZE', 'PUNCH_HOLE'])
