@@ -101,7 +101,7 @@ export class LowLevelOps {
   readonly #listings = new LRUCache<Node, attr.Listing>({ max: 2000, maxSize: MAX_LISTED_NAMES, sizeCalculation: l => l.names.length })
   /** Open file handles (union handle ids) per node: an unlinked open file is reached through them. */
   readonly #openFiles = new Map<Node, Set<number>>()
-  /** Nodes of O_TMPFILE files (never named: a LINK of one is EXDEV), until forgotten. */
+  /** Nodes of O_TMPFILE files not linked yet (a LINK gives one its first name), until forgotten. */
   readonly #tmpfiles = new Set<Node>()
   /** The kernel's handle (a dup of the real fd, see lowlevel.c) -> the union handle id, and back. */
   readonly #handleOf = new Map<number, number>()
@@ -506,9 +506,18 @@ export class LowLevelOps {
         return this.#entry(s, r, r.ino, name, path, this.#stat(path))
       }
       case Op.LINK: {
-        // linkat(2) of an O_TMPFILE file: EXDEV, as kernel overlayfs answers the link of
-        // /proc/self/fd/N (its AT_EMPTY_PATH form the kernel links; FUSE cannot tell them apart).
-        if (this.#tmpfiles.has(this.#node(r.ino))) throw fsError('EXDEV', 'link')
+        const tmp = this.#node(r.ino)
+        if (this.#tmpfiles.has(tmp)) {
+          // linkat(2) of an O_TMPFILE file: its first name, on its own node (file.linkTmpfile).
+          const id = this.#openFiles.get(tmp)?.values().next().value
+          if (id === undefined) throw enoent('link')
+          const name = (r.name2 as string)
+          const to = joinPath(this.#path(r.ino2), name)
+          file.linkTmpfile(u, id, to)
+          this.#tmpfiles.delete(tmp)
+          this.#nodes.named(tmp, this.#node(r.ino2), name)
+          return s.entry(r.req, tmp, this.#stat(to), this.#t.entry, this.#t.attr)
+        }
         const from = this.#path(r.ino)
         const name = (r.name2 as string)
         const to = joinPath(this.#path(r.ino2), name)
@@ -600,7 +609,7 @@ export class LowLevelOps {
       case Op.TMPFILE: {
         // open(dir, O_TMPFILE), handed over by lowlevel.c as a CREATE: an unnamed upper file
         // (file.tmpfile). Its node is nameless from the start, as an unlinked open file's,
-        // reached through its open handles until the kernel forgets it.
+        // reached through its open handles until a link names it or the kernel forgets it.
         const dirPath = this.#path(r.ino)
         const fh = file.tmpfile(u, dirPath, r.flags, r.mode, caller)
         let st: UnionStat

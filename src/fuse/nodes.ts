@@ -594,6 +594,19 @@ export class Nodes {
     this.#bind(np, newName, s)
   }
 
+  /**
+   * A nameless node (an O_TMPFILE file) got a name (linkat(2)): it stands for its key again,
+   * and the kernel counts the reply as one more lookup of it.
+   */
+  named(node: Node, parent: Node, name: string): void {
+    const s = this.#slot(node)
+    const p = this.#slot(parent)
+    if (s === NONE || p === NONE) return
+    if (!(this.#flags[s]! & KEYED)) this.#keyAdd(s)
+    this.#bind(p, name, s)
+    this.#nlookup[s]!++
+  }
+
   /** renameat2(RENAME_EXCHANGE) succeeded: the two names' nodes trade places. */
   exchange(parent: Node, name: string, newParent: Node, newName: string): void {
     const p = this.#slot(parent)

@@ -94,6 +94,8 @@ export interface HostCalls {
   fchmodat2Support(): boolean
   /** unlinkat(2); flags 0 or AT_REMOVEDIR (0x200). */
   unlinkAt(dirfd: number, name: PathArg, flags: number): void
+  /** linkat(2) of the file behind `fd` to (dirfd, name), through /proc/self/fd (AT_SYMLINK_FOLLOW). */
+  linkFdAt(fd: number, dirfd: number, name: PathArg): void
   /** name_to_handle_at(2) of `name` in `dirfd`, not following a final symlink: the object's file handle. */
   nameToHandleAt(dirfd: number, name: PathArg): FileHandle
   /**

@@ -343,6 +343,13 @@ export class UpperLayer extends Layer {
     fs.symlinkSync(fsPath(target), this.hostPath(path))
   }
 
+  /** A name for the file behind `fd` (an O_TMPFILE file): linkat(2) through /proc/self/fd. */
+  linkFd(fd: number, to: string): void {
+    log('linkFd', fd, to)
+    const { dirfd, name } = this.at(to)
+    host.linkFdAt(fd, dirfd, name)
+  }
+
   link(from: string, to: string): void {
     log('link', from, to)
     fs.linkSync(this.hostPath(from), this.hostPath(to))

@@ -43,6 +43,8 @@ export function createObject(
   syscall: string,
   make: (upper: UpperLayer, realPath: string) => void,
   caller?: Caller,
+  /** `make` names an inode that exists already (a link): a setgid parent changes nothing of it. */
+  existing = false,
 ): void {
   const upper = u.requireUpper(syscall, path)
   const parent = u.resolve(parentOf(path))
@@ -83,7 +85,7 @@ export function createObject(
       const pst = upper.lstat(parentOf(path))
       const tst = upper.lstat(temp)
       const tmode = Number(tst.mode)
-      const newInode = isDirMode(tmode) || tst.nlink === 1
+      const newInode = !existing && (isDirMode(tmode) || tst.nlink === 1)
       if (Number(pst.mode) & 0o2000 && newInode) {
         upper.lchown(temp, -1, Number(pst.gid))
         const want = (tmode & 0o7777) | (isDirMode(tmode) ? 0o2000 : 0)

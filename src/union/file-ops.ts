@@ -122,6 +122,19 @@ export function tmpfile(u: Union, dir: string, flags: number, mode: number, call
 }
 
 /**
+ * linkat(2) of an O_TMPFILE file: its first name, made as any new name is (over a whiteout by
+ * way of the workdir). Its handle then carries the path. (Kernel overlayfs links the
+ * AT_EMPTY_PATH form and answers the /proc/self/fd/N one EXDEV; FUSE sends both alike.)
+ */
+export function linkTmpfile(u: Union, id: number, to: string): void {
+  const h = handle(u, id, 'link')
+  if (!h.upper || !h.path.endsWith(tmpfilePath(''))) throw fsError('ENOENT', 'link', to)
+  u = u.routeName(to, 'link')
+  createObject(u, to, 'link', (up, p) => up.linkFd(h.fd, p), undefined, true)
+  h.path = to
+}
+
+/**
  * chmod, chown, truncate and utimens of a file through an open handle of it: for a file with
  * no name left (unlinked while open, or O_TMPFILE), which only its upper file can change.
  */

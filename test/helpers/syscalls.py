@@ -126,7 +126,7 @@ def do(op):
     if name == "linkfd":
         # linkat(2) of an open fd to "to": through /proc/self/fd/N (AT_SYMLINK_FOLLOW), or with
         # "empty": true as linkat(fd, "", AT_EMPTY_PATH) (CAP_DAC_READ_SEARCH).
-        fd = fds[op["fd"]]
+        fd = op["fd"] if isinstance(op["fd"], int) else fds[op["fd"]]
         if op.get("empty"):
             if libc.linkat(fd, b"", AT_FDCWD, op["to"].encode(), 0x1000) != 0:
                 e = ctypes.get_errno()
@@ -212,14 +212,14 @@ def do(op):
         finally:
             os.close(fd)
     if name == "tmpfilein":
-        # open(dir, O_TMPFILE|O_RDWR, mode), write, fstat, a link of it through /proc (its
-        # errno, or "ok"), close: self-contained, as pwritefile.
+        # open(dir, O_TMPFILE|O_RDWR, mode), write, fstat, a link of it (linkfd: through /proc,
+        # or with "empty" by AT_EMPTY_PATH; its errno, or "ok"), close: self-contained.
         fd = os.open(p, os.O_TMPFILE | os.O_RDWR, op.get("mode", 0o644))
         try:
             os.write(fd, op.get("data", "").encode())
             st = describe(os.fstat(fd), op.get("fields", DEFAULT_FIELDS))
             try:
-                os.link("/proc/self/fd/%d" % fd, op["to"], follow_symlinks=True)
+                do({"op": "linkfd", "fd": fd, "to": op["to"], "empty": op.get("empty", False)})
                 linked = "ok"
             except OSError as e:
                 linked = errno.errorcode.get(e.errno, str(e.errno))

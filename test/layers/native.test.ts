@@ -490,3 +490,23 @@ t.test('releaseStartUpMemory: read-only file mappings leave the RSS, the process
   t.equal(createHash('sha256').update('x').digest('hex').slice(0, 8), '2d711642', 'OpenSSL in the binary runs')
   t.equal(new Intl.NumberFormat('en').format(1234.5), '1,234.5', 'ICU data in the binary reads back')
 })
+
+t.test('linkFdAt: a name for an O_TMPFILE file, through /proc/self/fd', async t => {
+  const O_TMPFILE = 0o20200000
+  const sub = p('tmpdir')
+  fs.mkdirSync(sub)
+  const dfd = fs.openSync(sub, 'r')
+  t.teardown(() => fs.closeSync(dfd))
+  const fd = host.openBeneath(dfd, '.', O_TMPFILE | fs.constants.O_RDWR, 0o640)
+  fs.writeSync(fd, 'tmp\n')
+  t.same(fs.readdirSync(sub), [], 'unnamed')
+  host.linkFdAt(fd, dfd, 'named')
+  t.equal(fs.readFileSync(path.join(sub, 'named'), 'utf8'), 'tmp\n')
+  t.equal(fs.fstatSync(fd).nlink, 1)
+  t.throws(() => host.linkFdAt(fd, dfd, 'named'), { code: 'EEXIST', syscall: 'link' })
+  fs.closeSync(fd)
+  const excl = host.openBeneath(dfd, '.', O_TMPFILE | fs.constants.O_RDWR | fs.constants.O_EXCL, 0o640)
+  t.throws(() => host.linkFdAt(excl, dfd, 'never'), { code: 'ENOENT', syscall: 'link' }, 'O_EXCL: not linkable')
+  fs.closeSync(excl)
+  t.same(fs.readdirSync(sub), ['named'])
+})

@@ -1157,6 +1157,26 @@ static napi_value js_unlink_at(napi_env env, napi_callback_info info) {
   return r != 0 ? NULL : undefined(env);
 }
 
+/* linkFdAt(fd, dirfd, name): linkat(2) of the file behind `fd` to (dirfd, name), through
+ * /proc/self/fd/N with AT_SYMLINK_FOLLOW: no capability needed (AT_EMPTY_PATH wants
+ * CAP_DAC_READ_SEARCH), and an O_TMPFILE file opened without O_EXCL may be linked so. */
+static napi_value js_link_fd_at(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  double fd;
+  int dirfd;
+  if (get_args(env, info, 3, argv) || get_integer(env, argv[0], "fd", 0, 2147483647.0, &fd) ||
+      get_dirfd(env, argv[1], "dirfd", &dirfd))
+    return NULL;
+  char *name = get_utf8(env, argv[2], "name");
+  if (name == NULL) return NULL;
+  char from[48];
+  snprintf(from, sizeof from, "/proc/self/fd/%d", (int)fd);
+  int r = linkat(AT_FDCWD, from, dirfd, name, AT_SYMLINK_FOLLOW);
+  if (r != 0) throw_errno_at(env, errno, "link", dirfd, name);
+  free(name);
+  return r != 0 ? NULL : undefined(env);
+}
+
 /* ficlone(dstFd, srcFd): ioctl(dst, FICLONE, src): dst shares src's extents (a reflink, on
  * xfs with reflink=1, btrfs, bcachefs); the kernel's copy-up tries the same first
  * (ovl_copy_up_file: vfs_clone_file_range). EOPNOTSUPP where the filesystem cannot, EXDEV
@@ -1282,6 +1302,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mkdirAt", NULL, js_mkdir_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"chownAt", NULL, js_chown_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"unlinkAt", NULL, js_unlink_at, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"linkFdAt", NULL, js_link_fd_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"chmodAt", NULL, js_chmod_at, NULL, NULL, NULL, napi_enumerable, NULL},
       {"disableFchmodat2", NULL, js_disable_fchmodat2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fchmodat2Support", NULL, js_fchmodat2_support, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -139,10 +139,15 @@ export class Generator {
         this.exchange(from, to)
         return { op: 'renameat2', path: from, to, flags: 'EXCHANGE' }
       }
-      case 'tmpfile':
-        // open(dir, O_TMPFILE): the dir copied up, an unnamed file written and dropped.
-        return { op: 'tmpfilein', path: r.chance(0.2) ? '.' : this.any('dir'), mode: r.pick(this.modes), data: this.data(), to: this.fresh(),
+      case 'tmpfile': {
+        // open(dir, O_TMPFILE): the dir copied up, an unnamed file written, then linked by
+        // AT_EMPTY_PATH (a new name, or EEXIST) or through /proc (EXDEV), or dropped.
+        const to = r.chance(0.7) ? this.fresh() : this.any()
+        const empty = r.chance(0.6)
+        if (empty) this.add(to, 'file')
+        return { op: 'tmpfilein', path: r.chance(0.2) ? '.' : this.any('dir'), mode: r.pick(this.modes), data: this.data(), to, empty,
           fields: ['type', 'mode', 'uid', 'gid', 'size', 'nlink'] }
+      }
       case 'fallocate': {
         // Open for writing (a copy-up), then fallocate: grow, keep size, punch a hole.
         const mode = r.pick(['', '', 'KEEP_SIZE', 'PUNCH_HOLE|KEEP_SIZE', 'PUNCH_HOLE'])
