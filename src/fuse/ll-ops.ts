@@ -696,6 +696,7 @@ export class LowLevelOps {
         return attr.removexattr(u, path, r.name!).then(() => s.err(r.req, 0))
       }
       case Op.FALLOCATE:
+        // Done in C where it is read (lowlevel.c, ll_fallocate): never sent here.
         return s.err(r.req, E.EOPNOTSUPP)
       default:
         return s.err(r.req, E.ENOSYS)

@@ -122,9 +122,9 @@ export function tmpfile(u: Union, dir: string, flags: number, mode: number, call
 }
 
 /**
- * linkat(2) of an O_TMPFILE file: its first name, made as any new name is (over a whiteout by
- * way of the workdir). Its handle then carries the path. (Kernel overlayfs links the
- * AT_EMPTY_PATH form and answers the /proc/self/fd/N one EXDEV; FUSE sends both alike.)
+ * linkat(fd, "", AT_EMPTY_PATH) of an O_TMPFILE file: its first name, made as any new name is
+ * (over a whiteout by way of the workdir). Its handle then carries the path. (The link of
+ * /proc/self/fd/N never comes here: the kernel's VFS answers it EXDEV, as on kernel overlayfs.)
  */
 export function linkTmpfile(u: Union, id: number, to: string): void {
   const h = handle(u, id, 'link')
@@ -140,7 +140,9 @@ export function linkTmpfile(u: Union, id: number, to: string): void {
  */
 export function fsetattr(u: Union, id: number, a: { mode?: number; uid?: number; gid?: number; size?: number; atime: TimeSpec; mtime: TimeSpec }): void {
   const h = handle(u, id, 'setattr')
-  if (!h.upper) throw fsError('EROFS', 'setattr', h.path)
+  // A lower file unlinked while open (for reading): kernel overlayfs tries to copy it up and
+  // meets the whiteout at its name: EEXIST.
+  if (!h.upper) throw fsError('EEXIST', 'setattr', h.path)
   const ids = u.inodes.ids
   // chown drops setuid/setgid bits as the upper filesystem's chown does under kernel
   // overlayfs; a mode the kernel wants instead comes in the same request, and is set after.

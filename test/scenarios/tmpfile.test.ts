@@ -77,13 +77,14 @@ t.test('an unlinked open file is changed through its fd', async t => {
     { op: 'futimens', fd: 'h', atime_ns: '2000000000000000000', mtime_ns: '2000000000000000000' },
     { op: 'fstat', fd: 'h', fields: [...FIELDS, 'mtime_ns'] },
     { op: 'fstat', fd: 'r', fields: FIELDS },
+    { op: 'fchmod', fd: 'r', mode: 0o600 },  // the lower file: its copy-up meets the whiteout
     { op: 'close', fd: 'h' },
     { op: 'close', fd: 'r' },
     { op: 'listdir', path: 'd' },
   ], [
     OK, OK, OK, OK, OK, OK, OK, OK,
     val({ type: 'file', mode: 0o604, uid: 1000, gid: 1001, size: 1, nlink: 0, mtime_ns: '2000000000000000000' }),
-    val({ type: 'file', mode: 0o644, uid: 0, gid: 0, size: 4, nlink: 1 }),
+    val({ type: 'file', mode: 0o644, uid: 0, gid: 0, size: 4, nlink: 1 }), err('EEXIST'),
     OK, OK, val(['sub']),
   ])
   await tw.sameTree(t)
