@@ -386,7 +386,14 @@ function setRedirect(upper: UpperLayer, e: Entry, absolute: boolean, syscall: st
   if (existing !== undefined && (!absolute || existing.startsWith('/'))) return
   const value = absolute ? absoluteRedirect(upper, e.path) : baseName(e.path)
   if (nameBytes(value).length > REDIRECT_MAX) throw fsError('EXDEV', syscall, e.path)
-  upper.setRedirect(e.path, value)
+  try {
+    upper.setRedirect(e.path, value)
+  } catch {
+    // As the kernel's ovl_set_redirect ("failed to set redirect", then "fall back to userspace
+    // copy-up"): any failure, ENOSPC where the directory's xattrs fill their room, is EXDEV, so
+    // that mv copies instead.
+    throw fsError('EXDEV', syscall, e.path)
+  }
 }
 
 /**
