@@ -19,8 +19,10 @@ t.test('mulberry32 and the generator are deterministic', async t => {
     t.ok(kinds.has(k), `seed 1 has ${k}`)
   }
   const existing = mergedView()
-  const hits = ops.filter(o => typeof o.path === 'string' && existing.has(o.path)).length
-  t.ok(hits > 60, `most ops name existing paths (${hits} of 200 name a path of the fixture)`)
+  // Over eight seeds: one seed's share moves whenever the mix of ops does.
+  let hits = 0
+  for (let seed = 1; seed <= 8; seed++) hits += generate(seed, 200).ops.filter(o => typeof o.path === 'string' && existing.has(o.path)).length
+  t.ok(hits > 8 * 60, `most ops name existing paths (${hits} of 1600 name a path of the fixture)`)
   t.ok(ops.some(o => o.op === 'rename' && existing.get(o.path!) === 'dir'), 'directories are renamed')
 })
 

@@ -5,7 +5,7 @@
 // unlinked open file is changed through its fd the same way. Each story on layerfs and kernel overlayfs: same results, same
 // merged view, same upper, lowers untouched.
 import t from 'tap'
-import { OK, err, val } from '../helpers/syscalls.js'
+import { OK, err, val, type Op } from '../helpers/syscalls.js'
 import { twinMounts } from '../helpers/twin.js'
 import { writeTree } from '../helpers/layers.js'
 
@@ -13,6 +13,15 @@ const build = (d: { lowers: string[] }): void =>
   writeTree(d.lowers[0]!, { d: { f: 'f\n', sub: {} }, top: 'top\n' })
 
 const FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'nlink']
+
+/** chmod, chown, truncate and utimens through an open fd, then its fstat. */
+const changedThrough = (fd: string, mode: number, uid: number, gid: number, length: number, ns: string): Op[] => [
+  { op: 'fchmod', fd, mode },
+  { op: 'fchown', fd, uid, gid },
+  { op: 'ftruncate', fd, length },
+  { op: 'futimens', fd, atime_ns: ns, mtime_ns: ns },
+  { op: 'fstat', fd, fields: [...FIELDS, 'mtime_ns'] },
+]
 
 t.test('O_TMPFILE: an unnamed file in the upper copy of a lower directory', async t => {
   const tw = await twinMounts(t, build, { lowers: 1 })
@@ -22,11 +31,7 @@ t.test('O_TMPFILE: an unnamed file in the upper copy of a lower directory', asyn
     { op: 'fstat', fd: 't', fields: FIELDS },
     { op: 'read', fd: 't', offset: 0 },
     { op: 'listdir', path: 'd' },
-    { op: 'fchmod', fd: 't', mode: 0o600 },
-    { op: 'fchown', fd: 't', uid: 1000, gid: 1000 },
-    { op: 'ftruncate', fd: 't', length: 4 },
-    { op: 'futimens', fd: 't', atime_ns: '1000000000000000000', mtime_ns: '1000000000000000000' },
-    { op: 'fstat', fd: 't', fields: [...FIELDS, 'mtime_ns'] },
+    ...changedThrough('t', 0o600, 1000, 1000, 4, '1000000000000000000'),
     { op: 'linkfd', fd: 't', to: 'd/named' },   // through /proc/self/fd/N: the kernel's VFS says EXDEV on both
     { op: 'close', fd: 't' },
     { op: 'listdir', path: 'd' },
@@ -71,11 +76,7 @@ t.test('an unlinked open file is changed through its fd', async t => {
     { op: 'open', path: 'top', as: 'r' },                    // a lower file, read-only
     { op: 'unlink', path: 'd/f' },
     { op: 'unlink', path: 'top' },
-    { op: 'fchmod', fd: 'h', mode: 0o604 },
-    { op: 'fchown', fd: 'h', uid: 1000, gid: 1001 },
-    { op: 'ftruncate', fd: 'h', length: 1 },
-    { op: 'futimens', fd: 'h', atime_ns: '2000000000000000000', mtime_ns: '2000000000000000000' },
-    { op: 'fstat', fd: 'h', fields: [...FIELDS, 'mtime_ns'] },
+    ...changedThrough('h', 0o604, 1000, 1001, 1, '2000000000000000000'),
     { op: 'fstat', fd: 'r', fields: FIELDS },
     { op: 'fchmod', fd: 'r', mode: 0o600 },  // the lower file: its copy-up meets the whiteout
     { op: 'close', fd: 'h' },
