@@ -107,7 +107,6 @@ t.test('setuid and setgid bits after copy-up and writes, as the kernel leaves th
   await tw.lowersUnchanged(t)
 })
 
-
 t.test('S_ISGID without group-exec: a write or fallocate by a caller outside the group drops it, members keep it', async t => {
   const tw = await twinMounts(t, ({ lowers }) => {
     const l = lowers[0]!
