@@ -624,8 +624,8 @@ export class LowLevelOps {
         this.#nodes.removeName(parent, TMPFILE_NAME)
         this.#tmpfiles.add(node)
         const kfd = this.#kernelHandle(node, fh)
-        // The kernel counts the new file's one link down itself (d_tmpfile): nlink 1 here.
-        s.create(r.req, node, { ...st, nlink: 1 }, this.#t.entry, this.#t.attr, kfd, 0)
+        // Its attributes as they are: nlink 0, as fstat shows it on kernel overlayfs.
+        s.create(r.req, node, st, this.#t.entry, this.#t.attr, kfd, 0)
         return
       }
       case Op.RELEASE: {
