@@ -77,9 +77,9 @@ typedef struct ll_req {
   uint64_t ino2;     // rename's new parent, link's new parent
   uint64_t fh;
   int has_fh;
-  int64_t off;       // read/write/readdir offset, fallocate offset
-  uint64_t size;     // read/readdir/xattr size, fallocate length, nlookup for forget
-  uint32_t flags;    // open flags, setxattr flags, rename flags, fallocate mode, datasync
+  int64_t off;       // read/write/readdir offset
+  uint64_t size;     // read/readdir/xattr size, nlookup for forget
+  uint32_t flags;    // open flags, setxattr flags, rename flags, datasync
   uint32_t mode;     // create/mkdir/mknod mode, setattr to_set
   uint32_t rdev;
   struct stat attr;  // setattr's values

@@ -1,6 +1,7 @@
 // The lowlevel op table: each request is turned into a union path (nodes.ts), one union call,
 // and one reply. No semantics here; errors are errno from the core (errnoOf). Requests are
 // answered as their union calls settle, so a slow copy-up never holds up other requests.
+import type { BigIntStats } from 'node:fs'
 import { constants } from 'node:os'
 import { errnoOf, fsError } from '../errors.js'
 import type { TimeSpec } from '../layers/native.js'
@@ -11,6 +12,7 @@ import * as detached from '../union/detached-dir.js'
 import type { DetachedDir } from '../union/detached-dir.js'
 import { type Entry, joinPath, parentOf } from '../union/entry.js'
 import * as file from '../union/file-ops.js'
+import type { IdMap } from '../union/id-map.js'
 import type { UnionStat } from '../union/inode.js'
 import type { Union } from '../union/union.js'
 import { fuseLog, requestLog } from '../log.js'
@@ -79,6 +81,21 @@ const HOLDS_PATHS: ReadonlySet<number> = new Set([Op.OPEN, Op.SETATTR, Op.LINK, 
 /** The name a tmpfile's node is bound to for an instant: no directory can hold a NUL. */
 const TMPFILE_NAME = '\0tmpfile'
 
+/** A SETATTR's atime and mtime as utimensat(2) takes them: 'now', the time given, or 'omit'. */
+function timesOf(set: number, atimeNs: bigint, mtimeNs: bigint): [TimeSpec, TimeSpec] {
+  const time = (given: number, now: number, ns: bigint): TimeSpec => (set & now ? 'now' : set & given ? ns : 'omit')
+  return [time(SetAttr.ATIME, SetAttr.ATIME_NOW, atimeNs), time(SetAttr.MTIME, SetAttr.MTIME_NOW, mtimeNs)]
+}
+
+/** The union's stat of a file from an fstat of its handle, showing inode number `ino`. */
+function statOfFstat(ids: IdMap, st: BigIntStats, ino: bigint): UnionStat {
+  return {
+    mode: Number(st.mode), uid: ids.uidOut(Number(st.uid)), gid: ids.gidOut(Number(st.gid)), size: Number(st.size),
+    nlink: Number(st.nlink), ino, rdev: Number(st.rdev), blksize: Number(st.blksize),
+    blocks: Number(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
+  }
+}
+
 /** The xattr a write drops, which the kernel looks for before each write (lowlevel.c, "capability probes"). */
 const CAPABILITY = 'security.capability'
 
@@ -101,8 +118,6 @@ export class LowLevelOps {
   readonly #listings = new LRUCache<Node, attr.Listing>({ max: 2000, maxSize: MAX_LISTED_NAMES, sizeCalculation: l => l.names.length })
   /** Open file handles (union handle ids) per node: an unlinked open file is reached through them. */
   readonly #openFiles = new Map<Node, Set<number>>()
-  /** Nodes of O_TMPFILE files not linked yet (a LINK gives one its first name), until forgotten. */
-  readonly #tmpfiles = new Set<Node>()
   /** The kernel's handle (a dup of the real fd, see lowlevel.c) -> the union handle id, and back. */
   readonly #handleOf = new Map<number, number>()
   readonly #kernelFdOf = new Map<Handle, number>()
@@ -483,7 +498,6 @@ export class LowLevelOps {
       case Op.FORGET: {
         const node = this.#nodes.get(r.ino)
         this.#nodes.forget(r.ino, r.size)
-        if (node !== undefined && this.#nodes.get(r.ino) === undefined) this.#tmpfiles.delete(node)
         const d = node && this.#nodes.get(r.ino) === undefined ? this.#detached.get(node) : undefined
         if (d) {
           this.#detached.delete(node!)
@@ -507,14 +521,12 @@ export class LowLevelOps {
       }
       case Op.LINK: {
         const tmp = this.#node(r.ino)
-        if (this.#tmpfiles.has(tmp)) {
+        const tmpId = this.#nodes.path(tmp) === undefined ? this.#anyHandle(tmp) : undefined
+        if (tmpId !== undefined && file.isTmpfile(u, tmpId)) {
           // linkat(2) of an O_TMPFILE file: its first name, on its own node (file.linkTmpfile).
-          const id = this.#openFiles.get(tmp)?.values().next().value
-          if (id === undefined) throw enoent('link')
           const name = (r.name2 as string)
           const to = joinPath(this.#path(r.ino2), name)
-          file.linkTmpfile(u, id, to)
-          this.#tmpfiles.delete(tmp)
+          file.linkTmpfile(u, tmpId, to)
           this.#nodes.named(tmp, this.#node(r.ino2), name)
           return s.entry(r.req, tmp, this.#stat(to), this.#t.entry, this.#t.attr)
         }
@@ -622,7 +634,6 @@ export class LowLevelOps {
         const parent = this.#node(r.ino)
         const node = this.#nodes.lookedUp(parent, TMPFILE_NAME, inoKey(st.ino), st.ino, false)
         this.#nodes.removeName(parent, TMPFILE_NAME)
-        this.#tmpfiles.add(node)
         const kfd = this.#kernelHandle(node, fh)
         // Its attributes as they are: nlink 0, as fstat shows it on kernel overlayfs.
         s.create(r.req, node, st, this.#t.entry, this.#t.attr, kfd, 0)
@@ -695,9 +706,6 @@ export class LowLevelOps {
         }
         return attr.removexattr(u, path, r.name!).then(() => s.err(r.req, 0))
       }
-      case Op.FALLOCATE:
-        // Done in C where it is read (lowlevel.c, ll_fallocate): never sent here.
-        return s.err(r.req, E.EOPNOTSUPP)
       default:
         return s.err(r.req, E.ENOSYS)
     }
@@ -735,12 +743,12 @@ export class LowLevelOps {
   #tmpfileStat(fh: number, dir: string): UnionStat {
     const u = this.#u.route(dir)
     const st = file.fstat(u, fh)
-    const ids = u.inodes.ids
-    return {
-      mode: Number(st.mode), uid: ids.uidOut(Number(st.uid)), gid: ids.gidOut(Number(st.gid)), size: Number(st.size),
-      nlink: Number(st.nlink), ino: u.inodes.ino(u.requireUpper('open', dir), st.ino), rdev: Number(st.rdev),
-      blksize: Number(st.blksize), blocks: Number(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
-    }
+    return statOfFstat(u.inodes.ids, st, u.inodes.ino(u.requireUpper('open', dir), st.ino))
+  }
+
+  /** Some open handle (union handle id) of a node, if any. */
+  #anyHandle(node: Node): number | undefined {
+    return this.#openFiles.get(node)?.values().next().value
   }
 
   /**
@@ -759,15 +767,9 @@ export class LowLevelOps {
     }
     const held = this.#detached.get(node)
     if (held) return detached.detachedStat(held)
-    const id = fh ?? this.#openFiles.get(node)?.values().next().value
+    const id = fh ?? this.#anyHandle(node)
     if (id === undefined) throw enoent('getattr')
-    const st = file.fstat(this.#u, id)
-    const ids = this.#u.inodes.ids
-    return {
-      mode: Number(st.mode), uid: ids.uidOut(Number(st.uid)), gid: ids.gidOut(Number(st.gid)), size: Number(st.size),
-      nlink: Number(st.nlink), ino: BigInt(this.#nodes.ino(node)), rdev: Number(st.rdev), blksize: Number(st.blksize),
-      blocks: Number(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs,
-    }
+    return statOfFstat(this.#u.inodes.ids, file.fstat(this.#u, id), BigInt(this.#nodes.ino(node)))
   }
 
   async #setattr(s: LowLevelSession, r: Request): Promise<void> {
@@ -784,25 +786,22 @@ export class LowLevelOps {
         detached.detachedChown(held, set & SetAttr.UID ? uid : 0xffffffff, set & SetAttr.GID ? gid : 0xffffffff)
       }
       if (set & SetAttr.SIZE) throw fsError('EISDIR', 'truncate')
-      if (set & (SetAttr.ATIME | SetAttr.MTIME | SetAttr.ATIME_NOW | SetAttr.MTIME_NOW)) {
-        const time = (v: number, now: number, ns: bigint): TimeSpec => (set & now ? 'now' : set & v ? ns : 'omit')
-        detached.detachedUtimens(held, time(SetAttr.ATIME, SetAttr.ATIME_NOW, atimeNs), time(SetAttr.MTIME, SetAttr.MTIME_NOW, mtimeNs))
-      }
+      if (set & (SetAttr.ATIME | SetAttr.MTIME | SetAttr.ATIME_NOW | SetAttr.MTIME_NOW)) detached.detachedUtimens(held, ...timesOf(set, atimeNs, mtimeNs))
       return s.attr(r.req, detached.detachedStat(held), this.#t.attr)
     }
     if (path === undefined) {
       // An unlinked open file, or an O_TMPFILE one: through an open handle (the kernel's, or
       // any), as kernel overlayfs changes its upper file.
-      const id = r.fh !== undefined ? this.#handleOf.get(r.fh) : this.#openFiles.get(node)?.values().next().value
+      const id = r.fh !== undefined ? this.#handleOf.get(r.fh) : this.#anyHandle(node)
       if (id === undefined) throw enoent('setattr')
-      const time = (v: number, now: number, ns: bigint): TimeSpec => (set & now ? 'now' : set & v ? ns : 'omit')
+      const [atime, mtime] = timesOf(set, atimeNs, mtimeNs)
       file.fsetattr(u, id, {
         mode: set & SetAttr.MODE ? mode : undefined,
         uid: set & SetAttr.UID ? uid : undefined,
         gid: set & SetAttr.GID ? gid : undefined,
         size: set & SetAttr.SIZE ? size : undefined,
-        atime: time(SetAttr.ATIME, SetAttr.ATIME_NOW, atimeNs),
-        mtime: time(SetAttr.MTIME, SetAttr.MTIME_NOW, mtimeNs),
+        atime,
+        mtime,
       })
       return s.attr(r.req, this.#getattr(node, r.fh), this.#t.attr)
     }
@@ -815,10 +814,7 @@ export class LowLevelOps {
       if (id !== undefined && u.handles.get(id)?.upper) file.ftruncate(u, id, size)
       else await file.truncate(u, path, size)
     }
-    if (set & (SetAttr.ATIME | SetAttr.MTIME | SetAttr.ATIME_NOW | SetAttr.MTIME_NOW)) {
-      const time = (v: number, now: number, ns: bigint): TimeSpec => (set & now ? 'now' : set & v ? ns : 'omit')
-      await attr.utimens(u, path, time(SetAttr.ATIME, SetAttr.ATIME_NOW, atimeNs), time(SetAttr.MTIME, SetAttr.MTIME_NOW, mtimeNs))
-    }
+    if (set & (SetAttr.ATIME | SetAttr.MTIME | SetAttr.ATIME_NOW | SetAttr.MTIME_NOW)) await attr.utimens(u, path, ...timesOf(set, atimeNs, mtimeNs))
     s.attr(r.req, this.#getattr(node, r.fh), this.#t.attr)
   }
 

@@ -7,8 +7,8 @@ import type { StatFs } from '../layers/statfs.js'
 
 /** Request kinds, as lowlevel.c numbers them. */
 /**
- * READ (14), WRITE (15) and FLUSH (16) never reach JS: lowlevel.c answers them itself (the
- * first two on the kernel's handle fd).
+ * READ (14), WRITE (15), FLUSH (16) and FALLOCATE (29) never reach JS: lowlevel.c answers them
+ * itself (on the kernel's handle fd, but FLUSH).
  */
 export const Op = {
   INIT: 0, LOOKUP: 1, FORGET: 2, GETATTR: 3, SETATTR: 4, READLINK: 5, MKNOD: 6, MKDIR: 7,
@@ -42,11 +42,11 @@ export interface Request {
   ino: number
   /** The open handle, when the kernel sent one (getattr/setattr only when it did). */
   fh: number | undefined
-  /** readdir/fallocate offset; create and getxattr: the xattr sequence they were read at (noCapability). */
+  /** readdir offset; create and getxattr: the xattr sequence they were read at (noCapability). */
   off: number
-  /** readdir/xattr size, fallocate length, forget's nlookup. */
+  /** readdir/xattr size, forget's nlookup. */
   size: number
-  /** open/create flags, setxattr flags, fsync datasync, fallocate mode. */
+  /** open/create/tmpfile flags, setxattr flags, rename flags, fsync datasync. */
   flags: number
   /** create/mkdir/mknod mode; setattr's to_set bits. */
   mode: number

@@ -121,14 +121,20 @@ export function tmpfile(u: Union, dir: string, flags: number, mode: number, call
   return u.handles.add({ fd, path: tmpfilePath(dir), upper: true, flags: flags & O_ACCMODE })
 }
 
+/** Whether handle `id` is of an O_TMPFILE file no link has named yet (its path is a tmpfilePath). */
+export function isTmpfile(u: Union, id: number): boolean {
+  const h = u.handles.get(id)
+  return h !== undefined && h.upper && h.path.endsWith(tmpfilePath(''))
+}
+
 /**
  * linkat(fd, "", AT_EMPTY_PATH) of an O_TMPFILE file: its first name, made as any new name is
  * (over a whiteout by way of the workdir). Its handle then carries the path. (The link of
  * /proc/self/fd/N never comes here: the kernel's VFS answers it EXDEV, as on kernel overlayfs.)
  */
 export function linkTmpfile(u: Union, id: number, to: string): void {
+  if (!isTmpfile(u, id)) throw fsError('ENOENT', 'link', to)
   const h = handle(u, id, 'link')
-  if (!h.upper || !h.path.endsWith(tmpfilePath(''))) throw fsError('ENOENT', 'link', to)
   u = u.routeName(to, 'link')
   createObject(u, to, 'link', (up, p) => up.linkFd(h.fd, p), undefined, true)
   h.path = to
