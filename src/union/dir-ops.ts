@@ -55,14 +55,7 @@ export function createObject(
   // This union's own view: at a volume's mount point the main union makes the directory.
   if (tryResolve(u, u.cache, path)) throw fsError('EEXIST', syscall, path)
   const upperParent = ensureUpperDir(u, parent)
-  // In a setgid directory the new object takes the directory's group (the filesystem does
-  // that when we create it); elsewhere the caller's.
-  // The caller's IDs are the mount's: the layers store them mapped (id-map.ts).
-  const ids = u.inodes.ids
-  const owner = caller && {
-    uid: ids.uidIn(caller.uid),
-    gid: (Number(upper.lstat(parentOf(path)).mode) & 0o2000) !== 0 ? -1 : ids.gidIn(caller.gid),
-  }
+  const owner = caller && ownerOfNew(u, upper, parentOf(path), caller)
   const st = upper.tryLstat(path)
   if (st && !isWhiteoutStat(st)) throw fsError('EEXIST', syscall, path)
   // An AUFS whiteout beside the name: the new object is made whole in the workdir, put in
@@ -116,6 +109,17 @@ const DAEMON_UID = process.getuid?.()
 const DAEMON_GID = process.getgid?.()
 
 /** Give a new object to its owner, unless we (the daemon) already are that owner. */
+/**
+ * The owner of a new object in upper directory `dir`, in the layers' IDs (the caller's are the
+ * mount's: the layers store them mapped, id-map.ts). In a setgid directory the new object takes
+ * the directory's group (the filesystem does that when we create it: gid -1); elsewhere the
+ * caller's.
+ */
+export function ownerOfNew(u: Union, upper: UpperLayer, dir: string, caller: Caller): Caller {
+  const ids = u.inodes.ids
+  return { uid: ids.uidIn(caller.uid), gid: (Number(upper.lstat(dir).mode) & 0o2000) !== 0 ? -1 : ids.gidIn(caller.gid) }
+}
+
 function chownNew(upper: UpperLayer, path: string, owner: Caller): void {
   if (owner.uid === DAEMON_UID && (owner.gid === -1 || owner.gid === DAEMON_GID)) return
   const mode = Number(upper.lstat(path).mode)
@@ -264,15 +268,11 @@ async function exchangeNow(u: Union, upper: UpperLayer, from: string, to: string
   const parentA = ensureUpperDir(u, u.resolve(parentOf(from)))
   const parentB = ensureUpperDir(u, u.resolve(parentOf(to)))
   const samedir = parentOf(from) === parentOf(to)
-  for (const [s, into] of [[sa, parentB], [sb, parentA]] as const) {
-    if (s.lowerData) setRedirect(upper, s, !samedir || (s.lowerTop?.stat.nlink ?? 1) > 1, 'rename')
-    if (!s.isDir) continue
-    if (s.lowerDirs.length > 0) setRedirect(upper, s, !samedir, 'rename')
-    else if (!upper.isOpaque(s.path) && into.lowerDirs.length > 0) upper.setOpaque(s.path)
-  }
+  markMove(upper, sa, parentB, samedir)
+  markMove(upper, sb, parentA, samedir)
   upper.rename(from, to, RENAME_EXCHANGE)
-  if (sa.origin || (sa.isDir && sa.lowerDirs.length > 0)) upper.markImpure(parentOf(to))
-  if (sb.origin || (sb.isDir && sb.lowerDirs.length > 0)) upper.markImpure(parentOf(from))
+  if (keepsLowerIno(sa)) upper.markImpure(parentOf(to))
+  if (keepsLowerIno(sb)) upper.markImpure(parentOf(from))
   u.handles.exchanged(from, to)
   if (sa.isDir || sb.isDir) u.cache.clear()
   else {
@@ -302,15 +302,7 @@ async function renameNow(u: Union, upper: UpperLayer, from: string, to: string, 
   const dst = checkTarget(u, s, to, flags)
   const dstParent = ensureUpperDir(u, u.resolve(parentOf(to)))
 
-  // A metacopy file finds its data again through a redirect, as a directory its lower ones:
-  // an absolute one also within its directory when the lower file has other hard links (the
-  // kernel's ovl_need_absolute_redirect: their upper copies may be in other directories).
-  if (s.lowerData) setRedirect(upper, s, parentOf(from) !== parentOf(to) || (s.lowerTop?.stat.nlink ?? 1) > 1, 'rename')
-  if (s.isDir) {
-    if (s.lowerDirs.length > 0) setRedirect(upper, s, parentOf(from) !== parentOf(to), 'rename')
-    // An upper-only directory moved into a merged one must not merge with lower names there.
-    else if (!upper.isOpaque(from) && dstParent.lowerDirs.length > 0) upper.setOpaque(from)
-  }
+  markMove(upper, s, dstParent, parentOf(from) === parentOf(to))
 
   let trash: string | undefined
   const dstSt = upper.tryLstat(to)
@@ -348,7 +340,7 @@ async function renameNow(u: Union, upper: UpperLayer, from: string, to: string, 
   if (dstAufsWhiteout) upper.dropAufsWhiteout(to)
 
   // The new parent now holds an entry whose inode number comes from elsewhere.
-  if (s.origin || (s.isDir && s.lowerDirs.length > 0)) upper.markImpure(parentOf(to))
+  if (keepsLowerIno(s)) upper.markImpure(parentOf(to))
   u.handles.renamed(from, to)
   if (s.isDir || dst?.isDir) u.cache.clear()
   else {
@@ -356,6 +348,24 @@ async function renameNow(u: Union, upper: UpperLayer, from: string, to: string, 
     u.cache.invalidate(to)
   }
 }
+
+/**
+ * What moving `s` (an upper object now) into the upper directory `into` records, as
+ * ovl_rename: a metacopy file finds its data again through a redirect, as a directory its
+ * lower ones (an absolute redirect across directories, and for a metacopy file also within
+ * one when the lower file has other hard links: the kernel's ovl_need_absolute_redirect, their
+ * upper copies may be in other directories); an upper-only directory moved into a merged one
+ * is made opaque, so that it does not merge with lower names there.
+ */
+function markMove(upper: UpperLayer, s: Entry, into: Entry, samedir: boolean): void {
+  if (s.lowerData) setRedirect(upper, s, !samedir || (s.lowerTop?.stat.nlink ?? 1) > 1, 'rename')
+  if (!s.isDir) return
+  if (s.lowerDirs.length > 0) setRedirect(upper, s, !samedir, 'rename')
+  else if (!upper.isOpaque(s.path) && into.lowerDirs.length > 0) upper.setOpaque(s.path)
+}
+
+/** Whether a moved object shows a lower inode number: its new parent is then marked impure. */
+const keepsLowerIno = (s: Entry): boolean => Boolean(s.origin) || (s.isDir && s.lowerDirs.length > 0)
 
 /** The checks rename(2) makes on its target; returns the target entry, if any. */
 function checkTarget(u: Union, src: Entry, to: string, flags: number): Entry | undefined {

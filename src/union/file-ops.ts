@@ -9,7 +9,7 @@ import { host, type TimeSpec } from '../layers/native.js'
 import { hasSupplementaryGroup } from '../layers/caller-groups.js'
 import type { UpperLayer } from '../layers/upper.js'
 import { copyUp, ensureUpperDir } from './copy-up.js'
-import { type Caller, createObject } from './dir-ops.js'
+import { type Caller, createObject, ownerOfNew } from './dir-ops.js'
 import { NO_LOWER_DIRS, objStat } from './entry.js'
 import type { Handle } from './handles.js'
 import type { Union } from './union.js'
@@ -102,11 +102,8 @@ export function tmpfile(u: Union, dir: string, flags: number, mode: number, call
   ensureUpperDir(u, e)
   const fd = upper.open(dir, O_TMPFILE | (flags & O_ACCMODE), mode & 0o7777)
   try {
-    const ids = u.inodes.ids
     if (caller) {
-      const setgidDir = (Number(upper.lstat(dir).mode) & 0o2000) !== 0
-      const uid = ids.uidIn(caller.uid)
-      const gid = setgidDir ? -1 : ids.gidIn(caller.gid)
+      const { uid, gid } = ownerOfNew(u, upper, dir, caller)
       const st = fstatFd(fd)
       if (Number(st.uid) !== uid || (gid !== -1 && Number(st.gid) !== gid)) {
         fchownSync(fd, uid, gid)
