@@ -144,24 +144,17 @@ async function copyUpFile(u: Union, e: Entry, why: CopyUpFor): Promise<void> {
       const obj = { layer: upper, path: e.path, stat: objStat(ust) }
       built = { path: e.path, top: obj, upper: obj, lowerDirs: NO_LOWER_DIRS, origin: origin && originInoOf(u, origin), isDir: false,
         ...(metacopy ? { lowerData: data, lowerTop: lower } : {}) }
-      // A deferred fsync takes this descriptor (commits.start), with no open to find the file again.
-      if (journal === undefined) {
-        closeFd(fd)
-        fd = undefined
-      }
     }
     placed = moveIntoPlace(upper, temp, e.path)
     if (!placed) upper.unlink(temp)
-    if (journal !== undefined) {
-      if (placed) {
-        const kept = fd
-        fd = undefined
-        upper.commits.start(journal, kept)
-      } else {
-        upper.commits.drop(journal)
-        if (fd !== undefined) closeFd(fd)
-        fd = undefined
-      }
+    // The descriptor goes to the deferred fsync (commits.start: no open to find the file
+    // again), or is closed.
+    const kept = fd
+    fd = undefined
+    if (journal !== undefined && placed) upper.commits.start(journal, kept)
+    else {
+      if (journal !== undefined) upper.commits.drop(journal)
+      if (kept !== undefined) closeFd(kept)
     }
   } catch (err) {
     if (fd !== undefined) closeFd(fd)
