@@ -39,6 +39,25 @@ class Fds(dict):
 
 fds = Fds()
 
+def checked(r):
+    # A libc call's result through ctypes: a negative one raises its errno, as os.* calls do.
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+def bits_of(names, table):
+    # "A|B" (names of a table's flags; "" for none) as one number.
+    v = 0
+    for f in names.split("|"):
+        if f:
+            v |= table[f]
+    return v
+
+def fd_of(op):
+    # op["fd"]: a name an earlier op kept, or an fd number (within a self-contained op).
+    return op["fd"] if isinstance(op["fd"], int) else fds[op["fd"]]
+
 def flags_of(s):
     v = 0
     for f in s.split("|"):
@@ -97,14 +116,7 @@ def do(op):
         return os.lseek(fds[op["fd"]], op.get("offset", 0), SEEK_WHENCE[op["whence"]])
     if name == "fallocate":
         # mode: "|"-separated FALLOC_FL_ names without the prefix ("" for the default mode)
-        mode = 0
-        for f in op.get("mode", "").split("|"):
-            if f:
-                mode |= FALLOC_FLAGS[f]
-        fd = op["fd"] if isinstance(op["fd"], int) else fds[op["fd"]]
-        if libc.fallocate(fd, mode, op.get("offset", 0), op["length"]) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, os.strerror(e))
+        checked(libc.fallocate(fd_of(op), bits_of(op.get("mode", ""), FALLOC_FLAGS), op.get("offset", 0), op["length"]))
         return None
     if name == "copy_file_range":
         # from fd "fd" (at "offset_in") to fd "to" (at "offset_out"): bytes copied
@@ -126,11 +138,9 @@ def do(op):
     if name == "linkfd":
         # linkat(2) of an open fd to "to": through /proc/self/fd/N (AT_SYMLINK_FOLLOW), or with
         # "empty": true as linkat(fd, "", AT_EMPTY_PATH) (CAP_DAC_READ_SEARCH).
-        fd = op["fd"] if isinstance(op["fd"], int) else fds[op["fd"]]
+        fd = fd_of(op)
         if op.get("empty"):
-            if libc.linkat(fd, b"", AT_FDCWD, op["to"].encode(), 0x1000) != 0:
-                e = ctypes.get_errno()
-                raise OSError(e, os.strerror(e))
+            checked(libc.linkat(fd, b"", AT_FDCWD, op["to"].encode(), 0x1000))
             return None
         return os.link("/proc/self/fd/%d" % fd, op["to"], follow_symlinks=True)
     if name == "fstat":
@@ -163,10 +173,7 @@ def do(op):
         buf = ctypes.create_string_buffer(1 << 16)
         names = []
         while True:
-            n = libc.syscall(SYS_GETDENTS64, fd, buf, len(buf))
-            if n < 0:
-                e = ctypes.get_errno()
-                raise OSError(e, os.strerror(e))
+            n = checked(libc.syscall(SYS_GETDENTS64, fd, buf, len(buf)))
             if n == 0:
                 return sorted(names)
             pos = 0
@@ -257,13 +264,7 @@ def do(op):
             return {"replaced": existed}
         return os.rename(p, op["to"])
     if name == "renameat2":
-        fl = 0
-        for f in op.get("flags", "").split("|"):
-            if f:
-                fl |= RENAME_FLAGS[f]
-        if libc.renameat2(AT_FDCWD, p.encode(), AT_FDCWD, op["to"].encode(), fl) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, os.strerror(e))
+        checked(libc.renameat2(AT_FDCWD, p.encode(), AT_FDCWD, op["to"].encode(), bits_of(op.get("flags", ""), RENAME_FLAGS)))
         return None
     if name == "link":
         return os.link(p, op["to"])
@@ -282,9 +283,7 @@ def do(op):
     if name == "utimensat":
         # atime/mtime: "now", "omit" or ns since the epoch; follow=False is AT_SYMLINK_NOFOLLOW.
         ts = (Timespec * 2)(timespec_of(op.get("atime", "now")), timespec_of(op.get("mtime", "now")))
-        if libc.utimensat(AT_FDCWD, p.encode(), ts, 0 if op.get("follow", True) else AT_SYMLINK_NOFOLLOW) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, os.strerror(e))
+        checked(libc.utimensat(AT_FDCWD, p.encode(), ts, 0 if op.get("follow", True) else AT_SYMLINK_NOFOLLOW))
         return None
     if name == "setxattr":
         return os.setxattr(p, op["name"], op["value"].encode(), op.get("flags", 0), follow_symlinks=op.get("follow", True))
