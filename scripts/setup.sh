@@ -12,7 +12,9 @@ say() { echo "setup: $*"; }
 # rootless; busybox-static: the base image; catatonit: the rootless pause process, which
 # reaps conmon: podman's own waits 20 s for every attached container where pid 1 reaps late).
 # mmdebstrap: the Debian root that test/programs/apt.test.ts runs apt in (scripts/debian-root.sh).
-want=(fuse3 attr sqlite3 git tar make gcc g++ python3 fuse-overlayfs podman buildah runc catatonit uidmap busybox-static mmdebstrap)
+# xfsprogs: mkfs.xfs, for the layers on xfs with reflinks (test/helpers/scratch-fs.ts,
+# scripts/bench/run --storage xfs).
+want=(fuse3 attr sqlite3 git tar make gcc g++ python3 fuse-overlayfs podman buildah runc catatonit uidmap busybox-static mmdebstrap xfsprogs)
 if apt-cache show libfuse2t64 >/dev/null 2>&1 && ! apt-cache show libfuse2 >/dev/null 2>&1; then
   want+=(libfuse2t64)
 else
