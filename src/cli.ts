@@ -280,7 +280,7 @@ function versionText(): string {
   // dist/cli.js, or the bundle a level deeper (dist/bundle/layerfs.mjs).
   const file = ['../package.json', '../../package.json'].map(p => new URL(p, import.meta.url)).find(u => fs.existsSync(u))!
   const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }
-  return `layerfs: version ${pkg.version}\nNode.js ${process.version}\nFUSE kernel interface: what the kernel offers, up to 7.28\n`
+  return `layerfs: version ${pkg.version}\nNode.js ${process.version}\nFUSE kernel interface: what the kernel offers, up to 7.40\n`
 }
 
 /** Top-level flags that are fuse-overlayfs's mount form (`layerfs [-f] [-d] -o OPTS MOUNTPOINT`), not a subcommand's. */

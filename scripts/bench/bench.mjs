@@ -13,7 +13,10 @@ import { defaultParams, generate, isBuilt } from './gen.mjs'
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const REPO = path.resolve(HERE, '../..')
 const MiB = 1 << 20
-const ALL_TARGETS = ['plain', 'kernel', 'fuse-overlayfs', 'layerfs']
+// layerfs-served: layerfs with passthrough off (LAYERFS_PASSTHROUGH=0), every read and write
+// served by the daemon as before FUSE 7.40 (or as an unprivileged mount does).
+const ALL_TARGETS = ['plain', 'kernel', 'fuse-overlayfs', 'layerfs', 'layerfs-served']
+const isLayerfs = t => t === 'layerfs' || t === 'layerfs-served'
 
 // ---------------------------------------------------------------- arguments
 const USAGE = `usage: scripts/bench/run [--quick] [--runs N] [--targets a,b] [--workloads a,b]
@@ -281,10 +284,11 @@ class Targets {
       run('fuse-overlayfs', ['-o', devices ? `dev,${o}` : o, mnt])
       pid = this.#findDaemon(mnt)
     } else if (this.env.profile) {
+      const env = target === 'layerfs-served' ? { ...process.env, LAYERFS_PASSTHROUGH: '0' } : process.env
       const dir = path.join(this.env.profile, label)
       fs.mkdirSync(dir, { recursive: true })
       const child = spawn(process.execPath, [`--cpu-prof`, `--cpu-prof-dir=${dir}`, this.env.layerfsCli, 'mount', '-f', '-o', o, mnt],
-        { detached: true, stdio: 'ignore' })
+        { detached: true, stdio: 'ignore', env })
       child.unref()
       pid = child.pid
       this.state.pids.add(pid)
@@ -296,8 +300,9 @@ class Targets {
     } else {
       // What users and podman run: the launcher (bin/layerfs) and the bundled daemon; a
       // checkout older than the launcher, through dist/cli.js.
-      if (this.env.layerfsBin) run(this.env.layerfsBin, ['mount', '-o', o, mnt])
-      else run(process.execPath, [this.env.layerfsCli, 'mount', '-o', o, mnt])
+      const env = target === 'layerfs-served' ? { ...process.env, LAYERFS_PASSTHROUGH: '0' } : process.env
+      if (this.env.layerfsBin) run(this.env.layerfsBin, ['mount', '-o', o, mnt], { env })
+      else run(process.execPath, [this.env.layerfsCli, 'mount', '-o', o, mnt], { env })
       pid = this.#findDaemon(mnt)
     }
     if (pid) this.state.pids.add(pid)
@@ -381,6 +386,7 @@ function tables(res, targets) {
   const head = ['workload', ...targets.map(t => `${t} (s)`)]
   if (has('layerfs') && has('fuse-overlayfs')) head.push('layerfs / fuse-overlayfs')
   if (has('layerfs') && has('kernel')) head.push('layerfs / kernel')
+  if (has('layerfs-served') && has('kernel')) head.push('layerfs-served / kernel')
   lines.push(`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i ? ' ---: ' : ' --- ')).join('|')}|`)
   const ratiosF = []
   const summary = { medians: {}, ratios: {} }
@@ -405,6 +411,11 @@ function tables(res, targets) {
       const r = L / summary.medians[s].kernel
       row.push(fmtR(r))
       ;(summary.ratios[s] ??= {}).kernel = r
+    }
+    if (has('layerfs-served') && has('kernel')) {
+      const r = summary.medians[s]['layerfs-served'] / summary.medians[s].kernel
+      row.push(fmtR(r))
+      ;(summary.ratios[s] ??= {}).servedKernel = r
     }
     lines.push(`| ${row.join(' | ')} |`)
   }
@@ -431,7 +442,7 @@ function tables(res, targets) {
     extra.push(`| ${s}: lstats answered during the copy-up | ${targets.map(t => fmtS(median(ms.filter(m => m.target === t).map(m => m.probe.n)))).join(' | ')} |`)
   }
   const rssAfterStat = t => res.measurements.filter(m => m.target === t && m.step === 'rss-after-stat').map(m => m.daemon?.hwmMB)
-  for (const t of ['fuse-overlayfs', 'layerfs']) {
+  for (const t of ['fuse-overlayfs', 'layerfs', 'layerfs-served']) {
     if (!has(t)) continue
     const a = rssAfterStat(t).filter(Number.isFinite)
     if (a.length) extra.push(`| ${t} daemon peak RSS (VmHWM) after stat of every entry, MB (median / max) | ${targets.map(x => (x === t ? `${fmtS(median(a))} / ${fmtS(Math.max(...a))}` : '')).join(' | ')} |`)
@@ -444,12 +455,12 @@ function tables(res, targets) {
   // Daemon CPU seconds per timed step (where it is attributable): where the time goes.
   const cpuRows = []
   for (const s of steps) {
-    const cells = ['fuse-overlayfs', 'layerfs'].filter(has).map(t => fmtS(median(res.measurements
+    const cells = ['fuse-overlayfs', 'layerfs', 'layerfs-served'].filter(has).map(t => fmtS(median(res.measurements
       .filter(m => m.step === s && m.target === t && m.ok && Number.isFinite(m.daemonCpu)).map(m => m.daemonCpu))))
     if (cells.some(c => c !== '–')) cpuRows.push(`| ${s} | ${cells.join(' | ')} |`)
   }
   if (cpuRows.length) {
-    const ts = ['fuse-overlayfs', 'layerfs'].filter(has)
+    const ts = ['fuse-overlayfs', 'layerfs', 'layerfs-served'].filter(has)
     out.push(`\nDaemon CPU seconds (user+sys) during the timed step, median:\n\n| workload | ${ts.join(' | ')} |\n|---|${ts.map(() => '---:').join('|')}|\n${cpuRows.join('\n')}`)
   }
 
@@ -559,7 +570,7 @@ async function main() {
     run('gcc', ['-O2', '-Wall', '-o', path.join(bin, c.slice(0, -2)), path.join(HERE, 'helpers', c)])
   }
   const lfs = path.join(runDir, 'layerfs')
-  if (args.targets.includes('layerfs')) {
+  if (args.targets.some(isLayerfs)) {
     const cli = path.join(args.layerfs, 'dist', 'cli.js')
     if (!fs.existsSync(cli)) die(`${cli} is missing: build layerfs first (make setup)`)
     fs.cpSync(path.join(args.layerfs, 'dist'), path.join(lfs, 'dist'), { recursive: true })

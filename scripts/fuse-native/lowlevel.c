@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <fuse_kernel.h>
 
@@ -95,6 +96,10 @@ typedef struct {
   uint32_t proto_max;       // the protocol minor we answer INIT with, at most (see ll_init_reply)
   uint64_t init_unique;     // INIT's request id, to recognise libfuse's reply
   uint32_t kernel_flags;    // the capabilities the kernel offered in INIT
+  uint32_t kernel_flags2;   // and the ones above bit 31 (FUSE_INIT_EXT, 7.36)
+  uint32_t kernel_minor;    // the protocol minor the kernel speaks
+  uint32_t stack_depth;     // passthrough wanted: the max_stack_depth to ask for; 0 not wanted
+  int passthrough;          // INIT negotiated FUSE_PASSTHROUGH (see "passthrough" below)
   int next_plus;            // the request being processed was a READDIRPLUS (now a READDIR)
   uint32_t next_rename_flags; // the request being processed was a RENAME2 (now a RENAME): its flags
   int next_tmpfile;         // the request being processed was a TMPFILE (now a CREATE)
@@ -654,6 +659,8 @@ static const struct fuse_lowlevel_ops ll_ops = {
 #define LL_FUSE_PARALLEL_DIROPS (1u << 18)
 #define LL_FUSE_MAX_PAGES (1u << 22)
 #define LL_FUSE_CACHE_SYMLINKS (1u << 23)
+#define LL_FUSE_INIT_EXT (1u << 30)
+#define LL_FUSE_PASSTHROUGH2 (1u << 5)  // FUSE_PASSTHROUGH (1ULL << 37), in flags2 (7.40)
 #define LL_MAX_PAGES 256            // 1 MiB requests (the kernel's default fuse_max_pages_limit)
 
 // fuse_init_out as of 7.28 (64 bytes); libfuse's is the first 24.
@@ -662,7 +669,7 @@ typedef struct {
   uint16_t max_background, congestion_threshold;
   uint32_t max_write, time_gran;
   uint16_t max_pages, map_alignment;
-  uint32_t flags2, unused[7];
+  uint32_t flags2, max_stack_depth, unused[6];
 } ll_init_out_t;
 
 // The request buffer: the largest WRITE we allow and its header.
@@ -681,20 +688,32 @@ static int ll_init_reply (ll_session_t *s, const struct iovec iov[], size_t coun
   memcpy(&oh, iov[0].iov_base, sizeof(oh));
   if (oh.error != 0) return 0;
   memcpy(&out, iov[1].iov_base, iov[1].iov_len);
-  if (out.major != 7 || out.minor >= s->proto_max) return 0;
+  if (out.major != 7) return 0;
+  // The lower of the kernel's minor and ours, and never below libfuse's own.
+  uint32_t minor = s->kernel_minor < s->proto_max ? s->kernel_minor : s->proto_max;
+  if (out.minor >= minor) return 0;
   uint32_t offered = s->kernel_flags;
-  out.minor = s->proto_max;
+  out.minor = minor;
   out.flags |= offered & (LL_FUSE_DO_READDIRPLUS | LL_FUSE_READDIRPLUS_AUTO);
   // A node's symlink target never changes (a union inode is one object; a new target is a new
   // symlink, a new node), so the kernel may keep it (7.28) and walks through the link stop
   // asking READLINK. Lookups and listings in one directory may run side by side (7.25): the
   // kernel then takes the directory's lock shared for them; every change still takes it alone.
-  if (s->proto_max >= 28) out.flags |= offered & (LL_FUSE_CACHE_SYMLINKS | LL_FUSE_PARALLEL_DIROPS);
-  if (s->proto_max >= 28 && (offered & LL_FUSE_MAX_PAGES)) {
+  if (minor >= 28) out.flags |= offered & (LL_FUSE_CACHE_SYMLINKS | LL_FUSE_PARALLEL_DIROPS);
+  if (minor >= 28 && (offered & LL_FUSE_MAX_PAGES)) {
     size_t page = (size_t) getpagesize();
     out.flags |= LL_FUSE_MAX_PAGES;
     out.max_pages = LL_MAX_PAGES;
     out.max_write = (uint32_t) (LL_MAX_PAGES * page);
+  }
+  // Passthrough (7.40): the kernel does READ and WRITE of a file we open so on its backing file
+  // itself. Our superblock then counts as stacked stack_depth deep; a backing file must sit on
+  // a filesystem less deep than that (the kernel refuses it with ELOOP, and the open falls back).
+  if (minor >= 40 && s->stack_depth > 0 && (s->kernel_flags2 & LL_FUSE_PASSTHROUGH2)) {
+    out.flags |= LL_FUSE_INIT_EXT;
+    out.flags2 |= LL_FUSE_PASSTHROUGH2;
+    out.max_stack_depth = s->stack_depth;
+    s->passthrough = 1;
   }
   s->max_write = out.max_write;
   s->proto_minor = out.minor;
@@ -814,6 +833,10 @@ static void ll_process (ll_session_t *s, struct fuse_buf *fbuf, struct fuse_chan
     struct fuse_init_in *ii = (struct fuse_init_in *) (ih + 1);
     s->init_unique = ih->unique;
     s->kernel_flags = ii->flags;
+    s->kernel_minor = ii->minor;
+    // fuse_init_in of 7.36 goes on with flags2 (after 16 bytes) when FUSE_INIT_EXT is set.
+    if ((ii->flags & LL_FUSE_INIT_EXT) && fbuf->size >= sizeof(*ih) + 20)
+      memcpy(&s->kernel_flags2, (char *) (ih + 1) + 16, 4);
   } else if (ih->opcode == LL_FUSE_READDIRPLUS) {
     ih->opcode = FUSE_READDIR;
     s->next_plus = 1;
@@ -1063,15 +1086,16 @@ static void ll_order_fds(int devfd, int low) {
   else close(low);
 }
 
-// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax, spinUs) -> session
+// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax, spinUs, stackDepth) -> session
 // mountOpts go to fuse_mount (e.g. "-ofsname=x,allow_other"), sessionOpts to
 // fuse_lowlevel_new (e.g. "-omax_write=131072,big_writes"); "" for none. threaded: requests
 // are read by a FUSE thread of their own (READ and WRITE then go on while JS is busy) rather
-// than by the JS thread. protoMax: the FUSE minor to answer INIT with, 19..28 (see
+// than by the JS thread. protoMax: the FUSE minor to answer INIT with, at most, 19..40 (see
 // "protocol" above). spinUs: not threaded, how long to wait awake for the next request after
-// answering (ll_poll_cb); 0 never.
+// answering (ll_poll_cb); 0 never. stackDepth: 1 or 2 to ask for passthrough with that
+// max_stack_depth (see "passthrough"), 0 not to.
 NAPI_METHOD(ll_mount) {
-  NAPI_ARGV(8)
+  NAPI_ARGV(9)
   NAPI_ARGV_UTF8(mnt, 4096, 0)
   NAPI_ARGV_UTF8(mopts, 1024, 1)
   NAPI_ARGV_UTF8(sopts, 1024, 2)
@@ -1084,7 +1108,10 @@ NAPI_METHOD(ll_mount) {
   s->threaded = threaded ? 1 : 0;
   uint32_t proto_max = 19;
   napi_get_value_uint32(env, argv[6], &proto_max);
-  s->proto_max = proto_max < 19 ? 19 : proto_max > 28 ? 28 : proto_max;
+  s->proto_max = proto_max < 19 ? 19 : proto_max > 40 ? 40 : proto_max;
+  uint32_t stack_depth = 0;
+  napi_get_value_uint32(env, argv[8], &stack_depth);
+  s->stack_depth = stack_depth > 2 ? 2 : stack_depth;
   uint32_t spin_us = 0;
   napi_get_value_uint32(env, argv[7], &spin_us);
   if (spin_us > 1000) spin_us = 1000;
@@ -1183,6 +1210,87 @@ static void ll_fill_entry (ll_session_t *s, struct fuse_entry_param *e, double n
   e->attr_timeout = attr_timeout;
 }
 
+// fuse_open_out of 7.40: backing_id was padding before.
+struct ll_open_out { uint64_t fh; uint32_t open_flags; int32_t backing_id; };
+#define LL_FOPEN_DIRECT_IO (1 << 0)
+#define LL_FOPEN_KEEP_CACHE (1 << 1)
+#define LL_FOPEN_CACHE_DIR (1 << 3)
+#define LL_FOPEN_PASSTHROUGH (1 << 7)
+
+static void ll_open_out (struct ll_open_out *out, double fh, uint32_t of, int32_t backing_id) {
+  memset(out, 0, sizeof(*out));
+  out->fh = (uint64_t) fh;
+  if (of & 1) out->open_flags |= LL_FOPEN_DIRECT_IO;
+  if (of & 2) out->open_flags |= LL_FOPEN_KEEP_CACHE;
+  if (of & 4) out->open_flags |= LL_FOPEN_CACHE_DIR;
+  if (of & 8) { out->open_flags |= LL_FOPEN_PASSTHROUGH; out->backing_id = backing_id; }
+}
+
+// As libfuse's fill_entry and convert_stat.
+static void ll_entry_out (const struct fuse_entry_param *e, struct fuse_entry_out *o) {
+  o->nodeid = e->ino;
+  o->generation = e->generation;
+  o->entry_valid = (uint64_t) e->entry_timeout;
+  o->entry_valid_nsec = (uint32_t) ((e->entry_timeout - (double) o->entry_valid) * 1e9);
+  o->attr_valid = (uint64_t) e->attr_timeout;
+  o->attr_valid_nsec = (uint32_t) ((e->attr_timeout - (double) o->attr_valid) * 1e9);
+  const struct stat *st = &e->attr;
+  struct fuse_attr *a = &o->attr;
+  a->ino = st->st_ino;
+  a->mode = st->st_mode;
+  a->nlink = st->st_nlink;
+  a->uid = st->st_uid;
+  a->gid = st->st_gid;
+  a->rdev = st->st_rdev;
+  a->size = st->st_size;
+  a->blksize = st->st_blksize;
+  a->blocks = st->st_blocks;
+  a->atime = st->st_atim.tv_sec;
+  a->mtime = st->st_mtim.tv_sec;
+  a->ctime = st->st_ctim.tv_sec;
+  a->atimensec = st->st_atim.tv_nsec;
+  a->mtimensec = st->st_mtim.tv_nsec;
+  a->ctimensec = st->st_ctim.tv_nsec;
+}
+
+// ---- passthrough ----------------------------------------------------------------------------
+// A file opened with FOPEN_PASSTHROUGH is read and written by the kernel on a backing file we
+// registered (FUSE_DEV_IOC_BACKING_OPEN, 7.40; CAP_SYS_ADMIN): READ and WRITE of it never
+// come here. The kernel keeps one backing file per inode, the same for every open of it at a
+// time, and refuses a passthrough open while a cached one is open (ETXTBSY; EIO to the
+// caller), and the reverse. Which opens may pass through is JS's to decide (ll-ops.ts).
+struct ll_backing_map { int32_t fd; uint32_t flags; uint64_t padding; };
+#define LL_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct ll_backing_map)
+#define LL_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+
+// ll_backing_open(session, fd) -> backing id (> 0), or -errno
+NAPI_METHOD(ll_backing_open) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_INT32(fd, 1)
+  ll_session_t *s = ll_session_of(env, argv[0]);
+  int r = -EOPNOTSUPP;
+  if (s && s->passthrough && !s->closed) {
+    struct ll_backing_map map = { fd, 0, 0 };
+    r = ioctl(fuse_chan_fd(s->ch), LL_DEV_IOC_BACKING_OPEN, &map);
+    if (r < 0) r = -errno;
+  }
+  NAPI_RETURN_INT32(r)
+}
+
+// ll_backing_close(session, id) -> 0 or -errno
+NAPI_METHOD(ll_backing_close) {
+  NAPI_ARGV(2)
+  NAPI_ARGV_INT32(id, 1)
+  ll_session_t *s = ll_session_of(env, argv[0]);
+  int r = -EBADF;
+  if (s && !s->closed) {
+    uint32_t bid = (uint32_t) id;
+    r = ioctl(fuse_chan_fd(s->ch), LL_DEV_IOC_BACKING_CLOSE, &bid);
+    if (r < 0) r = -errno;
+  }
+  NAPI_RETURN_INT32(r)
+}
+
 // ll_reply_err(session, req, errno): errno positive, or 0 for success
 NAPI_METHOD(ll_reply_err) {
   NAPI_ARGV(3)
@@ -1209,30 +1317,31 @@ NAPI_METHOD(ll_reply_entry) {
   return NULL;
 }
 
-// ll_reply_create(session, req, nodeid, entryTimeout, attrTimeout, fh, openFlags)
-// openFlags: 1 direct_io, 2 keep_cache
+// ll_reply_create(session, req, nodeid, entryTimeout, attrTimeout, fh, openFlags, backingId)
+// openFlags as ll_reply_open's. Built here (fuse_entry_out and fuse_open_out) rather than by
+// fuse_reply_create, whose fuse_file_info (libfuse 2.9) has no passthrough.
 NAPI_METHOD(ll_reply_create) {
-  NAPI_ARGV(7)
+  NAPI_ARGV(8)
   ll_session_t *s;
   fuse_req_t req = ll_take(env, argv[0], argv[1], &s);
   if (!req) return NULL;
   double nodeid, et, at, fh;
   uint32_t of;
+  int32_t backing_id = 0;
   napi_get_value_double(env, argv[2], &nodeid);
   napi_get_value_double(env, argv[3], &et);
   napi_get_value_double(env, argv[4], &at);
   napi_get_value_double(env, argv[5], &fh);
   napi_get_value_uint32(env, argv[6], &of);
+  napi_get_value_int32(env, argv[7], &backing_id);
   struct fuse_entry_param e;
   ll_fill_entry(s, &e, nodeid, et, at);
-  struct fuse_file_info fi;
-  memset(&fi, 0, sizeof(fi));
-  fi.fh = (uint64_t) fh;
-  fi.direct_io = (of & 1) != 0;
-  fi.keep_cache = (of & 2) != 0;
-  if (fuse_reply_create(req, &e, &fi) == -ENOENT) {
-    // The request was interrupted: nobody will release this handle; JS must.
-  }
+  struct { struct fuse_entry_out entry; struct ll_open_out open; } out;
+  memset(&out, 0, sizeof(out));
+  ll_entry_out(&e, &out.entry);
+  ll_open_out(&out.open, fh, of, backing_id);
+  // ENOENT: the request was interrupted; nobody will release this handle: JS must.
+  fuse_reply_buf(req, (const char *) &out, sizeof(out));
   return NULL;
 }
 
@@ -1251,30 +1360,24 @@ NAPI_METHOD(ll_reply_attr) {
   return NULL;
 }
 
-// ll_reply_open(session, req, fh, openFlags)
-// openFlags: 1 direct_io, 2 keep_cache, 4 cache_dir. The reply is built here rather than by
-// fuse_reply_open, whose fuse_file_info (libfuse 2.9) has no bit for FOPEN_CACHE_DIR: with it
+// ll_reply_open(session, req, fh, openFlags, backingId)
+// openFlags: 1 direct_io, 2 keep_cache, 4 cache_dir, 8 passthrough (backingId: what
+// ll_backing_open gave). The reply is built here rather than by fuse_reply_open, whose
+// fuse_file_info (libfuse 2.9) has no bit for FOPEN_CACHE_DIR nor passthrough: with the first
 // the kernel keeps a directory's listing in its page cache (dropped when the directory changes
 // through the mount), as it keeps a file's pages with FOPEN_KEEP_CACHE.
-struct ll_open_out { uint64_t fh; uint32_t open_flags; uint32_t padding; };
-#define LL_FOPEN_DIRECT_IO (1 << 0)
-#define LL_FOPEN_KEEP_CACHE (1 << 1)
-#define LL_FOPEN_CACHE_DIR (1 << 3)
-
 NAPI_METHOD(ll_reply_open) {
-  NAPI_ARGV(4)
+  NAPI_ARGV(5)
   fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
   if (!req) return NULL;
   double fh;
   uint32_t of;
+  int32_t backing_id = 0;
   napi_get_value_double(env, argv[2], &fh);
   napi_get_value_uint32(env, argv[3], &of);
+  napi_get_value_int32(env, argv[4], &backing_id);
   struct ll_open_out out;
-  memset(&out, 0, sizeof(out));
-  out.fh = (uint64_t) fh;
-  if (of & 1) out.open_flags |= LL_FOPEN_DIRECT_IO;
-  if (of & 2) out.open_flags |= LL_FOPEN_KEEP_CACHE;
-  if (of & 4) out.open_flags |= LL_FOPEN_CACHE_DIR;
+  ll_open_out(&out, fh, of, backing_id);
   fuse_reply_buf(req, (const char *) &out, sizeof(out));
   return NULL;
 }
@@ -1516,15 +1619,16 @@ NAPI_METHOD(ll_queue_inval_entry) {
   NAPI_RETURN_INT32(queued)
 }
 
-// ll_info(session) -> [protoMinor, maxWrite, want]
+// ll_info(session) -> [protoMinor, maxWrite, want, passthrough]
 NAPI_METHOD(ll_info) {
   NAPI_ARGV(1)
   ll_session_t *s = ll_session_of(env, argv[0]);
   napi_value arr, v;
-  napi_create_array_with_length(env, 3, &arr);
+  napi_create_array_with_length(env, 4, &arr);
   napi_create_uint32(env, s ? s->proto_minor : 0, &v); napi_set_element(env, arr, 0, v);
   napi_create_uint32(env, s ? s->max_write : 0, &v); napi_set_element(env, arr, 1, v);
   napi_create_uint32(env, s ? s->want : 0, &v); napi_set_element(env, arr, 2, v);
+  napi_create_uint32(env, s ? (uint32_t) s->passthrough : 0, &v); napi_set_element(env, arr, 3, v);
   return arr;
 }
 
@@ -1628,5 +1732,7 @@ static void lowlevel_exports (napi_env env, napi_value exports) {
   NAPI_EXPORT_FUNCTION(ll_no_capability)
   NAPI_EXPORT_FUNCTION(ll_queue_inval_entry)
   NAPI_EXPORT_FUNCTION(ll_info)
+  NAPI_EXPORT_FUNCTION(ll_backing_open)
+  NAPI_EXPORT_FUNCTION(ll_backing_close)
   NAPI_EXPORT_FUNCTION(ll_exited)
 }

@@ -46,6 +46,8 @@ interface DirHandle {
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
 const O_ACCMODE = 3
+const S_ISUID = 0o4000
+const S_ISGID = 0o2000
 const O_RDONLY = 0
 const DIRENT_HEADER = 24
 
@@ -122,6 +124,14 @@ export class LowLevelOps {
   readonly #handleOf = new Map<number, number>()
   readonly #kernelFdOf = new Map<Handle, number>()
   /**
+   * Passthrough: the backing id of each node with files open so (one per node while any is
+   * open, as the kernel wants it), how many, and the node of each such kernel handle.
+   */
+  readonly #backing = new Map<Node, { id: number; open: number }>()
+  readonly #passedThrough = new Map<number, Node>()
+  /** Whether opens are still tried for passthrough (off once the kernel refused one for good). */
+  #passthrough = true
+  /**
    * Directory nodes whose name went (rmdir, replaced by a rename) while the kernel holds them:
    * their real directories, until the kernel forgets them (union/detached-dir.ts).
    */
@@ -181,6 +191,60 @@ export class LowLevelOps {
     const e = u.tryResolve(path)
     if (e === undefined || e.lowerData !== undefined || (e.top.stat.mode & S_IFMT) !== S_IFREG || !u.inodes.ids.identity) return
     kernelFd.attrsInC(kfd, u.inodes.inoOf(e), this.#t.attr)
+  }
+
+  /**
+   * The mode of the regular file at `path` when its data is in the main union's upper layer
+   * (so passthrough may be right for it, #backingFor); undefined otherwise. A volume's files
+   * may change behind the mount and stay on the served path.
+   */
+  #upperDataMode(path: string): number | undefined {
+    if (this.#u.route(path) !== this.#u.main) return undefined
+    const e = this.#u.main.tryResolve(path)
+    return e === undefined || e.upper === undefined || e.lowerData !== undefined ? undefined : e.top.stat.mode
+  }
+
+  /**
+   * Passthrough for an open just made: the backing id to answer it with, or 0 for the served
+   * path. The kernel reads and writes a passthrough file on its backing file itself, which is
+   * right only where no copy-up can come between: the file's data in the upper layer (`mode`:
+   * #upperDataMode). A lower file stays served, so that a reader sees the data a copy-up moves
+   * to the upper, as on kernel overlayfs (the kernel cannot move a passthrough file to another
+   * backing file). The kernel wants every open of an inode the same way at a time, on one
+   * backing file (else EIO to the caller): a node with files open served stays served until
+   * they close, and one open passed through passes every later open through. Setuid and setgid
+   * files stay served: a write's dropping of the bits is done by lowlevel.c there.
+   */
+  #backingFor(node: Node, kfd: number, id: number, mode: number | undefined): number {
+    const b = this.#backing.get(node)
+    if (b !== undefined) {
+      b.open++
+      this.#passedThrough.set(kfd, node)
+      return b.id
+    }
+    if (!this.#passthrough || mode === undefined || (mode & S_IFMT) !== S_IFREG || (mode & (S_ISUID | S_ISGID)) !== 0) return 0
+    if (!this.#u.handles.get(id)?.upper || (this.#openFiles.get(node)?.size ?? 0) > 1) return 0
+    const r = this.#session!.backingOpen(kfd)
+    if (r < 0) {
+      // No CAP_SYS_ADMIN, not negotiated, or the upper sits on a stacked filesystem: for good.
+      fuseLog('passthrough off: errno %d', -r)
+      this.#passthrough = false
+      return 0
+    }
+    this.#backing.set(node, { id: r, open: 1 })
+    this.#passedThrough.set(kfd, node)
+    return r
+  }
+
+  /** A kernel handle released: its node's backing id goes with the last passthrough file. */
+  #releaseBacking(kfd: number): void {
+    const node = this.#passedThrough.get(kfd)
+    if (node === undefined) return
+    this.#passedThrough.delete(kfd)
+    const b = this.#backing.get(node)!
+    if (--b.open > 0) return
+    this.#backing.delete(node)
+    this.#session!.backingClose(b.id)
   }
 
   /** The union handle behind the kernel's handle. */
@@ -594,7 +658,9 @@ export class LowLevelOps {
         return file.open(u, path, r.flags, { uid: r.uid, gid: r.gid, pid: r.pid }).then(id => {
           const kfd = this.#kernelHandle(node, id)
           this.#attrsInC(kfd, id, path)
-          s.open(r.req, kfd, this.#keepCache(node, path))
+          const backing = this.#backingFor(node, kfd, id, this.#upperDataMode(path))
+          if (backing > 0) s.open(r.req, kfd, OpenFlags.PASSTHROUGH, backing)
+          else s.open(r.req, kfd, this.#keepCache(node, path))
         })
       }
       case Op.CREATE: {
@@ -615,7 +681,8 @@ export class LowLevelOps {
         if (this.#createdWithoutCapability(path)) s.noCapability(node, r)
         const kfd = this.#kernelHandle(node, fh)
         this.#attrsInC(kfd, fh, path)
-        s.create(r.req, node, st, this.#t.entry, this.#t.attr, kfd, 0)
+        const backing = this.#backingFor(node, kfd, fh, this.#upperDataMode(path))
+        s.create(r.req, node, st, this.#t.entry, this.#t.attr, kfd, backing > 0 ? OpenFlags.PASSTHROUGH : 0, backing)
         return
       }
       case Op.TMPFILE: {
@@ -635,8 +702,9 @@ export class LowLevelOps {
         const node = this.#nodes.lookedUp(parent, TMPFILE_NAME, inoKey(st.ino), st.ino, false)
         this.#nodes.removeName(parent, TMPFILE_NAME)
         const kfd = this.#kernelHandle(node, fh)
+        const backing = this.#backingFor(node, kfd, fh, this.#u.route(dirPath) === this.#u.main ? st.mode : undefined)
         // Its attributes as they are: nlink 0, as fstat shows it on kernel overlayfs.
-        s.create(r.req, node, st, this.#t.entry, this.#t.attr, kfd, 0)
+        s.create(r.req, node, st, this.#t.entry, this.#t.attr, kfd, backing > 0 ? OpenFlags.PASSTHROUGH : 0, backing)
         return
       }
       case Op.RELEASE: {
@@ -644,6 +712,7 @@ export class LowLevelOps {
         const h = u.handles.get(id)
         if (h) this.#kernelFdOf.delete(h)
         this.#handleOf.delete(r.fh!)
+        this.#releaseBacking(r.fh!)
         kernelFd.close(r.fh!)
         file.release(u, id)
         const node = this.#nodes.get(r.ino)

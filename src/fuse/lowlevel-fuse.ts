@@ -45,8 +45,8 @@ export class LowLevelFuse {
     this.#session = s
     this.#ops.attach(s)
     await s.initialized
-    const { protoMinor, maxWrite } = s.info()
-    fuseLog('FUSE 7.%d, max_write %d', protoMinor, maxWrite)
+    const { protoMinor, maxWrite, passthrough } = s.info()
+    fuseLog('FUSE 7.%d, max_write %d, passthrough %s', protoMinor, maxWrite, passthrough ? 'negotiated' : 'off')
   }
 
   /** `fusermount -uz` the mount point; resolves when the session has ended (or after 2 s). */

@@ -27,7 +27,7 @@ export const SetAttr = {
 } as const
 
 /** open/create reply flags. */
-export const OpenFlags = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_DIR: 4 } as const
+export const OpenFlags = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_DIR: 4, PASSTHROUGH: 8 } as const
 
 /**
  * One request, as lowlevel.c hands it over. Fields a kind does not use are 0/undefined.
@@ -67,12 +67,13 @@ export type SetAttrValues = [mode: number, uid: number, gid: number, size: numbe
 
 interface Native {
   ll_mount(mnt: string, mountOpts: string, sessionOpts: string, dispatch: (...a: never[]) => void, stat: Uint32Array,
-    threaded: boolean, protoMax: number, spinUs: number): unknown
+    threaded: boolean, protoMax: number, spinUs: number, stackDepth: number): unknown
   ll_reply_err(s: unknown, req: number, errno: number): void
   ll_reply_entry(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number): void
-  ll_reply_create(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number, fh: number, flags: number): void
+  ll_reply_create(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number, fh: number, flags: number,
+    backingId: number): void
   ll_reply_attr(s: unknown, req: number, attrTimeout: number): void
-  ll_reply_open(s: unknown, req: number, fh: number, flags: number): void
+  ll_reply_open(s: unknown, req: number, fh: number, flags: number, backingId: number): void
   ll_reply_buf(s: unknown, req: number, buf: Buffer, len: number): void
   ll_reply_xattr(s: unknown, req: number, n: number): void
   ll_reply_readlink(s: unknown, req: number, target: Buffer): void
@@ -81,7 +82,9 @@ interface Native {
   ll_notify_inval_entry(s: unknown, parent: number, name: Buffer): number
   ll_no_capability(s: unknown, nodeid: number, seq: number): void
   ll_queue_inval_entry(s: unknown, parent: number, name: Buffer): number
-  ll_info(s: unknown): [protoMinor: number, maxWrite: number, want: number]
+  ll_info(s: unknown): [protoMinor: number, maxWrite: number, want: number, passthrough: number]
+  ll_backing_open(s: unknown, fd: number): number
+  ll_backing_close(s: unknown, id: number): number
   ll_exited(s: unknown): void
   ll_dup_fd(fd: number): number
   ll_retarget_fd(handleFd: number, fd: number): number
@@ -140,8 +143,10 @@ function setTime(a: Uint32Array, i: number, ns: bigint): void {
 
 /**
  * How the session talks to the kernel. `protoMax`: the FUSE protocol minor answered at INIT,
- * 19 (libfuse 2.9's own) to 28; from 21 listings are READDIRPLUS, from 28 requests are up to
- * 1 MiB (lowlevel.c, "protocol"). `threaded`: a FUSE thread of its own reads the requests
+ * at most (the kernel's own may be lower), 19 (libfuse 2.9's own) to 40; from 21 listings are
+ * READDIRPLUS, from 28 requests are up to 1 MiB and renameat2's flags, O_TMPFILE, SEEK_DATA
+ * and copy_file_range are served, from 40 files may be passed through (lowlevel.c,
+ * "protocol"). `passthrough`: ask for it (it takes CAP_SYS_ADMIN as well). `threaded`: a FUSE thread of its own reads the requests
  * (READ and WRITE go on while JS is busy) rather than the JS thread (one thread hop less per
  * request). `spinUs`: when the JS thread reads, how long it waits awake for the next request
  * after answering, instead of sleeping (a sleeping thread's wake-up costs more than a request on
@@ -149,21 +154,34 @@ function setTime(a: Uint32Array, i: number, ns: bigint): void {
  */
 export interface SessionMode {
   protoMax: number
+  passthrough: boolean
   threaded: boolean
   spinUs: number
 }
 
+/**
+ * The max_stack_depth asked for with passthrough: our superblock counts as one filesystem
+ * stacked on another, so kernel overlayfs may still use the mount as a layer (the kernel allows
+ * two). A backing file on a stacked filesystem itself (an upper on overlayfs, as in a container)
+ * is refused with ELOOP, and such files are served as before (ll-ops.ts #backingFor).
+ */
+const PASSTHROUGH_STACK_DEPTH = 1
+
 /** Waiting awake up to 50 microseconds after each answer (30 to 100 measured the same). */
 export const DEFAULT_SPIN_US = 50
 
-/** LAYERFS_FUSE_PROTO (19..28, default 28), LAYERFS_FUSE_THREAD=1 and LAYERFS_FUSE_SPIN_US (0..1000). */
+/**
+ * LAYERFS_FUSE_PROTO (19..40, default 40), LAYERFS_PASSTHROUGH=0 (passthrough off),
+ * LAYERFS_FUSE_THREAD=1 and LAYERFS_FUSE_SPIN_US (0..1000).
+ */
 export function sessionModeFromEnv(env = process.env): SessionMode {
   const int = (v: string | undefined, dflt: number, lo: number, hi: number): number => {
     const n = Number(v ?? dflt)
     return Number.isInteger(n) && n >= lo && n <= hi ? n : dflt
   }
   return {
-    protoMax: int(env.LAYERFS_FUSE_PROTO, 28, 19, 28),
+    protoMax: int(env.LAYERFS_FUSE_PROTO, 40, 19, 40),
+    passthrough: env.LAYERFS_PASSTHROUGH !== '0',
     threaded: env.LAYERFS_FUSE_THREAD === '1',
     spinUs: int(env.LAYERFS_FUSE_SPIN_US, DEFAULT_SPIN_US, 0, 1000),
   }
@@ -260,17 +278,34 @@ export class LowLevelSession {
     }
     const opts = (list: readonly string[]): string => (list.length > 0 ? '-o' + list.join(',') : '')
     this.#s = native.ll_mount(mnt, opts(mountOpts), opts(sessionOpts), dispatch as (...a: never[]) => void, this.#stat,
-      session.threaded, session.protoMax, session.spinUs)
+      session.threaded, session.protoMax, session.spinUs, session.passthrough ? PASSTHROUGH_STACK_DEPTH : 0)
   }
 
   get isExited(): boolean {
     return this.#exited
   }
 
-  /** What INIT negotiated: the kernel's protocol minor, max_write, the capabilities wanted. */
-  info(): { protoMinor: number; maxWrite: number; want: number } {
-    const [protoMinor, maxWrite, want] = native.ll_info(this.#s)
-    return { protoMinor, maxWrite, want }
+  /**
+   * What INIT negotiated: the protocol minor, max_write, the capabilities wanted, whether
+   * files may be passed through.
+   */
+  info(): { protoMinor: number; maxWrite: number; want: number; passthrough: boolean } {
+    const [protoMinor, maxWrite, want, passthrough] = native.ll_info(this.#s)
+    return { protoMinor, maxWrite, want, passthrough: passthrough !== 0 }
+  }
+
+  /**
+   * Registers `fd`'s file as a backing file for passthrough opens (FUSE_DEV_IOC_BACKING_OPEN):
+   * its id (> 0), or -errno (EPERM without CAP_SYS_ADMIN, ELOOP when the file sits on a
+   * filesystem stacked as deep as ours, EOPNOTSUPP when INIT did not negotiate passthrough).
+   */
+  backingOpen(fd: number): number {
+    return native.ll_backing_open(this.#s, fd)
+  }
+
+  /** Drops a backing id; the kernel keeps the file while an inode of ours still uses it. */
+  backingClose(id: number): void {
+    native.ll_backing_close(this.#s, id)
   }
 
   #putStat(st: UnionStat): void {
@@ -306,9 +341,11 @@ export class LowLevelSession {
     else native.ll_reply_err(this.#s, req, 2)
   }
 
-  create(req: number, nodeid: number, st: UnionStat, entryTimeout: number, attrTimeout: number, fh: number, flags: number): void {
+  /** `backingId`: with OpenFlags.PASSTHROUGH, what backingOpen gave. */
+  create(req: number, nodeid: number, st: UnionStat, entryTimeout: number, attrTimeout: number, fh: number, flags: number,
+    backingId = 0): void {
     this.#putStat(st)
-    native.ll_reply_create(this.#s, req, nodeid, entryTimeout, attrTimeout, fh, flags)
+    native.ll_reply_create(this.#s, req, nodeid, entryTimeout, attrTimeout, fh, flags, backingId)
   }
 
   attr(req: number, st: UnionStat, attrTimeout: number): void {
@@ -316,8 +353,9 @@ export class LowLevelSession {
     native.ll_reply_attr(this.#s, req, attrTimeout)
   }
 
-  open(req: number, fh: number, flags: number): void {
-    native.ll_reply_open(this.#s, req, fh, flags)
+  /** `backingId`: with OpenFlags.PASSTHROUGH, what backingOpen gave. */
+  open(req: number, fh: number, flags: number, backingId = 0): void {
+    native.ll_reply_open(this.#s, req, fh, flags, backingId)
   }
 
   buf(req: number, buf: Buffer, len = buf.length): void {

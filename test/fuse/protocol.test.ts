@@ -1,11 +1,13 @@
 // The FUSE protocol layerfs speaks (scripts/fuse-native/lowlevel.c, "protocol"): libfuse 2.9
-// answers INIT as 7.19; lowlevel.c answers 7.28 around it, so listings are READDIRPLUS (a name
-// comes with its attributes: `ls -l` needs no LOOKUP per name), requests carry up to 1 MiB and
-// the kernel keeps symlink targets.
+// answers INIT as 7.19; lowlevel.c answers up to 7.40 around it (the kernel's own minor if
+// lower), so listings are READDIRPLUS (a name comes with its attributes: `ls -l` needs no
+// LOOKUP per name), requests carry up to 1 MiB, the kernel keeps symlink targets and, at 7.40
+// as root, upper files are passed through (test/fuse/passthrough.test.ts).
 // Requests of later minors are answered too: RENAME2 (renameat2's flags), LSEEK (SEEK_DATA,
-// SEEK_HOLE), COPY_FILE_RANGE. The old ways stay selectable (LAYERFS_FUSE_PROTO=19,
-// LAYERFS_FUSE_THREAD=1): each mode must give what the kernel gives (at 7.19, what the kernel's
-// FUSE falls back to), and the default must really skip the lookups.
+// SEEK_HOLE), COPY_FILE_RANGE. Lower minors stay selectable (LAYERFS_FUSE_PROTO): 37 is what
+// Linux 6.1 offers (no passthrough), 28 and 19 older ways, as is LAYERFS_FUSE_THREAD=1: each
+// mode must give what the kernel gives (at 7.19, what the kernel's FUSE falls back to), and
+// from 7.28 on skip the lookups.
 import { closeSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs'
 import t from 'tap'
 import { sampleLowers, writeTree } from '../helpers/layers.js'
@@ -24,7 +26,9 @@ const lowerBig = (): Record<string, unknown> => {
 }
 
 const MODES: [string, Record<string, string>][] = [
-  ['default (FUSE 7.28, the JS thread reads)', {}],
+  ['default (FUSE 7.40, the JS thread reads)', {}],
+  ['LAYERFS_FUSE_PROTO=37 (Linux 6.1)', { LAYERFS_FUSE_PROTO: '37' }],
+  ['LAYERFS_FUSE_PROTO=28', { LAYERFS_FUSE_PROTO: '28' }],
   ['LAYERFS_FUSE_PROTO=19', { LAYERFS_FUSE_PROTO: '19' }],
   ['LAYERFS_FUSE_THREAD=1', { LAYERFS_FUSE_THREAD: '1' }],
 ]
@@ -50,11 +54,13 @@ for (const [label, env] of MODES) {
       closeSync(fd)
     }, { lowers: 2, env: { ...env, DEBUG: 'layerfs:request,layerfs:fuse' } })
     const log = tw.layerfs.log!
-    const proto = /FUSE 7\.(\d+), max_write (\d+)/.exec(readFileSync(log, 'utf8'))
+    const proto = /FUSE 7\.(\d+), max_write (\d+), passthrough (\w+)/.exec(readFileSync(log, 'utf8'))
     t.ok(proto, 'the daemon says what INIT negotiated')
-    const expectMinor = env.LAYERFS_FUSE_PROTO === '19' ? '19' : '28'
+    const expectMinor = env.LAYERFS_FUSE_PROTO ?? '40'
+    const modern = Number(expectMinor) >= 28
     t.equal(proto?.[1], expectMinor, `FUSE 7.${expectMinor}`)
-    t.equal(proto?.[2], expectMinor === '28' ? String(256 * 4096) : String(128 * 1024), 'max_write')
+    t.equal(proto?.[2], modern ? String(256 * 4096) : String(128 * 1024), 'max_write')
+    t.equal(proto?.[3], expectMinor === '40' ? 'negotiated' : 'off', 'passthrough only at 7.40')
 
     // The first listing of big, then a stat of every name in it (ls -l): from READDIRPLUS the
     // kernel already knows each name.
@@ -63,7 +69,7 @@ for (const [label, env] of MODES) {
     t.equal(lsL.stdout.trim().split('\n').length, N + 5, 'ls -l lists every name (and ., .., sub, link, hl)')
     t.equal(lsL.stdout, lsO.stdout, 'ls -l: the same modes, links, owners, sizes and times as the kernel')
     const lookups = requestsSince(log, before).filter(op => op === 'lookup').length
-    if (expectMinor === '28') t.ok(lookups <= 3, `ls -l of ${N + 3} names sent ${lookups} LOOKUP (READDIRPLUS)`)
+    if (modern) t.ok(lookups <= 3, `ls -l of ${N + 3} names sent ${lookups} LOOKUP (READDIRPLUS)`)
     else t.ok(lookups >= N, `ls -l of ${N + 3} names sent ${lookups} LOOKUP (no READDIRPLUS at 7.19)`)
 
     // Listings read once are kept by the kernel (FOPEN_CACHE_DIR): a second \`ls -R\` opens the
@@ -83,7 +89,7 @@ for (const [label, env] of MODES) {
     const beforeLinks = statSync(log).size
     await tw.same(t, 'readlink big/link; cat big/link; readlink big/link; cat big/link', { code: 0 })
     const readlinks = requestsSince(log, beforeLinks).filter(op => op === 'readlink').length
-    if (expectMinor === '28') t.ok(readlinks <= 1, `4 uses of a symlink sent ${readlinks} READLINK (the kernel keeps the target)`)
+    if (modern) t.ok(readlinks <= 1, `4 uses of a symlink sent ${readlinks} READLINK (the kernel keeps the target)`)
     else t.ok(readlinks >= 4, `4 uses of a symlink sent ${readlinks} READLINK (no cache at 7.19)`)
     await tw.same(t, 'ln -sfn f002 big/link && readlink big/link && cat big/link && ln -sfn f001 big/link && readlink big/link', { code: 0 })
 
@@ -119,7 +125,7 @@ for (const [label, env] of MODES) {
       { op: 'close', fd: 'c' },
       { op: 'close', fd: 'h' },
     ]
-    if (expectMinor === '28') {
+    if (modern) {
       await tw.sameSys(t, later, [OK, OK, OK, val(1 << 20), val(0), OK, val(8192), OK, OK], 'requests of later minors')
       await tw.sameTree(t)
       await tw.sameUpper(t)

@@ -3,7 +3,7 @@
 # {"ok": true, "value": ...} or {"errno": "ENOENT"}. Exact errno from the real syscall, which
 # is what the scenario stories compare between layerfs and the kernel. Paths are used as given
 # (relative to cwd). Open fds can be kept under a name ("as") for later ops.
-import ctypes, errno, json, os, stat, sys
+import ctypes, errno, json, mmap, os, stat, sys
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
@@ -109,6 +109,15 @@ def do(op):
         return os.write(fds[op["fd"]], op["data"].encode())
     if name == "pwrite":
         return os.pwrite(fds[op["fd"]], op["data"].encode(), op["offset"])
+    if name == "mmapwrite":
+        # data written through a MAP_SHARED mapping of the open file at "offset", then msync
+        data = op["data"].encode()
+        start = op.get("offset", 0)
+        base = start - start % mmap.ALLOCATIONGRANULARITY
+        with mmap.mmap(fds[op["fd"]], start - base + len(data), offset=base) as m:
+            m[start - base:start - base + len(data)] = data
+            m.flush()
+        return None
     if name == "read":
         return os.pread(fds[op["fd"]], op.get("size", 1 << 20), op.get("offset", 0)).decode("utf-8", "replace")
     if name == "lseek":
