@@ -18,20 +18,26 @@
 // below, synchronously or later (libfuse's lowlevel replies may come from any thread). forget
 // is answered where it is read (it has no reply) and only reported.
 //
-// Protocol: see "protocol" below (FUSE 7.28 answered around libfuse 2.9's 7.19).
+// Protocol: see "protocol" below (FUSE 7.40 answered around libfuse 2.9's 7.19).
 
 #include <fcntl.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 #include <time.h>
+#include <linux/stat.h>
 #include <fuse_kernel.h>
 
 // glibc declares them only under _GNU_SOURCE, which fuse-native.c does not define.
 extern int dup3 (int oldfd, int newfd, int flags);
 extern int fallocate (int fd, int mode, off_t offset, off_t len);
 extern ssize_t copy_file_range (int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t len, unsigned int flags);
+extern int statx (int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf);
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
 
 #define LL_OP_INIT 0
 #define LL_OP_LOOKUP 1
@@ -66,6 +72,7 @@ extern ssize_t copy_file_range (int fd_in, off_t *off_in, int fd_out, off_t *off
 #define LL_OP_EXIT 30
 #define LL_OP_READDIRPLUS 31
 #define LL_OP_TMPFILE 32
+#define LL_OP_STATX 33
 
 // Arguments handed to the JS dispatcher, in this order.
 #define LL_ARGC 16
@@ -103,6 +110,7 @@ typedef struct {
   int next_plus;            // the request being processed was a READDIRPLUS (now a READDIR)
   uint32_t next_rename_flags; // the request being processed was a RENAME2 (now a RENAME): its flags
   int next_tmpfile;         // the request being processed was a TMPFILE (now a CREATE)
+  int next_statx;           // the request being processed was a STATX (now a GETATTR)
   uint64_t next_dir_fh;     // the last directory handle given (ll_opendir)
   int threaded;             // 1: a FUSE thread reads requests; 0: the JS thread polls the device
   pthread_t thread;
@@ -314,9 +322,27 @@ static int ll_fh_attr_get (int fd, ll_fh_attr_t *out) {
   return found;
 }
 
+static void ll_reply_statx_of (fuse_req_t req, const struct stat *st, double timeout, const struct statx_timestamp *btime);
+
 static void ll_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   ll_fh_attr_t fa;
   struct stat st;
+  if (LL_SESSION(req)->next_statx) {
+    // STATX (7.39): what GETATTR answers and the birth time. From the handle as below, with
+    // statx(2) for the birth time; else JS.
+    struct statx sx;
+    if (fi && ll_fh_attr_get((int) fi->fh, &fa) &&
+        statx((int) fi->fh, "", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, &sx) == 0 &&
+        fstat((int) fi->fh, &st) == 0 && S_ISREG(st.st_mode)) {
+      st.st_ino = fa.ino;
+      ll_reply_statx_of(req, &st, fa.timeout, (sx.stx_mask & STATX_BTIME) ? &sx.stx_btime : NULL);
+      return;
+    }
+    LL_NEW_OR_FAIL(r, req, LL_OP_STATX, ino, NULL, NULL, 0)
+    if (fi) { r->fh = fi->fh; r->has_fh = 1; }
+    ll_enqueue(LL_SESSION(req), r);
+    return;
+  }
   // fi: the kernel sent the handle (FUSE_GETATTR_FH, regular files only).
   if (fi && ll_fh_attr_get((int) fi->fh, &fa) && fstat((int) fi->fh, &st) == 0 && S_ISREG(st.st_mode)) {
     st.st_ino = fa.ino;
@@ -646,14 +672,17 @@ static const struct fuse_lowlevel_ops ll_ops = {
 //    TMPFILE (7.37) as the CREATE it resembles, flagged (next_tmpfile);
 //    LSEEK (7.24: SEEK_DATA, SEEK_HOLE) and COPY_FILE_RANGE (7.28) are answered here, on the
 //    real files' descriptors, as READ and WRITE are (ll_answer).
-// Other opcodes of later minors (STATX, SYNCFS, ...) get libfuse's ENOSYS, after which the
-// kernel falls back to what it did before them. proto_max 19 turns all of this off.
+// STATX (7.39) is handed to libfuse as the GETATTR it starts as, flagged (next_statx): answered
+// with the birth time too. Other opcodes of later minors (SYNCFS, ...) get libfuse's ENOSYS,
+// after which the kernel falls back to what it did before them. proto_max 19 turns all of
+// this off.
 
 #define LL_FUSE_READDIRPLUS 44
 #define LL_FUSE_RENAME2 45
 #define LL_FUSE_LSEEK 46
 #define LL_FUSE_COPY_FILE_RANGE 47
 #define LL_FUSE_TMPFILE 51
+#define LL_FUSE_STATX 52
 #define LL_FUSE_DO_READDIRPLUS (1u << 13)
 #define LL_FUSE_READDIRPLUS_AUTO (1u << 14)
 #define LL_FUSE_PARALLEL_DIROPS (1u << 18)
@@ -855,6 +884,10 @@ static void ll_process (ll_session_t *s, struct fuse_buf *fbuf, struct fuse_chan
     // The same fuse_create_in and name as CREATE: flagged for ll_create.
     ih->opcode = FUSE_CREATE;
     s->next_tmpfile = 1;
+  } else if (ih->opcode == LL_FUSE_STATX && s->proto_minor >= 39) {
+    // fuse_statx_in starts as fuse_getattr_in (flags, padding, fh): flagged for ll_getattr.
+    ih->opcode = FUSE_GETATTR;
+    s->next_statx = 1;
   } else if (ll_answer(s, ih, ih->len)) {
     return;
   }
@@ -862,6 +895,7 @@ static void ll_process (ll_session_t *s, struct fuse_buf *fbuf, struct fuse_chan
   s->next_plus = 0;
   s->next_rename_flags = 0;
   s->next_tmpfile = 0;
+  s->next_statx = 0;
   if (init) {
     ll_req_t *r = ll_new(NULL, LL_OP_INIT, 0, NULL, NULL, 0);
     if (r) ll_enqueue(s, r);
@@ -1345,6 +1379,64 @@ NAPI_METHOD(ll_reply_create) {
   return NULL;
 }
 
+// fuse_statx_out (7.39).
+struct ll_sx_time { int64_t tv_sec; uint32_t tv_nsec; int32_t reserved; };
+struct ll_statx {
+  uint32_t mask, blksize;
+  uint64_t attributes;
+  uint32_t nlink, uid, gid;
+  uint16_t mode, spare0;
+  uint64_t ino, size, blocks, attributes_mask;
+  struct ll_sx_time atime, btime, ctime, mtime;
+  uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+  uint64_t spare2[14];
+};
+struct ll_statx_out { uint64_t attr_valid; uint32_t attr_valid_nsec, flags; uint64_t spare[2]; struct ll_statx stat; };
+
+static void ll_reply_statx_of (fuse_req_t req, const struct stat *st, double timeout, const struct statx_timestamp *btime) {
+  struct ll_statx_out out;
+  memset(&out, 0, sizeof(out));
+  out.attr_valid = (uint64_t) timeout;
+  out.attr_valid_nsec = (uint32_t) ((timeout - (double) out.attr_valid) * 1e9);
+  struct ll_statx *x = &out.stat;
+  x->mask = STATX_BASIC_STATS | (btime ? STATX_BTIME : 0);
+  x->blksize = (uint32_t) st->st_blksize;
+  x->nlink = (uint32_t) st->st_nlink;
+  x->uid = st->st_uid;
+  x->gid = st->st_gid;
+  x->mode = (uint16_t) st->st_mode;
+  x->ino = st->st_ino;
+  x->size = (uint64_t) st->st_size;
+  x->blocks = (uint64_t) st->st_blocks;
+  x->atime.tv_sec = st->st_atim.tv_sec; x->atime.tv_nsec = (uint32_t) st->st_atim.tv_nsec;
+  x->mtime.tv_sec = st->st_mtim.tv_sec; x->mtime.tv_nsec = (uint32_t) st->st_mtim.tv_nsec;
+  x->ctime.tv_sec = st->st_ctim.tv_sec; x->ctime.tv_nsec = (uint32_t) st->st_ctim.tv_nsec;
+  if (btime) { x->btime.tv_sec = btime->tv_sec; x->btime.tv_nsec = btime->tv_nsec; }
+  x->rdev_major = major(st->st_rdev);
+  x->rdev_minor = minor(st->st_rdev);
+  fuse_reply_buf(req, (const char *) &out, sizeof(out));
+}
+
+// ll_reply_statx(session, req, attrTimeout, btimeSec, btimeNsec): the stat is in statbuf;
+// btimeNsec < 0: no birth time known.
+NAPI_METHOD(ll_reply_statx) {
+  NAPI_ARGV(5)
+  ll_session_t *s;
+  fuse_req_t req = ll_take(env, argv[0], argv[1], &s);
+  if (!req) return NULL;
+  double at, bsec;
+  int32_t bnsec = -1;
+  napi_get_value_double(env, argv[2], &at);
+  napi_get_value_double(env, argv[3], &bsec);
+  napi_get_value_int32(env, argv[4], &bnsec);
+  struct stat st;
+  memset(&st, 0, sizeof(st));
+  populate_stat(s->statbuf, &st);
+  struct statx_timestamp bt = { (int64_t) bsec, (uint32_t) (bnsec < 0 ? 0 : bnsec), 0 };
+  ll_reply_statx_of(req, &st, at, bnsec < 0 ? NULL : &bt);
+  return NULL;
+}
+
 // ll_reply_attr(session, req, attrTimeout): the stat is in statbuf
 NAPI_METHOD(ll_reply_attr) {
   NAPI_ARGV(3)
@@ -1722,6 +1814,7 @@ static void lowlevel_exports (napi_env env, napi_value exports) {
   NAPI_EXPORT_FUNCTION(ll_reply_entry)
   NAPI_EXPORT_FUNCTION(ll_reply_create)
   NAPI_EXPORT_FUNCTION(ll_reply_attr)
+  NAPI_EXPORT_FUNCTION(ll_reply_statx)
   NAPI_EXPORT_FUNCTION(ll_reply_open)
   NAPI_EXPORT_FUNCTION(ll_reply_buf)
   NAPI_EXPORT_FUNCTION(ll_reply_xattr)

@@ -1,7 +1,7 @@
 // The lowlevel op table: each request is turned into a union path (nodes.ts), one union call,
 // and one reply. No semantics here; errors are errno from the core (errnoOf). Requests are
 // answered as their union calls settle, so a slow copy-up never holds up other requests.
-import type { BigIntStats } from 'node:fs'
+import { type BigIntStats, fstatSync, lstatSync } from 'node:fs'
 import { constants } from 'node:os'
 import { errnoOf, fsError } from '../errors.js'
 import type { TimeSpec } from '../layers/native.js'
@@ -571,6 +571,11 @@ export class LowLevelOps {
       }
       case Op.GETATTR:
         return s.attr(r.req, this.#getattr(this.#node(r.ino), r.fh), this.#t.attr)
+      case Op.STATX: {
+        // statx(2) asking for the birth time (lowlevel.c answers those of open upper files).
+        const node = this.#node(r.ino)
+        return s.statx(r.req, this.#getattr(node, r.fh), this.#btime(node, r.fh), this.#t.attr)
+      }
       case Op.SETATTR:
         return this.#setattr(s, r)
       case Op.READLINK:
@@ -839,6 +844,24 @@ export class LowLevelOps {
     const id = fh ?? this.#anyHandle(node)
     if (id === undefined) throw enoent('getattr')
     return statOfFstat(this.#u.inodes.ids, file.fstat(this.#u, id), BigInt(this.#nodes.ino(node)))
+  }
+
+  /**
+   * The birth time of a node's real object, as kernel overlayfs gives it (the upper copy's once
+   * there is one: a copy-up is a new file); undefined where the filesystem keeps none.
+   */
+  #btime(node: Node, kfd: number | undefined): bigint | undefined {
+    const path = this.#nodes.path(node)
+    let st: BigIntStats | undefined
+    if (path !== undefined) {
+      const e = this.#u.route(path).tryResolve(path)
+      if (e !== undefined) st = lstatSync(e.top.layer.hostPath(e.top.path), { bigint: true, throwIfNoEntry: false })
+    } else {
+      const id = (kfd === undefined ? undefined : this.#handleOf.get(kfd)) ?? this.#anyHandle(node)
+      const h = id === undefined ? undefined : this.#u.handles.get(id)
+      if (h !== undefined) st = fstatSync(h.fd, { bigint: true })
+    }
+    return st === undefined || st.birthtimeNs === 0n ? undefined : st.birthtimeNs
   }
 
   async #setattr(s: LowLevelSession, r: Request): Promise<void> {

@@ -15,7 +15,7 @@ export const Op = {
   UNLINK: 8, RMDIR: 9, SYMLINK: 10, RENAME: 11, LINK: 12, OPEN: 13, READ: 14, WRITE: 15,
   FLUSH: 16, RELEASE: 17, FSYNC: 18, OPENDIR: 19, READDIR: 20, RELEASEDIR: 21, FSYNCDIR: 22,
   STATFS: 23, SETXATTR: 24, GETXATTR: 25, LISTXATTR: 26, REMOVEXATTR: 27, CREATE: 28,
-  FALLOCATE: 29, EXIT: 30, READDIRPLUS: 31, TMPFILE: 32,
+  FALLOCATE: 29, EXIT: 30, READDIRPLUS: 31, TMPFILE: 32, STATX: 33,
 } as const
 
 export const OP_NAMES: readonly string[] = Object.keys(Op).map(k => k.toLowerCase())
@@ -73,6 +73,7 @@ interface Native {
   ll_reply_create(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number, fh: number, flags: number,
     backingId: number): void
   ll_reply_attr(s: unknown, req: number, attrTimeout: number): void
+  ll_reply_statx(s: unknown, req: number, attrTimeout: number, btimeSec: number, btimeNsec: number): void
   ll_reply_open(s: unknown, req: number, fh: number, flags: number, backingId: number): void
   ll_reply_buf(s: unknown, req: number, buf: Buffer, len: number): void
   ll_reply_xattr(s: unknown, req: number, n: number): void
@@ -351,6 +352,14 @@ export class LowLevelSession {
   attr(req: number, st: UnionStat, attrTimeout: number): void {
     this.#putStat(st)
     native.ll_reply_attr(this.#s, req, attrTimeout)
+  }
+
+  /** A STATX answer: the attributes, and the birth time in nanoseconds when known. */
+  statx(req: number, st: UnionStat, btimeNs: bigint | undefined, attrTimeout: number): void {
+    this.#putStat(st)
+    if (btimeNs === undefined) return native.ll_reply_statx(this.#s, req, attrTimeout, 0, -1)
+    const sec = btimeNs / NS
+    native.ll_reply_statx(this.#s, req, attrTimeout, Number(sec), Number(btimeNs - sec * NS))
   }
 
   /** `backingId`: with OpenFlags.PASSTHROUGH, what backingOpen gave. */

@@ -11,6 +11,9 @@ libc.syscall.restype = ctypes.c_long
 SYS_GETDENTS64 = {"x86_64": 217, "aarch64": 61}.get(os.uname().machine)
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
+STATX_BTIME = 0x800
+libc.statx.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_char_p]
 UTIME_NOW = (1 << 30) - 1
 UTIME_OMIT = (1 << 30) - 2
 
@@ -109,6 +112,18 @@ def do(op):
         return os.write(fds[op["fd"]], op["data"].encode())
     if name == "pwrite":
         return os.pwrite(fds[op["fd"]], op["data"].encode(), op["offset"])
+    if name == "btime":
+        # statx(2) asking for the birth time, of "path" (not following a last symlink) or of
+        # open fd "fd" (AT_EMPTY_PATH): [sec, nsec], or None where none is known.
+        buf = ctypes.create_string_buffer(256)
+        if "fd" in op:
+            checked(libc.statx(fds[op["fd"]], b"", AT_EMPTY_PATH, STATX_BTIME, buf))
+        else:
+            checked(libc.statx(AT_FDCWD, os.fsencode(p), AT_SYMLINK_NOFOLLOW, STATX_BTIME, buf))
+        mask = int.from_bytes(buf.raw[0:4], "little")
+        if not mask & STATX_BTIME:
+            return None
+        return [int.from_bytes(buf.raw[80:88], "little", signed=True), int.from_bytes(buf.raw[88:92], "little")]
     if name == "mmapwrite":
         # data written through a MAP_SHARED mapping of the open file at "offset", then msync
         data = op["data"].encode()
