@@ -5,7 +5,8 @@
 #   2. rebuild fuse-native from source (node-gyp-build then loads build/Release/fuse.node
 #      instead of the unpatched prebuild),
 #   3. build our host addon src/layers/native/build/Release/host.node,
-#   4. check that both load and are what the TS code expects.
+#   4. build our FUSE session addon src/fuse/native/build/Release/lowlevel.node,
+#   5. check that all three load and are what the TS code expects.
 # Needs: python3, make, a C compiler, libfuse2 (runtime) and the local Node headers
 # (`npm config get nodedir`; node-gyp would otherwise try to download them).
 set -euo pipefail
@@ -14,6 +15,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 fuse_pkg=node_modules/fuse-native
 host_dir=src/layers/native
+session_dir=src/fuse/native
 
 say() { echo "build-native: $*"; }
 die() { echo "build-native: $*" >&2; exit 1; }
@@ -53,7 +55,7 @@ stale() {
 bash scripts/fuse-native/apply-patch.sh
 
 # 2. fuse-native from source
-if stale "$fuse_pkg/build/Release/fuse.node" "$fuse_pkg/fuse-native.c" "$fuse_pkg/lowlevel.c" scripts/fuse-native/fuse-native.patch; then
+if stale "$fuse_pkg/build/Release/fuse.node" "$fuse_pkg/fuse-native.c" scripts/fuse-native/fuse-native.patch; then
   say "building fuse-native from source"
   gyp_build "$fuse_pkg"
 else
@@ -68,18 +70,33 @@ else
   say "host addon is up to date"
 fi
 
-# 4. verify: the patched native module is the one that loads, and the host addon has its calls.
+# 4. our FUSE session addon
+if stale "$session_dir/build/Release/lowlevel.node" "$session_dir"/*.c "$session_dir"/*.h "$session_dir/binding.gyp"; then
+  say "building the FUSE session addon"
+  gyp_build "$session_dir"
+else
+  say "FUSE session addon is up to date"
+fi
+
+# 5. verify: the patched native module is the one that loads, and our addons have their calls.
 want_rev=$(sed -n 's/^export const PATCH_REV = \([0-9]*\).*/\1/p' src/fuse/native-module.ts)
 [ -n "$want_rev" ] || die "no PATCH_REV in src/fuse/native-module.ts"
 node -e '
   const Fuse = require("fuse-native")
   if (Fuse.layerfsPatch !== Number(process.argv[1]))
     throw new Error("fuse-native loads patch rev " + Fuse.layerfsPatch + ", binding.ts wants " + process.argv[1])
-  if (typeof Fuse.native?.ll_mount !== "function") throw new Error("fuse-native lacks the lowlevel session (ll_mount)")
 ' "$want_rev" || die "fuse-native check failed"
 node -e '
   const host = require(process.argv[1])
   for (const f of ["mknod", "lutimens", "futimens", "lgetxattr", "llistxattr", "lsetxattr", "lremovexattr", "lseek", "openBeneath", "statAt", "renameAt", "mkdirAt", "chmodAt"])
     if (typeof host[f] !== "function") throw new Error("host addon lacks " + f)
 ' "$root/$host_dir/build/Release/host.node" || die "host addon check failed"
-say "ok: fuse-native (patch rev $want_rev, from source) and host addon load"
+want_ll=$(sed -n 's/^export const LOWLEVEL_VERSION = \([0-9]*\).*/\1/p' src/fuse/native-module.ts)
+node -e '
+  const ll = require(process.argv[1])
+  if (ll.layerfs_lowlevel_version !== Number(process.argv[2]))
+    throw new Error("the session addon is version " + ll.layerfs_lowlevel_version + ", src/fuse/native-module.ts wants " + process.argv[2])
+  for (const f of ["ll_mount", "ll_reply_open", "ll_backing_open", "ll_reply_statx"])
+    if (typeof ll[f] !== "function") throw new Error("the session addon lacks " + f)
+' "$root/$session_dir/build/Release/lowlevel.node" "$want_ll" || die "FUSE session addon check failed"
+say "ok: fuse-native (patch rev $want_rev, from source), the FUSE session addon (version $want_ll) and the host addon load"

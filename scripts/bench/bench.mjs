@@ -575,9 +575,12 @@ async function main() {
     if (!fs.existsSync(cli)) die(`${cli} is missing: build layerfs first (make setup)`)
     fs.cpSync(path.join(args.layerfs, 'dist'), path.join(lfs, 'dist'), { recursive: true })
     fs.copyFileSync(path.join(args.layerfs, 'package.json'), path.join(lfs, 'package.json'))
-    const hostNode = 'src/layers/native/build/Release/host.node'
-    fs.mkdirSync(path.dirname(path.join(lfs, hostNode)), { recursive: true })
-    fs.copyFileSync(path.join(args.layerfs, hostNode), path.join(lfs, hostNode))
+    for (const addon of ['src/layers/native/build/Release/host.node', 'src/fuse/native/build/Release/lowlevel.node']) {
+      // A checkout from before the session addon (it was inside fuse-native) has no second one.
+      if (!fs.existsSync(path.join(args.layerfs, addon))) continue
+      fs.mkdirSync(path.dirname(path.join(lfs, addon)), { recursive: true })
+      fs.copyFileSync(path.join(args.layerfs, addon), path.join(lfs, addon))
+    }
     fs.symlinkSync(path.join(args.layerfs, 'node_modules'), path.join(lfs, 'node_modules'))
   }
   fs.mkdirSync(fsDir)

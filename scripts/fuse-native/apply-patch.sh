@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Applies scripts/fuse-native/fuse-native.patch to node_modules/fuse-native (2.2.6), and puts
-# scripts/fuse-native/lowlevel.c (the lowlevel session, #included by the patched fuse-native.c)
-# beside it.
+# Applies scripts/fuse-native/fuse-native.patch to node_modules/fuse-native (2.2.6): what the
+# high-level binding (src/fuse/binding.ts, LAYERFS_BINDING=highlevel) needs of fuse-native.
+# Our FUSE session is an addon of its own (src/fuse/native).
 # Idempotent: exits 0 when the patch is already in place. A copy carrying an older revision of
 # this patch is restored from the npm tarball and patched anew. Fails loudly (exit 1) when the
 # package is missing, is another version, or the patch applies neither forward nor backward
@@ -19,8 +19,8 @@ version=$(node -p "require(process.argv[1]).version" "$pkg/package.json")
 [ "$version" = 2.2.6 ] || die "fuse-native is $version, the patch is for 2.2.6"
 
 # --fuzz=0: every hunk must match exactly, forward or backward, or we refuse.
-# Our own source file, copied whenever it differs (cmp), so that the build sees every change.
-cmp -s "$root/scripts/fuse-native/lowlevel.c" "$pkg/lowlevel.c" || cp "$root/scripts/fuse-native/lowlevel.c" "$pkg/lowlevel.c"
+# (Patch rev 5 and before had the session's source beside it: gone.)
+rm -f "$pkg/lowlevel.c"
 
 if patch -d "$pkg" -p1 -R --dry-run --fuzz=0 -s -f < "$patchfile" > /dev/null 2>&1; then
   echo "apply-patch: fuse-native patch already applied"

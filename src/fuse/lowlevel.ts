@@ -1,7 +1,7 @@
-// The lowlevel libfuse session of the patched fuse-native (rev 5, scripts/fuse-native/lowlevel.c):
+// Our FUSE session (the addon in src/fuse/native: lowlevel.c, libfuse 2.9's lowlevel API):
 // requests by node id, answered whenever JS is ready. This module only types the native calls
 // and encodes replies; what the node ids mean is nodes.ts's business, what requests do ll-ops.ts's.
-import { fuseNativeModule } from './native-module.js'
+import { lowlevelModule } from './native-module.js'
 import type { UnionStat } from '../union/inode.js'
 import type { StatFs } from '../layers/statfs.js'
 
@@ -93,7 +93,7 @@ interface Native {
   ll_fh_attr(handleFd: number, ino: bigint, attrTimeout: number): void
 }
 
-const native = fuseNativeModule() as Native
+const native = lowlevelModule() as Native
 
 function fdResult(r: number, syscall: string): number {
   if (r < 0) throw Object.assign(new Error(`${syscall}: errno ${-r}`), { errno: r, syscall })

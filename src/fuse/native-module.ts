@@ -1,28 +1,31 @@
-// The patched fuse-native's native module (build/Release/fuse.node, built from source by
-// scripts/build-native.sh), loaded by itself: the lowlevel session needs nothing of the
-// package's index.js, whose loading (node-gyp-build, nanoresource, fuse-shared-library) was
-// ~10 ms of every mount's start-up. Only src/fuse/ imports this.
+// The native parts of src/fuse/: our FUSE session addon (src/fuse/native, lowlevel.node, built
+// by scripts/build-native.sh), and the revision of our fuse-native patch that the high-level
+// binding (binding.ts) needs. Only src/fuse/ imports this.
 import { createRequire } from 'node:module'
 
-/** The patch revision the code is written against (scripts/fuse-native/fuse-native.patch). */
-export const PATCH_REV = 5
+/** The fuse-native patch revision binding.ts is written against (scripts/fuse-native/fuse-native.patch). */
+export const PATCH_REV = 6
 
-const FUSE_NODE = 'fuse-native/build/Release/fuse.node'
+/** The session addon's version the code is written against (src/fuse/native/lowlevel.c). */
+export const LOWLEVEL_VERSION = 1
+
+// From dist/fuse/ and from dist/bundle/ alike: two levels below the checkout.
+const LOWLEVEL_NODE = '../../src/fuse/native/build/Release/lowlevel.node'
 
 let loaded: unknown
 
-/** The native module, loaded once; throws (code ERR_FUSE_UNPATCHED) unless it is the patched build. */
-export function fuseNativeModule(): unknown {
+/** The session addon, loaded once; throws (code ERR_FUSE_NATIVE) unless it is this code's build. */
+export function lowlevelModule(): unknown {
   if (loaded !== undefined) return loaded
-  let m: { layerfs_patch_version?: number }
+  let m: { layerfs_lowlevel_version?: number }
   try {
-    m = createRequire(import.meta.url)(FUSE_NODE) as typeof m
+    m = createRequire(import.meta.url)(LOWLEVEL_NODE) as typeof m
   } catch (e) {
-    throw unpatched(`cannot load ${FUSE_NODE} (${(e as Error).message.split('\n')[0]})`)
+    throw unbuilt(`cannot load ${LOWLEVEL_NODE} (${(e as Error).message.split('\n')[0]})`)
   }
-  if (m.layerfs_patch_version !== PATCH_REV) throw unpatched(`patch rev ${String(m.layerfs_patch_version)}, want ${PATCH_REV}`)
+  if (m.layerfs_lowlevel_version !== LOWLEVEL_VERSION) throw unbuilt(`version ${String(m.layerfs_lowlevel_version)}, want ${LOWLEVEL_VERSION}`)
   return (loaded = m)
 }
 
-const unpatched = (why: string): Error =>
-  Object.assign(new Error(`fuse-native is not the layerfs-patched build (${why}): run scripts/build-native.sh`), { code: 'ERR_FUSE_UNPATCHED' })
+const unbuilt = (why: string): Error =>
+  Object.assign(new Error(`layerfs's FUSE session addon is not built for this code (${why}): run scripts/build-native.sh`), { code: 'ERR_FUSE_NATIVE' })

@@ -1,4 +1,4 @@
-// The FUSE protocol layerfs speaks (scripts/fuse-native/lowlevel.c, "protocol"): libfuse 2.9
+// The FUSE protocol layerfs speaks (src/fuse/native/lowlevel.c, "protocol"): libfuse 2.9
 // answers INIT as 7.19; lowlevel.c answers up to 7.40 around it (the kernel's own minor if
 // lower), so listings are READDIRPLUS (a name comes with its attributes: `ls -l` needs no
 // LOOKUP per name), requests carry up to 1 MiB, the kernel keeps symlink targets and, at 7.40

@@ -1,6 +1,8 @@
-// layerfs: a lowlevel libfuse 2.9 session for fuse-native (patch rev 5), #included at the end
-// of fuse-native.c by scripts/fuse-native/fuse-native.patch and copied next to it by
-// apply-patch.sh. See native-notes/lowlevel-binding.md for why it exists.
+// layerfs's FUSE session: libfuse 2.9's lowlevel API (the libfuse fuse-native links, from
+// fuse-shared-library) driven from Node.js, with what the kernel's later protocol minors add
+// around it. Its own addon (binding.gyp here, built by scripts/build-native.sh into
+// build/Release/lowlevel.node, loaded by src/fuse/native-module.ts). See
+// native-notes/lowlevel-binding.md for why it exists.
 //
 // The kernel sees one node id per *union inode* (chosen by JS), not one per path as with the
 // high-level API: hard links share one kernel inode, so attributes can be cached.
@@ -20,6 +22,17 @@
 //
 // Protocol: see "protocol" below (FUSE 7.40 answered around libfuse 2.9's 7.19).
 
+#define FUSE_USE_VERSION 29
+
+#include <uv.h>
+#include <node_api.h>
+#include <napi-macros.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <dirent.h>
 #include <sys/stat.h>
@@ -27,17 +40,10 @@
 #include <sys/ioctl.h>
 #include <sys/sysmacros.h>
 #include <time.h>
-#include <linux/stat.h>
+#include <fuse_lowlevel.h>
 #include <fuse_kernel.h>
 
-// glibc declares them only under _GNU_SOURCE, which fuse-native.c does not define.
-extern int dup3 (int oldfd, int newfd, int flags);
-extern int fallocate (int fd, int mode, off_t offset, off_t len);
-extern ssize_t copy_file_range (int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t len, unsigned int flags);
-extern int statx (int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf);
-#ifndef AT_EMPTY_PATH
-#define AT_EMPTY_PATH 0x1000
-#endif
+#include "values.h"
 
 #define LL_OP_INIT 0
 #define LL_OP_LOOKUP 1
@@ -924,12 +930,12 @@ static void ll_call (ll_session_t *s, napi_value fn, ll_req_t *r) {
   napi_create_double(env, (double) r->size, &argv[5]);
   napi_create_uint32(env, r->flags, &argv[6]);
   napi_create_uint32(env, r->mode, &argv[7]);
-  // Names as strings in the name codec of fuse-native.c (fuse_native_name: UTF-8, other
-  // bytes as lone surrogates): no Buffer and no decoding in JS per request. setxattr's value
-  // is data, and stays bytes.
-  if (r->name) fuse_native_name(env, r->name, &argv[8]);
+  // Names as strings in our name codec (values.c, ll_name: UTF-8, other bytes as lone
+  // surrogates): no Buffer and no decoding in JS per request. setxattr's value is data, and
+  // stays bytes.
+  if (r->name) ll_name(env, r->name, &argv[8]);
   else napi_get_undefined(env, &argv[8]);
-  if (r->name2 && r->op != LL_OP_SETXATTR) fuse_native_name(env, r->name2, &argv[9]);
+  if (r->name2 && r->op != LL_OP_SETXATTR) ll_name(env, r->name2, &argv[9]);
   else argv[9] = ll_bytes(env, r->name2, r->name2len);
   napi_get_undefined(env, &argv[10]); // (was write data: writes no longer reach JS)
   napi_create_double(env, (double) r->ino2, &argv[11]);
@@ -1804,7 +1810,11 @@ NAPI_METHOD(ll_close_fd) {
   NAPI_RETURN_INT32(close(fd) < 0 ? -errno : 0)
 }
 
-static void lowlevel_exports (napi_env env, napi_value exports) {
+// The addon's version, checked by src/fuse/native-module.ts against the code it was built for.
+static const uint32_t layerfs_lowlevel_version = 1;
+
+NAPI_INIT() {
+  NAPI_EXPORT_UINT32(layerfs_lowlevel_version)
   NAPI_EXPORT_FUNCTION(ll_dup_fd)
   NAPI_EXPORT_FUNCTION(ll_retarget_fd)
   NAPI_EXPORT_FUNCTION(ll_close_fd)
