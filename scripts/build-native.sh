@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
 # Builds layerfs's native parts; run by `make setup` after `npm ci` (as root, offline except the
 # npm and Debian registries). Idempotent and fast when everything is up to date:
-#   1. patch node_modules/fuse-native (scripts/fuse-native/apply-patch.sh),
-#   2. rebuild fuse-native from source (node-gyp-build then loads build/Release/fuse.node
-#      instead of the unpatched prebuild),
-#   3. build our host addon src/layers/native/build/Release/host.node,
-#   4. build our FUSE session addon src/fuse/native/build/Release/lowlevel.node,
-#   5. check that all three load and are what the TS code expects.
+#   1. build our host addon src/layers/native/build/Release/host.node,
+#   2. build our FUSE session addon src/fuse/native/build/Release/lowlevel.node (on libfuse 2.9:
+#      headers and link library from fuse-native's fuse-shared-library, native-notes/fuse-native.md),
+#   3. check that both load and are what the TS code expects.
+# fuse-native itself is neither patched nor rebuilt any more (its path-based binding is gone).
 # Needs: python3, make, a C compiler, libfuse2 (runtime) and the local Node headers
 # (`npm config get nodedir`; node-gyp would otherwise try to download them).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-fuse_pkg=node_modules/fuse-native
 host_dir=src/layers/native
 session_dir=src/fuse/native
 
@@ -50,19 +48,9 @@ stale() {
   return 1
 }
 
-# 1. patch
-[ -d "$fuse_pkg" ] || die "$fuse_pkg missing: run npm ci first"
-bash scripts/fuse-native/apply-patch.sh
+[ -d node_modules/fuse-shared-library ] || die "node_modules/fuse-shared-library (fuse-native's libfuse) missing: run npm ci first"
 
-# 2. fuse-native from source
-if stale "$fuse_pkg/build/Release/fuse.node" "$fuse_pkg/fuse-native.c" scripts/fuse-native/fuse-native.patch; then
-  say "building fuse-native from source"
-  gyp_build "$fuse_pkg"
-else
-  say "fuse-native build is up to date"
-fi
-
-# 3. host addon
+# 1. host addon
 if stale "$host_dir/build/Release/host.node" "$host_dir/host.c" "$host_dir/binding.gyp"; then
   say "building host addon"
   gyp_build "$host_dir"
@@ -70,7 +58,7 @@ else
   say "host addon is up to date"
 fi
 
-# 4. our FUSE session addon
+# 2. our FUSE session addon
 if stale "$session_dir/build/Release/lowlevel.node" "$session_dir"/*.c "$session_dir"/*.h "$session_dir/binding.gyp"; then
   say "building the FUSE session addon"
   gyp_build "$session_dir"
@@ -78,14 +66,7 @@ else
   say "FUSE session addon is up to date"
 fi
 
-# 5. verify: the patched native module is the one that loads, and our addons have their calls.
-want_rev=$(sed -n 's/^export const PATCH_REV = \([0-9]*\).*/\1/p' src/fuse/native-module.ts)
-[ -n "$want_rev" ] || die "no PATCH_REV in src/fuse/native-module.ts"
-node -e '
-  const Fuse = require("fuse-native")
-  if (Fuse.layerfsPatch !== Number(process.argv[1]))
-    throw new Error("fuse-native loads patch rev " + Fuse.layerfsPatch + ", binding.ts wants " + process.argv[1])
-' "$want_rev" || die "fuse-native check failed"
+# 3. verify: our addons load and have their calls.
 node -e '
   const host = require(process.argv[1])
   for (const f of ["mknod", "lutimens", "futimens", "lgetxattr", "llistxattr", "lsetxattr", "lremovexattr", "lseek", "openBeneath", "statAt", "renameAt", "mkdirAt", "chmodAt"])
@@ -99,4 +80,4 @@ node -e '
   for (const f of ["ll_mount", "ll_reply_open", "ll_backing_open", "ll_reply_statx"])
     if (typeof ll[f] !== "function") throw new Error("the session addon lacks " + f)
 ' "$root/$session_dir/build/Release/lowlevel.node" "$want_ll" || die "FUSE session addon check failed"
-say "ok: fuse-native (patch rev $want_rev, from source), the FUSE session addon (version $want_ll) and the host addon load"
+say "ok: the FUSE session addon (version $want_ll) and the host addon load"

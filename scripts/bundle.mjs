@@ -5,8 +5,8 @@
 // the bundle is older than it (tsc ran since). The bundle sits two levels below the root, as
 // dist/layers/native.js does: the host addon is found relative to it. Native modules and the
 // debug package (loaded only with DEBUG) stay outside, and so does what a daemon never loads
-// (less to parse at every start): commander, the high-level binding (dist/fuse/binding.js, with
-// fuse-native's index.js) and the image tools (dist/image/), imported from dist/ when used.
+// (less to parse at every start): commander and the image tools (dist/image/), imported from
+// dist/ when used.
 import { build } from 'esbuild'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -25,10 +25,8 @@ await build({
     name: 'outside',
     setup(b) {
       const dist = join(root, 'dist/')
-      // Imported from dist/ itself, by a path relative to the bundle's directory. (fuse-native's
-      // index.js would be a static import at the bundle's top: binding.js keeps it behind
-      // mount.js's dynamic import.)
-      const outside = path => path === join(dist, 'fuse/binding.js') || (path.startsWith(join(dist, 'image/')) && !path.endsWith('/subcommands.js'))
+      // Imported from dist/ itself, by a path relative to the bundle's directory.
+      const outside = path => path.startsWith(join(dist, 'image/')) && !path.endsWith('/subcommands.js')
       b.onResolve({ filter: /^\.\.?\// }, args => {
         const path = join(args.resolveDir, args.path)
         if (!outside(path) || outside(args.importer)) return undefined

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Everything layerfs needs on a fresh Debian machine (as root): Debian packages, npm packages,
-# the patched fuse-native and our host addon, the TypeScript build. Idempotent; quick when done.
+# our two native addons (the FUSE session, the host calls), the TypeScript build. Idempotent;
+# quick when done.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 say() { echo "setup: $*"; }
 
-# Debian packages: libfuse2 (fuse-native links libfuse.so.2), fuse3 (fusermount), attr
+# Debian packages: libfuse2 (our session addon links libfuse.so.2), fuse3 (fusermount), attr
 # (getfattr/setfattr for tests and users), and what the tests run on the mount.
 # test/engines runs podman and buildah on layerfs (runc: crun refuses hybrid cgroups; uidmap:
 # rootless; busybox-static: the base image; catatonit: the rootless pause process, which

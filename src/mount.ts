@@ -3,7 +3,6 @@
 // before every check has passed.
 import { execFile } from 'node:child_process'
 import fs from 'node:fs'
-import type { LayerFuse } from './fuse/binding.js'
 import { LowLevelFuse } from './fuse/lowlevel-fuse.js'
 import { mountLog } from './log.js'
 import type { MountOptions } from './options.js'
@@ -12,51 +11,16 @@ import { makeVolumeMountPoints } from './union/mount-points.js'
 import { IdMap } from './union/id-map.js'
 import { type OverlayXattrs, TRUSTED_XATTRS, USER_XATTRS } from './layers/format.js'
 import { canWriteTrustedXattrs } from './layers/upper.js'
-import { MountError, checkLayout, isRealRoot, mergeMountFlags, parseMountinfo } from './layout.js'
+import { MountError, checkLayout, isRealRoot, mergeMountFlags } from './layout.js'
 import { markStartUp } from './start-up.js'
 
 export { MountError, checkLayout, isMountPoint, parseMountinfo } from './layout.js'
-
-/** The libfuse options every layerfs mount gets (see native-notes/mount-options.md). */
-export function fuseOptions(o: MountOptions): string[] {
-  const opts = [
-    `fsname=${o.source}`,
-    'subtype=layerfs',
-    // st_ino from us: stable across copy-up and remount, d_ino equal to st_ino.
-    'use_ino',
-    // 128 KiB writes instead of 4 KiB: ~10x write throughput.
-    'big_writes',
-    'max_write=131072',
-    // Keep page caches across opens unless the file changed since (libfuse compares size and
-    // mtime at open): a hard link written through another name must not read stale pages.
-    'auto_cache',
-    // O_TRUNC reaches open (not a truncate after it): a truncating open copies up no data.
-    'atomic_o_trunc',
-    'entry_timeout=1',
-    // libfuse 2's path-based API gives each hard link its own kernel inode: cached attributes
-    // of one name would go stale when another name changes the file (nlink, size: reads cut
-    // short). Until the lowlevel binding shares one kernel inode per union inode, attributes
-    // are not cached (native-notes/hard-links-and-nodes.md).
-    'attr_timeout=0',
-    'negative_timeout=1',
-    // The kernel checks permissions against the modes we report, like overlayfs does.
-    'default_permissions',
-    // A fusermount helper unmounts if the daemon dies (even by SIGKILL): no mount is left
-    // answering ENOTCONN, and the next `layerfs mount` finds a clean mount point.
-    'auto_unmount',
-  ]
-  // As root, like kernel overlayfs, other users see the mount. (dev,suid: see setMountFlags.)
-  if (process.getuid?.() === 0) opts.push('allow_other')
-  if (o.upperdir === undefined || o.readOnly) opts.push('ro')
-  if (o.fuseDebug) opts.push('debug')
-  return opts
-}
 
 /** The mount(8) flags libfuse 2.9 passes on to fusermount (suid and dev it drops for a user). */
 const FUSERMOUNT_FLAGS = new Set(['exec', 'noexec', 'atime', 'noatime', 'sync', 'async', 'dirsync'])
 
 /**
- * The options of a lowlevel mount (the default binding): fuse_mount's and the session's. Cache
+ * The options of a mount: fuse_mount's and the session's. Cache
  * timeouts are ours to give per reply; one kernel inode per union inode makes them safe for
  * hard links (native-notes/lowlevel-binding.md).
  */
@@ -79,12 +43,6 @@ export function lowLevelOptions(o: MountOptions): { mount: string[]; session: st
  * dcache, nothing expires by time: changing the layers behind a mount is not supported.
  */
 export const CACHE_TIMEOUTS = { entry: 86_400, attr: 86_400, negative: 86_400 }
-
-/**
- * Which binding serves mounts: the lowlevel session, or (LAYERFS_BINDING=highlevel, for
- * comparison) fuse-native's path-based API.
- */
-export const useHighLevel = (): boolean => process.env['LAYERFS_BINDING'] === 'highlevel'
 
 export interface Mounted {
   readonly mountpoint: string
@@ -130,15 +88,8 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
   if (union.upper && o.noFsync) union.upper.noFsync = true
   makeVolumeMountPoints(union)
   markStartUp('layers')
-  let fuse: LayerFuse | LowLevelFuse
-  if (useHighLevel()) {
-    // fuse-native's path-based API, for comparison only: loaded when asked for.
-    const [{ LayerFuse }, { unionOps }] = await Promise.all([import('./fuse/binding.js'), import('./fuse/ops.js')])
-    fuse = new LayerFuse(mnt, unionOps(union), { options: fuseOptions(o) })
-  } else {
-    const { mount: mountOptions, session: sessionOptions } = lowLevelOptions(o)
-    fuse = new LowLevelFuse(mnt, union, { mountOptions, sessionOptions, timeouts: CACHE_TIMEOUTS })
-  }
+  const { mount: mountOptions, session: sessionOptions } = lowLevelOptions(o)
+  const fuse = new LowLevelFuse(mnt, union, { mountOptions, sessionOptions, timeouts: CACHE_TIMEOUTS })
   await fuse.mountAsync()
   markStartUp('fuse')
   try {
@@ -164,35 +115,18 @@ export async function mount(o: MountOptions, mountpoint: string): Promise<Mounte
   // Served until the kernel ends the connection: the last unmount, or the last user gone
   // after a lazy one (`umount -l` while a process still works inside, or a copy of the mount
   // in another mount namespace), as kernel overlayfs lives while its superblock is used. The
-  // lowlevel session sees that end itself (the device says ENODEV). fuse-native's path-based
-  // API does not tell: watch the mount table for it.
-  let watch: NodeJS.Timeout | undefined
-  if (fuse instanceof LowLevelFuse) {
-    void fuse.exited.then(() => {
-      mountLog('the kernel ended the connection to %s', mnt)
-      onClosed()
-    })
-  } else {
-    watch = setInterval(() => {
-      fs.promises.readFile('/proc/self/mountinfo', 'utf8').then(mi => {
-        if (!mountinfoHas(mi, mnt)) {
-          clearInterval(watch)
-          mountLog('%s is no longer mounted', mnt)
-          onClosed()
-        }
-      }, () => {})
-    }, 200)
-  }
+  // session sees that end itself (the device says ENODEV).
+  void fuse.exited.then(() => {
+    mountLog('the kernel ended the connection to %s', mnt)
+    onClosed()
+  })
 
   return {
     mountpoint: mnt,
     union,
     closed,
     unmount() {
-      unmounting ??= fuse.unmountAsync().then(() => {
-        clearInterval(watch)
-        onClosed()
-      }).then(settle)
+      unmounting ??= fuse.unmountAsync().then(() => onClosed()).then(settle)
       return unmounting
     },
   }
@@ -223,6 +157,3 @@ function overlayXattrsFor(o: MountOptions, workdir: string | undefined): Overlay
   return isRealRoot() ? TRUSTED_XATTRS : USER_XATTRS
 }
 
-function mountinfoHas(mi: string, mnt: string): boolean {
-  return parseMountinfo(mi).some(m => m.point === mnt && m.fstype === 'fuse.layerfs')
-}

@@ -1,5 +1,5 @@
 // The -o options libfuse 2.9 takes at mount, validated before they reach it: an unknown one
-// leaves a dead mount. Imports nothing (the lowlevel session uses it without fuse-native's index.js).
+// leaves a dead mount. Imports nothing.
 
 /** Flags libfuse 2.9.9 accepted here as root (each mounted once and checked in /proc/mounts). */
 const FLAG_OPTIONS = new Set([

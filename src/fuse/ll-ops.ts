@@ -403,12 +403,12 @@ export class LowLevelOps {
 
   /**
    * The entry of directory node `id` for a LOOKUP in it (#dirEntries), or undefined where the
-   * path is the way: a union with volumes or parked names, a node without a path (its name
+   * path is the way: a union with volumes, a node without a path (its name
    * went), anything not a directory, an error (the path way gives it).
    */
   #dirEntry(id: number): Entry | undefined {
     const u = this.#u
-    if (u.volumes.length > 0 || u.hidden.size > 0) return undefined
+    if (u.volumes.length > 0) return undefined
     const epoch = u.cache.epoch
     if (epoch !== this.#dirEntriesEpoch || this.#dirEntries.size >= DIR_ENTRIES) {
       this.#dirEntries.clear()

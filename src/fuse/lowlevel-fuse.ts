@@ -1,5 +1,4 @@
-// A union served through the lowlevel session: mount, serve, unmount. The counterpart of
-// LayerFuse (binding.ts, the high-level API), with the same lifecycle calls.
+// A union served through the lowlevel session: mount, serve, unmount.
 import { execFile } from 'node:child_process'
 import type { Union } from '../union/union.js'
 import { type CacheTimeouts, LowLevelOps } from './ll-ops.js'
@@ -29,7 +28,6 @@ export class LowLevelFuse {
     for (const o of opts.sessionOptions) {
       if (!SESSION_OPTIONS.test(o)) throw Object.assign(new Error(`invalid FUSE session option '${o}'`), { code: 'ERR_FUSE_OPTION' })
     }
-    union.parksHiddenNames = false
     this.#mnt = mnt
     this.#ops = new LowLevelOps(union, opts.timeouts)
     this.#opts = opts

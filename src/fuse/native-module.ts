@@ -1,10 +1,6 @@
-// The native parts of src/fuse/: our FUSE session addon (src/fuse/native, lowlevel.node, built
-// by scripts/build-native.sh), and the revision of our fuse-native patch that the high-level
-// binding (binding.ts) needs. Only src/fuse/ imports this.
+// The native part of src/fuse/: our FUSE session addon (src/fuse/native, lowlevel.node, built by
+// scripts/build-native.sh). Only src/fuse/ imports this.
 import { createRequire } from 'node:module'
-
-/** The fuse-native patch revision binding.ts is written against (scripts/fuse-native/fuse-native.patch). */
-export const PATCH_REV = 6
 
 /** The session addon's version the code is written against (src/fuse/native/lowlevel.c). */
 export const LOWLEVEL_VERSION = 1

@@ -23,7 +23,7 @@ export function getattr(u: Union, path: string): UnionStat {
  */
 export function tryGetattr(u: Union, path: string): UnionStat | undefined {
   u = u.route(path)
-  const e = u.hidden.get(path) ?? u.tryResolve(path)
+  const e = u.tryResolve(path)
   return e && statOfEntry(u, e, path).st
 }
 

@@ -9,7 +9,6 @@ import { RENAME_EXCHANGE, RENAME_NOREPLACE, type UpperLayer } from '../layers/up
 import { copyUp, ensureUpperDir, waitCopyUp } from './copy-up.js'
 import { type Entry, baseName, parentOf } from './entry.js'
 import { lowerHasName, tryResolve } from './lookup.js'
-import { hide, isHiddenName, unhide } from './hidden.js'
 import { isEmptyDir } from './readdir.js'
 import type { Union } from './union.js'
 
@@ -177,7 +176,6 @@ export async function unlink(u: Union, path: string): Promise<void> {
 
 function unlinkNow(u: Union, path: string): void {
   const upper = u.requireUpper('unlink', path)
-  if (unhide(u, path)) return
   const e = u.resolve(path)
   if (e.isDir) throw fsError('EISDIR', 'unlink', path)
   const parent = ensureUpperDir(u, u.resolve(parentOf(path)))
@@ -284,7 +282,6 @@ async function exchangeNow(u: Union, upper: UpperLayer, from: string, to: string
 async function renameNow(u: Union, upper: UpperLayer, from: string, to: string, flags: number): Promise<void> {
   const src = u.resolve(from)
   if (from === to) return
-  if (u.main.parksHiddenNames && isHiddenName(baseName(to)) && !src.isDir && !u.tryResolve(to)) return hide(u, from, to)
   if (to.startsWith(from + '/')) throw fsError('EINVAL', 'rename', from)
   // Without redirects (redirect_dir=follow/nofollow, the userxattr format) a directory that
   // has lower layers cannot move: EXDEV, before anything is copied up, as the kernel's.

@@ -192,12 +192,6 @@ export function ftruncate(u: Union, id: number, size: number): void {
 export async function truncate(u: Union, path: string, size: number): Promise<void> {
   u = u.route(path)
   const upper = u.requireUpper('truncate', path)
-  const parked = u.hidden.get(path)
-  if (parked) {
-    // An unlinked open file: only an upper one can change (a lower one was opened read-only).
-    if (!parked.upper) throw fsError('EBADF', 'truncate', path)
-    return upper.truncate(parked.upper.path, size)
-  }
   const e = u.resolve(path)
   if (e.isDir) throw fsError('EISDIR', 'truncate', path)
   await copyUp(u, e)

@@ -60,14 +60,6 @@ export class Union implements Layers {
   readonly cache = new EntryCache()
   readonly inodes: InodeSpace
   readonly handles = new Handles()
-  /** Unlinked open files parked under libfuse's .fuse_hidden names (hidden.ts). */
-  readonly hidden = new Map<string, Entry>()
-  /**
-   * Whether a rename to a `.fuse_hidden...` name is libfuse 2's high-level API parking an
-   * unlinked open file (hidden.ts). The lowlevel binding sends unlinks as they are: there such
-   * a name is an ordinary name.
-   */
-  parksHiddenNames = true
   /**
    * Told of each finished copy-up (the union path): what the kernel caches of that object
    * (ctime, a directory's link count, a broken lower hard link's st_ino) has changed.

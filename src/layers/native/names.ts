@@ -1,5 +1,5 @@
 // File names are bytes; JS strings are UTF-16. The codec every layer of layerfs shares (the
-// patched fuse-native C, the host addon, and these functions do the same thing):
+// FUSE session addon's values.c, the host addon, and these functions do the same thing):
 //   - a name that is valid UTF-8 (nearly all) is the string it spells, exactly as before;
 //   - in any other name, each byte that is not part of a valid UTF-8 sequence is the lone
 //     surrogate U+DC80..U+DCFF (U+DC00 + byte): Python's "surrogateescape" (PEP 383).
