@@ -853,13 +853,18 @@ export class LowLevelOps {
   #btime(node: Node, kfd: number | undefined): bigint | undefined {
     const path = this.#nodes.path(node)
     let st: BigIntStats | undefined
-    if (path !== undefined) {
-      const e = this.#u.route(path).tryResolve(path)
-      if (e !== undefined) st = lstatSync(e.top.layer.hostPath(e.top.path), { bigint: true, throwIfNoEntry: false })
-    } else {
-      const id = (kfd === undefined ? undefined : this.#handleOf.get(kfd)) ?? this.#anyHandle(node)
-      const h = id === undefined ? undefined : this.#u.handles.get(id)
-      if (h !== undefined) st = fstatSync(h.fd, { bigint: true })
+    try {
+      if (path !== undefined) {
+        const e = this.#u.route(path).tryResolve(path)
+        if (e !== undefined) st = lstatSync(e.top.layer.hostPath(e.top.path), { bigint: true, throwIfNoEntry: false })
+      } else {
+        const id = (kfd === undefined ? undefined : this.#handleOf.get(kfd)) ?? this.#anyHandle(node)
+        const h = id === undefined ? undefined : this.#u.handles.get(id)
+        if (h !== undefined) st = fstatSync(h.fd, { bigint: true })
+      }
+    } catch {
+      // The attributes are what was asked for; a birth time that cannot be read is left out.
+      return undefined
     }
     return st === undefined || st.birthtimeNs === 0n ? undefined : st.birthtimeNs
   }
