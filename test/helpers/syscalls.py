@@ -242,6 +242,48 @@ def do(op):
             return do({"op": "fallocate", "fd": fd, "mode": op.get("mode", ""), "offset": op.get("offset", 0), "length": op["length"]})
         finally:
             os.close(fd)
+    if name == "twofd":
+        # Two opens of one path held at once ("first", "second": flags), then "steps" on either
+        # ("fd": "a" or "b"; "do": pwrite, read, ftruncate, mmapwrite or size), then both closed:
+        # what one open sees of what the other did, across a copy-up made by the second open.
+        # Self-contained, as pwritefile. Each step gives its value or its errno name; an open
+        # that fails ends the op with "a: ERRNO" or "b: ERRNO".
+        opened = {}
+        try:
+            for key, flags in (("a", op["first"]), ("b", op["second"])):
+                try:
+                    opened[key] = os.open(p, flags_of(flags))
+                except OSError as e:
+                    return "%s: %s" % (key, errno.errorcode.get(e.errno, str(e.errno)))
+            out = []
+            for st in op["steps"]:
+                fd = opened[st["fd"]]
+                try:
+                    if st["do"] == "pwrite":
+                        out.append(os.pwrite(fd, st["data"].encode(), st.get("offset", 0)))
+                    elif st["do"] == "read":
+                        out.append(content(os.pread(fd, 1 << 20, st.get("offset", 0)), {"digest": 256}))
+                    elif st["do"] == "ftruncate":
+                        os.ftruncate(fd, st["length"])
+                        out.append("ok")
+                    elif st["do"] == "size":
+                        out.append(os.fstat(fd).st_size)
+                    elif st["do"] == "mmapwrite":
+                        # Within the file only (a store past its end is SIGBUS).
+                        data = st["data"].encode()
+                        if os.fstat(fd).st_size < len(data):
+                            out.append("short")
+                        else:
+                            with mmap.mmap(fd, len(data)) as m:
+                                m[0:len(data)] = data
+                                m.flush()
+                            out.append("ok")
+                except OSError as e:
+                    out.append(errno.errorcode.get(e.errno, str(e.errno)))
+            return out
+        finally:
+            for fd in opened.values():
+                os.close(fd)
     if name == "tmpfilein":
         # open(dir, O_TMPFILE|O_RDWR, mode), write, fstat, a link of it (linkfd: through /proc,
         # or with "empty" by AT_EMPTY_PATH; its errno, or "ok"), close: self-contained.

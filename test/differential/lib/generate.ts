@@ -28,6 +28,7 @@ const WEIGHTS = {
   create: 6, pwrite: 8, append: 5, truncate: 4, unlink: 6, mkdir: 5, rmdir: 4, renameFile: 7, renameDir: 5,
   symlink: 3, link: 4, chmod: 3, chown: 3, utimens: 4, setxattr: 4, removexattr: 3, openw: 5,
   read: 6, readdir: 6, stat: 9, readlink: 1, getxattr: 2, listxattr: 2, exchange: 3, fallocate: 2, tmpfile: 1,
+  twofd: 4,
 }
 
 /**
@@ -41,6 +42,7 @@ const STACK_WEIGHTS = {
   create: 4, pwrite: 4, append: 2, truncate: 1, unlink: 5, mkdir: 5, rmdir: 3, renameFile: 5,
   symlink: 1, link: 2, chmod: 1, chown: 1, utimens: 1, setxattr: 1, removexattr: 1, openw: 1,
   read: 3, readdir: 5, stat: 5, readlink: 0, getxattr: 1, listxattr: 1, exchange: 2, fallocate: 0, tmpfile: 0,
+  twofd: 1,
 }
 /** Names for the stacking mode: the fixture's directories' and files' names come back often. */
 const STACK_NAMES = ['a', 'b', 'x', 'y', 'd1', 'd2', 'e', 'o', 'w', 'dw', 'g', 'p', 's', 't', 'u', 'dir1', 'dir1x', 'empty1', 'sub', 'f1', 'g1', 'm', 'mm', 'h', 'k', 'q', 'v']
@@ -147,6 +149,25 @@ export class Generator {
         if (empty) this.add(to, 'file')
         return { op: 'tmpfilein', path: r.chance(0.2) ? '.' : this.any('dir'), mode: r.pick(this.modes), data: this.data(), to, empty,
           fields: ['type', 'mode', 'uid', 'gid', 'size', 'nlink'] }
+      }
+      case 'twofd': {
+        // Two opens of one file at once: a reader open before the other's copy-up, a writer and
+        // a reader of one upper file (served or passed through: ll-ops.ts #backingFor), what
+        // each sees of the other's writes, truncates and shared mappings.
+        const flags = ['O_RDONLY', 'O_RDONLY', 'O_RDWR', 'O_WRONLY', 'O_WRONLY|O_APPEND', 'O_RDWR|O_CREAT']
+        const path = this.any('file')
+        const first = r.pick(flags)
+        const second = r.pick(flags)
+        if (first.includes('O_CREAT') || second.includes('O_CREAT')) this.add(path, 'file')
+        const steps = Array.from({ length: 2 + r.int(3) }, () => {
+          const fd = r.pick(['a', 'b'])
+          const what = r.pick(['pwrite', 'pwrite', 'read', 'read', 'ftruncate', 'size', 'mmapwrite'])
+          if (what === 'pwrite') return { fd, do: what, offset: r.pick(OFFSETS), data: this.data() }
+          if (what === 'ftruncate') return { fd, do: what, length: r.pick(LENGTHS) }
+          if (what === 'mmapwrite') return { fd, do: what, data: r.pick(['M', 'mmap']) }
+          return { fd, do: what }
+        })
+        return { op: 'twofd', path, first, second, steps }
       }
       case 'fallocate': {
         // Open for writing (a copy-up), then fallocate: grow, keep size, punch a hole.
