@@ -184,13 +184,24 @@ export class LowLevelOps {
    * also drop S_ISGID without group-exec for a caller outside the file's group (lowlevel.c,
    * ll_kill_sgid), which needs the same: the file's group in the caller's terms.
    */
-  #attrsInC(kfd: number, id: number, path: string): void {
+  #attrsInC(kfd: number, id: number, path: string, attrTimeout: number): void {
     const h = this.#u.handles.get(id)
     if (h === undefined || !h.upper || (h.flags & O_ACCMODE) === O_RDONLY) return
     const u = this.#u.route(path)
     const e = u.tryResolve(path)
     if (e === undefined || e.lowerData !== undefined || (e.top.stat.mode & S_IFMT) !== S_IFREG || !u.inodes.ids.identity) return
-    kernelFd.attrsInC(kfd, u.inodes.inoOf(e), this.#t.attr)
+    kernelFd.attrsInC(kfd, u.inodes.inoOf(e), attrTimeout)
+  }
+
+  /**
+   * How long the kernel may keep a node's attributes: the mount's timeout, but none while files
+   * of the node are passed through. The kernel drops them itself after a write(2) there, not
+   * after a store through a shared mapping, which changes the backing file's mtime and ctime
+   * behind its cache (xfstests generic/215 found it): each stat then asks, answered from the
+   * upper file. #backingFor and #releaseBacking drop what was cached before and during.
+   */
+  #attrTimeout(node: Node): number {
+    return this.#backing.has(node) ? 0 : this.#t.attr
   }
 
   /**
@@ -233,6 +244,8 @@ export class LowLevelOps {
     }
     this.#backing.set(node, { id: r, open: 1 })
     this.#passedThrough.set(kfd, node)
+    // Attributes cached before (for a day) would hide what shared mappings change (#attrTimeout).
+    this.#session!.invalidateInode(node)
     return r
   }
 
@@ -245,6 +258,7 @@ export class LowLevelOps {
     if (--b.open > 0) return
     this.#backing.delete(node)
     this.#session!.backingClose(b.id)
+    this.#session!.invalidateInode(node)
   }
 
   /** The union handle behind the kernel's handle. */
@@ -496,7 +510,7 @@ export class LowLevelOps {
   /** Reply an entry for `name` in `parent` (just made or looked up). */
   #entry(s: LowLevelSession, r: Request, parentId: number, name: string, path: string, st: UnionStat): void {
     const node = this.#lookedUp(parentId, name, path, st)
-    s.entry(r.req, node, st, this.#t.entry, this.#t.attr)
+    s.entry(r.req, node, st, this.#t.entry, this.#attrTimeout(node))
   }
 
   /** A fresh stat of a node's object: a changed st_ino (a broken lower hard link) re-keys it. */
@@ -557,7 +571,7 @@ export class LowLevelOps {
         if (!found) return s.negative(r.req, this.#t.negative)
         const node = this.#lookedUp(r.ino, name, path, found.st)
         if (found.e.isDir && this.#dirEntriesEpoch === u.cache.epoch) this.#dirEntries.set(node, found.e)
-        return s.entry(r.req, node, found.st, this.#t.entry, this.#t.attr)
+        return s.entry(r.req, node, found.st, this.#t.entry, this.#attrTimeout(node))
       }
       case Op.FORGET: {
         const node = this.#nodes.get(r.ino)
@@ -569,12 +583,14 @@ export class LowLevelOps {
         }
         return
       }
-      case Op.GETATTR:
-        return s.attr(r.req, this.#getattr(this.#node(r.ino), r.fh), this.#t.attr)
+      case Op.GETATTR: {
+        const node = this.#node(r.ino)
+        return s.attr(r.req, this.#getattr(node, r.fh), this.#attrTimeout(node))
+      }
       case Op.STATX: {
         // statx(2) asking for the birth time (lowlevel.c answers those of open upper files).
         const node = this.#node(r.ino)
-        return s.statx(r.req, this.#getattr(node, r.fh), this.#btime(node, r.fh), this.#t.attr)
+        return s.statx(r.req, this.#getattr(node, r.fh), this.#btime(node, r.fh), this.#attrTimeout(node))
       }
       case Op.SETATTR:
         return this.#setattr(s, r)
@@ -597,7 +613,7 @@ export class LowLevelOps {
           const to = joinPath(this.#path(r.ino2), name)
           file.linkTmpfile(u, tmpId, to)
           this.#nodes.named(tmp, this.#node(r.ino2), name)
-          return s.entry(r.req, tmp, this.#stat(to), this.#t.entry, this.#t.attr)
+          return s.entry(r.req, tmp, this.#stat(to), this.#t.entry, this.#attrTimeout(tmp))
         }
         const from = this.#path(r.ino)
         const name = (r.name2 as string)
@@ -662,8 +678,8 @@ export class LowLevelOps {
         // lowlevel.c drops that one (#attrsInC).
         return file.open(u, path, r.flags, { uid: r.uid, gid: r.gid, pid: r.pid }).then(id => {
           const kfd = this.#kernelHandle(node, id)
-          this.#attrsInC(kfd, id, path)
           const backing = this.#backingFor(node, kfd, id, this.#upperDataMode(path))
+          this.#attrsInC(kfd, id, path, this.#attrTimeout(node))
           if (backing > 0) s.open(r.req, kfd, OpenFlags.PASSTHROUGH, backing)
           else s.open(r.req, kfd, this.#keepCache(node, path))
         })
@@ -685,9 +701,9 @@ export class LowLevelOps {
         // before each write need not reach us, where we would answer ENODATA.
         if (this.#createdWithoutCapability(path)) s.noCapability(node, r)
         const kfd = this.#kernelHandle(node, fh)
-        this.#attrsInC(kfd, fh, path)
         const backing = this.#backingFor(node, kfd, fh, this.#upperDataMode(path))
-        s.create(r.req, node, st, this.#t.entry, this.#t.attr, kfd, backing > 0 ? OpenFlags.PASSTHROUGH : 0, backing)
+        this.#attrsInC(kfd, fh, path, this.#attrTimeout(node))
+        s.create(r.req, node, st, this.#t.entry, this.#attrTimeout(node), kfd, backing > 0 ? OpenFlags.PASSTHROUGH : 0, backing)
         return
       }
       case Op.TMPFILE: {
@@ -709,7 +725,7 @@ export class LowLevelOps {
         const kfd = this.#kernelHandle(node, fh)
         const backing = this.#backingFor(node, kfd, fh, this.#u.route(dirPath) === this.#u.main ? st.mode : undefined)
         // Its attributes as they are: nlink 0, as fstat shows it on kernel overlayfs.
-        s.create(r.req, node, st, this.#t.entry, this.#t.attr, kfd, backing > 0 ? OpenFlags.PASSTHROUGH : 0, backing)
+        s.create(r.req, node, st, this.#t.entry, this.#attrTimeout(node), kfd, backing > 0 ? OpenFlags.PASSTHROUGH : 0, backing)
         return
       }
       case Op.RELEASE: {
@@ -900,7 +916,7 @@ export class LowLevelOps {
         atime,
         mtime,
       })
-      return s.attr(r.req, this.#getattr(node, r.fh), this.#t.attr)
+      return s.attr(r.req, this.#getattr(node, r.fh), this.#attrTimeout(node))
     }
     if (set & SetAttr.MODE) await attr.chmod(u, path, mode)
     if (set & (SetAttr.UID | SetAttr.GID)) {
@@ -912,7 +928,7 @@ export class LowLevelOps {
       else await file.truncate(u, path, size)
     }
     if (set & (SetAttr.ATIME | SetAttr.MTIME | SetAttr.ATIME_NOW | SetAttr.MTIME_NOW)) await attr.utimens(u, path, ...timesOf(set, atimeNs, mtimeNs))
-    s.attr(r.req, this.#getattr(node, r.fh), this.#t.attr)
+    s.attr(r.req, this.#getattr(node, r.fh), this.#attrTimeout(node))
   }
 
   /** The listing a READDIR(PLUS) reads from: taken at the first read and again at a rewind (offset 0), as getdents sees it. */
@@ -994,7 +1010,8 @@ export class LowLevelOps {
         if (st) nodeid = this.#lookedUp(d.node, name, path, st)
       }
       const type = ((st?.mode ?? modes[i]!) & S_IFMT) >>> 12
-      used = putDirentPlus(out, used, bytes, i + 1, type, st?.ino ?? inos[i]!, nodeid, st, this.#t.entry, this.#t.attr)
+      used = putDirentPlus(out, used, bytes, i + 1, type, st?.ino ?? inos[i]!, nodeid, st, this.#t.entry,
+        nodeid === 0 ? this.#t.attr : this.#attrTimeout(nodeid))
     }
     s.buf(r.req, out, used)
   }

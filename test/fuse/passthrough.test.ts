@@ -96,6 +96,30 @@ t.test('every order of opens: served, passed through, and the switch between the
   await tw.lowersUnchanged(t)
 })
 
+// Regression (xfstests generic/215): a store through a shared mapping of a passed-through file
+// changes the backing file's mtime and ctime, and the kernel drops no cached attributes for it
+// (it does after a write(2)): stat after the close showed the times from before, cached for a
+// day.
+const MMAP_STORE = `import mmap, os
+fd = os.open("mm", os.O_RDWR)
+m = mmap.mmap(fd, 4)
+m[0:2] = b"MM"
+m.close()
+os.close(fd)
+`
+
+t.test('a store through a shared mapping changes mtime and ctime, as stat shows', async t => {
+  const tw = await twinMounts(t, build, { lowers: 1 })
+  const script = join(freshDir('mmap-store'), 'store.py')
+  writeFileSync(script, MMAP_STORE)
+  // The times as stat shows them first (so the kernel has them cached), then after the store.
+  const [l] = await tw.same(t, `printf xxxx > mm && m=$(stat -c %.9Y mm) && c=$(stat -c %.9Z mm) && sleep 0.05 && ` +
+    `python3 ${script} && if [ "$(stat -c %.9Y mm)" != "$m" ]; then echo mtime changed; fi && ` +
+    `if [ "$(stat -c %.9Z mm)" != "$c" ]; then echo ctime changed; fi && cat mm`, { code: 0 })
+  t.equal(l.stdout, 'mtime changed\nctime changed\nMMxx', 'the new times')
+  await tw.sameUpper(t)
+})
+
 /**
  * Whether reads of an open upper file bypass the daemon: a file is read through the mount, its
  * upper copy is changed behind the mount, and the same open file read again. Served, the kernel
