@@ -147,9 +147,9 @@ function setTime(a: Uint32Array, i: number, ns: bigint): void {
  * at most (the kernel's own may be lower), 19 (libfuse 2.9's own) to 40; from 21 listings are
  * READDIRPLUS, from 28 requests are up to 1 MiB and renameat2's flags, O_TMPFILE, SEEK_DATA
  * and copy_file_range are served, from 40 files may be passed through (lowlevel.c,
- * "protocol"). `passthrough`: ask for it (it takes CAP_SYS_ADMIN as well). `threaded`: a FUSE thread of its own reads the requests
- * (READ and WRITE go on while JS is busy) rather than the JS thread (one thread hop less per
- * request). `spinUs`: when the JS thread reads, how long it waits awake for the next request
+ * "protocol"). `passthrough`: ask for it (it takes CAP_SYS_ADMIN as well). `threaded`: a FUSE
+ * thread of its own reads the requests (READ and WRITE go on while JS is busy) rather than the
+ * JS thread (one thread hop less per request). `spinUs`: when the JS thread reads, how long it waits awake for the next request
  * after answering, instead of sleeping (a sleeping thread's wake-up costs more than a request on
  * a VM: lstat of 56k names 5.9 -> 3.5 s on this machine, native-notes/lowlevel-binding.md).
  */
