@@ -51,7 +51,7 @@ stale() {
 [ -d node_modules/fuse-shared-library ] || die "node_modules/fuse-shared-library (fuse-native's libfuse) missing: run npm ci first"
 
 # 1. host addon
-if stale "$host_dir/build/Release/host.node" "$host_dir/host.c" "$host_dir/binding.gyp"; then
+if stale "$host_dir/build/Release/host.node" "$host_dir"/*.c "$host_dir"/*.h "$host_dir/binding.gyp"; then
   say "building host addon"
   gyp_build "$host_dir"
 else
@@ -59,7 +59,7 @@ else
 fi
 
 # 2. our FUSE session addon
-if stale "$session_dir/build/Release/lowlevel.node" "$session_dir"/*.c "$session_dir"/*.h "$session_dir/binding.gyp"; then
+if stale "$session_dir/build/Release/lowlevel.node" "$session_dir"/*.c "$session_dir"/*.h "$session_dir/binding.gyp" "$host_dir"/names.[ch]; then
   say "building the FUSE session addon"
   gyp_build "$session_dir"
 else

@@ -5,8 +5,9 @@
 {
   "targets": [{
     "target_name": "lowlevel",
-    "sources": ["lowlevel.c", "values.c"],
+    "sources": ["lowlevel.c", "values.c", "../../layers/native/names.c"],
     "include_dirs": [
+      "../../layers/native",
       "<!(node -e \"require('napi-macros')\")",
       "<!(node -e \"require('fuse-shared-library/include')\")"
     ],

@@ -18,7 +18,8 @@
 void populate_stat (uint32_t *ints, struct stat *stat);
 void populate_statvfs (uint32_t *ints, struct statvfs *statvfs);
 
-// A name (bytes, NUL-terminated; NULL for "") as a JS string, invalid UTF-8 kept byte for byte.
+// A name (bytes, NUL-terminated; NULL for "") as a JS string, in the name codec of
+// src/layers/native/names.c: invalid UTF-8 kept byte for byte.
 void ll_name (napi_env env, const char *name, napi_value *out);
 
 #endif

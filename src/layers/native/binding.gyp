@@ -3,7 +3,7 @@
 {
   "targets": [{
     "target_name": "host",
-    "sources": ["host.c"],
+    "sources": ["host.c", "names.c"],
     "cflags": ["-O2", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
     "defines": ["_GNU_SOURCE"]
   }]

@@ -37,6 +37,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "names.h"
+
 /* Both come from the kernel ABI; older headers may lack them. */
 #ifndef UTIME_NOW
 #define UTIME_NOW ((1l << 30) - 1l)
@@ -71,68 +73,11 @@ static void errno_strings(int err, char *name, size_t nlen, char *msg, size_t ml
   }
 }
 
-/* ---- the name codec (src/layers/native/names.ts; the same as in the patched fuse-native) --- */
-
-/* The length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0: invalid, overlong, a
- * surrogate, above U+10FFFF, or cut short. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n) {
-  unsigned char c = s[0];
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && s[1] < 0xA0) return 0;
-    if (c == 0xED && s[1] >= 0xA0) return 0;
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
-    if (c == 0xF0 && s[1] < 0x90) return 0;
-    if (c == 0xF4 && s[1] >= 0x90) return 0;
-    return 4;
-  }
-  return 0;
-}
-
-/* bytes -> JS string: valid UTF-8 as is, otherwise each invalid byte as U+DC00 + byte. */
-static napi_status create_name(napi_env env, const char *name, size_t len, napi_value *out) {
-  const unsigned char *s = (const unsigned char *)name;
-  size_t i = 0, k;
-  while (i < len && (k = utf8_seq_len(s + i, len - i)) != 0) i += k;
-  if (i == len) return napi_create_string_utf8(env, name, len, out);
-  uint16_t *u = malloc(len * sizeof(uint16_t)); /* at most one unit per byte */
-  if (u == NULL) return napi_generic_failure;
-  size_t n = 0;
-  for (i = 0; i < len;) {
-    k = utf8_seq_len(s + i, len - i);
-    uint32_t cp;
-    if (k == 0) {
-      u[n++] = (uint16_t)(0xDC00 + s[i++]);
-      continue;
-    }
-    if (k == 1) cp = s[i];
-    else if (k == 2) cp = ((s[i] & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
-    else if (k == 3) cp = ((s[i] & 0x0Fu) << 12) | ((s[i + 1] & 0x3Fu) << 6) | (s[i + 2] & 0x3Fu);
-    else
-      cp = ((s[i] & 0x07u) << 18) | ((s[i + 1] & 0x3Fu) << 12) | ((s[i + 2] & 0x3Fu) << 6) |
-           (s[i + 3] & 0x3Fu);
-    if (cp >= 0x10000) {
-      cp -= 0x10000;
-      u[n++] = (uint16_t)(0xD800 + (cp >> 10));
-      u[n++] = (uint16_t)(0xDC00 + (cp & 0x3FF));
-    } else {
-      u[n++] = (uint16_t)cp;
-    }
-    i += k;
-  }
-  napi_status st = napi_create_string_utf16(env, (const char16_t *)u, n, out);
-  free(u);
-  return st;
-}
+/* ---- the name codec: names.c (bytes -> JS string), shared with the FUSE session addon ---- */
 
 static void set_string_prop(napi_env env, napi_value obj, const char *key, const char *val) {
   napi_value v;
-  if (create_name(env, val, strlen(val), &v) == napi_ok) napi_set_named_property(env, obj, key, v);
+  if (js_name(env, val, strlen(val), &v) == napi_ok) napi_set_named_property(env, obj, key, v);
 }
 
 /* Throw the Node-shaped error for errno `err` (positive). path and dest may be NULL. */
@@ -154,7 +99,7 @@ static void throw_errno(napi_env env, int err, const char *syscall_name, const c
   if (dest) snprintf(text + n, cap - n, " -> '%s'", dest);
 
   napi_value jmsg, error, jerrno;
-  if (create_name(env, text, strlen(text), &jmsg) != napi_ok ||
+  if (js_name(env, text, strlen(text), &jmsg) != napi_ok ||
       napi_create_error(env, NULL, jmsg, &error) != napi_ok) {
     free(text);
     napi_throw_error(env, name, msg);
@@ -915,7 +860,7 @@ static napi_value xattr_names(napi_env env, int dirfd, const char *name) {
   for (ssize_t at = 0; at < n;) {
     size_t len = strnlen(data + at, (size_t)(n - at));
     napi_value item;
-    NAPI_OK(create_name(env, data + at, len, &item));
+    NAPI_OK(js_name(env, data + at, len, &item));
     NAPI_OK(napi_set_element(env, result, index++, item));
     at += (ssize_t)len + 1;
   }
