@@ -127,7 +127,7 @@ export class LowLevelOps {
    * Passthrough: the backing id of each node with files open so (one per node while any is
    * open, as the kernel wants it), how many, and the node of each such kernel handle.
    */
-  readonly #backing = new Map<Node, { id: number; open: number }>()
+  readonly #backing = new Map<Node, { id: number; open: number; attrFd: number | undefined }>()
   readonly #passedThrough = new Map<number, Node>()
   /** Whether opens are still tried for passthrough (off once the kernel refused one for good). */
   #passthrough = true
@@ -186,11 +186,21 @@ export class LowLevelOps {
    */
   #attrsInC(kfd: number, id: number, path: string, attrTimeout: number): void {
     const h = this.#u.handles.get(id)
-    if (h === undefined || !h.upper || (h.flags & O_ACCMODE) === O_RDONLY) return
+    if (h === undefined || (h.flags & O_ACCMODE) === O_RDONLY) return
+    const ino = this.#inoForC(id, path)
+    if (ino !== undefined) kernelFd.attrsInC(kfd, ino, attrTimeout)
+  }
+
+  /**
+   * The union's st_ino of the file of handle `id`, where its fstat is the union's stat (an
+   * upper regular file with its data, owners not mapped): undefined elsewhere.
+   */
+  #inoForC(id: number, path: string): bigint | undefined {
+    if (!this.#u.handles.get(id)?.upper) return undefined
     const u = this.#u.route(path)
     const e = u.tryResolve(path)
-    if (e === undefined || e.lowerData !== undefined || (e.top.stat.mode & S_IFMT) !== S_IFREG || !u.inodes.ids.identity) return
-    kernelFd.attrsInC(kfd, u.inodes.inoOf(e), attrTimeout)
+    if (e === undefined || e.lowerData !== undefined || (e.top.stat.mode & S_IFMT) !== S_IFREG || !u.inodes.ids.identity) return undefined
+    return u.inodes.inoOf(e)
   }
 
   /**
@@ -224,9 +234,10 @@ export class LowLevelOps {
    * backing file). The kernel wants every open of an inode the same way at a time, on one
    * backing file (else EIO to the caller): a node with files open served stays served until
    * they close, and one open passed through passes every later open through. Setuid and setgid
-   * files stay served: a write's dropping of the bits is done by lowlevel.c there.
+   * files stay served: a write's dropping of the bits is done by lowlevel.c there. `path`: where
+   * the node's stats can be answered in C from then on (#inoForC); none for a nameless file.
    */
-  #backingFor(node: Node, kfd: number, id: number, mode: number | undefined): number {
+  #backingFor(node: Node, kfd: number, id: number, mode: number | undefined, path?: string): number {
     const b = this.#backing.get(node)
     if (b !== undefined) {
       b.open++
@@ -242,7 +253,19 @@ export class LowLevelOps {
       this.#passthrough = false
       return 0
     }
-    this.#backing.set(node, { id: r, open: 1 })
+    // Its stats come without a handle and uncached (#attrTimeout): answered in C where they can.
+    const ino = path === undefined ? undefined : this.#inoForC(id, path)
+    let attrFd: number | undefined
+    if (ino !== undefined) {
+      try {
+        attrFd = kernelFd.dup(kfd)
+        kernelFd.attrsInC(attrFd, ino, 0)
+        kernelFd.nodeAttrsInC(node, attrFd)
+      } catch {
+        // Out of descriptors: its stats are answered in JS instead.
+      }
+    }
+    this.#backing.set(node, { id: r, open: 1, attrFd })
     this.#passedThrough.set(kfd, node)
     // Attributes cached before (for a day) would hide what shared mappings change (#attrTimeout).
     this.#session!.invalidateInode(node)
@@ -258,6 +281,10 @@ export class LowLevelOps {
     if (--b.open > 0) return
     this.#backing.delete(node)
     this.#session!.backingClose(b.id)
+    if (b.attrFd !== undefined) {
+      kernelFd.nodeAttrsInC(node, -1)
+      kernelFd.close(b.attrFd)
+    }
     this.#session!.invalidateInode(node)
   }
 
@@ -678,7 +705,7 @@ export class LowLevelOps {
         // lowlevel.c drops that one (#attrsInC).
         return file.open(u, path, r.flags, { uid: r.uid, gid: r.gid, pid: r.pid }).then(id => {
           const kfd = this.#kernelHandle(node, id)
-          const backing = this.#backingFor(node, kfd, id, this.#upperDataMode(path))
+          const backing = this.#backingFor(node, kfd, id, this.#upperDataMode(path), path)
           this.#attrsInC(kfd, id, path, this.#attrTimeout(node))
           if (backing > 0) s.open(r.req, kfd, OpenFlags.PASSTHROUGH, backing)
           else s.open(r.req, kfd, this.#keepCache(node, path))
@@ -701,7 +728,7 @@ export class LowLevelOps {
         // before each write need not reach us, where we would answer ENODATA.
         if (this.#createdWithoutCapability(path)) s.noCapability(node, r)
         const kfd = this.#kernelHandle(node, fh)
-        const backing = this.#backingFor(node, kfd, fh, this.#upperDataMode(path))
+        const backing = this.#backingFor(node, kfd, fh, this.#upperDataMode(path), path)
         this.#attrsInC(kfd, fh, path, this.#attrTimeout(node))
         s.create(r.req, node, st, this.#t.entry, this.#attrTimeout(node), kfd, backing > 0 ? OpenFlags.PASSTHROUGH : 0, backing)
         return

@@ -91,6 +91,7 @@ interface Native {
   ll_retarget_fd(handleFd: number, fd: number): number
   ll_close_fd(handleFd: number): number
   ll_fh_attr(handleFd: number, ino: bigint, attrTimeout: number): void
+  ll_node_fd(nodeid: number, fd: number): void
 }
 
 const native = lowlevelModule() as Native
@@ -115,6 +116,11 @@ export const kernelFd = {
    * (lowlevel.c, "attributes of open files"): only where that is the union's stat.
    */
   attrsInC: (handleFd: number, ino: bigint, attrTimeout: number): void => native.ll_fh_attr(handleFd, ino, attrTimeout),
+  /**
+   * GETATTRs of the node that come without a handle (stat, fstat) are answered in C from `fd`,
+   * a descriptor registered with attrsInC; -1: no longer.
+   */
+  nodeAttrsInC: (nodeid: number, fd: number): void => native.ll_node_fd(nodeid, fd),
 }
 
 const STAT_INTS = 22

@@ -328,18 +328,83 @@ static int ll_fh_attr_get (int fd, ll_fh_attr_t *out) {
   return found;
 }
 
+// A node's own descriptor for GETATTRs without a handle (stat(2) and fstat(2) send none): JS
+// registers one (ll_node_fd, a dup registered with ll_fh_attr) while files of the node are
+// passed through, when it gives no attribute timeout for them (ll-ops.ts #attrTimeout): each
+// stat of such a file is then answered here. A short array sorted by node (the files open in
+// passthrough), under ll_fh_lock.
+typedef struct { uint64_t node; int fd; } ll_node_fd_t;
+static ll_node_fd_t *ll_node_fds;
+static size_t ll_node_fds_n, ll_node_fds_cap;
+
+// Where node is, or would go, in ll_node_fds (under ll_fh_lock).
+static size_t ll_node_fd_at (uint64_t node) {
+  size_t lo = 0, hi = ll_node_fds_n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (ll_node_fds[mid].node < node) lo = mid + 1; else hi = mid;
+  }
+  return lo;
+}
+
+// fd < 0 forgets the node's.
+static void ll_node_fd_set (uint64_t node, int fd) {
+  uv_once(&ll_fh_once, ll_fh_init);
+  uv_mutex_lock(&ll_fh_lock);
+  size_t at = ll_node_fd_at(node);
+  int there = at < ll_node_fds_n && ll_node_fds[at].node == node;
+  if (fd < 0) {
+    if (there) memmove(&ll_node_fds[at], &ll_node_fds[at + 1], (ll_node_fds_n - at - 1) * sizeof(ll_node_fd_t)), ll_node_fds_n--;
+  } else if (there) {
+    ll_node_fds[at].fd = fd;
+  } else {
+    if (ll_node_fds_n == ll_node_fds_cap) {
+      size_t cap = ll_node_fds_cap ? ll_node_fds_cap * 2 : 64;
+      ll_node_fd_t *grown = (ll_node_fd_t *) realloc(ll_node_fds, cap * sizeof(ll_node_fd_t));
+      if (grown == NULL) { uv_mutex_unlock(&ll_fh_lock); return; } // its GETATTRs go to JS
+      ll_node_fds = grown;
+      ll_node_fds_cap = cap;
+    }
+    memmove(&ll_node_fds[at + 1], &ll_node_fds[at], (ll_node_fds_n - at) * sizeof(ll_node_fd_t));
+    ll_node_fds[at].node = node;
+    ll_node_fds[at].fd = fd;
+    ll_node_fds_n++;
+  }
+  uv_mutex_unlock(&ll_fh_lock);
+}
+
+// The attributes of a registered descriptor: the handle's (fd >= 0), else the node's own; its
+// fstat (and statx with sx) and what ll_fh_attr registered. Under the lock throughout, so that
+// JS cannot clear and close the descriptor (ll_close_fd) and another file take its number in
+// between (the FUSE thread, LAYERFS_FUSE_THREAD=1, runs beside JS).
+static int ll_registered_attr (int fd, uint64_t node, ll_fh_attr_t *fa, struct stat *st, struct statx *sx) {
+  uv_once(&ll_fh_once, ll_fh_init);
+  uv_mutex_lock(&ll_fh_lock);
+  if (fd < 0 || (size_t) fd >= ll_fh_attrs_n || ll_fh_attrs[fd].ino == 0) {
+    size_t at = ll_node_fd_at(node);
+    fd = at < ll_node_fds_n && ll_node_fds[at].node == node ? ll_node_fds[at].fd : -1;
+  }
+  int ok = fd >= 0 && (size_t) fd < ll_fh_attrs_n && ll_fh_attrs[fd].ino != 0 &&
+    (sx == NULL || statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, sx) == 0) &&
+    fstat(fd, st) == 0 && S_ISREG(st->st_mode);
+  if (ok) *fa = ll_fh_attrs[fd];
+  uv_mutex_unlock(&ll_fh_lock);
+  return ok;
+}
+
 static void ll_reply_statx_of (fuse_req_t req, const struct stat *st, double timeout, const struct statx_timestamp *btime);
 
 static void ll_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   ll_fh_attr_t fa;
   struct stat st;
+  // fi: the kernel sent the handle (FUSE_GETATTR_FH, regular files only); else the node's own
+  // descriptor, if it has one.
+  int fd = fi ? (int) fi->fh : -1;
   if (LL_SESSION(req)->next_statx) {
-    // STATX (7.39): what GETATTR answers and the birth time. From the handle as below, with
+    // STATX (7.39): what GETATTR answers and the birth time. From the descriptor as below, with
     // statx(2) for the birth time; else JS.
     struct statx sx;
-    if (fi && ll_fh_attr_get((int) fi->fh, &fa) &&
-        statx((int) fi->fh, "", AT_EMPTY_PATH, STATX_BASIC_STATS | STATX_BTIME, &sx) == 0 &&
-        fstat((int) fi->fh, &st) == 0 && S_ISREG(st.st_mode)) {
+    if (ll_registered_attr(fd, ino, &fa, &st, &sx)) {
       st.st_ino = fa.ino;
       ll_reply_statx_of(req, &st, fa.timeout, (sx.stx_mask & STATX_BTIME) ? &sx.stx_btime : NULL);
       return;
@@ -349,8 +414,7 @@ static void ll_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
     ll_enqueue(LL_SESSION(req), r);
     return;
   }
-  // fi: the kernel sent the handle (FUSE_GETATTR_FH, regular files only).
-  if (fi && ll_fh_attr_get((int) fi->fh, &fa) && fstat((int) fi->fh, &st) == 0 && S_ISREG(st.st_mode)) {
+  if (ll_registered_attr(fd, ino, &fa, &st, NULL)) {
     st.st_ino = fa.ino;
     st.st_dev = 0;
     fuse_reply_attr(req, &st, fa.timeout);
@@ -1802,6 +1866,17 @@ NAPI_METHOD(ll_fh_attr) {
   return NULL;
 }
 
+// ll_node_fd(nodeid, fd): GETATTRs of the node without a handle are answered from fd (registered
+// with ll_fh_attr); fd < 0: no longer.
+NAPI_METHOD(ll_node_fd) {
+  NAPI_ARGV(2)
+  double node;
+  napi_get_value_double(env, argv[0], &node);
+  NAPI_ARGV_INT32(fd, 1)
+  ll_node_fd_set((uint64_t) node, fd);
+  return NULL;
+}
+
 // ll_close_fd(handleFd): the kernel released the handle
 NAPI_METHOD(ll_close_fd) {
   NAPI_ARGV(1)
@@ -1819,6 +1894,7 @@ NAPI_INIT() {
   NAPI_EXPORT_FUNCTION(ll_retarget_fd)
   NAPI_EXPORT_FUNCTION(ll_close_fd)
   NAPI_EXPORT_FUNCTION(ll_fh_attr)
+  NAPI_EXPORT_FUNCTION(ll_node_fd)
   NAPI_EXPORT_FUNCTION(ll_mount)
   NAPI_EXPORT_FUNCTION(ll_reply_err)
   NAPI_EXPORT_FUNCTION(ll_reply_entry)
