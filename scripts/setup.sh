@@ -14,8 +14,9 @@ say() { echo "setup: $*"; }
 # reaps conmon: podman's own waits 20 s for every attached container where pid 1 reaps late).
 # mmdebstrap: the Debian root that test/programs/apt.test.ts runs apt in (scripts/debian-root.sh).
 # xfsprogs: mkfs.xfs, for the layers on xfs with reflinks (test/helpers/scratch-fs.ts,
-# scripts/bench/run --storage xfs).
-want=(fuse3 attr sqlite3 git tar make gcc g++ python3 fuse-overlayfs podman buildah runc catatonit uidmap busybox-static mmdebstrap xfsprogs)
+# scripts/bench/run --storage xfs). libc6-dev and linux-libc-dev: the C headers the addons
+# build with; linux/fuse.h has the FUSE protocol's layouts (src/fuse/native/protocol.h).
+want=(fuse3 attr sqlite3 git tar make gcc g++ libc6-dev linux-libc-dev python3 fuse-overlayfs podman buildah runc catatonit uidmap busybox-static mmdebstrap xfsprogs)
 if apt-cache show libfuse2t64 >/dev/null 2>&1 && ! apt-cache show libfuse2 >/dev/null 2>&1; then
   want+=(libfuse2t64)
 else

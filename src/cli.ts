@@ -337,7 +337,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('mount lower layers (and an upper layer) at MOUNTPOINT')
     .argument('<mountpoint>')
     .option('-f, --foreground', 'stay in the foreground (SIGINT/SIGTERM/SIGHUP unmount)')
-    .option('-d, --debug', "libfuse's request trace on stderr, in the foreground (-o debug)")
+    .option('-d, --debug', 'the FUSE request trace on stderr, in the foreground (-o debug)')
     .option('-o, --options <opts>', 'lowerdir=L1[:L2...][,upperdir=U,workdir=W][,ro][,...] (repeatable; README lists every option)', collect, [] as string[])
     .addOption(new Option('--notify-fd <fd>').hideHelp())
     .addOption(new Option('--source <source>', 'what /proc/mounts shows as the source (mount.fuse\'s SOURCE)').hideHelp())

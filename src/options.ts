@@ -15,7 +15,7 @@ export interface MountOptions {
   workdir: string | undefined
   /** Mounted read-only (`ro`), even with an upper layer. */
   readOnly: boolean
-  /** libfuse's request trace on stderr (`-o debug`). */
+  /** The FUSE request trace on stderr (`-o debug`). */
   fuseDebug: boolean
   /** `nosuid` / `nodev` asked for; otherwise setuid files and device nodes work, as on overlayfs. */
   nosuid: boolean

@@ -9,12 +9,12 @@ import { fuseLog } from '../log.js'
 export interface LowLevelFuseOptions {
   /** fuse_mount's -o list: fsname, subtype, allow_other, default_permissions, auto_unmount, ro, ... */
   mountOptions: readonly string[]
-  /** fuse_lowlevel_new's -o list: max_write, big_writes, atomic_o_trunc, debug, ... */
+  /** The session's -o list (libfuse 2.9's names): max_write, big_writes, atomic_o_trunc, debug, ... */
   sessionOptions: readonly string[]
   timeouts: CacheTimeouts
 }
 
-/** The -o options fuse_lowlevel_new (libfuse 2.9) takes; anything else it refuses. */
+/** The session's -o options (protocol.c, ll_session_options, takes libfuse 2.9's names); anything else is refused. */
 const SESSION_OPTIONS = /^(debug|big_writes|atomic_o_trunc|async_read|sync_read|no_remote_lock|max_write=\d+|max_readahead=\d+|max_background=\d+|congestion_threshold=\d+)$/
 
 export class LowLevelFuse {

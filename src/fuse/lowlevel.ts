@@ -1,5 +1,5 @@
-// Our FUSE session (the addon in src/fuse/native: lowlevel.c, libfuse 2.9's lowlevel API):
-// requests by node id, answered whenever JS is ready. This module only types the native calls
+// Our FUSE session (the addon in src/fuse/native: lowlevel.c and protocol.c speak the kernel's
+// FUSE protocol; libfuse 2.9 only mounts and unmounts): requests by node id, answered whenever JS is ready. This module only types the native calls
 // and encodes replies; what the node ids mean is nodes.ts's business, what requests do ll-ops.ts's.
 import { lowlevelModule } from './native-module.js'
 import type { UnionStat } from '../union/inode.js'
@@ -36,7 +36,7 @@ export const OpenFlags = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_DIR: 4, PASSTHROUG
  */
 export interface Request {
   op: number
-  /** The libfuse request: pass it back to exactly one reply. 0 for init/forget/exit. */
+  /** The kernel's unique id of the request: pass it back to exactly one reply. 0 for init/forget/exit. */
   req: number
   /** The node the request is about; the parent for lookup/create/mkdir/mknod/symlink/unlink/rmdir/rename. */
   ino: number
@@ -150,7 +150,7 @@ function setTime(a: Uint32Array, i: number, ns: bigint): void {
 
 /**
  * How the session talks to the kernel. `protoMax`: the FUSE protocol minor answered at INIT,
- * at most (the kernel's own may be lower), 19 (libfuse 2.9's own) to 40; from 21 listings are
+ * at most (the kernel's own may be lower), 19 to 40; from 21 listings are
  * READDIRPLUS, from 28 requests are up to 1 MiB and renameat2's flags, O_TMPFILE, SEEK_DATA
  * and copy_file_range are served, from 40 files may be passed through (lowlevel.c,
  * "protocol"). `passthrough`: ask for it (it takes CAP_SYS_ADMIN as well). `threaded`: a FUSE
@@ -263,7 +263,8 @@ export class LowLevelSession {
 
   /**
    * Mounts `mnt` (fuse_mount with `mountOpts`, e.g. ['fsname=x', 'allow_other']) and starts the
-   * session (fuse_lowlevel_new with `sessionOpts`, e.g. ['max_write=131072']). Every request
+   * session (`sessionOpts` in libfuse 2.9's names, e.g. ['max_write=131072']: protocol.c,
+   * ll_session_options). Every request
    * goes to `onRequest`, on the JS thread; init and exit are handled here.
    */
   constructor(mnt: string, mountOpts: readonly string[], sessionOpts: readonly string[], onRequest: (r: Request) => void,

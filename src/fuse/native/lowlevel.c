@@ -1,8 +1,11 @@
-// layerfs's FUSE session: libfuse 2.9's lowlevel API (the libfuse fuse-native links, from
-// fuse-shared-library) driven from Node.js, with what the kernel's later protocol minors add
-// around it. Its own addon (binding.gyp here, built by scripts/build-native.sh into
-// build/Release/lowlevel.node, loaded by src/fuse/native-module.ts). See
-// native-notes/lowlevel-binding.md for why it exists.
+// layerfs's FUSE session: the kernel's FUSE protocol spoken from Node.js. Its own addon
+// (binding.gyp here, built by scripts/build-native.sh into build/Release/lowlevel.node, loaded
+// by src/fuse/native-module.ts). See native-notes/lowlevel-binding.md for why it exists.
+//
+// What is ours: reading requests from /dev/fuse, parsing them (protocol.c), negotiating INIT,
+// answering, and the notifications. What libfuse 2.9 (the library fuse-native links, from
+// fuse-shared-library) still does: fuse_mount and fuse_unmount only, that is, running
+// fusermount (unprivileged mounts, auto_unmount) and handing us the device's descriptor.
 //
 // The kernel sees one node id per *union inode* (chosen by JS), not one per path as with the
 // high-level API: hard links share one kernel inode, so attributes can be cached.
@@ -13,14 +16,14 @@
 // the thread that answers, as in fuse-overlayfs's loop: one thread hop per request, not two.
 // With `threaded` (LAYERFS_FUSE_THREAD=1) a FUSE thread of its own reads them (ll_thread) and
 // wakes the JS thread with uv_async_send() for each; READ and WRITE then go on while JS is busy.
-// Either way, READ, WRITE and FLUSH are answered in C where they are read, on the real file's
-// descriptor (see ll_read); every other request callback copies what it needs (names, xattr
-// values) into one malloc'd block and appends it to a queue; the JS thread drains the queue,
-// calls the JS dispatcher once per request, and JS answers with the ll_reply_* functions
-// below, synchronously or later (libfuse's lowlevel replies may come from any thread). forget
-// is answered where it is read (it has no reply) and only reported.
+// Either way, READ, WRITE, FALLOCATE, LSEEK and COPY_FILE_RANGE are answered in C where they
+// are read, on the real file's descriptor (see ll_read); every other request's handler copies
+// what it needs (names, xattr values) into one malloc'd block and appends it to a queue; the JS
+// thread drains the queue, calls the JS dispatcher once per request, and JS answers with the
+// ll_reply_* functions below, synchronously or later, by the request's unique id. FORGET is
+// answered where it is read (it has no reply) and only reported.
 //
-// Protocol: see "protocol" below (FUSE 7.40 answered around libfuse 2.9's 7.19).
+// Protocol: see "protocol" below (FUSE 7.12 to 7.40; protocol.c has the layouts).
 
 #define FUSE_USE_VERSION 29
 
@@ -28,6 +31,7 @@
 #include <node_api.h>
 #include <napi-macros.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +40,14 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <fuse_lowlevel.h>
-#include <fuse_kernel.h>
 
+#include "protocol.h"
 #include "values.h"
 
 #define LL_OP_INIT 0
@@ -83,9 +88,14 @@
 // Arguments handed to the JS dispatcher, in this order.
 #define LL_ARGC 16
 
+// setattr's to_set bits as JS takes them (libfuse's FUSE_SET_ATTR_*: the kernel's FATTR_* of
+// the same values, without FATTR_FH and FATTR_LOCKOWNER).
+#define LL_SETATTR_BITS (FATTR_MODE | FATTR_UID | FATTR_GID | FATTR_SIZE | FATTR_ATIME | FATTR_MTIME | \
+  FATTR_ATIME_NOW | FATTR_MTIME_NOW)
+
 typedef struct ll_req {
   struct ll_req *next;
-  fuse_req_t req;
+  uint64_t unique;   // the kernel's id of the request, to answer; 0: nothing to answer
   uint32_t op;
   uint64_t ino;      // the node the request is about (the parent for name ops)
   uint64_t ino2;     // rename's new parent, link's new parent
@@ -103,20 +113,12 @@ typedef struct ll_req {
 } ll_req_t;
 
 typedef struct {
-  struct fuse_session *se;
   struct fuse_chan *ch;     // fuse_mount's channel: owns the /dev/fuse descriptor
-  struct fuse_chan *sch;    // the session's channel (ll_chan_ops), on the same descriptor
-  uint32_t proto_max;       // the protocol minor we answer INIT with, at most (see ll_init_reply)
-  uint64_t init_unique;     // INIT's request id, to recognise libfuse's reply
-  uint32_t kernel_flags;    // the capabilities the kernel offered in INIT
-  uint32_t kernel_flags2;   // and the ones above bit 31 (FUSE_INIT_EXT, 7.36)
-  uint32_t kernel_minor;    // the protocol minor the kernel speaks
-  uint32_t stack_depth;     // passthrough wanted: the max_stack_depth to ask for; 0 not wanted
+  int fd;                   // that descriptor
+  ll_init_params_t params;  // what we ask INIT for (session options, protocol cap, passthrough)
+  int initialized;          // INIT is answered
+  int ended;                // the device has nothing more to give (unmounted or aborted)
   int passthrough;          // INIT negotiated FUSE_PASSTHROUGH (see "passthrough" below)
-  int next_plus;            // the request being processed was a READDIRPLUS (now a READDIR)
-  uint32_t next_rename_flags; // the request being processed was a RENAME2 (now a RENAME): its flags
-  int next_tmpfile;         // the request being processed was a TMPFILE (now a CREATE)
-  int next_statx;           // the request being processed was a STATX (now a GETATTR)
   uint64_t next_dir_fh;     // the last directory handle given (ll_opendir)
   int threaded;             // 1: a FUSE thread reads requests; 0: the JS thread polls the device
   pthread_t thread;
@@ -124,7 +126,7 @@ typedef struct {
   uv_poll_t poll;           // not threaded: the device is readable
   int polling;
   uint64_t spin_ns;         // not threaded: how long to wait awake for the next request
-  char *rbuf;               // not threaded: the request buffer
+  char *rbuf;               // the request buffer (of the thread that reads)
   size_t rbuf_size;
   uv_mutex_t lock;
   ll_req_t *head, *tail;
@@ -138,7 +140,7 @@ typedef struct {
   int64_t outstanding;      // requests handed to JS and not yet answered
   uint64_t answered;        // requests answered in JS, ever (ll_poll_cb: whether a round answered any)
   uint64_t handed;          // requests handed to JS, ever
-  char *iobuf;              // the FUSE thread's read buffer
+  char *iobuf;              // the reading thread's READ buffer
   size_t iobuf_size;
   // what INIT negotiated
   uint32_t proto_minor, max_write, want;
@@ -207,7 +209,72 @@ static void ll_nodeset_remove (struct ll_nodeset *set, uint64_t key) {
   }
 }
 
+
 static const char ll_capability[] = "security.capability";
+
+// ---- replies --------------------------------------------------------------------------------
+// One reply: fuse_out_header and the payload, in one writev (the kernel takes a reply in one
+// write). err: a positive errno, or 0. From any thread: each reply is one system call.
+static int ll_send (ll_session_t *s, uint64_t unique, int err, const struct iovec *payload, int n) {
+  struct fuse_out_header oh;
+  struct iovec v[4];
+  if (err < 0 || err >= 1000) {
+    fprintf(stderr, "layerfs: not an errno: %d, answered ERANGE\n", err);
+    err = ERANGE;
+  }
+  size_t len = sizeof(oh);
+  int count = 1;
+  for (int i = 0; !err && i < n && count < 4; i++) {
+    v[count++] = payload[i];
+    len += payload[i].iov_len;
+  }
+  oh.len = (uint32_t) len;
+  oh.error = -err;
+  oh.unique = unique;
+  v[0].iov_base = &oh;
+  v[0].iov_len = sizeof(oh);
+  if (s->params.debug) fprintf(stderr, "   unique: %" PRIu64 ", %s: %d, outsize: %zu\n", unique, err ? "error" : "success", -err, len);
+  ssize_t w;
+  do w = writev(s->fd, v, count); while (w < 0 && errno == EINTR);
+  if (w < 0) {
+    int e = errno;
+    // ENOENT: the request was interrupted and is gone; ENODEV: the connection has ended.
+    if (e != ENOENT && e != ENODEV && !s->ended) perror("layerfs: writing the FUSE device");
+    return -e;
+  }
+  return 0;
+}
+
+static void ll_reply_data (ll_session_t *s, uint64_t unique, const void *arg, size_t size) {
+  struct iovec v = { (void *) arg, size };
+  ll_send(s, unique, 0, &v, size ? 1 : 0);
+}
+
+// err 0: success without a payload.
+static void ll_reply_errno (ll_session_t *s, uint64_t unique, int err) {
+  ll_send(s, unique, err, NULL, 0);
+}
+
+// A notification (unique 0, the code in the error field); 0 or -errno.
+static int ll_notify (ll_session_t *s, int fd, int code, const struct iovec *payload, int n) {
+  struct fuse_out_header oh;
+  struct iovec v[4];
+  size_t len = sizeof(oh);
+  int count = 1;
+  for (int i = 0; i < n && count < 4; i++) {
+    v[count++] = payload[i];
+    len += payload[i].iov_len;
+  }
+  oh.len = (uint32_t) len;
+  oh.error = code;
+  oh.unique = 0;
+  v[0].iov_base = &oh;
+  v[0].iov_len = sizeof(oh);
+  if (s->proto_minor < 12) return -ENOSYS;
+  ssize_t w;
+  do w = writev(fd, v, count); while (w < 0 && errno == EINTR);
+  return w < 0 ? -errno : 0;
+}
 
 static void ll_enqueue (ll_session_t *s, ll_req_t *r) {
   r->next = NULL;
@@ -219,55 +286,40 @@ static void ll_enqueue (ll_session_t *s, ll_req_t *r) {
   if (s->threaded) uv_async_send(&s->async);
 }
 
-// One block: the struct, then the names and data it points to (NUL-terminated copies).
-static ll_req_t * ll_new (fuse_req_t req, uint32_t op, fuse_ino_t ino,
+// One block: the struct, then the names and data it points to (NUL-terminated copies). in:
+// the request it answers (its id and caller), or NULL for one that JS only hears of.
+static ll_req_t * ll_new (const ll_in_t *in, uint32_t op, uint64_t ino,
     const char *name, const char *name2, size_t name2len) {
   size_t nl = name ? strlen(name) : 0;
   size_t n2 = name2 ? name2len : 0;
   ll_req_t *r = (ll_req_t *) calloc(1, sizeof(ll_req_t) + (name ? nl + 1 : 0) + (name2 ? n2 + 1 : 0));
   if (r == NULL) return NULL;
   char *p = (char *) (r + 1);
-  r->req = req;
   r->op = op;
   r->ino = ino;
   if (name) { r->name = p; memcpy(p, name, nl + 1); r->namelen = nl; p += nl + 1; }
   if (name2) { r->name2 = p; memcpy(p, name2, n2); p[n2] = 0; r->name2len = n2; }
-  if (req) {
-    const struct fuse_ctx *ctx = fuse_req_ctx(req);
-    r->uid = ctx->uid;
-    r->gid = ctx->gid;
-    r->pid = ctx->pid;
-    r->umask = ctx->umask;
+  if (in) {
+    r->unique = in->h->unique;
+    r->uid = in->h->uid;
+    r->gid = in->h->gid;
+    r->pid = in->h->pid;
   }
   return r;
 }
 
-#define LL_SESSION(req) ((ll_session_t *) fuse_req_userdata(req))
-#define LL_NEW_OR_FAIL(r, req, ...) \
-  ll_req_t *r = ll_new(req, __VA_ARGS__); \
-  if (r == NULL) { fuse_reply_err(req, ENOMEM); return; }
+#define LL_NEW_OR_FAIL(r, s, in, ...) \
+  ll_req_t *r = ll_new(in, __VA_ARGS__); \
+  if (r == NULL) { ll_reply_errno(s, (in)->h->unique, ENOMEM); return; }
 
-static void ll_set_fi (ll_req_t *r, struct fuse_file_info *fi) {
-  if (fi) { r->fh = fi->fh; r->has_fh = 1; r->flags = fi->flags; }
+#define LL_ARG(type, in) ((const type *) (in)->arg)
+
+static void ll_lookup (ll_session_t *s, const ll_in_t *in) {
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_LOOKUP, in->h->nodeid, in->name, NULL, 0)
+  ll_enqueue(s, r);
 }
 
-static void ll_init (void *userdata, struct fuse_conn_info *conn) {
-  ll_session_t *s = (ll_session_t *) userdata;
-  // What libfuse answers: the lower of the kernel's minor and its own (ll_init_reply may raise it).
-  s->proto_minor = conn->proto_minor < FUSE_KERNEL_MINOR_VERSION ? conn->proto_minor : FUSE_KERNEL_MINOR_VERSION;
-  s->max_write = conn->max_write;
-  s->want = conn->want;
-  // JS hears of INIT once the reply is out (ll_process), with what it negotiated.
-}
-
-static void ll_lookup (fuse_req_t req, fuse_ino_t parent, const char *name) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_LOOKUP, parent, name, NULL, 0)
-  ll_enqueue(LL_SESSION(req), r);
-}
-
-static void ll_forget (fuse_req_t req, fuse_ino_t ino, unsigned long nlookup) {
-  ll_session_t *s = LL_SESSION(req);
-  fuse_reply_none(req);
+static void ll_forget_one (ll_session_t *s, uint64_t ino, uint64_t nlookup) {
   uv_mutex_lock(&s->nocap_lock);
   ll_nodeset_remove(&s->nocap, ino);
   uv_mutex_unlock(&s->nocap_lock);
@@ -275,6 +327,20 @@ static void ll_forget (fuse_req_t req, fuse_ino_t ino, unsigned long nlookup) {
   if (r == NULL) return; // the node stays known: a leak, never a wrong answer
   r->size = nlookup;
   ll_enqueue(s, r);
+}
+
+static void ll_forget (ll_session_t *s, const ll_in_t *in) {
+  ll_forget_one(s, in->h->nodeid, LL_ARG(struct fuse_forget_in, in)->nlookup);
+}
+
+static void ll_batch_forget (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_forget_one *f = (const struct fuse_forget_one *) in->data;
+  size_t n = in->datalen / sizeof(*f);
+  for (size_t i = 0; i < n; i++) {
+    struct fuse_forget_one one;
+    memcpy(&one, f + i, sizeof(one));  // the read buffer promises no alignment
+    ll_forget_one(s, one.nodeid, one.nlookup);
+  }
 }
 
 // ---- attributes of open files ---------------------------------------------------------------
@@ -392,120 +458,137 @@ static int ll_registered_attr (int fd, uint64_t node, ll_fh_attr_t *fa, struct s
   return ok;
 }
 
-static void ll_reply_statx_of (fuse_req_t req, const struct stat *st, double timeout, const struct statx_timestamp *btime);
+static void ll_reply_statx_of (ll_session_t *s, uint64_t unique, const struct stat *st, double timeout, const struct statx_timestamp *btime) {
+  struct ll_statx_out out;
+  ll_statx_of(st, timeout, btime, &out);
+  ll_reply_data(s, unique, &out, sizeof(out));
+}
 
-static void ll_getattr (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+static void ll_reply_attr_of (ll_session_t *s, uint64_t unique, const struct stat *st, double timeout) {
+  struct fuse_attr_out out;
+  ll_attr_out_of(st, timeout, &out);
+  ll_reply_data(s, unique, &out, sizeof(out));
+}
+
+// GETATTR, and STATX (7.39): what GETATTR answers and the birth time.
+static void ll_getattr (ll_session_t *s, const ll_in_t *in, int statx) {
   ll_fh_attr_t fa;
   struct stat st;
-  // fi: the kernel sent the handle (FUSE_GETATTR_FH, regular files only); else the node's own
+  uint64_t ino = in->h->nodeid, fh;
+  uint32_t gflags;
+  if (statx) { gflags = LL_ARG(struct ll_statx_in, in)->getattr_flags; fh = LL_ARG(struct ll_statx_in, in)->fh; }
+  else { gflags = LL_ARG(struct fuse_getattr_in, in)->getattr_flags; fh = LL_ARG(struct fuse_getattr_in, in)->fh; }
+  // The kernel sent the handle (FUSE_GETATTR_FH, regular files only); else the node's own
   // descriptor, if it has one.
-  int fd = fi ? (int) fi->fh : -1;
-  if (LL_SESSION(req)->next_statx) {
-    // STATX (7.39): what GETATTR answers and the birth time. From the descriptor as below, with
-    // statx(2) for the birth time; else JS.
+  int has_fh = (gflags & FUSE_GETATTR_FH) != 0;
+  int fd = has_fh ? (int) fh : -1;
+  if (statx) {
+    // From the descriptor as below, with statx(2) for the birth time; else JS.
     struct statx sx;
     if (ll_registered_attr(fd, ino, &fa, &st, &sx)) {
       st.st_ino = fa.ino;
-      ll_reply_statx_of(req, &st, fa.timeout, (sx.stx_mask & STATX_BTIME) ? &sx.stx_btime : NULL);
+      ll_reply_statx_of(s, in->h->unique, &st, fa.timeout, (sx.stx_mask & STATX_BTIME) ? &sx.stx_btime : NULL);
       return;
     }
-    LL_NEW_OR_FAIL(r, req, LL_OP_STATX, ino, NULL, NULL, 0)
-    if (fi) { r->fh = fi->fh; r->has_fh = 1; }
-    ll_enqueue(LL_SESSION(req), r);
-    return;
-  }
-  if (ll_registered_attr(fd, ino, &fa, &st, NULL)) {
+  } else if (ll_registered_attr(fd, ino, &fa, &st, NULL)) {
     st.st_ino = fa.ino;
     st.st_dev = 0;
-    fuse_reply_attr(req, &st, fa.timeout);
+    ll_reply_attr_of(s, in->h->unique, &st, fa.timeout);
     return;
   }
-  LL_NEW_OR_FAIL(r, req, LL_OP_GETATTR, ino, NULL, NULL, 0)
-  if (fi) { r->fh = fi->fh; r->has_fh = 1; }
-  ll_enqueue(LL_SESSION(req), r);
+  LL_NEW_OR_FAIL(r, s, in, statx ? LL_OP_STATX : LL_OP_GETATTR, ino, NULL, NULL, 0)
+  if (has_fh) { r->fh = fh; r->has_fh = 1; }
+  ll_enqueue(s, r);
 }
 
-static void ll_setattr (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_SETATTR, ino, NULL, NULL, 0)
-  r->attr = *attr;
-  r->mode = (uint32_t) to_set;
-  if (fi) { r->fh = fi->fh; r->has_fh = 1; }
-  ll_enqueue(LL_SESSION(req), r);
+static void ll_setattr (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_setattr_in *a = LL_ARG(struct fuse_setattr_in, in);
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_SETATTR, in->h->nodeid, NULL, NULL, 0)
+  r->attr.st_mode = a->mode;
+  r->attr.st_uid = a->uid;
+  r->attr.st_gid = a->gid;
+  r->attr.st_size = (off_t) a->size;
+  r->attr.st_atim.tv_sec = (time_t) a->atime;
+  r->attr.st_atim.tv_nsec = a->atimensec;
+  r->attr.st_mtim.tv_sec = (time_t) a->mtime;
+  r->attr.st_mtim.tv_nsec = a->mtimensec;
+  r->mode = a->valid & LL_SETATTR_BITS;
+  if (a->valid & FATTR_FH) { r->fh = a->fh; r->has_fh = 1; }
+  ll_enqueue(s, r);
 }
 
-static void ll_readlink (fuse_req_t req, fuse_ino_t ino) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_READLINK, ino, NULL, NULL, 0)
-  ll_enqueue(LL_SESSION(req), r);
+static void ll_mknod (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_mknod_in *a = LL_ARG(struct fuse_mknod_in, in);
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_MKNOD, in->h->nodeid, in->name, NULL, 0)
+  r->mode = a->mode;
+  r->rdev = a->rdev;
+  r->umask = a->umask;
+  ll_enqueue(s, r);
 }
 
-static void ll_mknod (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_MKNOD, parent, name, NULL, 0)
-  r->mode = mode;
-  r->rdev = (uint32_t) rdev;
-  ll_enqueue(LL_SESSION(req), r);
+static void ll_mkdir (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_mkdir_in *a = LL_ARG(struct fuse_mkdir_in, in);
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_MKDIR, in->h->nodeid, in->name, NULL, 0)
+  r->mode = a->mode;
+  r->umask = a->umask;
+  ll_enqueue(s, r);
 }
 
-static void ll_mkdir (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_MKDIR, parent, name, NULL, 0)
-  r->mode = mode;
-  ll_enqueue(LL_SESSION(req), r);
+// UNLINK, RMDIR, READLINK, STATFS: the node (or parent) and perhaps a name.
+static void ll_simple (ll_session_t *s, const ll_in_t *in, uint32_t op) {
+  LL_NEW_OR_FAIL(r, s, in, op, in->h->nodeid, in->name, NULL, 0)
+  ll_enqueue(s, r);
 }
 
-static void ll_unlink (fuse_req_t req, fuse_ino_t parent, const char *name) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_UNLINK, parent, name, NULL, 0)
-  ll_enqueue(LL_SESSION(req), r);
+// SYMLINK: the new name, then the target.
+static void ll_symlink (ll_session_t *s, const ll_in_t *in) {
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_SYMLINK, in->h->nodeid, in->name, in->name2, strlen(in->name2))
+  ll_enqueue(s, r);
 }
 
-static void ll_rmdir (fuse_req_t req, fuse_ino_t parent, const char *name) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_RMDIR, parent, name, NULL, 0)
-  ll_enqueue(LL_SESSION(req), r);
+// RENAME and RENAME2 (7.23: NOREPLACE, EXCHANGE, WHITEOUT; JS decides which it does).
+static void ll_rename (ll_session_t *s, const ll_in_t *in, uint64_t newdir, uint32_t flags) {
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_RENAME, in->h->nodeid, in->name, in->name2, strlen(in->name2))
+  r->ino2 = newdir;
+  r->flags = flags;
+  ll_enqueue(s, r);
 }
 
-static void ll_symlink (fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_SYMLINK, parent, name, link, strlen(link))
-  ll_enqueue(LL_SESSION(req), r);
+// LINK: the header's node is the new parent; the struct names the node linked.
+static void ll_link (ll_session_t *s, const ll_in_t *in) {
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_LINK, LL_ARG(struct fuse_link_in, in)->oldnodeid, NULL, in->name, strlen(in->name))
+  r->ino2 = in->h->nodeid;
+  ll_enqueue(s, r);
 }
 
-static void ll_rename (fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_RENAME, parent, name, newname, strlen(newname))
-  r->ino2 = newparent;
-  r->flags = LL_SESSION(req)->next_rename_flags;
-  ll_enqueue(LL_SESSION(req), r);
-}
-
-static void ll_link (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_LINK, ino, NULL, newname, strlen(newname))
-  r->ino2 = newparent;
-  ll_enqueue(LL_SESSION(req), r);
-}
-
-static void ll_open (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_OPEN, ino, NULL, NULL, 0)
-  r->flags = fi->flags;
-  ll_enqueue(LL_SESSION(req), r);
+static void ll_open (ll_session_t *s, const ll_in_t *in) {
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_OPEN, in->h->nodeid, NULL, NULL, 0)
+  r->flags = LL_ARG(struct fuse_open_in, in)->flags;
+  ll_enqueue(s, r);
 }
 
 // Data goes between the kernel and the real file in this thread: the handle the kernel holds
-// (fi->fh) is a descriptor of the real file that JS gave us at open (ll_dup_fd), never a JS
+// (fh) is a descriptor of the real file that JS gave us at open (ll_dup_fd), never a JS
 // object, so READ and WRITE never wait for the JS thread. JS swaps the file behind it with
 // dup2 when a lower file is copied up (ll_retarget_fd), and closes it at release.
-static void ll_read (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  ll_session_t *s = LL_SESSION(req);
+static void ll_read (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_read_in *a = LL_ARG(struct fuse_read_in, in);
+  size_t size = a->size;
   if (size > s->iobuf_size) {
     char *b = (char *) realloc(s->iobuf, size);
-    if (b == NULL) { fuse_reply_err(req, ENOMEM); return; }
+    if (b == NULL) { ll_reply_errno(s, in->h->unique, ENOMEM); return; }
     s->iobuf = b;
     s->iobuf_size = size;
   }
   size_t done = 0;
   while (done < size) {
-    ssize_t n = pread((int) fi->fh, s->iobuf + done, size - done, off + (off_t) done);
+    ssize_t n = pread((int) a->fh, s->iobuf + done, size - done, (off_t) a->offset + (off_t) done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) { fuse_reply_err(req, errno); return; }
+    if (n < 0) { ll_reply_errno(s, in->h->unique, errno); return; }
     if (n == 0) break;
     done += (size_t) n;
   }
-  fuse_reply_buf(req, s->iobuf, done);
+  ll_reply_data(s, in->h->unique, s->iobuf, done);
 }
 
 // ---- S_ISGID without group-exec ---------------------------------------------------------------
@@ -540,47 +623,51 @@ static int ll_in_groups (uint32_t tid, gid_t gid) {
   return found;
 }
 
-static void ll_kill_sgid (fuse_req_t req, fuse_ino_t ino, int fd) {
+
+static void ll_kill_sgid (ll_session_t *s, const struct fuse_in_header *h, int fd) {
   ll_fh_attr_t fa;
   struct stat st;
   if (!ll_fh_attr_get(fd, &fa) || fstat(fd, &st) != 0) return;
   if (!S_ISREG(st.st_mode) || (st.st_mode & (S_ISGID | S_IXGRP)) != S_ISGID) return;
-  const struct fuse_ctx *c = fuse_req_ctx(req);
-  if (c->uid == 0 || c->gid == st.st_gid || ll_in_groups((uint32_t) c->pid, st.st_gid)) return;
+  if (h->uid == 0 || h->gid == st.st_gid || ll_in_groups(h->pid, st.st_gid)) return;
   if (fchmod(fd, st.st_mode & 07777 & ~S_ISGID) != 0) return;
   // The kernel still holds the old mode, and a write drops only the size and times it caches:
   // without this, stat(2) asking for the mode alone (statx with STATX_MODE) got S_ISGID back.
   // Attributes only (offset -1: no pages), which takes no lock the writer holds.
-  ll_session_t *s = LL_SESSION(req);
-  if (!s->exited) fuse_lowlevel_notify_inval_inode(s->sch, ino, -1, 0);
+  if (!s->exited) {
+    struct fuse_notify_inval_inode_out out = { h->nodeid, -1, 0 };
+    struct iovec v = { &out, sizeof(out) };
+    ll_notify(s, s->fd, FUSE_NOTIFY_INVAL_INODE, &v, 1);
+  }
 }
 
-static void ll_write (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+static void ll_write (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_write_in *a = LL_ARG(struct fuse_write_in, in);
   ssize_t n;
-  ll_kill_sgid(req, ino, (int) fi->fh);
-  do n = pwrite((int) fi->fh, buf, size, off); while (n < 0 && errno == EINTR);
-  if (n < 0) fuse_reply_err(req, errno);
-  else fuse_reply_write(req, (size_t) n);
+  ll_kill_sgid(s, in->h, (int) a->fh);
+  do n = pwrite((int) a->fh, in->data, in->datalen, (off_t) a->offset); while (n < 0 && errno == EINTR);
+  if (n < 0) { ll_reply_errno(s, in->h->unique, errno); return; }
+  struct fuse_write_out out = { (uint32_t) n, 0 };
+  ll_reply_data(s, in->h->unique, &out, sizeof(out));
 }
 
-// close(2) has nothing to do here (data goes straight to the real files, locks are the
-// kernel's). ENOSYS, once: the kernel then never sends FLUSH again (fc->no_flush) and a
-// close succeeds without a round trip to us, as fuse-overlayfs's do (it has no flush).
-static void ll_flush (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  fuse_reply_err(req, ENOSYS);
+// RELEASE, FSYNC, READDIR(PLUS), FSYNCDIR: a handle.
+static void ll_release (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_release_in *a = LL_ARG(struct fuse_release_in, in);
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_RELEASE, in->h->nodeid, NULL, NULL, 0)
+  r->fh = a->fh;
+  r->has_fh = 1;
+  r->flags = a->flags;
+  ll_enqueue(s, r);
 }
 
-static void ll_release (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_RELEASE, ino, NULL, NULL, 0)
-  ll_set_fi(r, fi);
-  ll_enqueue(LL_SESSION(req), r);
-}
-
-static void ll_fsync (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_FSYNC, ino, NULL, NULL, 0)
-  ll_set_fi(r, fi);
-  r->flags = (uint32_t) datasync;
-  ll_enqueue(LL_SESSION(req), r);
+static void ll_fsync (ll_session_t *s, const ll_in_t *in, uint32_t op) {
+  const struct fuse_fsync_in *a = LL_ARG(struct fuse_fsync_in, in);
+  LL_NEW_OR_FAIL(r, s, in, op, in->h->nodeid, NULL, NULL, 0)
+  r->fh = a->fh;
+  r->has_fh = 1;
+  r->flags = a->fsync_flags & 1;  // datasync
+  ll_enqueue(s, r);
 }
 
 // Directory handles are numbers of ours: OPENDIR is answered here (JS makes its handle at the
@@ -590,386 +677,225 @@ static void ll_fsync (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 // it drops it itself when a request of its own changes the directory, and JS drops it for
 // the changes it makes otherwise (a broken lower hard link's d_ino). `git status` of 859
 // directories: 1,718 of its 2,644 requests, warm.
-struct ll_dir_open_out { uint64_t fh; uint32_t open_flags; uint32_t padding; };
-
-static void ll_opendir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  ll_session_t *s = LL_SESSION(req);
-  struct ll_dir_open_out out;
+static void ll_opendir (ll_session_t *s, const ll_in_t *in) {
+  struct ll_open_out out;
   memset(&out, 0, sizeof(out));
   out.fh = ++s->next_dir_fh;
-  out.open_flags = (1 << 3) /* FOPEN_CACHE_DIR */ | (1 << 1) /* FOPEN_KEEP_CACHE */;
-  fuse_reply_buf(req, (const char *) &out, sizeof(out));
+  out.open_flags = LL_FOPEN_CACHE_DIR | LL_FOPEN_KEEP_CACHE;
+  ll_reply_data(s, in->h->unique, &out, sizeof(out));
 }
 
-static void ll_readdir (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_SESSION(req)->next_plus ? LL_OP_READDIRPLUS : LL_OP_READDIR, ino, NULL, NULL, 0)
-  ll_set_fi(r, fi);
-  r->size = size;
-  r->off = off;
-  ll_enqueue(LL_SESSION(req), r);
+static void ll_readdir (ll_session_t *s, const ll_in_t *in, uint32_t op) {
+  const struct fuse_read_in *a = LL_ARG(struct fuse_read_in, in);
+  LL_NEW_OR_FAIL(r, s, in, op, in->h->nodeid, NULL, NULL, 0)
+  r->fh = a->fh;
+  r->has_fh = 1;
+  r->size = a->size;
+  r->off = (int64_t) a->offset;
+  ll_enqueue(s, r);
 }
 
-static void ll_releasedir (fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-  ll_session_t *s = LL_SESSION(req);
-  uint64_t fh = fi->fh;
-  fuse_reply_err(req, 0);
-  ll_req_t *r = ll_new(NULL, LL_OP_RELEASEDIR, ino, NULL, NULL, 0);
+static void ll_releasedir (ll_session_t *s, const ll_in_t *in) {
+  uint64_t fh = LL_ARG(struct fuse_release_in, in)->fh;
+  ll_reply_errno(s, in->h->unique, 0);
+  ll_req_t *r = ll_new(NULL, LL_OP_RELEASEDIR, in->h->nodeid, NULL, NULL, 0);
   if (r == NULL) return; // JS keeps the handle: a leak, never a wrong answer
   r->fh = fh;
   r->has_fh = 1;
   ll_enqueue(s, r);
 }
 
-static void ll_fsyncdir (fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_FSYNCDIR, ino, NULL, NULL, 0)
-  ll_set_fi(r, fi);
-  r->flags = (uint32_t) datasync;
-  ll_enqueue(LL_SESSION(req), r);
-}
-
-static void ll_statfs (fuse_req_t req, fuse_ino_t ino) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_STATFS, ino, NULL, NULL, 0)
-  ll_enqueue(LL_SESSION(req), r);
-}
-
-static void ll_setxattr (fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
-  ll_session_t *s = LL_SESSION(req);
+static void ll_setxattr (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_setxattr_in *a = LL_ARG(struct fuse_setxattr_in, in);
   uv_mutex_lock(&s->nocap_lock);
   s->xattr_seq++;
-  ll_nodeset_remove(&s->nocap, ino);
+  ll_nodeset_remove(&s->nocap, in->h->nodeid);
   uv_mutex_unlock(&s->nocap_lock);
-  LL_NEW_OR_FAIL(r, req, LL_OP_SETXATTR, ino, name, value ? value : "", value ? size : 0)
-  r->flags = (uint32_t) flags;
-  ll_enqueue(LL_SESSION(req), r);
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_SETXATTR, in->h->nodeid, in->name, (const char *) in->data, in->datalen)
+  r->flags = a->flags;
+  ll_enqueue(s, r);
 }
 
-static void ll_getxattr (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
-  ll_session_t *s = LL_SESSION(req);
-  uint64_t seq = 0;
-  if (strcmp(name, ll_capability) == 0) {
+static void ll_getxattr (ll_session_t *s, const ll_in_t *in) {
+  uint64_t seq = 0, ino = in->h->nodeid;
+  if (strcmp(in->name, ll_capability) == 0) {
     size_t at;
     uv_mutex_lock(&s->nocap_lock);
     int none = ll_nodeset_find(&s->nocap, ino, &at);
     seq = s->xattr_seq;
     uv_mutex_unlock(&s->nocap_lock);
-    if (none) { fuse_reply_err(req, ENODATA); return; }
+    if (none) { ll_reply_errno(s, in->h->unique, ENODATA); return; }
   }
-  LL_NEW_OR_FAIL(r, req, LL_OP_GETXATTR, ino, name, NULL, 0)
-  r->size = size;
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_GETXATTR, ino, in->name, NULL, 0)
+  r->size = LL_ARG(struct fuse_getxattr_in, in)->size;
   r->off = (int64_t) seq;
-  ll_enqueue(LL_SESSION(req), r);
+  ll_enqueue(s, r);
 }
 
-static void ll_listxattr (fuse_req_t req, fuse_ino_t ino, size_t size) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_LISTXATTR, ino, NULL, NULL, 0)
-  r->size = size;
-  ll_enqueue(LL_SESSION(req), r);
+static void ll_listxattr (ll_session_t *s, const ll_in_t *in) {
+  LL_NEW_OR_FAIL(r, s, in, LL_OP_LISTXATTR, in->h->nodeid, NULL, NULL, 0)
+  r->size = LL_ARG(struct fuse_getxattr_in, in)->size;
+  ll_enqueue(s, r);
 }
 
-static void ll_removexattr (fuse_req_t req, fuse_ino_t ino, const char *name) {
-  LL_NEW_OR_FAIL(r, req, LL_OP_REMOVEXATTR, ino, name, NULL, 0)
-  ll_enqueue(LL_SESSION(req), r);
-}
-
-static void ll_create (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
-  ll_session_t *s = LL_SESSION(req);
-  LL_NEW_OR_FAIL(r, req, s->next_tmpfile ? LL_OP_TMPFILE : LL_OP_CREATE, parent, name, NULL, 0)
-  r->mode = mode;
-  r->flags = fi->flags;
+// CREATE, and TMPFILE (7.37: the same fuse_create_in and a name, "/").
+static void ll_create (ll_session_t *s, const ll_in_t *in, uint32_t op) {
+  const struct fuse_create_in *a = LL_ARG(struct fuse_create_in, in);
+  LL_NEW_OR_FAIL(r, s, in, op, in->h->nodeid, in->name, NULL, 0)
+  r->mode = a->mode;
+  r->flags = a->flags;
+  r->umask = a->umask;
   uv_mutex_lock(&s->nocap_lock);
   r->off = (int64_t) s->xattr_seq;
   uv_mutex_unlock(&s->nocap_lock);
-  ll_enqueue(LL_SESSION(req), r);
+  ll_enqueue(s, r);
 }
 
 // The kernel sends FALLOCATE only for a file open for writing, which is an upper (or volume)
 // file: done here on its descriptor, as WRITE is; the kernel updates its size and drops its
 // pages of a punched or zeroed range itself. Every mode the upper filesystem has, as kernel
 // overlayfs (the kernel's FUSE passes KEEP_SIZE, PUNCH_HOLE and ZERO_RANGE).
-static void ll_fallocate (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi) {
+static void ll_fallocate (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_fallocate_in *a = LL_ARG(struct fuse_fallocate_in, in);
   int r;
-  ll_kill_sgid(req, ino, (int) fi->fh);
-  do r = fallocate((int) fi->fh, mode, offset, length); while (r < 0 && errno == EINTR);
-  fuse_reply_err(req, r < 0 ? errno : 0);
+  ll_kill_sgid(s, in->h, (int) a->fh);
+  do r = fallocate((int) a->fh, (int) a->mode, (off_t) a->offset, (off_t) a->length); while (r < 0 && errno == EINTR);
+  ll_reply_errno(s, in->h->unique, r < 0 ? errno : 0);
 }
 
-static const struct fuse_lowlevel_ops ll_ops = {
-  .init = ll_init,
-  .lookup = ll_lookup,
-  .forget = ll_forget,
-  .getattr = ll_getattr,
-  .setattr = ll_setattr,
-  .readlink = ll_readlink,
-  .mknod = ll_mknod,
-  .mkdir = ll_mkdir,
-  .unlink = ll_unlink,
-  .rmdir = ll_rmdir,
-  .symlink = ll_symlink,
-  .rename = ll_rename,
-  .link = ll_link,
-  .open = ll_open,
-  .read = ll_read,
-  .write = ll_write,
-  .flush = ll_flush,
-  .release = ll_release,
-  .fsync = ll_fsync,
-  .opendir = ll_opendir,
-  .readdir = ll_readdir,
-  .releasedir = ll_releasedir,
-  .fsyncdir = ll_fsyncdir,
-  .statfs = ll_statfs,
-  .setxattr = ll_setxattr,
-  .getxattr = ll_getxattr,
-  .listxattr = ll_listxattr,
-  .removexattr = ll_removexattr,
-  .create = ll_create,
-  .fallocate = ll_fallocate,
-};
-
-// ---- protocol: libfuse 2.9 speaks FUSE 7.19; the kernel and we speak more -----------------
-// libfuse 2.9 answers INIT with minor 19, which leaves out what later kernels can do and a
-// union filesystem needs most: READDIRPLUS (7.21: a listing carries each entry's attributes,
-// so `ls -l`, du and tar need no LOOKUP per name) and max_pages (7.28: 1 MiB reads and writes
-// instead of 128 KiB). The request and reply layouts libfuse handles are the same at 7.28, so
-// libfuse keeps doing the protocol, and two things are done around it:
-//  - its INIT reply is rewritten on the way out (ll_chan_send -> ll_init_reply): the minor
-//    raised to proto_max and the capabilities added that the kernel offered;
-//  - a READDIRPLUS request is handed to libfuse as the READDIR it resembles (the same
-//    fuse_read_in), flagged (next_plus) so that ll_readdir passes it to JS as READDIRPLUS;
-//    JS answers with a buffer of fuse_direntplus records.
-//  - four requests of later minors are taken before libfuse sees them: RENAME2 (7.23) is
-//    handed to libfuse as the RENAME it resembles, its flags kept for ll_rename (next_rename_flags);
-//    TMPFILE (7.37) as the CREATE it resembles, flagged (next_tmpfile);
-//    LSEEK (7.24: SEEK_DATA, SEEK_HOLE) and COPY_FILE_RANGE (7.28) are answered here, on the
-//    real files' descriptors, as READ and WRITE are (ll_answer).
-// STATX (7.39) is handed to libfuse as the GETATTR it starts as, flagged (next_statx): answered
-// with the birth time too. Other opcodes of later minors (SYNCFS, ...) get libfuse's ENOSYS,
-// after which the kernel falls back to what it did before them. proto_max 19 turns all of
-// this off.
-
-#define LL_FUSE_READDIRPLUS 44
-#define LL_FUSE_RENAME2 45
-#define LL_FUSE_LSEEK 46
-#define LL_FUSE_COPY_FILE_RANGE 47
-#define LL_FUSE_TMPFILE 51
-#define LL_FUSE_STATX 52
-#define LL_FUSE_DO_READDIRPLUS (1u << 13)
-#define LL_FUSE_READDIRPLUS_AUTO (1u << 14)
-#define LL_FUSE_PARALLEL_DIROPS (1u << 18)
-#define LL_FUSE_MAX_PAGES (1u << 22)
-#define LL_FUSE_CACHE_SYMLINKS (1u << 23)
-#define LL_FUSE_INIT_EXT (1u << 30)
-#define LL_FUSE_PASSTHROUGH2 (1u << 5)  // FUSE_PASSTHROUGH (1ULL << 37), in flags2 (7.40)
-#define LL_MAX_PAGES 256            // 1 MiB requests (the kernel's default fuse_max_pages_limit)
-
-// fuse_init_out as of 7.28 (64 bytes); libfuse's is the first 24.
-typedef struct {
-  uint32_t major, minor, max_readahead, flags;
-  uint16_t max_background, congestion_threshold;
-  uint32_t max_write, time_gran;
-  uint16_t max_pages, map_alignment;
-  uint32_t flags2, max_stack_depth, unused[6];
-} ll_init_out_t;
-
-// The request buffer: the largest WRITE we allow and its header.
-static size_t ll_bufsize (ll_session_t *s) {
-  size_t page = (size_t) getpagesize();
-  size_t want = s->proto_max >= 28 ? (size_t) LL_MAX_PAGES * page + page : 0;
-  size_t base = fuse_chan_bufsize(s->ch);
-  return want > base ? want : base;
+// LSEEK (7.24: SEEK_DATA, SEEK_HOLE), on the real file's descriptor. Its position is not ours
+// to keep: READ and WRITE use pread and pwrite.
+static void ll_lseek (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_lseek_in *a = LL_ARG(struct fuse_lseek_in, in);
+  off_t r = lseek((int) a->fh, (off_t) a->offset, (int) a->whence);
+  if (r < 0) { ll_reply_errno(s, in->h->unique, errno); return; }
+  struct fuse_lseek_out out = { (uint64_t) r };
+  ll_reply_data(s, in->h->unique, &out, sizeof(out));
 }
-
-static int ll_init_reply (ll_session_t *s, const struct iovec iov[], size_t count) {
-  struct fuse_out_header oh;
-  ll_init_out_t out;
-  memset(&out, 0, sizeof(out));
-  if (count != 2 || iov[0].iov_len != sizeof(oh) || iov[1].iov_len > sizeof(out)) return 0;
-  memcpy(&oh, iov[0].iov_base, sizeof(oh));
-  if (oh.error != 0) return 0;
-  memcpy(&out, iov[1].iov_base, iov[1].iov_len);
-  if (out.major != 7) return 0;
-  // The lower of the kernel's minor and ours, and never below libfuse's own.
-  uint32_t minor = s->kernel_minor < s->proto_max ? s->kernel_minor : s->proto_max;
-  if (out.minor >= minor) return 0;
-  uint32_t offered = s->kernel_flags;
-  out.minor = minor;
-  out.flags |= offered & (LL_FUSE_DO_READDIRPLUS | LL_FUSE_READDIRPLUS_AUTO);
-  // A node's symlink target never changes (a union inode is one object; a new target is a new
-  // symlink, a new node), so the kernel may keep it (7.28) and walks through the link stop
-  // asking READLINK. Lookups and listings in one directory may run side by side (7.25): the
-  // kernel then takes the directory's lock shared for them; every change still takes it alone.
-  if (minor >= 28) out.flags |= offered & (LL_FUSE_CACHE_SYMLINKS | LL_FUSE_PARALLEL_DIROPS);
-  if (minor >= 28 && (offered & LL_FUSE_MAX_PAGES)) {
-    size_t page = (size_t) getpagesize();
-    out.flags |= LL_FUSE_MAX_PAGES;
-    out.max_pages = LL_MAX_PAGES;
-    out.max_write = (uint32_t) (LL_MAX_PAGES * page);
-  }
-  // Passthrough (7.40): the kernel does READ and WRITE of a file we open so on its backing file
-  // itself. Our superblock then counts as stacked stack_depth deep; a backing file must sit on
-  // a filesystem less deep than that (the kernel refuses it with ELOOP, and the open falls back).
-  if (minor >= 40 && s->stack_depth > 0 && (s->kernel_flags2 & LL_FUSE_PASSTHROUGH2)) {
-    out.flags |= LL_FUSE_INIT_EXT;
-    out.flags2 |= LL_FUSE_PASSTHROUGH2;
-    out.max_stack_depth = s->stack_depth;
-    s->passthrough = 1;
-  }
-  s->max_write = out.max_write;
-  s->proto_minor = out.minor;
-  oh.len = sizeof(oh) + sizeof(out);
-  struct iovec v[2] = { { &oh, sizeof(oh) }, { &out, sizeof(out) } };
-  ssize_t n = writev(fuse_chan_fd(s->ch), v, 2);
-  return n < 0 ? -errno : 1;
-}
-
-static int ll_chan_send (struct fuse_chan *ch, const struct iovec iov[], size_t count) {
-  ll_session_t *s = (ll_session_t *) fuse_chan_data(ch);
-  if (iov == NULL) return 0;
-  if (s->init_unique != 0 && count > 0 && iov[0].iov_len >= sizeof(struct fuse_out_header) &&
-      ((const struct fuse_out_header *) iov[0].iov_base)->unique == s->init_unique) {
-    s->init_unique = 0;
-    int r = ll_init_reply(s, iov, count);
-    if (r != 0) return r < 0 ? r : 0;
-  }
-  // As fuse_kern_chan_send.
-  ssize_t n = writev(fuse_chan_fd(ch), iov, count);
-  if (n < 0) {
-    int err = errno;
-    if (!fuse_session_exited(s->se) && err != ENOENT) perror("fuse: writing device");
-    return -err;
-  }
-  return 0;
-}
-
-// As fuse_kern_chan_receive.
-static int ll_chan_receive (struct fuse_chan **chp, char *buf, size_t size) {
-  struct fuse_chan *ch = *chp;
-  ll_session_t *s = (ll_session_t *) fuse_chan_data(ch);
-  ssize_t n;
-  for (;;) {
-    n = read(fuse_chan_fd(ch), buf, size);
-    if (fuse_session_exited(s->se)) return 0;
-    if (n >= 0 || errno != ENOENT) break;
-  }
-  if (n < 0) {
-    int err = errno;
-    if (err == ENODEV) { fuse_session_exit(s->se); return 0; }
-    if (err != EINTR && err != EAGAIN) perror("fuse: reading device");
-    return -err;
-  }
-  if ((size_t) n < sizeof(struct fuse_in_header)) {
-    fprintf(stderr, "fuse: short read on fuse device\n");
-    return -EIO;
-  }
-  return (int) n;
-}
-
-// fuse_mount's channel keeps the descriptor; this one only borrows it.
-static void ll_chan_destroy (struct fuse_chan *ch) {}
-
-static struct fuse_chan_ops ll_chan_ops = {
-  .receive = ll_chan_receive,
-  .send = ll_chan_send,
-  .destroy = ll_chan_destroy,
-};
-
-// The request layouts of later minors (fuse_kernel.h 7.28); the replies' too.
-struct ll_rename2_in { uint64_t newdir; uint32_t flags, padding; };
-struct ll_lseek_in { uint64_t fh, offset; uint32_t whence, padding; };
-struct ll_lseek_out { uint64_t offset; };
-struct ll_copy_file_range_in { uint64_t fh_in, off_in, nodeid_out, fh_out, off_out, len, flags; };
-struct ll_write_out { uint32_t size, padding; };
 
 // The most COPY_FILE_RANGE copies in one request: it is done on the thread that reads requests
 // (the JS thread, by default), and a short copy is a valid answer (callers go on from there).
 #define LL_COPY_MAX (8u << 20)
 
-// A reply made here, for a request libfuse never saw. err: positive errno, or 0.
-static void ll_reply_raw (ll_session_t *s, uint64_t unique, int err, const void *arg, size_t size) {
-  struct fuse_out_header oh;
-  oh.unique = unique;
-  oh.error = err ? -err : 0;
-  oh.len = (uint32_t) (sizeof(oh) + (err ? 0 : size));
-  struct iovec v[2] = { { &oh, sizeof(oh) }, { (void *) arg, size } };
-  ssize_t n;
-  do n = writev(fuse_chan_fd(s->ch), v, err || size == 0 ? 1 : 2); while (n < 0 && errno == EINTR);
-  // ENOENT: the request was interrupted and is gone; nothing else is ours to report.
+static void ll_copy_file_range (ll_session_t *s, const ll_in_t *in) {
+  const struct fuse_copy_file_range_in *a = LL_ARG(struct fuse_copy_file_range_in, in);
+  off_t off_in = (off_t) a->off_in, off_out = (off_t) a->off_out;
+  size_t n = a->len > LL_COPY_MAX ? LL_COPY_MAX : (size_t) a->len;
+  ssize_t r;
+  do r = copy_file_range((int) a->fh_in, &off_in, (int) a->fh_out, &off_out, n, (unsigned) a->flags);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) { ll_reply_errno(s, in->h->unique, errno); return; }
+  struct fuse_write_out out = { (uint32_t) r, 0 };
+  ll_reply_data(s, in->h->unique, &out, sizeof(out));
 }
 
-// LSEEK and COPY_FILE_RANGE, answered where they are read; 1 if the request was one of them.
-static int ll_answer (ll_session_t *s, struct fuse_in_header *ih, size_t len) {
-  const void *in = ih + 1;
-  size_t inlen = len - sizeof(*ih);
-  if (ih->opcode == LL_FUSE_LSEEK) {
-    if (inlen < sizeof(struct ll_lseek_in)) { ll_reply_raw(s, ih->unique, EINVAL, NULL, 0); return 1; }
-    const struct ll_lseek_in *a = (const struct ll_lseek_in *) in;
-    // The descriptor's position is not ours to keep: READ and WRITE use pread and pwrite.
-    off_t r = lseek((int) a->fh, (off_t) a->offset, (int) a->whence);
-    struct ll_lseek_out out = { (uint64_t) r };
-    ll_reply_raw(s, ih->unique, r < 0 ? errno : 0, &out, sizeof(out));
-    return 1;
-  }
-  if (ih->opcode == LL_FUSE_COPY_FILE_RANGE) {
-    if (inlen < sizeof(struct ll_copy_file_range_in)) { ll_reply_raw(s, ih->unique, EINVAL, NULL, 0); return 1; }
-    const struct ll_copy_file_range_in *a = (const struct ll_copy_file_range_in *) in;
-    off_t off_in = (off_t) a->off_in, off_out = (off_t) a->off_out;
-    size_t n = a->len > LL_COPY_MAX ? LL_COPY_MAX : (size_t) a->len;
-    ssize_t r;
-    do r = copy_file_range((int) a->fh_in, &off_in, (int) a->fh_out, &off_out, n, (unsigned) a->flags);
-    while (r < 0 && errno == EINTR);
-    struct ll_write_out out = { (uint32_t) (r < 0 ? 0 : r), 0 };
-    ll_reply_raw(s, ih->unique, r < 0 ? errno : 0, &out, sizeof(out));
-    return 1;
-  }
-  return 0;
-}
+// ---- protocol ---------------------------------------------------------------------------------
+// Requests are parsed by protocol.c (ll_parse: every opcode up to 7.40, arguments checked
+// against the request's length) and dispatched here. INIT is answered with the lower of the
+// kernel's minor and ours (params.proto_max, at most 40; LAYERFS_FUSE_PROTO lowers it, which
+// is how a test speaks as an older kernel would) and what the kernel offered of what we want
+// (ll_negotiate): READDIRPLUS from 21; max_pages (1 MiB requests), CACHE_SYMLINKS,
+// PARALLEL_DIROPS and the requests RENAME2, LSEEK, COPY_FILE_RANGE and TMPFILE from 28 (a
+// kernel sends each only from the minor that has it); STATX from 39; passthrough at 40.
+// Requests we do not serve get ENOSYS, after which the kernel does without them: FLUSH (close
+// needs nothing of us: data goes straight to the real files, locks are the kernel's), ACCESS
+// (default_permissions), GETLK/SETLK/SETLKW (never asked for: locks stay local), BMAP, IOCTL,
+// POLL, SYNCFS, SETUPMAPPING/REMOVEMAPPING (DAX). INTERRUPT needs nothing: every request is
+// answered, and a reply to one the kernel gave up is dropped (ENOENT). NOTIFY_REPLY (to a
+// retrieve we never make) is dropped.
 
-// One request read from the device: what libfuse must not see as it is, then libfuse.
-static void ll_process (ll_session_t *s, struct fuse_buf *fbuf, struct fuse_chan *ch) {
-  struct fuse_in_header *ih = (struct fuse_in_header *) fbuf->mem;
-  int init = ih->opcode == FUSE_INIT;
-  if (init && fbuf->size >= sizeof(*ih) + sizeof(struct fuse_init_in)) {
-    struct fuse_init_in *ii = (struct fuse_init_in *) (ih + 1);
-    s->init_unique = ih->unique;
-    s->kernel_flags = ii->flags;
-    s->kernel_minor = ii->minor;
-    // fuse_init_in of 7.36 goes on with flags2 (after 16 bytes) when FUSE_INIT_EXT is set.
-    if ((ii->flags & LL_FUSE_INIT_EXT) && fbuf->size >= sizeof(*ih) + 20)
-      memcpy(&s->kernel_flags2, (char *) (ih + 1) + 16, 4);
-  } else if (ih->opcode == LL_FUSE_READDIRPLUS) {
-    ih->opcode = FUSE_READDIR;
-    s->next_plus = 1;
-  } else if (s->proto_minor < 28 || ih->len > fbuf->size) {
-    // libfuse's ENOSYS (or its complaint about a short request)
-  } else if (ih->opcode == LL_FUSE_RENAME2 && ih->len >= sizeof(*ih) + sizeof(struct ll_rename2_in)) {
-    // fuse_rename2_in is fuse_rename_in (newdir) and 8 bytes of flags: the names move up.
-    struct ll_rename2_in *ri = (struct ll_rename2_in *) (ih + 1);
-    s->next_rename_flags = ri->flags;
-    char *names = (char *) (ri + 1);
-    memmove(names - 8, names, ih->len - sizeof(*ih) - sizeof(*ri));
-    ih->opcode = FUSE_RENAME;
-    ih->len -= 8;
-    fbuf->size = ih->len;
-  } else if (ih->opcode == LL_FUSE_TMPFILE) {
-    // The same fuse_create_in and name as CREATE: flagged for ll_create.
-    ih->opcode = FUSE_CREATE;
-    s->next_tmpfile = 1;
-  } else if (ih->opcode == LL_FUSE_STATX && s->proto_minor >= 39) {
-    // fuse_statx_in starts as fuse_getattr_in (flags, padding, fh): flagged for ll_getattr.
-    ih->opcode = FUSE_GETATTR;
-    s->next_statx = 1;
-  } else if (ll_answer(s, ih, ih->len)) {
+static void ll_init (ll_session_t *s, const ll_in_t *in) {
+  ll_init_out_t out;
+  size_t outlen = 0;
+  ll_negotiated_t neg;
+  int err = ll_negotiate(in->arg, in->arglen, &s->params, (size_t) getpagesize(), &out, &outlen, &neg);
+  if (err) {
+    const ll_init_in_t *k = (const ll_init_in_t *) in->arg;
+    fprintf(stderr, "layerfs: the kernel speaks FUSE %u.%u; we need 7.%d or later\n", k->major, k->minor, LL_MINOR_MIN);
+    ll_reply_errno(s, in->h->unique, err);
     return;
   }
-  fuse_session_process_buf(s->se, fbuf, ch);
-  s->next_plus = 0;
-  s->next_rename_flags = 0;
-  s->next_tmpfile = 0;
-  s->next_statx = 0;
-  if (init) {
-    ll_req_t *r = ll_new(NULL, LL_OP_INIT, 0, NULL, NULL, 0);
-    if (r) ll_enqueue(s, r);
+  s->proto_minor = neg.minor;
+  s->max_write = neg.max_write;
+  s->want = neg.flags;
+  s->passthrough = neg.passthrough;
+  s->initialized = 1;
+  ll_reply_data(s, in->h->unique, &out, outlen);
+  // JS hears of INIT once the reply is out, with what it negotiated (ll_info).
+  ll_req_t *r = ll_new(NULL, LL_OP_INIT, 0, NULL, NULL, 0);
+  if (r) ll_enqueue(s, r);
+}
+
+// One request read from the device (n bytes at buf).
+static void ll_process (ll_session_t *s, const char *buf, size_t n) {
+  ll_in_t in;
+  int err = ll_parse(buf, n, &in);
+  const struct fuse_in_header *h = in.h;
+  if (h == NULL) {
+    fprintf(stderr, "layerfs: short read on the FUSE device (%zu bytes)\n", n);
+    return;
   }
+  uint32_t op = h->opcode;
+  if (s->params.debug) {
+    fprintf(stderr, "unique: %" PRIu64 ", opcode: %s (%u), nodeid: %" PRIu64 ", insize: %zu, pid: %u\n",
+      h->unique, ll_opname(op), op, h->nodeid, n, h->pid);
+  }
+  if (ll_no_reply(op)) {
+    if (err) return;
+    if (op == FUSE_FORGET) ll_forget(s, &in);
+    else if (op == FUSE_BATCH_FORGET) ll_batch_forget(s, &in);
+    return;
+  }
+  if (err) { ll_reply_errno(s, h->unique, err); return; }
+  if (op == FUSE_INIT) {
+    if (s->initialized) ll_reply_errno(s, h->unique, EIO);
+    else ll_init(s, &in);
+    return;
+  }
+  if (!s->initialized) { ll_reply_errno(s, h->unique, EIO); return; }
+  // The requests of 7.28 and later: only where that minor was negotiated (a capped session
+  // answers as an older daemon would, ENOSYS, and the kernel falls back).
+  int m28 = s->proto_minor >= 28;
+  switch (op) {
+  case FUSE_LOOKUP: ll_lookup(s, &in); return;
+  case FUSE_GETATTR: ll_getattr(s, &in, 0); return;
+  case FUSE_SETATTR: ll_setattr(s, &in); return;
+  case FUSE_READLINK: ll_simple(s, &in, LL_OP_READLINK); return;
+  case FUSE_SYMLINK: ll_symlink(s, &in); return;
+  case FUSE_MKNOD: ll_mknod(s, &in); return;
+  case FUSE_MKDIR: ll_mkdir(s, &in); return;
+  case FUSE_UNLINK: ll_simple(s, &in, LL_OP_UNLINK); return;
+  case FUSE_RMDIR: ll_simple(s, &in, LL_OP_RMDIR); return;
+  case FUSE_RENAME: ll_rename(s, &in, LL_ARG(struct fuse_rename_in, &in)->newdir, 0); return;
+  case FUSE_LINK: ll_link(s, &in); return;
+  case FUSE_OPEN: ll_open(s, &in); return;
+  case FUSE_READ: ll_read(s, &in); return;
+  case FUSE_WRITE: ll_write(s, &in); return;
+  case FUSE_STATFS: ll_simple(s, &in, LL_OP_STATFS); return;
+  case FUSE_RELEASE: ll_release(s, &in); return;
+  case FUSE_FSYNC: ll_fsync(s, &in, LL_OP_FSYNC); return;
+  case FUSE_SETXATTR: ll_setxattr(s, &in); return;
+  case FUSE_GETXATTR: ll_getxattr(s, &in); return;
+  case FUSE_LISTXATTR: ll_listxattr(s, &in); return;
+  case FUSE_REMOVEXATTR: ll_simple(s, &in, LL_OP_REMOVEXATTR); return;
+  case FUSE_OPENDIR: ll_opendir(s, &in); return;
+  case FUSE_READDIR: ll_readdir(s, &in, LL_OP_READDIR); return;
+  case LL_FUSE_READDIRPLUS: ll_readdir(s, &in, LL_OP_READDIRPLUS); return;
+  case FUSE_RELEASEDIR: ll_releasedir(s, &in); return;
+  case FUSE_FSYNCDIR: ll_fsync(s, &in, LL_OP_FSYNCDIR); return;
+  case FUSE_CREATE: ll_create(s, &in, LL_OP_CREATE); return;
+  case FUSE_FALLOCATE: ll_fallocate(s, &in); return;
+  case FUSE_DESTROY: ll_reply_errno(s, h->unique, 0); return;
+  case LL_FUSE_RENAME2:
+    if (m28) { ll_rename(s, &in, LL_ARG(struct fuse_rename2_in, &in)->newdir, LL_ARG(struct fuse_rename2_in, &in)->flags); return; }
+    break;
+  case LL_FUSE_LSEEK: if (m28) { ll_lseek(s, &in); return; } break;
+  case LL_FUSE_COPY_FILE_RANGE: if (m28) { ll_copy_file_range(s, &in); return; } break;
+  case LL_FUSE_TMPFILE: if (m28) { ll_create(s, &in, LL_OP_TMPFILE); return; } break;
+  case LL_FUSE_STATX: if (s->proto_minor >= 39) { ll_getattr(s, &in, 1); return; } break;
+  default: break;
+  }
+  ll_reply_errno(s, h->unique, ENOSYS);
 }
 
 // ---- the JS thread -------------------------------------------------------------------------
@@ -985,8 +911,8 @@ static void ll_call (ll_session_t *s, napi_value fn, ll_req_t *r) {
   napi_env env = s->env;
   napi_value argv[LL_ARGC];
   napi_create_uint32(env, r->op, &argv[0]);
-  // Requests are pointers, exact in a double (x86-64 and arm64 user addresses are < 2^53).
-  napi_create_double(env, (double) (uintptr_t) r->req, &argv[1]);
+  // The request's unique id, exact in a double (the kernel counts them up from 2, by 2).
+  napi_create_double(env, (double) r->unique, &argv[1]);
   napi_create_double(env, (double) r->ino, &argv[2]);
   if (r->has_fh) napi_create_double(env, (double) r->fh, &argv[3]);
   else napi_get_undefined(env, &argv[3]);
@@ -1058,7 +984,7 @@ static void ll_drain_session (ll_session_t *s) {
   napi_open_callback_scope(env, resource, s->actx, &cscope);
   while (r) {
     ll_req_t *next = r->next;
-    if (r->req) s->outstanding++;
+    if (r->unique) s->outstanding++;
     s->handed++;
     napi_handle_scope inner;
     napi_open_handle_scope(env, &inner);
@@ -1076,19 +1002,48 @@ static void ll_drain (uv_async_t *handle) {
 }
 
 // Not threaded: the FUSE loop's end (the device is gone: unmounted or aborted).
+
+// The device's end (unmounted or aborted): JS hears of it once.
+static void ll_end (ll_session_t *s) {
+  if (s->ended) return;
+  s->ended = 1;
+  ll_req_t *r = ll_new(NULL, LL_OP_EXIT, 0, NULL, NULL, 0);
+  if (r) ll_enqueue(s, r);
+}
+
+#define LL_AGAIN (-2)
+
+// Reads one request into the session's buffer: its length; 0 to read again (EINTR, or one the
+// kernel took back: ENOENT); LL_AGAIN when there is none to read now; -1 when the device has
+// ended.
+static ssize_t ll_receive (ll_session_t *s) {
+  ssize_t n = read(s->fd, s->rbuf, s->rbuf_size);
+  if (n >= (ssize_t) sizeof(struct fuse_in_header)) return n;
+  if (n >= 0) {
+    // A read of the device returns one whole request, or fails.
+    fprintf(stderr, "layerfs: short read on the FUSE device (%zd bytes)\n", n);
+    return -1;
+  }
+  int err = errno;
+  if (err == EAGAIN) return LL_AGAIN;
+  if (err == EINTR || err == ENOENT) return 0;
+  // ENODEV: unmounted, or the connection aborted.
+  if (err != ENODEV) perror("layerfs: reading the FUSE device");
+  return -1;
+}
+
+// Not threaded: the FUSE loop's end.
 static void ll_poll_end (ll_session_t *s) {
   if (!s->polling) return;
   uv_poll_stop(&s->poll);
   s->polling = 0;
-  fuse_session_reset(s->se);
-  ll_req_t *r = ll_new(NULL, LL_OP_EXIT, 0, NULL, NULL, 0);
-  if (r) ll_enqueue(s, r);
+  ll_end(s);
 }
 
 // Requests read per wake-up before JS gets them (and other events their turn).
 #define LL_POLL_BATCH 64
 
-// Not threaded: fuse_session_loop's body, on the JS thread, for as long as requests are there
+// Not threaded: the FUSE loop's body, on the JS thread, for as long as requests are there
 // to read without waiting (the device is non-blocking). One thread hop less per request than
 // the FUSE thread: the kernel wakes the thread that answers.
 static uint64_t ll_now_ns (void) {
@@ -1101,28 +1056,26 @@ static uint64_t ll_now_ns (void) {
 static int ll_poll_read (ll_session_t *s) {
   int n = 0;
   for (int i = 0; i < LL_POLL_BATCH && s->polling; i++) {
-    struct fuse_chan *ch = s->sch;
-    struct fuse_buf fbuf = { .mem = s->rbuf, .size = s->rbuf_size };
-    int res = fuse_session_receive_buf(s->se, &fbuf, &ch);
-    if (res == -EINTR) continue;
-    if (res == -EAGAIN) break;
-    if (res <= 0 || fuse_session_exited(s->se)) { ll_poll_end(s); break; }
-    ll_process(s, &fbuf, ch);
+    ssize_t len = ll_receive(s);
+    if (len == LL_AGAIN) break;
+    if (len < 0) { ll_poll_end(s); break; }
+    if (len == 0) continue;
+    ll_process(s, s->rbuf, (size_t) len);
     n++;
-    if (fuse_session_exited(s->se)) ll_poll_end(s);
   }
   return n;
 }
 
 // Whether a request comes within spin_ns, watched without sleeping.
 static int ll_spin (ll_session_t *s) {
-  struct pollfd p = { .fd = fuse_chan_fd(s->ch), .events = POLLIN };
+  struct pollfd p = { .fd = s->fd, .events = POLLIN };
   uint64_t until = ll_now_ns() + s->spin_ns;
   do {
     if (poll(&p, 1, 0) > 0) return 1;
   } while (ll_now_ns() < until);
   return 0;
 }
+
 
 // At most this long in one callback, however busy the device: timers, finished fs work and
 // the rest of the loop get their turn.
@@ -1148,20 +1101,15 @@ static void ll_poll_cb (uv_poll_t *handle, int status, int events) {
   }
 }
 
-// Threaded: fuse_session_loop, with ll_process.
+// Threaded: the FUSE loop, blocking reads.
 static void * ll_thread (void *data) {
   ll_session_t *s = (ll_session_t *) data;
-  while (!fuse_session_exited(s->se)) {
-    struct fuse_chan *ch = s->sch;
-    struct fuse_buf fbuf = { .mem = s->rbuf, .size = s->rbuf_size };
-    int res = fuse_session_receive_buf(s->se, &fbuf, &ch);
-    if (res == -EINTR) continue;
-    if (res <= 0) break;
-    ll_process(s, &fbuf, ch);
+  for (;;) {
+    ssize_t len = ll_receive(s);
+    if (len == -1) break;
+    if (len > 0) ll_process(s, s->rbuf, (size_t) len);
   }
-  fuse_session_reset(s->se);
-  ll_req_t *r = ll_new(NULL, LL_OP_EXIT, 0, NULL, NULL, 0);
-  if (r) ll_enqueue(s, r);
+  ll_end(s);
   return NULL;
 }
 
@@ -1198,6 +1146,14 @@ static void ll_order_fds(int devfd, int low) {
 // "protocol" above). spinUs: not threaded, how long to wait awake for the next request after
 // answering (ll_poll_cb); 0 never. stackDepth: 1 or 2 to ask for passthrough with that
 // max_stack_depth (see "passthrough"), 0 not to.
+// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax, spinUs, stackDepth) -> session
+// mountOpts go to fuse_mount (e.g. "-ofsname=x,allow_other"), sessionOpts are ours, with
+// libfuse 2.9's names (e.g. "-omax_write=131072,big_writes"; ll_session_options); "" for none.
+// threaded: requests are read by a FUSE thread of their own (READ and WRITE then go on while JS
+// is busy) rather than by the JS thread. protoMax: the FUSE minor to answer INIT with, at most,
+// 19..40 (see "protocol" above). spinUs: not threaded, how long to wait awake for the next
+// request after answering (ll_poll_cb); 0 never. stackDepth: 1 or 2 to ask for passthrough with
+// that max_stack_depth (see "passthrough"), 0 not to.
 NAPI_METHOD(ll_mount) {
   NAPI_ARGV(9)
   NAPI_ARGV_UTF8(mnt, 4096, 0)
@@ -1206,28 +1162,34 @@ NAPI_METHOD(ll_mount) {
 
   ll_session_t *s = (ll_session_t *) calloc(1, sizeof(ll_session_t));
   if (s == NULL) { napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
+  if (ll_session_options(sopts, &s->params) != 0) {
+    free(s);
+    napi_throw_error(env, "ERR_FUSE_OPTION", "invalid FUSE session options");
+    return NULL;
+  }
   s->env = env;
   bool threaded = false;
   napi_get_value_bool(env, argv[5], &threaded);
   s->threaded = threaded ? 1 : 0;
   uint32_t proto_max = 19;
   napi_get_value_uint32(env, argv[6], &proto_max);
-  s->proto_max = proto_max < 19 ? 19 : proto_max > 40 ? 40 : proto_max;
+  s->params.proto_max = proto_max < 19 ? 19 : proto_max > LL_MINOR_MAX ? LL_MINOR_MAX : proto_max;
   uint32_t stack_depth = 0;
   napi_get_value_uint32(env, argv[8], &stack_depth);
-  s->stack_depth = stack_depth > 2 ? 2 : stack_depth;
+  s->params.stack_depth = stack_depth > 2 ? 2 : stack_depth;
   uint32_t spin_us = 0;
   napi_get_value_uint32(env, argv[7], &spin_us);
   if (spin_us > 1000) spin_us = 1000;
-  napi_create_reference(env, argv[3], 1, &s->dispatch);
-  napi_value actx_name;
-  napi_create_string_utf8(env, "layerfs:fuse-requests", NAPI_AUTO_LENGTH, &actx_name);
-  napi_async_init(env, NULL, actx_name, &s->actx);
-  napi_create_reference(env, argv[4], 1, &s->statbuf_ref);
   void *sb; size_t sblen;
   napi_get_typedarray_info(env, argv[4], NULL, &sblen, &sb, NULL, NULL);
-  if (sblen < STAT_INTS) { napi_throw_error(env, "EINVAL", "stat buffer too small"); return NULL; }
+  if (sblen < STAT_INTS) { free(s); napi_throw_error(env, "EINVAL", "stat buffer too small"); return NULL; }
   s->statbuf = (uint32_t *) sb;
+  // The largest request INIT may allow: 1 MiB WRITEs (max_pages) or the max_write option.
+  size_t page = (size_t) getpagesize();
+  uint32_t largest = s->params.max_write > LL_MAX_PAGES * page ? s->params.max_write : (uint32_t) (LL_MAX_PAGES * page);
+  s->rbuf_size = ll_request_size(largest, page);
+  s->rbuf = (char *) malloc(s->rbuf_size);
+  if (s->rbuf == NULL) { free(s); napi_throw_error(env, "ENOMEM", "out of memory"); return NULL; }
 
   char *margv[] = { (char *) "layerfs", mopts };
   struct fuse_args margs = FUSE_ARGS_INIT(mopts[0] ? 2 : 1, margv);
@@ -1237,30 +1199,19 @@ NAPI_METHOD(ll_mount) {
   fuse_opt_free_args(&margs);
   if (s->ch == NULL) {
     if (low >= 0) close(low);
+    free(s->rbuf);
+    free(s);
     napi_throw_error(env, "ERR_FUSE_MOUNT", "fuse_mount failed (see stderr)");
     return NULL;
   }
-  ll_order_fds(fuse_chan_fd(s->ch), low);
-  char *sargv[] = { (char *) "layerfs", sopts };
-  struct fuse_args sargs = FUSE_ARGS_INIT(sopts[0] ? 2 : 1, sargv);
-  s->se = fuse_lowlevel_new(&sargs, &ll_ops, sizeof(ll_ops), s);
-  fuse_opt_free_args(&sargs);
-  if (s->se == NULL) {
-    fuse_unmount(mnt, s->ch);
-    napi_throw_error(env, "ERR_FUSE_OPTION", "fuse_lowlevel_new rejected the options (see stderr)");
-    return NULL;
-  }
-  s->rbuf_size = ll_bufsize(s);
-  s->rbuf = (char *) malloc(s->rbuf_size);
-  s->sch = fuse_chan_new(&ll_chan_ops, fuse_chan_fd(s->ch), s->rbuf_size, s);
-  if (s->rbuf == NULL || s->sch == NULL) {
-    fuse_session_destroy(s->se);
-    fuse_unmount(mnt, s->ch);
-    napi_throw_error(env, "ENOMEM", "out of memory");
-    return NULL;
-  }
-  fuse_session_add_chan(s->se, s->sch);
+  s->fd = fuse_chan_fd(s->ch);
+  ll_order_fds(s->fd, low);
 
+  napi_create_reference(env, argv[3], 1, &s->dispatch);
+  napi_value actx_name;
+  napi_create_string_utf8(env, "layerfs:fuse-requests", NAPI_AUTO_LENGTH, &actx_name);
+  napi_async_init(env, NULL, actx_name, &s->actx);
+  napi_create_reference(env, argv[4], 1, &s->statbuf_ref);
   uv_mutex_init(&s->lock);
   uv_mutex_init(&s->nocap_lock);
   if (s->threaded) {
@@ -1268,10 +1219,8 @@ NAPI_METHOD(ll_mount) {
     s->async.data = s;
     pthread_create(&s->thread, NULL, ll_thread, s);
   } else {
-    int fd = fuse_chan_fd(s->ch);
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
-        uv_poll_init(uv_default_loop(), &s->poll, fd) != 0) {
-      fuse_session_destroy(s->se);
+    if (fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK) < 0 ||
+        uv_poll_init(uv_default_loop(), &s->poll, s->fd) != 0) {
       fuse_unmount(mnt, s->ch);
       napi_throw_error(env, "ERR_FUSE_MOUNT", "could not watch the FUSE device");
       return NULL;
@@ -1293,68 +1242,16 @@ static ll_session_t * ll_session_of (napi_env env, napi_value v) {
   return (ll_session_t *) p;
 }
 
-// The request to answer, or NULL when the session is gone (then nothing is sent).
-static fuse_req_t ll_take (napi_env env, napi_value sv, napi_value rv, ll_session_t **sp) {
+// The request to answer (its unique id), or 0 when the session is gone (then nothing is sent).
+static uint64_t ll_take (napi_env env, napi_value sv, napi_value rv, ll_session_t **sp) {
   ll_session_t *s = ll_session_of(env, sv);
   double d = 0;
   napi_get_value_double(env, rv, &d);
   if (sp) *sp = s;
-  if (s == NULL || d == 0) return NULL;
+  if (s == NULL || d <= 0) return 0;
   s->outstanding--;
   s->answered++;
-  return (fuse_req_t) (uintptr_t) d;
-}
-
-static void ll_fill_entry (ll_session_t *s, struct fuse_entry_param *e, double nodeid, double entry_timeout, double attr_timeout) {
-  memset(e, 0, sizeof(*e));
-  e->ino = (fuse_ino_t) nodeid;
-  e->generation = 0;
-  if (nodeid != 0) populate_stat(s->statbuf, &e->attr);
-  e->entry_timeout = entry_timeout;
-  e->attr_timeout = attr_timeout;
-}
-
-// fuse_open_out of 7.40: backing_id was padding before.
-struct ll_open_out { uint64_t fh; uint32_t open_flags; int32_t backing_id; };
-#define LL_FOPEN_DIRECT_IO (1 << 0)
-#define LL_FOPEN_KEEP_CACHE (1 << 1)
-#define LL_FOPEN_CACHE_DIR (1 << 3)
-#define LL_FOPEN_PASSTHROUGH (1 << 7)
-
-static void ll_open_out (struct ll_open_out *out, double fh, uint32_t of, int32_t backing_id) {
-  memset(out, 0, sizeof(*out));
-  out->fh = (uint64_t) fh;
-  if (of & 1) out->open_flags |= LL_FOPEN_DIRECT_IO;
-  if (of & 2) out->open_flags |= LL_FOPEN_KEEP_CACHE;
-  if (of & 4) out->open_flags |= LL_FOPEN_CACHE_DIR;
-  if (of & 8) { out->open_flags |= LL_FOPEN_PASSTHROUGH; out->backing_id = backing_id; }
-}
-
-// As libfuse's fill_entry and convert_stat.
-static void ll_entry_out (const struct fuse_entry_param *e, struct fuse_entry_out *o) {
-  o->nodeid = e->ino;
-  o->generation = e->generation;
-  o->entry_valid = (uint64_t) e->entry_timeout;
-  o->entry_valid_nsec = (uint32_t) ((e->entry_timeout - (double) o->entry_valid) * 1e9);
-  o->attr_valid = (uint64_t) e->attr_timeout;
-  o->attr_valid_nsec = (uint32_t) ((e->attr_timeout - (double) o->attr_valid) * 1e9);
-  const struct stat *st = &e->attr;
-  struct fuse_attr *a = &o->attr;
-  a->ino = st->st_ino;
-  a->mode = st->st_mode;
-  a->nlink = st->st_nlink;
-  a->uid = st->st_uid;
-  a->gid = st->st_gid;
-  a->rdev = st->st_rdev;
-  a->size = st->st_size;
-  a->blksize = st->st_blksize;
-  a->blocks = st->st_blocks;
-  a->atime = st->st_atim.tv_sec;
-  a->mtime = st->st_mtim.tv_sec;
-  a->ctime = st->st_ctim.tv_sec;
-  a->atimensec = st->st_atim.tv_nsec;
-  a->mtimensec = st->st_mtim.tv_nsec;
-  a->ctimensec = st->st_ctim.tv_nsec;
+  return s->closed ? 0 : (uint64_t) d;
 }
 
 // ---- passthrough ----------------------------------------------------------------------------
@@ -1363,9 +1260,6 @@ static void ll_entry_out (const struct fuse_entry_param *e, struct fuse_entry_ou
 // come here. The kernel keeps one backing file per inode, the same for every open of it at a
 // time, and refuses a passthrough open while a cached one is open (ETXTBSY; EIO to the
 // caller), and the reverse. Which opens may pass through is JS's to decide (ll-ops.ts).
-struct ll_backing_map { int32_t fd; uint32_t flags; uint64_t padding; };
-#define LL_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct ll_backing_map)
-#define LL_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
 
 // ll_backing_open(session, fd) -> backing id (> 0), or -errno
 NAPI_METHOD(ll_backing_open) {
@@ -1375,7 +1269,7 @@ NAPI_METHOD(ll_backing_open) {
   int r = -EOPNOTSUPP;
   if (s && s->passthrough && !s->closed) {
     struct ll_backing_map map = { fd, 0, 0 };
-    r = ioctl(fuse_chan_fd(s->ch), LL_DEV_IOC_BACKING_OPEN, &map);
+    r = ioctl(s->fd, LL_DEV_IOC_BACKING_OPEN, &map);
     if (r < 0) r = -errno;
   }
   NAPI_RETURN_INT32(r)
@@ -1389,18 +1283,20 @@ NAPI_METHOD(ll_backing_close) {
   int r = -EBADF;
   if (s && !s->closed) {
     uint32_t bid = (uint32_t) id;
-    r = ioctl(fuse_chan_fd(s->ch), LL_DEV_IOC_BACKING_CLOSE, &bid);
+    r = ioctl(s->fd, LL_DEV_IOC_BACKING_CLOSE, &bid);
     if (r < 0) r = -errno;
   }
   NAPI_RETURN_INT32(r)
 }
 
+
 // ll_reply_err(session, req, errno): errno positive, or 0 for success
 NAPI_METHOD(ll_reply_err) {
   NAPI_ARGV(3)
   NAPI_ARGV_INT32(err, 2)
-  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
-  if (req) fuse_reply_err(req, err);
+  ll_session_t *s;
+  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
+  if (unique) ll_reply_errno(s, unique, err);
   return NULL;
 }
 
@@ -1409,26 +1305,28 @@ NAPI_METHOD(ll_reply_err) {
 NAPI_METHOD(ll_reply_entry) {
   NAPI_ARGV(5)
   ll_session_t *s;
-  fuse_req_t req = ll_take(env, argv[0], argv[1], &s);
-  if (!req) return NULL;
+  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
+  if (!unique) return NULL;
   double nodeid, et, at;
   napi_get_value_double(env, argv[2], &nodeid);
   napi_get_value_double(env, argv[3], &et);
   napi_get_value_double(env, argv[4], &at);
-  struct fuse_entry_param e;
-  ll_fill_entry(s, &e, nodeid, et, at);
-  fuse_reply_entry(req, &e);
+  struct stat st;
+  memset(&st, 0, sizeof(st));
+  if (nodeid != 0) populate_stat(s->statbuf, &st);
+  struct fuse_entry_out out;
+  ll_entry_of((uint64_t) nodeid, &st, et, at, &out);
+  ll_reply_data(s, unique, &out, sizeof(out));
   return NULL;
 }
 
 // ll_reply_create(session, req, nodeid, entryTimeout, attrTimeout, fh, openFlags, backingId)
-// openFlags as ll_reply_open's. Built here (fuse_entry_out and fuse_open_out) rather than by
-// fuse_reply_create, whose fuse_file_info (libfuse 2.9) has no passthrough.
+// openFlags as ll_reply_open's: fuse_entry_out and fuse_open_out.
 NAPI_METHOD(ll_reply_create) {
   NAPI_ARGV(8)
   ll_session_t *s;
-  fuse_req_t req = ll_take(env, argv[0], argv[1], &s);
-  if (!req) return NULL;
+  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
+  if (!unique) return NULL;
   double nodeid, et, at, fh;
   uint32_t of;
   int32_t backing_id = 0;
@@ -1438,53 +1336,17 @@ NAPI_METHOD(ll_reply_create) {
   napi_get_value_double(env, argv[5], &fh);
   napi_get_value_uint32(env, argv[6], &of);
   napi_get_value_int32(env, argv[7], &backing_id);
-  struct fuse_entry_param e;
-  ll_fill_entry(s, &e, nodeid, et, at);
-  struct { struct fuse_entry_out entry; struct ll_open_out open; } out;
-  memset(&out, 0, sizeof(out));
-  ll_entry_out(&e, &out.entry);
-  ll_open_out(&out.open, fh, of, backing_id);
+  struct stat st;
+  memset(&st, 0, sizeof(st));
+  populate_stat(s->statbuf, &st);
+  struct fuse_entry_out entry;
+  struct ll_open_out open;
+  ll_entry_of((uint64_t) nodeid, &st, et, at, &entry);
+  ll_open_of((uint64_t) fh, of, backing_id, &open);
+  struct iovec v[2] = { { &entry, sizeof(entry) }, { &open, sizeof(open) } };
   // ENOENT: the request was interrupted; nobody will release this handle: JS must.
-  fuse_reply_buf(req, (const char *) &out, sizeof(out));
+  ll_send(s, unique, 0, v, 2);
   return NULL;
-}
-
-// fuse_statx_out (7.39).
-struct ll_sx_time { int64_t tv_sec; uint32_t tv_nsec; int32_t reserved; };
-struct ll_statx {
-  uint32_t mask, blksize;
-  uint64_t attributes;
-  uint32_t nlink, uid, gid;
-  uint16_t mode, spare0;
-  uint64_t ino, size, blocks, attributes_mask;
-  struct ll_sx_time atime, btime, ctime, mtime;
-  uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
-  uint64_t spare2[14];
-};
-struct ll_statx_out { uint64_t attr_valid; uint32_t attr_valid_nsec, flags; uint64_t spare[2]; struct ll_statx stat; };
-
-static void ll_reply_statx_of (fuse_req_t req, const struct stat *st, double timeout, const struct statx_timestamp *btime) {
-  struct ll_statx_out out;
-  memset(&out, 0, sizeof(out));
-  out.attr_valid = (uint64_t) timeout;
-  out.attr_valid_nsec = (uint32_t) ((timeout - (double) out.attr_valid) * 1e9);
-  struct ll_statx *x = &out.stat;
-  x->mask = STATX_BASIC_STATS | (btime ? STATX_BTIME : 0);
-  x->blksize = (uint32_t) st->st_blksize;
-  x->nlink = (uint32_t) st->st_nlink;
-  x->uid = st->st_uid;
-  x->gid = st->st_gid;
-  x->mode = (uint16_t) st->st_mode;
-  x->ino = st->st_ino;
-  x->size = (uint64_t) st->st_size;
-  x->blocks = (uint64_t) st->st_blocks;
-  x->atime.tv_sec = st->st_atim.tv_sec; x->atime.tv_nsec = (uint32_t) st->st_atim.tv_nsec;
-  x->mtime.tv_sec = st->st_mtim.tv_sec; x->mtime.tv_nsec = (uint32_t) st->st_mtim.tv_nsec;
-  x->ctime.tv_sec = st->st_ctim.tv_sec; x->ctime.tv_nsec = (uint32_t) st->st_ctim.tv_nsec;
-  if (btime) { x->btime.tv_sec = btime->tv_sec; x->btime.tv_nsec = btime->tv_nsec; }
-  x->rdev_major = major(st->st_rdev);
-  x->rdev_minor = minor(st->st_rdev);
-  fuse_reply_buf(req, (const char *) &out, sizeof(out));
 }
 
 // ll_reply_statx(session, req, attrTimeout, btimeSec, btimeNsec): the stat is in statbuf;
@@ -1492,8 +1354,8 @@ static void ll_reply_statx_of (fuse_req_t req, const struct stat *st, double tim
 NAPI_METHOD(ll_reply_statx) {
   NAPI_ARGV(5)
   ll_session_t *s;
-  fuse_req_t req = ll_take(env, argv[0], argv[1], &s);
-  if (!req) return NULL;
+  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
+  if (!unique) return NULL;
   double at, bsec;
   int32_t bnsec = -1;
   napi_get_value_double(env, argv[2], &at);
@@ -1503,7 +1365,7 @@ NAPI_METHOD(ll_reply_statx) {
   memset(&st, 0, sizeof(st));
   populate_stat(s->statbuf, &st);
   struct statx_timestamp bt = { (int64_t) bsec, (uint32_t) (bnsec < 0 ? 0 : bnsec), 0 };
-  ll_reply_statx_of(req, &st, at, bnsec < 0 ? NULL : &bt);
+  ll_reply_statx_of(s, unique, &st, at, bnsec < 0 ? NULL : &bt);
   return NULL;
 }
 
@@ -1511,27 +1373,27 @@ NAPI_METHOD(ll_reply_statx) {
 NAPI_METHOD(ll_reply_attr) {
   NAPI_ARGV(3)
   ll_session_t *s;
-  fuse_req_t req = ll_take(env, argv[0], argv[1], &s);
-  if (!req) return NULL;
+  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
+  if (!unique) return NULL;
   double at;
   napi_get_value_double(env, argv[2], &at);
   struct stat st;
   memset(&st, 0, sizeof(st));
   populate_stat(s->statbuf, &st);
-  fuse_reply_attr(req, &st, at);
+  ll_reply_attr_of(s, unique, &st, at);
   return NULL;
 }
 
 // ll_reply_open(session, req, fh, openFlags, backingId)
 // openFlags: 1 direct_io, 2 keep_cache, 4 cache_dir, 8 passthrough (backingId: what
-// ll_backing_open gave). The reply is built here rather than by fuse_reply_open, whose
-// fuse_file_info (libfuse 2.9) has no bit for FOPEN_CACHE_DIR nor passthrough: with the first
-// the kernel keeps a directory's listing in its page cache (dropped when the directory changes
-// through the mount), as it keeps a file's pages with FOPEN_KEEP_CACHE.
+// ll_backing_open gave). With FOPEN_CACHE_DIR the kernel keeps a directory's listing in its
+// page cache (dropped when the directory changes through the mount), as it keeps a file's
+// pages with FOPEN_KEEP_CACHE.
 NAPI_METHOD(ll_reply_open) {
   NAPI_ARGV(5)
-  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
-  if (!req) return NULL;
+  ll_session_t *s;
+  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
+  if (!unique) return NULL;
   double fh;
   uint32_t of;
   int32_t backing_id = 0;
@@ -1539,71 +1401,73 @@ NAPI_METHOD(ll_reply_open) {
   napi_get_value_uint32(env, argv[3], &of);
   napi_get_value_int32(env, argv[4], &backing_id);
   struct ll_open_out out;
-  ll_open_out(&out, fh, of, backing_id);
-  fuse_reply_buf(req, (const char *) &out, sizeof(out));
+  ll_open_of((uint64_t) fh, of, backing_id, &out);
+  ll_reply_data(s, unique, &out, sizeof(out));
   return NULL;
 }
 
 // ll_reply_buf(session, req, buffer, length)
 NAPI_METHOD(ll_reply_buf) {
   NAPI_ARGV(4)
-  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
-  if (!req) return NULL;
+  ll_session_t *s;
+  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
+  if (!unique) return NULL;
   void *data = NULL;
   size_t len = 0;
   napi_get_buffer_info(env, argv[2], &data, &len);
   uint32_t n;
   napi_get_value_uint32(env, argv[3], &n);
   if (n < len) len = n;
-  fuse_reply_buf(req, (const char *) data, len);
+  ll_reply_data(s, unique, data, len);
   return NULL;
 }
 
 // ll_reply_xattr(session, req, size): the size a getxattr/listxattr size query asked for
 NAPI_METHOD(ll_reply_xattr) {
   NAPI_ARGV(3)
-  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
-  if (!req) return NULL;
+  ll_session_t *s;
+  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
+  if (!unique) return NULL;
   uint32_t n;
   napi_get_value_uint32(env, argv[2], &n);
-  fuse_reply_xattr(req, n);
+  struct fuse_getxattr_out out = { n, 0 };
+  ll_reply_data(s, unique, &out, sizeof(out));
   return NULL;
 }
 
-// ll_reply_readlink(session, req, targetBytes)
+// ll_reply_readlink(session, req, targetBytes): the target, without a NUL
 NAPI_METHOD(ll_reply_readlink) {
   NAPI_ARGV(3)
-  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
-  if (!req) return NULL;
+  ll_session_t *s;
+  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
+  if (!unique) return NULL;
   void *data = NULL;
   size_t len = 0;
   napi_get_buffer_info(env, argv[2], &data, &len);
-  char *target = (char *) malloc(len + 1);
-  if (target == NULL) { fuse_reply_err(req, ENOMEM); return NULL; }
-  memcpy(target, data, len);
-  target[len] = 0;
-  fuse_reply_readlink(req, target);
-  free(target);
+  ll_reply_data(s, unique, data, len);
   return NULL;
 }
 
 // ll_reply_statfs(session, req, Uint32Array(STATFS_INTS))
 NAPI_METHOD(ll_reply_statfs) {
   NAPI_ARGV(3)
-  fuse_req_t req = ll_take(env, argv[0], argv[1], NULL);
-  if (!req) return NULL;
+  ll_session_t *s;
+  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
+  if (!unique) return NULL;
   void *ints;
   size_t n;
   napi_get_typedarray_info(env, argv[2], NULL, &n, &ints, NULL, NULL);
   struct statvfs sv;
   memset(&sv, 0, sizeof(sv));
   if (n >= STATFS_INTS) populate_statvfs((uint32_t *) ints, &sv);
-  fuse_reply_statfs(req, &sv);
+  struct fuse_statfs_out out;
+  ll_statfs_of(&sv, &out);
+  ll_reply_data(s, unique, &out, sizeof(out));
   return NULL;
 }
 
 // ll_notify_inval_inode(session, nodeid, offset, length): offset < 0 drops only attributes
-// (never waits on page locks, so it is safe while requests are pending).
+// (never waits on page locks, so it is safe while requests are pending). 0 or -errno.
 NAPI_METHOD(ll_notify_inval_inode) {
   NAPI_ARGV(4)
   ll_session_t *s = ll_session_of(env, argv[0]);
@@ -1612,7 +1476,11 @@ NAPI_METHOD(ll_notify_inval_inode) {
   napi_get_value_double(env, argv[2], &off);
   napi_get_value_double(env, argv[3], &len);
   int r = -ENOTCONN;
-  if (s && !s->exited) r = fuse_lowlevel_notify_inval_inode(s->sch, (fuse_ino_t) nodeid, (off_t) off, (off_t) len);
+  if (s && !s->exited) {
+    struct fuse_notify_inval_inode_out out = { (uint64_t) nodeid, (int64_t) off, (int64_t) len };
+    struct iovec v = { &out, sizeof(out) };
+    r = ll_notify(s, s->fd, FUSE_NOTIFY_INVAL_INODE, &v, 1);
+  }
   NAPI_RETURN_INT32(r)
 }
 
@@ -1631,7 +1499,7 @@ NAPI_METHOD(ll_no_capability) {
   return NULL;
 }
 
-// ll_notify_inval_entry(session, parentNodeid, nameBytes)
+// ll_notify_inval_entry(session, parentNodeid, nameBytes): 0 or -errno
 NAPI_METHOD(ll_notify_inval_entry) {
   NAPI_ARGV(3)
   ll_session_t *s = ll_session_of(env, argv[0]);
@@ -1641,7 +1509,15 @@ NAPI_METHOD(ll_notify_inval_entry) {
   size_t len = 0;
   napi_get_buffer_info(env, argv[2], &name, &len);
   int r = -ENOTCONN;
-  if (s && !s->exited) r = fuse_lowlevel_notify_inval_entry(s->sch, (fuse_ino_t) parent, (const char *) name, len);
+  if (s && !s->exited) {
+    struct fuse_notify_inval_entry_out out;
+    memset(&out, 0, sizeof(out));
+    out.parent = (uint64_t) parent;
+    out.namelen = (uint32_t) len;
+    char nul = 0;
+    struct iovec v[3] = { { &out, sizeof(out) }, { name, len }, { &nul, 1 } };
+    r = ll_notify(s, s->fd, FUSE_NOTIFY_INVAL_ENTRY, v, 3);
+  }
   NAPI_RETURN_INT32(r)
 }
 
@@ -1714,7 +1590,7 @@ static void *ll_notifier_run (void *arg) {
 static ll_notifier_t *ll_notifier_start (ll_session_t *s) {
   ll_notifier_t *n = (ll_notifier_t *) calloc(1, sizeof(ll_notifier_t));
   if (n == NULL) return NULL;
-  n->fd = fcntl(fuse_chan_fd(s->ch), F_DUPFD_CLOEXEC, 3);
+  n->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
   if (n->fd < 0) { free(n); return NULL; }
   pthread_mutex_init(&n->mu, NULL);
   pthread_cond_init(&n->cv, NULL);
@@ -1816,7 +1692,6 @@ NAPI_METHOD(ll_exited) {
   // A request JS still holds would reply into a destroyed session: keep it (a small leak at
   // the end of a mount) unless every request was answered.
   if (s->outstanding == 0) {
-    fuse_session_destroy(s->se);
     fuse_chan_destroy(s->ch);
     napi_async_destroy(env, s->actx);
     napi_delete_reference(env, s->dispatch);
