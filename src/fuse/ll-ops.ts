@@ -324,7 +324,8 @@ export class LowLevelOps {
   /** Entry point for every request: one reply, always. */
   readonly handle = (r: Request): void => {
     const s = this.#session!
-    if (requestLog.enabled) requestLog('%s %d %s', OP_NAMES[r.op], r.ino, r.name ?? '')
+    // Tokens from 2^52 up are ring entries (lowlevel.c, LL_RING_TAG): the request came over io_uring.
+    if (requestLog.enabled) requestLog('%s %d %s%s', OP_NAMES[r.op], r.ino, r.name ?? '', r.req >= 2 ** 52 ? ' (ring)' : '')
     const changed = CHANGES_NAMES.has(r.op) ? this.#listingsChangedBy(r) : undefined
     const dropListings = (): void => {
       if (changed) for (const n of changed) this.#listings.delete(n)

@@ -43,8 +43,9 @@ export class LowLevelFuse {
     this.#session = s
     this.#ops.attach(s)
     await s.initialized
-    const { protoMinor, maxWrite, passthrough } = s.info()
-    fuseLog('FUSE 7.%d, max_write %d, passthrough %s', protoMinor, maxWrite, passthrough ? 'negotiated' : 'off')
+    const { protoMinor, maxWrite, passthrough, uring } = s.info()
+    fuseLog('FUSE 7.%d, max_write %d, passthrough %s, io_uring %s', protoMinor, maxWrite, passthrough ? 'negotiated' : 'off',
+      uring ? 'on' : 'off')
   }
 
   /** `fusermount -uz` the mount point; resolves when the session has ended (or after 2 s). */

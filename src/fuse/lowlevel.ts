@@ -67,7 +67,7 @@ export type SetAttrValues = [mode: number, uid: number, gid: number, size: numbe
 
 interface Native {
   ll_mount(mnt: string, mountOpts: string, sessionOpts: string, dispatch: (...a: never[]) => void, stat: Uint32Array,
-    threaded: boolean, protoMax: number, spinUs: number, stackDepth: number): unknown
+    threaded: boolean, protoMax: number, spinUs: number, stackDepth: number, uring: boolean): unknown
   ll_reply_err(s: unknown, req: number, errno: number): void
   ll_reply_entry(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number): void
   ll_reply_create(s: unknown, req: number, nodeid: number, entryTimeout: number, attrTimeout: number, fh: number, flags: number,
@@ -83,7 +83,7 @@ interface Native {
   ll_notify_inval_entry(s: unknown, parent: number, name: Buffer): number
   ll_no_capability(s: unknown, nodeid: number, seq: number): void
   ll_queue_inval_entry(s: unknown, parent: number, name: Buffer): number
-  ll_info(s: unknown): [protoMinor: number, maxWrite: number, want: number, passthrough: number]
+  ll_info(s: unknown): [protoMinor: number, maxWrite: number, want: number, passthrough: number, uring: number]
   ll_backing_open(s: unknown, fd: number): number
   ll_backing_close(s: unknown, id: number): number
   ll_exited(s: unknown): void
@@ -164,6 +164,8 @@ export interface SessionMode {
   passthrough: boolean
   threaded: boolean
   spinUs: number
+  /** Requests over io_uring where the kernel offers it (lowlevel.c, "io_uring"); not with `threaded`. */
+  uring: boolean
 }
 
 /**
@@ -191,6 +193,7 @@ export function sessionModeFromEnv(env = process.env): SessionMode {
     passthrough: env.LAYERFS_PASSTHROUGH !== '0',
     threaded: env.LAYERFS_FUSE_THREAD === '1',
     spinUs: int(env.LAYERFS_FUSE_SPIN_US, DEFAULT_SPIN_US, 0, 1000),
+    uring: env.LAYERFS_FUSE_URING === '1',
   }
 }
 
@@ -286,7 +289,7 @@ export class LowLevelSession {
     }
     const opts = (list: readonly string[]): string => (list.length > 0 ? '-o' + list.join(',') : '')
     this.#s = native.ll_mount(mnt, opts(mountOpts), opts(sessionOpts), dispatch as (...a: never[]) => void, this.#stat,
-      session.threaded, session.protoMax, session.spinUs, session.passthrough ? PASSTHROUGH_STACK_DEPTH : 0)
+      session.threaded, session.protoMax, session.spinUs, session.passthrough ? PASSTHROUGH_STACK_DEPTH : 0, session.uring)
   }
 
   get isExited(): boolean {
@@ -297,9 +300,9 @@ export class LowLevelSession {
    * What INIT negotiated: the protocol minor, max_write, the capabilities wanted, whether
    * files may be passed through.
    */
-  info(): { protoMinor: number; maxWrite: number; want: number; passthrough: boolean } {
-    const [protoMinor, maxWrite, want, passthrough] = native.ll_info(this.#s)
-    return { protoMinor, maxWrite, want, passthrough: passthrough !== 0 }
+  info(): { protoMinor: number; maxWrite: number; want: number; passthrough: boolean; uring: boolean } {
+    const [protoMinor, maxWrite, want, passthrough, uring] = native.ll_info(this.#s)
+    return { protoMinor, maxWrite, want, passthrough: passthrough !== 0, uring: uring !== 0 }
   }
 
   /**

@@ -1,14 +1,15 @@
-// The FUSE protocol layerfs speaks (src/fuse/native/lowlevel.c, "protocol"): libfuse 2.9
-// answers INIT as 7.19; lowlevel.c answers up to 7.40 around it (the kernel's own minor if
-// lower), so listings are READDIRPLUS (a name comes with its attributes: `ls -l` needs no
-// LOOKUP per name), requests carry up to 1 MiB, the kernel keeps symlink targets and, at 7.40
-// as root, upper files are passed through (test/fuse/passthrough.test.ts).
-// Requests of later minors are answered too: RENAME2 (renameat2's flags), LSEEK (SEEK_DATA,
-// SEEK_HOLE), COPY_FILE_RANGE. Lower minors stay selectable (LAYERFS_FUSE_PROTO): 37 is what
-// Linux 6.1 offers (no passthrough), 28 and 19 older ways, as is LAYERFS_FUSE_THREAD=1: each
-// mode must give what the kernel gives (at 7.19, what the kernel's FUSE falls back to), and
-// from 7.28 on skip the lookups.
-import { closeSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs'
+// The FUSE protocol layerfs speaks (src/fuse/native/lowlevel.c and protocol.c, "protocol"): up
+// to 7.40 (the kernel's own minor if lower), so listings are READDIRPLUS (a name comes with its
+// attributes: `ls -l` needs no LOOKUP per name), requests carry up to 1 MiB, the kernel keeps
+// symlink targets and, at 7.40 as root, upper files are passed through
+// (test/fuse/passthrough.test.ts). Requests of later minors are answered too: RENAME2
+// (renameat2's flags), LSEEK (SEEK_DATA, SEEK_HOLE), COPY_FILE_RANGE. Lower minors stay
+// selectable (LAYERFS_FUSE_PROTO): 37 is what Linux 6.1 offers (no passthrough), 28 and 19
+// older ways, as are LAYERFS_FUSE_THREAD=1 and LAYERFS_FUSE_URING=1 (requests over io_uring,
+// where the fuse module's enable_uring is on: this test turns it on): each mode must give what
+// the kernel gives (at 7.19, what the kernel's FUSE falls back to), and from 7.28 on skip the
+// lookups.
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import t from 'tap'
 import { sampleLowers, writeTree } from '../helpers/layers.js'
 import { OK, err, labelled, syscalls, val, type Op } from '../helpers/syscalls.js'
@@ -31,7 +32,11 @@ const MODES: [string, Record<string, string>][] = [
   ['LAYERFS_FUSE_PROTO=28', { LAYERFS_FUSE_PROTO: '28' }],
   ['LAYERFS_FUSE_PROTO=19', { LAYERFS_FUSE_PROTO: '19' }],
   ['LAYERFS_FUSE_THREAD=1', { LAYERFS_FUSE_THREAD: '1' }],
+  ['LAYERFS_FUSE_URING=1 (requests over io_uring)', { LAYERFS_FUSE_URING: '1' }],
 ]
+
+/** The fuse module's switch for FUSE over io_uring (Linux 6.14+ built with it), if it has one. */
+const ENABLE_URING = '/sys/module/fuse/parameters/enable_uring'
 
 /** Sorted by path (the last field); each inode number replaced by the first path that has it. */
 const BY_INODE = `awk '{ print $NF, $0 }' | sort -k1,1 | cut -d' ' -f2- | awk '{ if (!($1 in f)) f[$1] = $NF; $1 = f[$1]; print }'`
@@ -44,6 +49,12 @@ function requestsSince(log: string, from: number): string[] {
 
 for (const [label, env] of MODES) {
   t.test(label, async t => {
+    const uring = env.LAYERFS_FUSE_URING === '1' && existsSync(ENABLE_URING)
+    if (uring) {
+      const was = readFileSync(ENABLE_URING, 'utf8').trim()
+      writeFileSync(ENABLE_URING, 'Y')
+      t.teardown(() => writeFileSync(ENABLE_URING, was))
+    }
     const tw = await twinMounts(t, d => {
       sampleLowers(d.lowers)
       writeTree(d.lowers[1]!, { big: lowerBig() as never })
@@ -54,13 +65,15 @@ for (const [label, env] of MODES) {
       closeSync(fd)
     }, { lowers: 2, env: { ...env, DEBUG: 'layerfs:request,layerfs:fuse' } })
     const log = tw.layerfs.log!
-    const proto = /FUSE 7\.(\d+), max_write (\d+), passthrough (\w+)/.exec(readFileSync(log, 'utf8'))
+    const proto = /FUSE 7\.(\d+), max_write (\d+), passthrough (\w+), io_uring (\w+)/.exec(readFileSync(log, 'utf8'))
     t.ok(proto, 'the daemon says what INIT negotiated')
     const expectMinor = env.LAYERFS_FUSE_PROTO ?? '40'
     const modern = Number(expectMinor) >= 28
     t.equal(proto?.[1], expectMinor, `FUSE 7.${expectMinor}`)
     t.equal(proto?.[2], modern ? String(256 * 4096) : String(128 * 1024), 'max_write')
     t.equal(proto?.[3], expectMinor === '40' ? 'negotiated' : 'off', 'passthrough only at 7.40')
+    // Where the kernel has no io_uring for FUSE, asking for it leaves the session on /dev/fuse.
+    t.equal(proto?.[4], uring ? 'on' : 'off', uring ? 'requests over io_uring' : 'requests on /dev/fuse')
 
     // The first listing of big, then a stat of every name in it (ls -l): from READDIRPLUS the
     // kernel already knows each name.
@@ -69,6 +82,9 @@ for (const [label, env] of MODES) {
     t.equal(lsL.stdout.trim().split('\n').length, N + 5, 'ls -l lists every name (and ., .., sub, link, hl)')
     t.equal(lsL.stdout, lsO.stdout, 'ls -l: the same modes, links, owners, sizes and times as the kernel')
     const lookups = requestsSince(log, before).filter(op => op === 'lookup').length
+    const ringLines = readFileSync(log, 'utf8').split('\n').filter(l => / \(ring\)$/.test(l)).length
+    if (uring) t.ok(ringLines >= 5, `requests came over io_uring (${ringLines} in JS's log)`)
+    else t.equal(ringLines, 0, 'no request came over io_uring')
     if (modern) t.ok(lookups <= 3, `ls -l of ${N + 3} names sent ${lookups} LOOKUP (READDIRPLUS)`)
     else t.ok(lookups >= N, `ls -l of ${N + 3} names sent ${lookups} LOOKUP (no READDIRPLUS at 7.19)`)
 
@@ -130,7 +146,7 @@ for (const [label, env] of MODES) {
       await tw.sameTree(t)
       await tw.sameUpper(t)
     } else {
-      // ENOSYS from libfuse: the kernel's FUSE then refuses renameat2's flags (EINVAL) and gives
+      // ENOSYS, as libfuse 2.9 answered: the kernel's FUSE then refuses renameat2's flags (EINVAL) and gives
       // lseek's generic answers (data everywhere); it copies a range itself.
       const lf = await syscalls(tw.layerfs.mnt, later)
       t.same(labelled(later, lf), labelled(later, [err('EINVAL'), err('EINVAL'), OK, val(0), val((1 << 20) + 4096), OK, val(8192), OK, OK]),

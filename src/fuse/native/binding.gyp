@@ -7,7 +7,7 @@
 {
   "targets": [{
     "target_name": "lowlevel",
-    "sources": ["lowlevel.c", "protocol.c", "values.c", "../../layers/native/names.c"],
+    "sources": ["lowlevel.c", "protocol.c", "uring.c", "values.c", "../../layers/native/names.c"],
     "include_dirs": [
       "../../layers/native",
       "<!(node -e \"require('napi-macros')\")",

@@ -48,6 +48,7 @@
 #include <fuse_lowlevel.h>
 
 #include "protocol.h"
+#include "uring.h"
 #include "values.h"
 
 #define LL_OP_INIT 0
@@ -95,7 +96,7 @@
 
 typedef struct ll_req {
   struct ll_req *next;
-  uint64_t unique;   // the kernel's id of the request, to answer; 0: nothing to answer
+  uint64_t token;    // what the reply is addressed by (the unique id, or a ring entry's); 0: none
   uint32_t op;
   uint64_t ino;      // the node the request is about (the parent for name ops)
   uint64_t ino2;     // rename's new parent, link's new parent
@@ -149,6 +150,16 @@ typedef struct {
   uv_mutex_t nocap_lock;
   struct ll_nodeset { uint64_t *keys; size_t cap, n; } nocap;
   uint64_t xattr_seq;       // SETXATTRs read so far
+  // FUSE over io_uring (see "io_uring" below); all of it on the JS thread.
+  ll_uring_t ring;
+  int ring_on;              // the ring is set up and polled
+  uv_poll_t ring_poll;
+  struct ll_ring_ent *ents; // nqueues * depth entries
+  unsigned nents, nqueues;
+  size_t ring_payload;      // each entry's payload buffer
+  unsigned ring_live;       // entries with a command in the kernel
+  int ring_batch;           // replies wait for the end of the round to be submitted together
+  int closing;              // uv handles still to close before the session is freed
 } ll_session_t;
 
 // ---- capability probes ----------------------------------------------------------------------
@@ -209,12 +220,15 @@ static void ll_nodeset_remove (struct ll_nodeset *set, uint64_t key) {
   }
 }
 
-
 static const char ll_capability[] = "security.capability";
 
 // ---- replies --------------------------------------------------------------------------------
 // One reply: fuse_out_header and the payload, in one writev (the kernel takes a reply in one
-// write). err: a positive errno, or 0. From any thread: each reply is one system call.
+// write). err: a positive errno, or 0. From any thread: each reply is one system call. A reply
+// to a request that came on the ring (its token has LL_RING_TAG) goes back on the ring.
+#define LL_RING_TAG (1ull << 52)
+static int ll_ring_reply (ll_session_t *s, uint64_t token, int err, const struct iovec *payload, int n);
+
 static int ll_send (ll_session_t *s, uint64_t unique, int err, const struct iovec *payload, int n) {
   struct fuse_out_header oh;
   struct iovec v[4];
@@ -222,6 +236,7 @@ static int ll_send (ll_session_t *s, uint64_t unique, int err, const struct iove
     fprintf(stderr, "layerfs: not an errno: %d, answered ERANGE\n", err);
     err = ERANGE;
   }
+  if (unique & LL_RING_TAG) return ll_ring_reply(s, unique, err, payload, n);
   size_t len = sizeof(oh);
   int count = 1;
   for (int i = 0; !err && i < n && count < 4; i++) {
@@ -245,14 +260,14 @@ static int ll_send (ll_session_t *s, uint64_t unique, int err, const struct iove
   return 0;
 }
 
-static void ll_reply_data (ll_session_t *s, uint64_t unique, const void *arg, size_t size) {
+static void ll_reply_data (ll_session_t *s, uint64_t token, const void *arg, size_t size) {
   struct iovec v = { (void *) arg, size };
-  ll_send(s, unique, 0, &v, size ? 1 : 0);
+  ll_send(s, token, 0, &v, size ? 1 : 0);
 }
 
 // err 0: success without a payload.
-static void ll_reply_errno (ll_session_t *s, uint64_t unique, int err) {
-  ll_send(s, unique, err, NULL, 0);
+static void ll_reply_errno (ll_session_t *s, uint64_t token, int err) {
+  ll_send(s, token, err, NULL, 0);
 }
 
 // A notification (unique 0, the code in the error field); 0 or -errno.
@@ -300,7 +315,7 @@ static ll_req_t * ll_new (const ll_in_t *in, uint32_t op, uint64_t ino,
   if (name) { r->name = p; memcpy(p, name, nl + 1); r->namelen = nl; p += nl + 1; }
   if (name2) { r->name2 = p; memcpy(p, name2, n2); p[n2] = 0; r->name2len = n2; }
   if (in) {
-    r->unique = in->h->unique;
+    r->token = in->token;
     r->uid = in->h->uid;
     r->gid = in->h->gid;
     r->pid = in->h->pid;
@@ -310,7 +325,7 @@ static ll_req_t * ll_new (const ll_in_t *in, uint32_t op, uint64_t ino,
 
 #define LL_NEW_OR_FAIL(r, s, in, ...) \
   ll_req_t *r = ll_new(in, __VA_ARGS__); \
-  if (r == NULL) { ll_reply_errno(s, (in)->h->unique, ENOMEM); return; }
+  if (r == NULL) { ll_reply_errno(s, (in)->token, ENOMEM); return; }
 
 #define LL_ARG(type, in) ((const type *) (in)->arg)
 
@@ -458,16 +473,16 @@ static int ll_registered_attr (int fd, uint64_t node, ll_fh_attr_t *fa, struct s
   return ok;
 }
 
-static void ll_reply_statx_of (ll_session_t *s, uint64_t unique, const struct stat *st, double timeout, const struct statx_timestamp *btime) {
+static void ll_reply_statx_of (ll_session_t *s, uint64_t token, const struct stat *st, double timeout, const struct statx_timestamp *btime) {
   struct ll_statx_out out;
   ll_statx_of(st, timeout, btime, &out);
-  ll_reply_data(s, unique, &out, sizeof(out));
+  ll_reply_data(s, token, &out, sizeof(out));
 }
 
-static void ll_reply_attr_of (ll_session_t *s, uint64_t unique, const struct stat *st, double timeout) {
+static void ll_reply_attr_of (ll_session_t *s, uint64_t token, const struct stat *st, double timeout) {
   struct fuse_attr_out out;
   ll_attr_out_of(st, timeout, &out);
-  ll_reply_data(s, unique, &out, sizeof(out));
+  ll_reply_data(s, token, &out, sizeof(out));
 }
 
 // GETATTR, and STATX (7.39): what GETATTR answers and the birth time.
@@ -487,13 +502,13 @@ static void ll_getattr (ll_session_t *s, const ll_in_t *in, int statx) {
     struct statx sx;
     if (ll_registered_attr(fd, ino, &fa, &st, &sx)) {
       st.st_ino = fa.ino;
-      ll_reply_statx_of(s, in->h->unique, &st, fa.timeout, (sx.stx_mask & STATX_BTIME) ? &sx.stx_btime : NULL);
+      ll_reply_statx_of(s, in->token, &st, fa.timeout, (sx.stx_mask & STATX_BTIME) ? &sx.stx_btime : NULL);
       return;
     }
   } else if (ll_registered_attr(fd, ino, &fa, &st, NULL)) {
     st.st_ino = fa.ino;
     st.st_dev = 0;
-    ll_reply_attr_of(s, in->h->unique, &st, fa.timeout);
+    ll_reply_attr_of(s, in->token, &st, fa.timeout);
     return;
   }
   LL_NEW_OR_FAIL(r, s, in, statx ? LL_OP_STATX : LL_OP_GETATTR, ino, NULL, NULL, 0)
@@ -571,24 +586,29 @@ static void ll_open (ll_session_t *s, const ll_in_t *in) {
 // (fh) is a descriptor of the real file that JS gave us at open (ll_dup_fd), never a JS
 // object, so READ and WRITE never wait for the JS thread. JS swaps the file behind it with
 // dup2 when a lower file is copied up (ll_retarget_fd), and closes it at release.
+static char *ll_ring_buffer (ll_session_t *s, uint64_t token, size_t size);
+
 static void ll_read (ll_session_t *s, const ll_in_t *in) {
   const struct fuse_read_in *a = LL_ARG(struct fuse_read_in, in);
   size_t size = a->size;
-  if (size > s->iobuf_size) {
+  // Read straight into the ring entry's payload buffer when the request came on the ring.
+  char *buf = ll_ring_buffer(s, in->token, size);
+  if (buf == NULL && size > s->iobuf_size) {
     char *b = (char *) realloc(s->iobuf, size);
-    if (b == NULL) { ll_reply_errno(s, in->h->unique, ENOMEM); return; }
+    if (b == NULL) { ll_reply_errno(s, in->token, ENOMEM); return; }
     s->iobuf = b;
     s->iobuf_size = size;
   }
+  if (buf == NULL) buf = s->iobuf;
   size_t done = 0;
   while (done < size) {
-    ssize_t n = pread((int) a->fh, s->iobuf + done, size - done, (off_t) a->offset + (off_t) done);
+    ssize_t n = pread((int) a->fh, buf + done, size - done, (off_t) a->offset + (off_t) done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) { ll_reply_errno(s, in->h->unique, errno); return; }
+    if (n < 0) { ll_reply_errno(s, in->token, errno); return; }
     if (n == 0) break;
     done += (size_t) n;
   }
-  ll_reply_data(s, in->h->unique, s->iobuf, done);
+  ll_reply_data(s, in->token, buf, done);
 }
 
 // ---- S_ISGID without group-exec ---------------------------------------------------------------
@@ -646,9 +666,9 @@ static void ll_write (ll_session_t *s, const ll_in_t *in) {
   ssize_t n;
   ll_kill_sgid(s, in->h, (int) a->fh);
   do n = pwrite((int) a->fh, in->data, in->datalen, (off_t) a->offset); while (n < 0 && errno == EINTR);
-  if (n < 0) { ll_reply_errno(s, in->h->unique, errno); return; }
+  if (n < 0) { ll_reply_errno(s, in->token, errno); return; }
   struct fuse_write_out out = { (uint32_t) n, 0 };
-  ll_reply_data(s, in->h->unique, &out, sizeof(out));
+  ll_reply_data(s, in->token, &out, sizeof(out));
 }
 
 // RELEASE, FSYNC, READDIR(PLUS), FSYNCDIR: a handle.
@@ -682,7 +702,7 @@ static void ll_opendir (ll_session_t *s, const ll_in_t *in) {
   memset(&out, 0, sizeof(out));
   out.fh = ++s->next_dir_fh;
   out.open_flags = LL_FOPEN_CACHE_DIR | LL_FOPEN_KEEP_CACHE;
-  ll_reply_data(s, in->h->unique, &out, sizeof(out));
+  ll_reply_data(s, in->token, &out, sizeof(out));
 }
 
 static void ll_readdir (ll_session_t *s, const ll_in_t *in, uint32_t op) {
@@ -697,7 +717,7 @@ static void ll_readdir (ll_session_t *s, const ll_in_t *in, uint32_t op) {
 
 static void ll_releasedir (ll_session_t *s, const ll_in_t *in) {
   uint64_t fh = LL_ARG(struct fuse_release_in, in)->fh;
-  ll_reply_errno(s, in->h->unique, 0);
+  ll_reply_errno(s, in->token, 0);
   ll_req_t *r = ll_new(NULL, LL_OP_RELEASEDIR, in->h->nodeid, NULL, NULL, 0);
   if (r == NULL) return; // JS keeps the handle: a leak, never a wrong answer
   r->fh = fh;
@@ -724,7 +744,7 @@ static void ll_getxattr (ll_session_t *s, const ll_in_t *in) {
     int none = ll_nodeset_find(&s->nocap, ino, &at);
     seq = s->xattr_seq;
     uv_mutex_unlock(&s->nocap_lock);
-    if (none) { ll_reply_errno(s, in->h->unique, ENODATA); return; }
+    if (none) { ll_reply_errno(s, in->token, ENODATA); return; }
   }
   LL_NEW_OR_FAIL(r, s, in, LL_OP_GETXATTR, ino, in->name, NULL, 0)
   r->size = LL_ARG(struct fuse_getxattr_in, in)->size;
@@ -760,7 +780,7 @@ static void ll_fallocate (ll_session_t *s, const ll_in_t *in) {
   int r;
   ll_kill_sgid(s, in->h, (int) a->fh);
   do r = fallocate((int) a->fh, (int) a->mode, (off_t) a->offset, (off_t) a->length); while (r < 0 && errno == EINTR);
-  ll_reply_errno(s, in->h->unique, r < 0 ? errno : 0);
+  ll_reply_errno(s, in->token, r < 0 ? errno : 0);
 }
 
 // LSEEK (7.24: SEEK_DATA, SEEK_HOLE), on the real file's descriptor. Its position is not ours
@@ -768,9 +788,9 @@ static void ll_fallocate (ll_session_t *s, const ll_in_t *in) {
 static void ll_lseek (ll_session_t *s, const ll_in_t *in) {
   const struct fuse_lseek_in *a = LL_ARG(struct fuse_lseek_in, in);
   off_t r = lseek((int) a->fh, (off_t) a->offset, (int) a->whence);
-  if (r < 0) { ll_reply_errno(s, in->h->unique, errno); return; }
+  if (r < 0) { ll_reply_errno(s, in->token, errno); return; }
   struct fuse_lseek_out out = { (uint64_t) r };
-  ll_reply_data(s, in->h->unique, &out, sizeof(out));
+  ll_reply_data(s, in->token, &out, sizeof(out));
 }
 
 // The most COPY_FILE_RANGE copies in one request: it is done on the thread that reads requests
@@ -784,9 +804,9 @@ static void ll_copy_file_range (ll_session_t *s, const ll_in_t *in) {
   ssize_t r;
   do r = copy_file_range((int) a->fh_in, &off_in, (int) a->fh_out, &off_out, n, (unsigned) a->flags);
   while (r < 0 && errno == EINTR);
-  if (r < 0) { ll_reply_errno(s, in->h->unique, errno); return; }
+  if (r < 0) { ll_reply_errno(s, in->token, errno); return; }
   struct fuse_write_out out = { (uint32_t) r, 0 };
-  ll_reply_data(s, in->h->unique, &out, sizeof(out));
+  ll_reply_data(s, in->token, &out, sizeof(out));
 }
 
 // ---- protocol ---------------------------------------------------------------------------------
@@ -804,6 +824,8 @@ static void ll_copy_file_range (ll_session_t *s, const ll_in_t *in) {
 // answered, and a reply to one the kernel gave up is dropped (ENOENT). NOTIFY_REPLY (to a
 // retrieve we never make) is dropped.
 
+static void ll_ring_start (ll_session_t *s);
+
 static void ll_init (ll_session_t *s, const ll_in_t *in) {
   ll_init_out_t out;
   size_t outlen = 0;
@@ -812,7 +834,7 @@ static void ll_init (ll_session_t *s, const ll_in_t *in) {
   if (err) {
     const ll_init_in_t *k = (const ll_init_in_t *) in->arg;
     fprintf(stderr, "layerfs: the kernel speaks FUSE %u.%u; we need 7.%d or later\n", k->major, k->minor, LL_MINOR_MIN);
-    ll_reply_errno(s, in->h->unique, err);
+    ll_reply_errno(s, in->token, err);
     return;
   }
   s->proto_minor = neg.minor;
@@ -820,25 +842,33 @@ static void ll_init (ll_session_t *s, const ll_in_t *in) {
   s->want = neg.flags;
   s->passthrough = neg.passthrough;
   s->initialized = 1;
-  ll_reply_data(s, in->h->unique, &out, outlen);
+  ll_reply_data(s, in->token, &out, outlen);
+  if (neg.uring) ll_ring_start(s);
   // JS hears of INIT once the reply is out, with what it negotiated (ll_info).
   ll_req_t *r = ll_new(NULL, LL_OP_INIT, 0, NULL, NULL, 0);
   if (r) ll_enqueue(s, r);
 }
 
+static void ll_dispatch (ll_session_t *s, ll_in_t in, int err, size_t n, const char *via);
+
 // One request read from the device (n bytes at buf).
 static void ll_process (ll_session_t *s, const char *buf, size_t n) {
   ll_in_t in;
   int err = ll_parse(buf, n, &in);
-  const struct fuse_in_header *h = in.h;
-  if (h == NULL) {
+  if (in.h == NULL) {
     fprintf(stderr, "layerfs: short read on the FUSE device (%zu bytes)\n", n);
     return;
   }
+  ll_dispatch(s, in, err, n, "");
+}
+
+// One parsed request (err: why it cannot be answered as it is), from the device or a ring.
+static void ll_dispatch (ll_session_t *s, ll_in_t in, int err, size_t n, const char *via) {
+  const struct fuse_in_header *h = in.h;
   uint32_t op = h->opcode;
   if (s->params.debug) {
-    fprintf(stderr, "unique: %" PRIu64 ", opcode: %s (%u), nodeid: %" PRIu64 ", insize: %zu, pid: %u\n",
-      h->unique, ll_opname(op), op, h->nodeid, n, h->pid);
+    fprintf(stderr, "%sunique: %" PRIu64 ", opcode: %s (%u), nodeid: %" PRIu64 ", insize: %zu, pid: %u\n",
+      via, h->unique, ll_opname(op), op, h->nodeid, n, h->pid);
   }
   if (ll_no_reply(op)) {
     if (err) return;
@@ -846,13 +876,13 @@ static void ll_process (ll_session_t *s, const char *buf, size_t n) {
     else if (op == FUSE_BATCH_FORGET) ll_batch_forget(s, &in);
     return;
   }
-  if (err) { ll_reply_errno(s, h->unique, err); return; }
+  if (err) { ll_reply_errno(s, in.token, err); return; }
   if (op == FUSE_INIT) {
-    if (s->initialized) ll_reply_errno(s, h->unique, EIO);
+    if (s->initialized) ll_reply_errno(s, in.token, EIO);
     else ll_init(s, &in);
     return;
   }
-  if (!s->initialized) { ll_reply_errno(s, h->unique, EIO); return; }
+  if (!s->initialized) { ll_reply_errno(s, in.token, EIO); return; }
   // The requests of 7.28 and later: only where that minor was negotiated (a capped session
   // answers as an older daemon would, ENOSYS, and the kernel falls back).
   int m28 = s->proto_minor >= 28;
@@ -885,7 +915,7 @@ static void ll_process (ll_session_t *s, const char *buf, size_t n) {
   case FUSE_FSYNCDIR: ll_fsync(s, &in, LL_OP_FSYNCDIR); return;
   case FUSE_CREATE: ll_create(s, &in, LL_OP_CREATE); return;
   case FUSE_FALLOCATE: ll_fallocate(s, &in); return;
-  case FUSE_DESTROY: ll_reply_errno(s, h->unique, 0); return;
+  case FUSE_DESTROY: ll_reply_errno(s, in.token, 0); return;
   case LL_FUSE_RENAME2:
     if (m28) { ll_rename(s, &in, LL_ARG(struct fuse_rename2_in, &in)->newdir, LL_ARG(struct fuse_rename2_in, &in)->flags); return; }
     break;
@@ -895,7 +925,7 @@ static void ll_process (ll_session_t *s, const char *buf, size_t n) {
   case LL_FUSE_STATX: if (s->proto_minor >= 39) { ll_getattr(s, &in, 1); return; } break;
   default: break;
   }
-  ll_reply_errno(s, h->unique, ENOSYS);
+  ll_reply_errno(s, in.token, ENOSYS);
 }
 
 // ---- the JS thread -------------------------------------------------------------------------
@@ -911,8 +941,9 @@ static void ll_call (ll_session_t *s, napi_value fn, ll_req_t *r) {
   napi_env env = s->env;
   napi_value argv[LL_ARGC];
   napi_create_uint32(env, r->op, &argv[0]);
-  // The request's unique id, exact in a double (the kernel counts them up from 2, by 2).
-  napi_create_double(env, (double) r->unique, &argv[1]);
+  // The request's token, exact in a double: its unique id (the kernel counts them up from 2,
+  // by 2), or LL_RING_TAG and the ring entry's index.
+  napi_create_double(env, (double) r->token, &argv[1]);
   napi_create_double(env, (double) r->ino, &argv[2]);
   if (r->has_fh) napi_create_double(env, (double) r->fh, &argv[3]);
   else napi_get_undefined(env, &argv[3]);
@@ -984,7 +1015,7 @@ static void ll_drain_session (ll_session_t *s) {
   napi_open_callback_scope(env, resource, s->actx, &cscope);
   while (r) {
     ll_req_t *next = r->next;
-    if (r->unique) s->outstanding++;
+    if (r->token) s->outstanding++;
     s->handed++;
     napi_handle_scope inner;
     napi_open_handle_scope(env, &inner);
@@ -1113,6 +1144,224 @@ static void * ll_thread (void *data) {
   return NULL;
 }
 
+// ---- io_uring ---------------------------------------------------------------------------------
+// FUSE over io_uring (Linux 6.14+, 7.42; LAYERFS_FUSE_URING=1, where root has set the fuse
+// module's enable_uring): requests come in ring entries instead of read(2)s of /dev/fuse and
+// replies go back in the same entries, committed with the command that also fetches the next
+// request (FUSE_IO_URING_CMD_COMMIT_AND_FETCH), so that a round of requests and their replies
+// costs one io_uring_enter(2) instead of a read and a write each. The kernel keeps a queue per
+// possible CPU and puts a request on the queue of the CPU its caller runs on; each queue needs
+// entries registered (FUSE_IO_URING_CMD_REGISTER: a header buffer and a payload buffer of
+// max_write) before the kernel switches the connection over, until then requests keep coming
+// on /dev/fuse. FORGET and INTERRUPT always do, and notifications are always written there.
+// Here one ring carries the entries of every queue and the JS thread owns it: it polls the
+// ring's descriptor as it polls the device, reaps completions (each a request in an entry),
+// answers what C answers at once, hands the rest to JS, and submits every reply of the round
+// in one io_uring_enter. The kernel copies a request into an entry in the context of the task
+// that submitted the entry's command, which is this thread: as with read(2), the copy is ours.
+// A refusal (REGISTER failing) leaves the connection on /dev/fuse, as the kernel does itself.
+#define LL_RING_DEPTH 8
+
+typedef struct ll_ring_ent {
+  struct ll_uring_req_header *hdr;  // a page of its own
+  char *payload;
+  struct iovec iov[2];
+  uint64_t unique;          // the request in the entry (0: none)
+  uint64_t commit_id;
+  uint16_t qid;
+  uint32_t cmd;             // the last command submitted for it
+  int in_kernel;            // a command of it is in the kernel
+} ll_ring_ent_t;
+
+static ll_ring_ent_t *ll_ring_ent_of (ll_session_t *s, uint64_t token) {
+  if (!(token & LL_RING_TAG) || s->ents == NULL) return NULL;
+  uint64_t idx = token & ~LL_RING_TAG;
+  return idx < s->nents ? &s->ents[idx] : NULL;
+}
+
+static char *ll_ring_buffer (ll_session_t *s, uint64_t token, size_t size) {
+  ll_ring_ent_t *e = ll_ring_ent_of(s, token);
+  return e != NULL && size <= s->ring_payload ? e->payload : NULL;
+}
+
+// Writes the entry's command (REGISTER, or COMMIT_AND_FETCH of its reply) into the ring.
+static int ll_ring_command (ll_session_t *s, ll_ring_ent_t *e, uint32_t cmd) {
+  struct io_uring_sqe *sqe = ll_uring_sqe(&s->ring);
+  if (sqe == NULL) {
+    // Never with one command per entry and a ring of at least as many; submit and retry once.
+    ll_uring_submit(&s->ring);
+    sqe = ll_uring_sqe(&s->ring);
+    if (sqe == NULL) return -EBUSY;
+  }
+  sqe->opcode = IORING_OP_URING_CMD;
+  sqe->flags = IOSQE_FIXED_FILE;  // the device, registered as the ring's file 0
+  sqe->fd = 0;
+  sqe->cmd_op = cmd;
+  sqe->user_data = (uint64_t) (e - s->ents) + 1;
+  if (cmd == LL_URING_CMD_REGISTER) {
+    sqe->addr = (uint64_t) (uintptr_t) e->iov;
+    sqe->len = 2;
+  }
+  struct ll_uring_cmd_req *req = (struct ll_uring_cmd_req *) ll_uring_cmd(sqe);
+  req->qid = e->qid;
+  req->commit_id = cmd == LL_URING_CMD_REGISTER ? 0 : e->commit_id;
+  e->cmd = cmd;
+  e->in_kernel = 1;
+  s->ring_live++;
+  return 0;
+}
+
+static int ll_ring_reply (ll_session_t *s, uint64_t token, int err, const struct iovec *payload, int n) {
+  ll_ring_ent_t *e = ll_ring_ent_of(s, token);
+  // Answered already, or the ring is gone (the connection has ended).
+  if (e == NULL || e->in_kernel || e->unique == 0 || !s->ring_on) return -ENOENT;
+  size_t len = 0;
+  for (int i = 0; !err && i < n; i++) {
+    if (len + payload[i].iov_len > s->ring_payload) { err = EIO; len = 0; break; }
+    if (payload[i].iov_base != e->payload + len) memmove(e->payload + len, payload[i].iov_base, payload[i].iov_len);
+    len += payload[i].iov_len;
+  }
+  struct fuse_out_header *oh = (struct fuse_out_header *) e->hdr->in_out;
+  oh->len = (uint32_t) (sizeof(*oh) + len);
+  oh->error = -err;
+  oh->unique = e->unique;
+  e->hdr->ring_ent_in_out.payload_sz = (uint32_t) len;
+  if (s->params.debug) fprintf(stderr, "   ring unique: %" PRIu64 ", %s: %d, outsize: %zu\n", e->unique, err ? "error" : "success", -err, len + sizeof(*oh));
+  e->unique = 0;
+  int r = ll_ring_command(s, e, LL_URING_CMD_COMMIT_AND_FETCH);
+  if (r == 0 && !s->ring_batch) r = ll_uring_submit(&s->ring) < 0 ? -EIO : 0;
+  return r;
+}
+
+// A completion: a request in its entry (res 0), or why the entry's command ended.
+static void ll_ring_complete (ll_session_t *s, const struct io_uring_cqe *cqe) {
+  uint64_t ud = cqe->user_data;
+  if (ud == 0 || ud > s->nents) return;
+  ll_ring_ent_t *e = &s->ents[ud - 1];
+  e->in_kernel = 0;
+  s->ring_live--;
+  if (cqe->res == -EAGAIN || cqe->res == -EINTR) {
+    ll_ring_command(s, e, e->cmd);
+    return;
+  }
+  if (cqe->res < 0) {
+    // ENOTCONN, ECONNABORTED, ECANCELED: the connection ends, and with it the ring. Anything
+    // else on REGISTER: the kernel has turned io_uring off for the connection; requests go on
+    // on /dev/fuse.
+    int res = -cqe->res;
+    if (res != ENOTCONN && res != ECONNABORTED && res != ECANCELED && !s->ended) {
+      static int said;
+      if (!said++) fprintf(stderr, "layerfs: FUSE over io_uring: %s (requests stay on /dev/fuse)\n", strerror(res));
+    }
+    return;
+  }
+  const struct ll_uring_req_header *hdr = e->hdr;
+  size_t len = hdr->ring_ent_in_out.payload_sz;
+  if (len > s->ring_payload) len = s->ring_payload;
+  ll_in_t in;
+  int err = ll_parse_ring(hdr, e->payload, len, &in);
+  e->unique = in.h->unique;
+  e->commit_id = hdr->ring_ent_in_out.commit_id;
+  in.token = LL_RING_TAG | (uint64_t) (ud - 1);
+  if (ll_no_reply(in.h->opcode)) {
+    // Never sent on a ring (FORGET and INTERRUPT stay on /dev/fuse); answered to free the entry.
+    ll_ring_reply(s, in.token, ENOSYS, NULL, 0);
+    return;
+  }
+  ll_dispatch(s, in, err, len, "ring ");
+}
+
+// Reaps what the ring has (at most LL_POLL_BATCH completions); how many there were.
+static int ll_ring_read (ll_session_t *s) {
+  int n = 0;
+  struct io_uring_cqe *cqe;
+  while (n < LL_POLL_BATCH && s->ring_on && (cqe = ll_uring_peek(&s->ring)) != NULL) {
+    struct io_uring_cqe c = *cqe;
+    ll_uring_seen(&s->ring);
+    ll_ring_complete(s, &c);
+    n++;
+  }
+  return n;
+}
+
+static void ll_ring_cb (uv_poll_t *handle, int status, int events) {
+  ll_session_t *s = (ll_session_t *) handle->data;
+  uint64_t start = ll_now_ns();
+  s->ring_batch = 1;
+  for (;;) {
+    if (ll_uring_has_work(&s->ring)) ll_uring_run(&s->ring);
+    int read = ll_ring_read(s);
+    ll_drain_session(s);
+    // Every reply of the round, and the fetches that go with them, in one system call.
+    if (s->ring_on) ll_uring_submit(&s->ring);
+    if (!s->ring_on || read == 0 || ll_now_ns() - start > LL_POLL_SLICE_NS) break;
+    // As ll_poll_cb: wait awake a little for the next request, watching the ring's memory: a
+    // completion, or work of ours the kernel has flagged (a request to copy into its entry).
+    uint64_t until = ll_now_ns() + s->spin_ns;
+    int more = 0;
+    while (!more && ll_now_ns() < until) {
+      if (ll_uring_has_work(&s->ring)) ll_uring_run(&s->ring);
+      more = ll_uring_peek(&s->ring) != NULL;
+    }
+    if (!more) break;
+  }
+  s->ring_batch = 0;
+}
+
+static void ll_ring_free (ll_session_t *s) {
+  for (unsigned i = 0; s->ents && i < s->nents; i++) {
+    free(s->ents[i].hdr);
+    free(s->ents[i].payload);
+  }
+  free(s->ents);
+  s->ents = NULL;
+  s->nents = 0;
+}
+
+// After the INIT reply (the kernel refuses REGISTER before: EAGAIN), on the JS thread.
+static void ll_ring_start (ll_session_t *s) {
+  long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+  size_t page = (size_t) getpagesize();
+  s->nqueues = ncpu > 0 ? (unsigned) ncpu : 1;
+  s->nents = s->nqueues * LL_RING_DEPTH;
+  // The kernel wants payload buffers of at least max(8 KiB, max_write, max_pages pages).
+  s->ring_payload = s->max_write > LL_MAX_PAGES * page ? s->max_write : LL_MAX_PAGES * page;
+  s->ents = (ll_ring_ent_t *) calloc(s->nents, sizeof(ll_ring_ent_t));
+  int err = s->ents ? ll_uring_init(&s->ring, s->nents + 1, s->fd) : -ENOMEM;
+  for (unsigned i = 0; err == 0 && i < s->nents; i++) {
+    ll_ring_ent_t *e = &s->ents[i];
+    e->qid = (uint16_t) (i / LL_RING_DEPTH);
+    e->hdr = (struct ll_uring_req_header *) aligned_alloc(page, page);
+    e->payload = (char *) malloc(s->ring_payload);
+    if (e->hdr == NULL || e->payload == NULL) { err = -ENOMEM; break; }
+    memset(e->hdr, 0, page);
+    e->iov[0].iov_base = e->hdr;
+    e->iov[0].iov_len = sizeof(*e->hdr);
+    e->iov[1].iov_base = e->payload;
+    e->iov[1].iov_len = s->ring_payload;
+    err = ll_ring_command(s, e, LL_URING_CMD_REGISTER);
+  }
+  if (err == 0 && uv_poll_init(uv_default_loop(), &s->ring_poll, s->ring.fd) != 0) err = -EIO;
+  if (err != 0) {
+    fprintf(stderr, "layerfs: FUSE over io_uring: %s (requests stay on /dev/fuse)\n", strerror(-err));
+    if (s->ring.fd > 0) ll_uring_exit(&s->ring);
+    ll_ring_free(s);
+    s->ring_live = 0;
+    return;
+  }
+  s->ring_poll.data = s;
+  s->ring_on = 1;
+  uv_poll_start(&s->ring_poll, UV_READABLE, ll_ring_cb);
+  ll_uring_submit(&s->ring);
+}
+
+// At the end of the session: the kernel has ended every command (or will, when the ring goes).
+static void ll_ring_stop (ll_session_t *s) {
+  if (!s->ring_on) return;
+  s->ring_on = 0;
+  uv_poll_stop(&s->ring_poll);
+}
+
 // After fuse_mount: the /dev/fuse descriptor gets FD_CLOEXEC (fusermount passes it without:
 // a child of the daemon, a `mount` or `fusermount` it runs, must not keep the connection
 // alive), and fusermount's auto_unmount socket moves below it, to `low`. When the daemon dies,
@@ -1138,7 +1387,7 @@ static void ll_order_fds(int devfd, int low) {
   else close(low);
 }
 
-// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax, spinUs, stackDepth) -> session
+// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax, spinUs, stackDepth, uring) -> session
 // mountOpts go to fuse_mount (e.g. "-ofsname=x,allow_other"), sessionOpts to
 // fuse_lowlevel_new (e.g. "-omax_write=131072,big_writes"); "" for none. threaded: requests
 // are read by a FUSE thread of their own (READ and WRITE then go on while JS is busy) rather
@@ -1146,16 +1395,17 @@ static void ll_order_fds(int devfd, int low) {
 // "protocol" above). spinUs: not threaded, how long to wait awake for the next request after
 // answering (ll_poll_cb); 0 never. stackDepth: 1 or 2 to ask for passthrough with that
 // max_stack_depth (see "passthrough"), 0 not to.
-// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax, spinUs, stackDepth) -> session
+// ll_mount(mnt, mountOpts, sessionOpts, dispatch, statbuf, threaded, protoMax, spinUs, stackDepth, uring) -> session
 // mountOpts go to fuse_mount (e.g. "-ofsname=x,allow_other"), sessionOpts are ours, with
 // libfuse 2.9's names (e.g. "-omax_write=131072,big_writes"; ll_session_options); "" for none.
 // threaded: requests are read by a FUSE thread of their own (READ and WRITE then go on while JS
 // is busy) rather than by the JS thread. protoMax: the FUSE minor to answer INIT with, at most,
 // 19..40 (see "protocol" above). spinUs: not threaded, how long to wait awake for the next
 // request after answering (ll_poll_cb); 0 never. stackDepth: 1 or 2 to ask for passthrough with
-// that max_stack_depth (see "passthrough"), 0 not to.
+// that max_stack_depth (see "passthrough"), 0 not to. uring: take requests over io_uring where
+// the kernel offers it (see "io_uring"; not with threaded).
 NAPI_METHOD(ll_mount) {
-  NAPI_ARGV(9)
+  NAPI_ARGV(10)
   NAPI_ARGV_UTF8(mnt, 4096, 0)
   NAPI_ARGV_UTF8(mopts, 1024, 1)
   NAPI_ARGV_UTF8(sopts, 1024, 2)
@@ -1177,6 +1427,9 @@ NAPI_METHOD(ll_mount) {
   uint32_t stack_depth = 0;
   napi_get_value_uint32(env, argv[8], &stack_depth);
   s->params.stack_depth = stack_depth > 2 ? 2 : stack_depth;
+  bool uring = false;
+  napi_get_value_bool(env, argv[9], &uring);
+  s->params.uring = uring && !threaded;
   uint32_t spin_us = 0;
   napi_get_value_uint32(env, argv[7], &spin_us);
   if (spin_us > 1000) spin_us = 1000;
@@ -1242,7 +1495,7 @@ static ll_session_t * ll_session_of (napi_env env, napi_value v) {
   return (ll_session_t *) p;
 }
 
-// The request to answer (its unique id), or 0 when the session is gone (then nothing is sent).
+// The request to answer (its token), or 0 when the session is gone (then nothing is sent).
 static uint64_t ll_take (napi_env env, napi_value sv, napi_value rv, ll_session_t **sp) {
   ll_session_t *s = ll_session_of(env, sv);
   double d = 0;
@@ -1295,8 +1548,8 @@ NAPI_METHOD(ll_reply_err) {
   NAPI_ARGV(3)
   NAPI_ARGV_INT32(err, 2)
   ll_session_t *s;
-  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
-  if (unique) ll_reply_errno(s, unique, err);
+  uint64_t token = ll_take(env, argv[0], argv[1], &s);
+  if (token) ll_reply_errno(s, token, err);
   return NULL;
 }
 
@@ -1305,8 +1558,8 @@ NAPI_METHOD(ll_reply_err) {
 NAPI_METHOD(ll_reply_entry) {
   NAPI_ARGV(5)
   ll_session_t *s;
-  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
-  if (!unique) return NULL;
+  uint64_t token = ll_take(env, argv[0], argv[1], &s);
+  if (!token) return NULL;
   double nodeid, et, at;
   napi_get_value_double(env, argv[2], &nodeid);
   napi_get_value_double(env, argv[3], &et);
@@ -1316,7 +1569,7 @@ NAPI_METHOD(ll_reply_entry) {
   if (nodeid != 0) populate_stat(s->statbuf, &st);
   struct fuse_entry_out out;
   ll_entry_of((uint64_t) nodeid, &st, et, at, &out);
-  ll_reply_data(s, unique, &out, sizeof(out));
+  ll_reply_data(s, token, &out, sizeof(out));
   return NULL;
 }
 
@@ -1325,8 +1578,8 @@ NAPI_METHOD(ll_reply_entry) {
 NAPI_METHOD(ll_reply_create) {
   NAPI_ARGV(8)
   ll_session_t *s;
-  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
-  if (!unique) return NULL;
+  uint64_t token = ll_take(env, argv[0], argv[1], &s);
+  if (!token) return NULL;
   double nodeid, et, at, fh;
   uint32_t of;
   int32_t backing_id = 0;
@@ -1345,7 +1598,7 @@ NAPI_METHOD(ll_reply_create) {
   ll_open_of((uint64_t) fh, of, backing_id, &open);
   struct iovec v[2] = { { &entry, sizeof(entry) }, { &open, sizeof(open) } };
   // ENOENT: the request was interrupted; nobody will release this handle: JS must.
-  ll_send(s, unique, 0, v, 2);
+  ll_send(s, token, 0, v, 2);
   return NULL;
 }
 
@@ -1354,8 +1607,8 @@ NAPI_METHOD(ll_reply_create) {
 NAPI_METHOD(ll_reply_statx) {
   NAPI_ARGV(5)
   ll_session_t *s;
-  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
-  if (!unique) return NULL;
+  uint64_t token = ll_take(env, argv[0], argv[1], &s);
+  if (!token) return NULL;
   double at, bsec;
   int32_t bnsec = -1;
   napi_get_value_double(env, argv[2], &at);
@@ -1365,7 +1618,7 @@ NAPI_METHOD(ll_reply_statx) {
   memset(&st, 0, sizeof(st));
   populate_stat(s->statbuf, &st);
   struct statx_timestamp bt = { (int64_t) bsec, (uint32_t) (bnsec < 0 ? 0 : bnsec), 0 };
-  ll_reply_statx_of(s, unique, &st, at, bnsec < 0 ? NULL : &bt);
+  ll_reply_statx_of(s, token, &st, at, bnsec < 0 ? NULL : &bt);
   return NULL;
 }
 
@@ -1373,14 +1626,14 @@ NAPI_METHOD(ll_reply_statx) {
 NAPI_METHOD(ll_reply_attr) {
   NAPI_ARGV(3)
   ll_session_t *s;
-  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
-  if (!unique) return NULL;
+  uint64_t token = ll_take(env, argv[0], argv[1], &s);
+  if (!token) return NULL;
   double at;
   napi_get_value_double(env, argv[2], &at);
   struct stat st;
   memset(&st, 0, sizeof(st));
   populate_stat(s->statbuf, &st);
-  ll_reply_attr_of(s, unique, &st, at);
+  ll_reply_attr_of(s, token, &st, at);
   return NULL;
 }
 
@@ -1392,8 +1645,8 @@ NAPI_METHOD(ll_reply_attr) {
 NAPI_METHOD(ll_reply_open) {
   NAPI_ARGV(5)
   ll_session_t *s;
-  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
-  if (!unique) return NULL;
+  uint64_t token = ll_take(env, argv[0], argv[1], &s);
+  if (!token) return NULL;
   double fh;
   uint32_t of;
   int32_t backing_id = 0;
@@ -1402,7 +1655,7 @@ NAPI_METHOD(ll_reply_open) {
   napi_get_value_int32(env, argv[4], &backing_id);
   struct ll_open_out out;
   ll_open_of((uint64_t) fh, of, backing_id, &out);
-  ll_reply_data(s, unique, &out, sizeof(out));
+  ll_reply_data(s, token, &out, sizeof(out));
   return NULL;
 }
 
@@ -1410,15 +1663,15 @@ NAPI_METHOD(ll_reply_open) {
 NAPI_METHOD(ll_reply_buf) {
   NAPI_ARGV(4)
   ll_session_t *s;
-  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
-  if (!unique) return NULL;
+  uint64_t token = ll_take(env, argv[0], argv[1], &s);
+  if (!token) return NULL;
   void *data = NULL;
   size_t len = 0;
   napi_get_buffer_info(env, argv[2], &data, &len);
   uint32_t n;
   napi_get_value_uint32(env, argv[3], &n);
   if (n < len) len = n;
-  ll_reply_data(s, unique, data, len);
+  ll_reply_data(s, token, data, len);
   return NULL;
 }
 
@@ -1426,12 +1679,12 @@ NAPI_METHOD(ll_reply_buf) {
 NAPI_METHOD(ll_reply_xattr) {
   NAPI_ARGV(3)
   ll_session_t *s;
-  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
-  if (!unique) return NULL;
+  uint64_t token = ll_take(env, argv[0], argv[1], &s);
+  if (!token) return NULL;
   uint32_t n;
   napi_get_value_uint32(env, argv[2], &n);
   struct fuse_getxattr_out out = { n, 0 };
-  ll_reply_data(s, unique, &out, sizeof(out));
+  ll_reply_data(s, token, &out, sizeof(out));
   return NULL;
 }
 
@@ -1439,12 +1692,12 @@ NAPI_METHOD(ll_reply_xattr) {
 NAPI_METHOD(ll_reply_readlink) {
   NAPI_ARGV(3)
   ll_session_t *s;
-  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
-  if (!unique) return NULL;
+  uint64_t token = ll_take(env, argv[0], argv[1], &s);
+  if (!token) return NULL;
   void *data = NULL;
   size_t len = 0;
   napi_get_buffer_info(env, argv[2], &data, &len);
-  ll_reply_data(s, unique, data, len);
+  ll_reply_data(s, token, data, len);
   return NULL;
 }
 
@@ -1452,8 +1705,8 @@ NAPI_METHOD(ll_reply_readlink) {
 NAPI_METHOD(ll_reply_statfs) {
   NAPI_ARGV(3)
   ll_session_t *s;
-  uint64_t unique = ll_take(env, argv[0], argv[1], &s);
-  if (!unique) return NULL;
+  uint64_t token = ll_take(env, argv[0], argv[1], &s);
+  if (!token) return NULL;
   void *ints;
   size_t n;
   napi_get_typedarray_info(env, argv[2], NULL, &n, &ints, NULL, NULL);
@@ -1462,7 +1715,7 @@ NAPI_METHOD(ll_reply_statfs) {
   if (n >= STATFS_INTS) populate_statvfs((uint32_t *) ints, &sv);
   struct fuse_statfs_out out;
   ll_statfs_of(&sv, &out);
-  ll_reply_data(s, unique, &out, sizeof(out));
+  ll_reply_data(s, token, &out, sizeof(out));
   return NULL;
 }
 
@@ -1657,16 +1910,17 @@ NAPI_METHOD(ll_queue_inval_entry) {
   NAPI_RETURN_INT32(queued)
 }
 
-// ll_info(session) -> [protoMinor, maxWrite, want, passthrough]
+// ll_info(session) -> [protoMinor, maxWrite, want, passthrough, uring]
 NAPI_METHOD(ll_info) {
   NAPI_ARGV(1)
   ll_session_t *s = ll_session_of(env, argv[0]);
   napi_value arr, v;
-  napi_create_array_with_length(env, 4, &arr);
+  napi_create_array_with_length(env, 5, &arr);
   napi_create_uint32(env, s ? s->proto_minor : 0, &v); napi_set_element(env, arr, 0, v);
   napi_create_uint32(env, s ? s->max_write : 0, &v); napi_set_element(env, arr, 1, v);
   napi_create_uint32(env, s ? s->want : 0, &v); napi_set_element(env, arr, 2, v);
   napi_create_uint32(env, s ? (uint32_t) s->passthrough : 0, &v); napi_set_element(env, arr, 3, v);
+  napi_create_uint32(env, s ? (uint32_t) s->ring_on : 0, &v); napi_set_element(env, arr, 4, v);
   return arr;
 }
 
@@ -1674,6 +1928,11 @@ NAPI_METHOD(ll_info) {
 // outstanding the session, its channel (the /dev/fuse fd) and the async handle are released.
 static void ll_closed_cb (uv_handle_t *h) {
   ll_session_t *s = (ll_session_t *) h->data;
+  if (--s->closing > 0) return;
+  if (s->ents) {
+    ll_uring_exit(&s->ring);
+    ll_ring_free(s);
+  }
   uv_mutex_destroy(&s->lock);
   uv_mutex_destroy(&s->nocap_lock);
   free(s->nocap.keys);
@@ -1687,6 +1946,7 @@ NAPI_METHOD(ll_exited) {
   s->exited = 1;
   s->closed = 1;
   ll_notifier_stop(s);
+  ll_ring_stop(s);
   if (s->threaded) pthread_join(s->thread, NULL);
   uv_handle_t *h = s->threaded ? (uv_handle_t *) &s->async : (uv_handle_t *) &s->poll;
   // A request JS still holds would reply into a destroyed session: keep it (a small leak at
@@ -1700,9 +1960,12 @@ NAPI_METHOD(ll_exited) {
     s->iobuf = NULL;
     free(s->rbuf);
     s->rbuf = NULL;
+    s->closing = s->ents ? 2 : 1;
     uv_close(h, ll_closed_cb);
+    if (s->ents) uv_close((uv_handle_t *) &s->ring_poll, ll_closed_cb);
   } else {
     uv_unref(h);
+    if (s->ents) uv_unref((uv_handle_t *) &s->ring_poll);
   }
   return NULL;
 }

@@ -93,38 +93,55 @@ static const char *ll_take_name (const char **p, const char *end) {
   return s;
 }
 
-int ll_parse (const void *buf, size_t n, ll_in_t *in) {
-  memset(in, 0, sizeof(*in));
-  if (n < sizeof(struct fuse_in_header)) return EIO;
-  const struct fuse_in_header *h = (const struct fuse_in_header *) buf;
-  in->h = h;
-  if (h->len < sizeof(*h) || h->len > n) return EIO;
-  const char *p = (const char *) (h + 1), *end = (const char *) buf + h->len;
-  in->arglen = (size_t) (end - p);
-  if (h->opcode >= LL_NSPECS || !ll_specs[h->opcode].parse) return 0;
-  const ll_spec_t *spec = &ll_specs[h->opcode];
-  if (in->arglen < spec->fixed) return EINVAL;
-  if (spec->fixed) in->arg = p;
-  p += spec->fixed;
+// The opcode's arguments: its fixed struct at fixed (avail bytes there), its names and data
+// from p to end.
+static int ll_parse_args (ll_in_t *in, const char *fixed, size_t avail, const char *p, const char *end) {
+  uint32_t opcode = in->h->opcode;
+  if (opcode >= LL_NSPECS || !ll_specs[opcode].parse) return 0;
+  const ll_spec_t *spec = &ll_specs[opcode];
+  if (avail < spec->fixed) return EINVAL;
+  if (spec->fixed) in->arg = fixed;
   if (spec->names >= 1 && (in->name = ll_take_name(&p, end)) == NULL) return EINVAL;
   if (spec->names >= 2 && (in->name2 = ll_take_name(&p, end)) == NULL) return EINVAL;
-  if (h->opcode == FUSE_WRITE) {
+  if (opcode == FUSE_WRITE) {
     const struct fuse_write_in *w = (const struct fuse_write_in *) in->arg;
     if (w->size > (size_t) (end - p)) return EINVAL;
     in->data = p;
     in->datalen = w->size;
-  } else if (h->opcode == FUSE_SETXATTR) {
+  } else if (opcode == FUSE_SETXATTR) {
     const struct fuse_setxattr_in *x = (const struct fuse_setxattr_in *) in->arg;
     if (x->size > (size_t) (end - p)) return EINVAL;
     in->data = p;
     in->datalen = x->size;
-  } else if (h->opcode == FUSE_BATCH_FORGET) {
+  } else if (opcode == FUSE_BATCH_FORGET) {
     const struct fuse_batch_forget_in *b = (const struct fuse_batch_forget_in *) in->arg;
     if ((size_t) b->count > (size_t) (end - p) / sizeof(struct fuse_forget_one)) return EINVAL;
     in->data = p;
     in->datalen = (size_t) b->count * sizeof(struct fuse_forget_one);
   }
   return 0;
+}
+
+int ll_parse (const void *buf, size_t n, ll_in_t *in) {
+  memset(in, 0, sizeof(*in));
+  if (n < sizeof(struct fuse_in_header)) return EIO;
+  const struct fuse_in_header *h = (const struct fuse_in_header *) buf;
+  in->h = h;
+  in->token = h->unique;
+  if (h->len < sizeof(*h) || h->len > n) return EIO;
+  const char *p = (const char *) (h + 1), *end = (const char *) buf + h->len;
+  in->arglen = (size_t) (end - p);
+  size_t fixed = h->opcode < LL_NSPECS ? ll_specs[h->opcode].fixed : 0;
+  return ll_parse_args(in, p, in->arglen, in->arglen >= fixed ? p + fixed : end, end);
+}
+
+int ll_parse_ring (const struct ll_uring_req_header *hdr, const void *payload, size_t payload_len, ll_in_t *in) {
+  memset(in, 0, sizeof(*in));
+  const struct fuse_in_header *h = (const struct fuse_in_header *) hdr->in_out;
+  in->h = h;
+  in->token = h->unique;
+  in->arglen = sizeof(hdr->op_in);
+  return ll_parse_args(in, hdr->op_in, sizeof(hdr->op_in), (const char *) payload, (const char *) payload + payload_len);
 }
 
 // ---- INIT -------------------------------------------------------------------------------------
@@ -217,6 +234,12 @@ int ll_negotiate (const void *arg, size_t len, const ll_init_params_t *p, size_t
     out->flags2 |= LL_FUSE_PASSTHROUGH2;
     out->max_stack_depth = p->stack_depth;
     neg->passthrough = 1;
+  }
+  // FUSE over io_uring (7.42; offered only where root set the fuse module's enable_uring).
+  if (minor >= 36 && p->uring && (in.flags2 & LL_FUSE_OVER_IO_URING2)) {
+    out->flags |= LL_FUSE_INIT_EXT;
+    out->flags2 |= LL_FUSE_OVER_IO_URING2;
+    neg->uring = 1;
   }
   *outlen = minor >= 23 ? sizeof(*out) : LL_INIT_OUT_22_SIZE;
   neg->minor = minor;

@@ -94,6 +94,7 @@ typedef struct {
   const char *name2;    // the second: rename's new name, symlink's target
   const void *data;     // WRITE's data, SETXATTR's value
   size_t datalen;
+  uint64_t token;       // what a reply is addressed by: the unique id, or the transport's own
 } ll_in_t;
 
 // Parses the request of n bytes at buf (one read(2) of the device). 0, or why it cannot be
@@ -101,6 +102,23 @@ typedef struct {
 // opcode's arguments are cut short, a name is not terminated, data runs past the end).
 // Opcodes we do not parse (answered ENOSYS) parse with arg NULL.
 int ll_parse (const void *buf, size_t n, ll_in_t *in);
+
+// FUSE over io_uring (7.42): a request as the kernel lays it in a ring entry. The in-header
+// and the opcode's struct (op_in) in the entry's header buffer, names and data in its payload.
+#define LL_FUSE_OVER_IO_URING2 (1u << 9)  // FUSE_OVER_IO_URING (1ULL << 41), in flags2
+#define LL_URING_CMD_REGISTER 1
+#define LL_URING_CMD_COMMIT_AND_FETCH 2
+struct ll_uring_ent_in_out { uint64_t flags, commit_id; uint32_t payload_sz, padding; uint64_t reserved; };
+struct ll_uring_req_header {
+  char in_out[128];     // fuse_in_header in, fuse_out_header out
+  char op_in[128];
+  struct ll_uring_ent_in_out ring_ent_in_out;
+};
+struct ll_uring_cmd_req { uint64_t flags, commit_id; uint16_t qid; uint8_t padding[6]; };
+
+// Parses a request the kernel put in a ring entry (hdr, and payload_len bytes of payload).
+// 0, or EINVAL as ll_parse. token: the unique id (the transport sets its own).
+int ll_parse_ring (const struct ll_uring_req_header *hdr, const void *payload, size_t payload_len, ll_in_t *in);
 
 // Whether the kernel expects no reply to this opcode (FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY).
 int ll_no_reply (uint32_t opcode);
@@ -117,6 +135,7 @@ typedef struct {
   uint32_t flags;              // of ASYNC_READ, ATOMIC_O_TRUNC, BIG_WRITES: those the options ask for
   uint16_t max_background, congestion_threshold;  // 0: the kernel's defaults
   int debug;                   // trace requests and replies on stderr
+  int uring;                   // FUSE over io_uring wanted (where the kernel offers it)
 } ll_init_params_t;
 
 // Session options: "-o" followed by a comma-separated list, or "" (libfuse 2.9's names: debug,
@@ -129,6 +148,7 @@ int ll_session_options (const char *opts, ll_init_params_t *p);
 typedef struct {
   uint32_t minor, max_write, flags;
   int passthrough;
+  int uring;                   // FUSE over io_uring: requests come on rings once they are registered
 } ll_negotiated_t;
 
 // The reply to the INIT request's arguments (arg, len bytes): 0 with out (*outlen bytes of it

@@ -144,6 +144,40 @@ static void test_parse (void) {
     strcmp(ll_opname(999), "?") == 0, "opcode names");
 }
 
+// Requests as the kernel lays them in an io_uring entry: the op's struct in op_in, names and
+// data in the payload.
+static void test_parse_ring (void) {
+  static struct ll_uring_req_header hdr;
+  char payload[256];
+  ll_in_t in;
+  struct fuse_in_header h = { 0, FUSE_LOOKUP, 42, 7, 0, 0, 0, 0, 0 };
+
+  memset(&hdr, 0, sizeof(hdr));
+  memcpy(hdr.in_out, &h, sizeof(h));
+  memcpy(payload, "name", 5);
+  check(ll_parse_ring(&hdr, payload, 5, &in) == 0 && in.h->unique == 42 && in.token == 42 && strcmp(in.name, "name") == 0 &&
+    in.name == payload, "ring LOOKUP: the name from the payload");
+  check(ll_parse_ring(&hdr, payload, 4, &in) == EINVAL, "ring LOOKUP without the name's NUL: EINVAL");
+
+  h.opcode = FUSE_WRITE;
+  memcpy(hdr.in_out, &h, sizeof(h));
+  struct fuse_write_in w = { 3, 0, 5, 0, 0, 0, 0 };
+  memcpy(hdr.op_in, &w, sizeof(w));
+  memcpy(payload, "hello", 5);
+  check(ll_parse_ring(&hdr, payload, 5, &in) == 0 && ((const struct fuse_write_in *) in.arg)->fh == 3 &&
+    in.data == payload && in.datalen == 5, "ring WRITE: fuse_write_in in op_in, the data in the payload");
+  check(ll_parse_ring(&hdr, payload, 4, &in) == EINVAL, "ring WRITE whose data runs past the payload: EINVAL");
+
+  h.opcode = LL_FUSE_RENAME2;
+  memcpy(hdr.in_out, &h, sizeof(h));
+  struct fuse_rename2_in r2 = { 9, 2 /* RENAME_EXCHANGE */, 0 };
+  memcpy(hdr.op_in, &r2, sizeof(r2));
+  memcpy(payload, "a\0b", 4);
+  check(ll_parse_ring(&hdr, payload, 4, &in) == 0 && ((const struct fuse_rename2_in *) in.arg)->flags == 2 &&
+    strcmp(in.name, "a") == 0 && strcmp(in.name2, "b") == 0, "ring RENAME2: flags in op_in, both names in the payload");
+  check(sizeof(hdr) == 288, "the ring entry's header buffer: 288 bytes");
+}
+
 static void test_options (void) {
   ll_init_params_t p;
   check(ll_session_options("", &p) == 0 && p.flags == LL_FUSE_ASYNC_READ && p.max_write == 131072 &&
@@ -221,6 +255,16 @@ static void test_negotiate (void) {
   check(ll_negotiate(&k, sizeof(k), &p, 4096, &out, &outlen, &neg) == EPROTO, "major 8: EPROTO");
   k.major = 7;
   check(ll_negotiate(&k, 12, &p, 4096, &out, &outlen, &neg) == EINVAL, "an INIT cut short: EINVAL");
+  p.uring = 1;
+  check(ll_negotiate(&k, sizeof(k), &p, 4096, &out, &outlen, &neg) == 0 && !neg.uring && !(out.flags2 & LL_FUSE_OVER_IO_URING2),
+    "io_uring wanted but not offered (enable_uring off): not asked for");
+  k.flags2 |= LL_FUSE_OVER_IO_URING2;
+  check(ll_negotiate(&k, sizeof(k), &p, 4096, &out, &outlen, &neg) == 0 && neg.uring && (out.flags2 & LL_FUSE_OVER_IO_URING2) &&
+    (out.flags & LL_FUSE_INIT_EXT), "io_uring wanted and offered: flags2 bit 9");
+  p.uring = 0;
+  check(ll_negotiate(&k, sizeof(k), &p, 4096, &out, &outlen, &neg) == 0 && !neg.uring && !(out.flags2 & LL_FUSE_OVER_IO_URING2),
+    "io_uring offered but not wanted: not asked for");
+  k.flags2 &= ~LL_FUSE_OVER_IO_URING2;
   p.max_readahead = 4096;
   check(ll_negotiate(&k, sizeof(k), &p, 4096, &out, &outlen, &neg) == 0 && out.max_readahead == 4096, "max_readahead lowers the kernel's");
 }
@@ -284,6 +328,7 @@ static void test_replies (void) {
 
 int main (void) {
   test_parse();
+  test_parse_ring();
   test_options();
   test_negotiate();
   test_replies();
