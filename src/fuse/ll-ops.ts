@@ -237,7 +237,7 @@ export class LowLevelOps {
    * files stay served: a write's dropping of the bits is done by lowlevel.c there. `path`: where
    * the node's stats can be answered in C from then on (#inoForC); none for a nameless file.
    */
-  #backingFor(node: Node, kfd: number, id: number, mode: number | undefined, path?: string): number {
+  #backingFor(node: Node, kfd: number, id: number, mode: number | undefined, path?: string, fresh = false): number {
     const b = this.#backing.get(node)
     if (b !== undefined) {
       b.open++
@@ -268,7 +268,8 @@ export class LowLevelOps {
     this.#backing.set(node, { id: r, open: 1, attrFd })
     this.#passedThrough.set(kfd, node)
     // Attributes cached before (for a day) would hide what shared mappings change (#attrTimeout).
-    this.#session!.invalidateInode(node)
+    // A node a CREATE or TMPFILE is making has nothing cached yet: no write to the device.
+    if (!fresh) this.#session!.invalidateInode(node)
     return r
   }
 
@@ -729,7 +730,7 @@ export class LowLevelOps {
         // before each write need not reach us, where we would answer ENODATA.
         if (this.#createdWithoutCapability(path)) s.noCapability(node, r)
         const kfd = this.#kernelHandle(node, fh)
-        const backing = this.#backingFor(node, kfd, fh, this.#upperDataMode(path), path)
+        const backing = this.#backingFor(node, kfd, fh, this.#upperDataMode(path), path, true)
         this.#attrsInC(kfd, fh, path, this.#attrTimeout(node))
         s.create(r.req, node, st, this.#t.entry, this.#attrTimeout(node), kfd, backing > 0 ? OpenFlags.PASSTHROUGH : 0, backing)
         return
@@ -751,7 +752,7 @@ export class LowLevelOps {
         const node = this.#nodes.lookedUp(parent, TMPFILE_NAME, inoKey(st.ino), st.ino, false)
         this.#nodes.removeName(parent, TMPFILE_NAME)
         const kfd = this.#kernelHandle(node, fh)
-        const backing = this.#backingFor(node, kfd, fh, this.#u.route(dirPath) === this.#u.main ? st.mode : undefined)
+        const backing = this.#backingFor(node, kfd, fh, this.#u.route(dirPath) === this.#u.main ? st.mode : undefined, undefined, true)
         // Its attributes as they are: nlink 0, as fstat shows it on kernel overlayfs.
         s.create(r.req, node, st, this.#t.entry, this.#attrTimeout(node), kfd, backing > 0 ? OpenFlags.PASSTHROUGH : 0, backing)
         return
