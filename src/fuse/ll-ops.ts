@@ -752,7 +752,8 @@ export class LowLevelOps {
         const node = this.#nodes.lookedUp(parent, TMPFILE_NAME, inoKey(st.ino), st.ino, false)
         this.#nodes.removeName(parent, TMPFILE_NAME)
         const kfd = this.#kernelHandle(node, fh)
-        const backing = this.#backingFor(node, kfd, fh, this.#u.route(dirPath) === this.#u.main ? st.mode : undefined, undefined, true)
+        const mode = this.#u.route(dirPath) === this.#u.main ? st.mode : undefined
+        const backing = this.#backingFor(node, kfd, fh, mode, undefined, true)
         // Its attributes as they are: nlink 0, as fstat shows it on kernel overlayfs.
         s.create(r.req, node, st, this.#t.entry, this.#attrTimeout(node), kfd, backing > 0 ? OpenFlags.PASSTHROUGH : 0, backing)
         return

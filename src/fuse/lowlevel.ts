@@ -1,6 +1,7 @@
 // Our FUSE session (the addon in src/fuse/native: lowlevel.c and protocol.c speak the kernel's
-// FUSE protocol; libfuse 2.9 only mounts and unmounts): requests by node id, answered whenever JS is ready. This module only types the native calls
-// and encodes replies; what the node ids mean is nodes.ts's business, what requests do ll-ops.ts's.
+// FUSE protocol; libfuse 2.9 only mounts and unmounts): requests by node id, answered whenever
+// JS is ready. This module only types the native calls and encodes replies; what the node ids
+// mean is nodes.ts's business, what requests do ll-ops.ts's.
 import { lowlevelModule } from './native-module.js'
 import type { UnionStat } from '../union/inode.js'
 import type { StatFs } from '../layers/statfs.js'

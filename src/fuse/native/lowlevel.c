@@ -1318,11 +1318,29 @@ static void ll_ring_free (ll_session_t *s) {
   s->nents = 0;
 }
 
+// The kernel's queue count: one per possible CPU (num_possible_cpus), from
+// /sys/devices/system/cpu/possible (ll_cpu_list_count); configured CPUs can be fewer (hotplug
+// slots). A wrong count is not harmless: until every queue has registered entries, the kernel
+// holds every request (fuse_block_alloc), and the mount hangs.
+static unsigned ll_possible_cpus (void) {
+  unsigned n = 0;
+  FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+  if (f != NULL) {
+    char line[256];
+    if (fgets(line, sizeof(line), f) != NULL) n = ll_cpu_list_count(line);
+    fclose(f);
+  }
+  if (n == 0) {
+    long c = sysconf(_SC_NPROCESSORS_CONF);
+    n = c > 0 ? (unsigned) c : 1;
+  }
+  return n;
+}
+
 // After the INIT reply (the kernel refuses REGISTER before: EAGAIN), on the JS thread.
 static void ll_ring_start (ll_session_t *s) {
-  long ncpu = sysconf(_SC_NPROCESSORS_CONF);
   size_t page = (size_t) getpagesize();
-  s->nqueues = ncpu > 0 ? (unsigned) ncpu : 1;
+  s->nqueues = ll_possible_cpus();
   s->nents = s->nqueues * LL_RING_DEPTH;
   // The kernel wants payload buffers of at least max(8 KiB, max_write, max_pages pages).
   s->ring_payload = s->max_write > LL_MAX_PAGES * page ? s->max_write : LL_MAX_PAGES * page;

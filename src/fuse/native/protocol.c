@@ -336,3 +336,16 @@ void ll_open_of (uint64_t fh, uint32_t flags, int32_t backing_id, struct ll_open
   if (flags & 4) o->open_flags |= LL_FOPEN_CACHE_DIR;
   if (flags & 8) { o->open_flags |= LL_FOPEN_PASSTHROUGH; o->backing_id = backing_id; }
 }
+
+unsigned ll_cpu_list_count (const char *list) {
+  unsigned n = 0;
+  // Digits only: strtoul would read the "-1" of "0-1" as a negative number (it did, and the
+  // ring waited forever for a second queue).
+  for (const char *p = list; *p; ) {
+    if (*p < '0' || *p > '9') { p++; continue; }
+    unsigned long v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) if (v < 65536) v = v * 10 + (unsigned long) (*p - '0');
+    if (v < 65536 && v + 1 > n) n = (unsigned) v + 1;
+  }
+  return n;
+}

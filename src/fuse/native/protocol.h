@@ -120,6 +120,10 @@ struct ll_uring_cmd_req { uint64_t flags, commit_id; uint16_t qid; uint8_t paddi
 // 0, or EINVAL as ll_parse. token: the unique id (the transport sets its own).
 int ll_parse_ring (const struct ll_uring_req_header *hdr, const void *payload, size_t payload_len, ll_in_t *in);
 
+// CPUs in a kernel CPU list ("0-1", "0-3,8-11", "0"): the highest number and one; 0 for none.
+// FUSE over io_uring has a queue per possible CPU (/sys/devices/system/cpu/possible).
+unsigned ll_cpu_list_count (const char *list);
+
 // Whether the kernel expects no reply to this opcode (FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY).
 int ll_no_reply (uint32_t opcode);
 

@@ -176,6 +176,10 @@ static void test_parse_ring (void) {
   check(ll_parse_ring(&hdr, payload, 4, &in) == 0 && ((const struct fuse_rename2_in *) in.arg)->flags == 2 &&
     strcmp(in.name, "a") == 0 && strcmp(in.name2, "b") == 0, "ring RENAME2: flags in op_in, both names in the payload");
   check(sizeof(hdr) == 288, "the ring entry's header buffer: 288 bytes");
+  // A queue per possible CPU: one too few and the kernel holds every request (the mount hung).
+  check(ll_cpu_list_count("0-1\n") == 2, "possible CPUs \"0-1\": 2 queues (not 1: no sign read into \"-1\")");
+  check(ll_cpu_list_count("0-3,8-11\n") == 12 && ll_cpu_list_count("0\n") == 1 && ll_cpu_list_count("") == 0,
+    "possible CPUs \"0-3,8-11\": 12; \"0\": 1; nothing: 0");
 }
 
 static void test_options (void) {
