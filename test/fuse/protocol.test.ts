@@ -33,7 +33,13 @@ const MODES: [string, Record<string, string>][] = [
   ['LAYERFS_FUSE_PROTO=19', { LAYERFS_FUSE_PROTO: '19' }],
   ['LAYERFS_FUSE_THREAD=1', { LAYERFS_FUSE_THREAD: '1' }],
   ['LAYERFS_FUSE_URING=1 (requests over io_uring)', { LAYERFS_FUSE_URING: '1' }],
+  // The kernel offers io_uring but the daemon may not make a ring (seccomp in a container, the
+  // kernel.io_uring_disabled sysctl): INIT must not ask for it, or every request waits forever.
+  ['LAYERFS_FUSE_URING=1, io_uring_setup refused', { LAYERFS_FUSE_URING: '1', REFUSE_URING: '1' }],
 ]
+
+/** Set to 2, io_uring_setup(2) fails with EPERM for everyone (Linux 6.6+). */
+const URING_DISABLED = '/proc/sys/kernel/io_uring_disabled'
 
 /** The fuse module's switch for FUSE over io_uring (Linux 6.14+ built with it), if it has one. */
 const ENABLE_URING = '/sys/module/fuse/parameters/enable_uring'
@@ -49,11 +55,17 @@ function requestsSince(log: string, from: number): string[] {
 
 for (const [label, env] of MODES) {
   t.test(label, async t => {
-    const uring = env.LAYERFS_FUSE_URING === '1' && existsSync(ENABLE_URING)
-    if (uring) {
+    const refuse = env.REFUSE_URING === '1' && existsSync(URING_DISABLED)
+    const uring = env.LAYERFS_FUSE_URING === '1' && existsSync(ENABLE_URING) && !refuse
+    if (env.LAYERFS_FUSE_URING === '1' && existsSync(ENABLE_URING)) {
       const was = readFileSync(ENABLE_URING, 'utf8').trim()
       writeFileSync(ENABLE_URING, 'Y')
       t.teardown(() => writeFileSync(ENABLE_URING, was))
+    }
+    const disabledWas = refuse ? readFileSync(URING_DISABLED, 'utf8').trim() : undefined
+    if (refuse) {
+      writeFileSync(URING_DISABLED, '2')
+      t.teardown(() => writeFileSync(URING_DISABLED, disabledWas!))
     }
     const tw = await twinMounts(t, d => {
       sampleLowers(d.lowers)
@@ -64,6 +76,8 @@ for (const [label, env] of MODES) {
       ftruncateSync(fd, (1 << 20) + 4096)
       closeSync(fd)
     }, { lowers: 2, env: { ...env, DEBUG: 'layerfs:request,layerfs:fuse' } })
+    // The ring is made (or not) at INIT: the sysctl goes back as soon as the mount is up.
+    if (refuse) writeFileSync(URING_DISABLED, disabledWas!)
     const log = tw.layerfs.log!
     const proto = /FUSE 7\.(\d+), max_write (\d+), passthrough (\w+), io_uring (\w+)/.exec(readFileSync(log, 'utf8'))
     t.ok(proto, 'the daemon says what INIT negotiated')

@@ -824,6 +824,7 @@ static void ll_copy_file_range (ll_session_t *s, const ll_in_t *in) {
 // answered, and a reply to one the kernel gave up is dropped (ENOENT). NOTIFY_REPLY (to a
 // retrieve we never make) is dropped.
 
+static int ll_ring_prepare (ll_session_t *s, uint32_t max_write);
 static void ll_ring_start (ll_session_t *s);
 
 static void ll_init (ll_session_t *s, const ll_in_t *in) {
@@ -836,6 +837,12 @@ static void ll_init (ll_session_t *s, const ll_in_t *in) {
     fprintf(stderr, "layerfs: the kernel speaks FUSE %u.%u; we need 7.%d or later\n", k->major, k->minor, LL_MINOR_MIN);
     ll_reply_errno(s, in->token, err);
     return;
+  }
+  if (neg.uring && ll_ring_prepare(s, neg.max_write) != 0) {
+    // No ring: INIT must not ask for io_uring (see ll_ring_prepare).
+    ll_init_params_t p = s->params;
+    p.uring = 0;
+    ll_negotiate(in->arg, in->arglen, &p, (size_t) getpagesize(), &out, &outlen, &neg);
   }
   s->proto_minor = neg.minor;
   s->max_write = neg.max_write;
@@ -1337,13 +1344,20 @@ static unsigned ll_possible_cpus (void) {
   return n;
 }
 
-// After the INIT reply (the kernel refuses REGISTER before: EAGAIN), on the JS thread.
-static void ll_ring_start (ll_session_t *s) {
+// Once INIT has negotiated FUSE_OVER_IO_URING, the kernel holds every request until each
+// queue has an entry registered (fuse_block_alloc), and only a failed REGISTER turns io_uring
+// off again: a ring we could not make after answering so would hang the mount. So the ring and
+// its buffers are made before INIT is answered (ll_ring_prepare; INIT does not ask for io_uring
+// if that fails: io_uring_setup can be refused, by seccomp in a container or the
+// kernel.io_uring_disabled sysctl), and registered after (ll_ring_start, the kernel refuses
+// REGISTER before: EAGAIN), on the JS thread. Failing there, a REGISTER the kernel must refuse
+// (a queue it does not have) turns io_uring off for the connection.
+static int ll_ring_prepare (ll_session_t *s, uint32_t max_write) {
   size_t page = (size_t) getpagesize();
   s->nqueues = ll_possible_cpus();
   s->nents = s->nqueues * LL_RING_DEPTH;
   // The kernel wants payload buffers of at least max(8 KiB, max_write, max_pages pages).
-  s->ring_payload = s->max_write > LL_MAX_PAGES * page ? s->max_write : LL_MAX_PAGES * page;
+  s->ring_payload = max_write > LL_MAX_PAGES * page ? max_write : LL_MAX_PAGES * page;
   s->ents = (ll_ring_ent_t *) calloc(s->nents, sizeof(ll_ring_ent_t));
   int err = s->ents ? ll_uring_init(&s->ring, s->nents + 1, s->fd) : -ENOMEM;
   for (unsigned i = 0; err == 0 && i < s->nents; i++) {
@@ -1357,20 +1371,35 @@ static void ll_ring_start (ll_session_t *s) {
     e->iov[0].iov_len = sizeof(*e->hdr);
     e->iov[1].iov_base = e->payload;
     e->iov[1].iov_len = s->ring_payload;
-    err = ll_ring_command(s, e, LL_URING_CMD_REGISTER);
   }
   if (err == 0 && uv_poll_init(uv_default_loop(), &s->ring_poll, s->ring.fd) != 0) err = -EIO;
   if (err != 0) {
     fprintf(stderr, "layerfs: FUSE over io_uring: %s (requests stay on /dev/fuse)\n", strerror(-err));
     if (s->ring.fd > 0) ll_uring_exit(&s->ring);
     ll_ring_free(s);
-    s->ring_live = 0;
-    return;
+    return err;
   }
   s->ring_poll.data = s;
+  return 0;
+}
+
+static void ll_ring_start (ll_session_t *s) {
+  int err = 0;
+  for (unsigned i = 0; err == 0 && i < s->nents; i++) err = ll_ring_command(s, &s->ents[i], LL_URING_CMD_REGISTER);
+  if (err == 0 && ll_uring_submit(&s->ring) < 0) err = -EIO;
   s->ring_on = 1;
   uv_poll_start(&s->ring_poll, UV_READABLE, ll_ring_cb);
-  ll_uring_submit(&s->ring);
+  if (err != 0) {
+    fprintf(stderr, "layerfs: FUSE over io_uring: registering failed: %s (requests go back to /dev/fuse)\n", strerror(-err));
+    struct io_uring_sqe *sqe = ll_uring_sqe(&s->ring);
+    if (sqe != NULL) {
+      sqe->opcode = IORING_OP_URING_CMD;
+      sqe->flags = IOSQE_FIXED_FILE;
+      sqe->cmd_op = LL_URING_CMD_REGISTER;
+      ((struct ll_uring_cmd_req *) ll_uring_cmd(sqe))->qid = 0xffff;
+      ll_uring_submit(&s->ring);
+    }
+  }
 }
 
 // At the end of the session: the kernel has ended every command (or will, when the ring goes).
