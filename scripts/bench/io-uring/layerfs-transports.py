@@ -5,7 +5,8 @@ the transports interleaved, fresh mounts each round; medians.
 
   scripts/bench/io-uring/layerfs-transports.py [ROUNDS] [DIR]
 
-DIR (default /tmp/layerfs-transports) gets an ext4 image on a loop device holding the layers.
+DIR (default /tmp/layerfs-transports) gets an ext4 image holding the layers, mounted on a loop
+device while the script runs.
 Needs root (mount, loop device, the fuse module's enable_uring, which it turns on and restores).
 Workloads (each request a round trip to the daemon; none is cached by the kernel):
   getxattr  N getxattr(2) of user.none on a lower file: ENODATA, answered by JS
@@ -157,6 +158,8 @@ def main():
     finally:
         with open(PARAM, 'w') as f:
             f.write(was)
+        # The image stays for the next run; nothing stays mounted.
+        subprocess.run(['umount', disk])
     print(f'{ROUNDS} rounds, {N} calls a workload, medians (µs per call)')
     print('| workload | /dev/fuse wall | io_uring wall | ratio | /dev/fuse daemon CPU | io_uring daemon CPU |')
     print('|---|---:|---:|---:|---:|---:|')
