@@ -119,18 +119,6 @@ int ll_uring_submit (ll_uring_t *u) {
   return done;
 }
 
-int ll_uring_wait (ll_uring_t *u) {
-  ll_publish(u);
-  for (;;) {
-    int r = ll_enter(u->fd, u->unsubmitted, 1, IORING_ENTER_GETEVENTS);
-    if (r >= 0) {
-      u->unsubmitted -= (unsigned) r < u->unsubmitted ? (unsigned) r : u->unsubmitted;
-      return 0;
-    }
-    if (errno != EINTR) return -errno;
-  }
-}
-
 struct io_uring_cqe *ll_uring_peek (ll_uring_t *u) {
   unsigned head = *u->cq_head;
   unsigned tail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE);

@@ -1,8 +1,9 @@
 // An io_uring of our own, as little of it as FUSE over io_uring needs: one ring with 128-byte
 // submission entries (IORING_SETUP_SQE128, for IORING_OP_URING_CMD's 80-byte command area), one
 // registered file (the /dev/fuse descriptor), entries written and submitted by one thread (the
-// one that owns the ring), completions reaped by the same thread. The system calls and the
-// shared rings as the kernel documents them (io_uring_setup(2), io_uring_enter(2),
+// one that owns the ring), completions reaped by the same thread, which never waits in the
+// kernel for them (it polls the ring's descriptor, and spins on the rings' memory). The system
+// calls and the shared rings as the kernel documents them (io_uring_setup(2), io_uring_enter(2),
 // io_uring_register(2)); no liburing, so the addon links nothing more than it did.
 #ifndef LAYERFS_URING_H
 #define LAYERFS_URING_H
@@ -34,8 +35,6 @@ struct io_uring_sqe *ll_uring_sqe (ll_uring_t *u);
 void *ll_uring_cmd (struct io_uring_sqe *sqe);
 // Hands the kernel what was written since the last call: entries submitted, or -errno.
 int ll_uring_submit (ll_uring_t *u);
-// Waits until at least one completion is there (after submitting what is pending). 0 or -errno.
-int ll_uring_wait (ll_uring_t *u);
 
 // Whether the kernel has work for this task to run (IORING_SQ_TASKRUN) before completions
 // appear; ll_uring_run enters to run it (and submits what is pending), without waiting.
