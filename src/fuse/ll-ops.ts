@@ -18,7 +18,7 @@ import type { Union } from '../union/union.js'
 import { fuseLog, requestLog } from '../log.js'
 import type { Handle } from '../union/handles.js'
 import { DIRENTPLUS_HEADER, type LowLevelSession, OP_NAMES, Op, OpenFlags, type Request, SetAttr, type SetAttrValues, kernelFd,
-  putDirentPlus } from './lowlevel.js'
+  RING_TOKEN, putDirentPlus } from './lowlevel.js'
 import { type Node, type NodeKey, Nodes, inoKey } from './nodes.js'
 import { RenameLock } from './rename-lock.js'
 import { S_IFREG } from '../layers/layer.js'
@@ -325,8 +325,7 @@ export class LowLevelOps {
   /** Entry point for every request: one reply, always. */
   readonly handle = (r: Request): void => {
     const s = this.#session!
-    // Tokens from 2^52 up are ring entries (lowlevel.c, LL_RING_TAG): the request came over io_uring.
-    if (requestLog.enabled) requestLog('%s %d %s%s', OP_NAMES[r.op], r.ino, r.name ?? '', r.req >= 2 ** 52 ? ' (ring)' : '')
+    if (requestLog.enabled) requestLog('%s %d %s%s', OP_NAMES[r.op], r.ino, r.name ?? '', r.req >= RING_TOKEN ? ' (ring)' : '')
     const changed = CHANGES_NAMES.has(r.op) ? this.#listingsChangedBy(r) : undefined
     const dropListings = (): void => {
       if (changed) for (const n of changed) this.#listings.delete(n)

@@ -35,9 +35,15 @@ export const OpenFlags = { DIRECT_IO: 1, KEEP_CACHE: 2, CACHE_DIR: 4, PASSTHROUG
  * Names are strings in the name codec of ../layers/native/names.ts (bytes that are not UTF-8
  * as lone surrogates); setxattr's value is a Buffer JS owns.
  */
+/** Request tokens from here up are io_uring entries (lowlevel.c, LL_RING_TAG), not unique ids. */
+export const RING_TOKEN = 2 ** 52
+
 export interface Request {
   op: number
-  /** The kernel's unique id of the request: pass it back to exactly one reply. 0 for init/forget/exit. */
+  /**
+   * What the reply is addressed by: the kernel's unique id of the request, or (from RING_TOKEN
+   * up) the io_uring entry it came in. Pass it back to exactly one reply. 0 for init/forget/exit.
+   */
   req: number
   /** The node the request is about; the parent for lookup/create/mkdir/mknod/symlink/unlink/rmdir/rename. */
   ino: number
@@ -268,8 +274,8 @@ export class LowLevelSession {
   /**
    * Mounts `mnt` (fuse_mount with `mountOpts`, e.g. ['fsname=x', 'allow_other']) and starts the
    * session (`sessionOpts` in libfuse 2.9's names, e.g. ['max_write=131072']: protocol.c,
-   * ll_session_options). Every request
-   * goes to `onRequest`, on the JS thread; init and exit are handled here.
+   * ll_session_options). Every request goes to `onRequest`, on the JS thread; init and exit
+   * are handled here.
    */
   constructor(mnt: string, mountOpts: readonly string[], sessionOpts: readonly string[], onRequest: (r: Request) => void,
     session: SessionMode = sessionModeFromEnv()) {
@@ -299,7 +305,7 @@ export class LowLevelSession {
 
   /**
    * What INIT negotiated: the protocol minor, max_write, the capabilities wanted, whether
-   * files may be passed through.
+   * files may be passed through, whether requests come over io_uring.
    */
   info(): { protoMinor: number; maxWrite: number; want: number; passthrough: boolean; uring: boolean } {
     const [protoMinor, maxWrite, want, passthrough, uring] = native.ll_info(this.#s)
