@@ -229,35 +229,38 @@ static const char ll_capability[] = "security.capability";
 #define LL_RING_TAG (1ull << 52)
 static int ll_ring_reply (ll_session_t *s, uint64_t token, int err, const struct iovec *payload, int n);
 
-static int ll_send (ll_session_t *s, uint64_t unique, int err, const struct iovec *payload, int n) {
+// One message to the device: fuse_out_header (error: -errno, 0, or a notification's code) and
+// up to three payload pieces, in one writev. 0 or -errno; *len: the bytes written or meant.
+static int ll_write_msg (int fd, int32_t error, uint64_t unique, const struct iovec *payload, int n, size_t *len) {
   struct fuse_out_header oh;
-  struct iovec v[4];
+  struct iovec v[4] = { { &oh, sizeof(oh) } };
+  size_t total = sizeof(oh);
+  int count = 1;
+  for (int i = 0; i < n && count < 4; i++) {
+    v[count++] = payload[i];
+    total += payload[i].iov_len;
+  }
+  oh.len = (uint32_t) total;
+  oh.error = error;
+  oh.unique = unique;
+  if (len) *len = total;
+  ssize_t w;
+  do w = writev(fd, v, count); while (w < 0 && errno == EINTR);
+  return w < 0 ? -errno : 0;
+}
+
+static int ll_send (ll_session_t *s, uint64_t unique, int err, const struct iovec *payload, int n) {
   if (err < 0 || err >= 1000) {
     fprintf(stderr, "layerfs: not an errno: %d, answered ERANGE\n", err);
     err = ERANGE;
   }
   if (unique & LL_RING_TAG) return ll_ring_reply(s, unique, err, payload, n);
-  size_t len = sizeof(oh);
-  int count = 1;
-  for (int i = 0; !err && i < n && count < 4; i++) {
-    v[count++] = payload[i];
-    len += payload[i].iov_len;
-  }
-  oh.len = (uint32_t) len;
-  oh.error = -err;
-  oh.unique = unique;
-  v[0].iov_base = &oh;
-  v[0].iov_len = sizeof(oh);
+  size_t len = 0;
+  int r = ll_write_msg(s->fd, -err, unique, payload, err ? 0 : n, &len);
   if (s->params.debug) fprintf(stderr, "   unique: %" PRIu64 ", %s: %d, outsize: %zu\n", unique, err ? "error" : "success", -err, len);
-  ssize_t w;
-  do w = writev(s->fd, v, count); while (w < 0 && errno == EINTR);
-  if (w < 0) {
-    int e = errno;
-    // ENOENT: the request was interrupted and is gone; ENODEV: the connection has ended.
-    if (e != ENOENT && e != ENODEV && !s->ended) perror("layerfs: writing the FUSE device");
-    return -e;
-  }
-  return 0;
+  // ENOENT: the request was interrupted and is gone; ENODEV: the connection has ended.
+  if (r < 0 && r != -ENOENT && r != -ENODEV && !s->ended) fprintf(stderr, "layerfs: writing the FUSE device: %s\n", strerror(-r));
+  return r;
 }
 
 static void ll_reply_data (ll_session_t *s, uint64_t token, const void *arg, size_t size) {
@@ -271,24 +274,9 @@ static void ll_reply_errno (ll_session_t *s, uint64_t token, int err) {
 }
 
 // A notification (unique 0, the code in the error field); 0 or -errno.
-static int ll_notify (ll_session_t *s, int fd, int code, const struct iovec *payload, int n) {
-  struct fuse_out_header oh;
-  struct iovec v[4];
-  size_t len = sizeof(oh);
-  int count = 1;
-  for (int i = 0; i < n && count < 4; i++) {
-    v[count++] = payload[i];
-    len += payload[i].iov_len;
-  }
-  oh.len = (uint32_t) len;
-  oh.error = code;
-  oh.unique = 0;
-  v[0].iov_base = &oh;
-  v[0].iov_len = sizeof(oh);
+static int ll_notify (ll_session_t *s, int code, const struct iovec *payload, int n) {
   if (s->proto_minor < 12) return -ENOSYS;
-  ssize_t w;
-  do w = writev(fd, v, count); while (w < 0 && errno == EINTR);
-  return w < 0 ? -errno : 0;
+  return ll_write_msg(s->fd, code, 0, payload, n, NULL);
 }
 
 static void ll_enqueue (ll_session_t *s, ll_req_t *r) {
@@ -657,7 +645,7 @@ static void ll_kill_sgid (ll_session_t *s, const struct fuse_in_header *h, int f
   if (!s->exited) {
     struct fuse_notify_inval_inode_out out = { h->nodeid, -1, 0 };
     struct iovec v = { &out, sizeof(out) };
-    ll_notify(s, s->fd, FUSE_NOTIFY_INVAL_INODE, &v, 1);
+    ll_notify(s, FUSE_NOTIFY_INVAL_INODE, &v, 1);
   }
 }
 
@@ -1779,7 +1767,7 @@ NAPI_METHOD(ll_notify_inval_inode) {
   if (s && !s->exited) {
     struct fuse_notify_inval_inode_out out = { (uint64_t) nodeid, (int64_t) off, (int64_t) len };
     struct iovec v = { &out, sizeof(out) };
-    r = ll_notify(s, s->fd, FUSE_NOTIFY_INVAL_INODE, &v, 1);
+    r = ll_notify(s, FUSE_NOTIFY_INVAL_INODE, &v, 1);
   }
   NAPI_RETURN_INT32(r)
 }
@@ -1816,7 +1804,7 @@ NAPI_METHOD(ll_notify_inval_entry) {
     out.namelen = (uint32_t) len;
     char nul = 0;
     struct iovec v[3] = { { &out, sizeof(out) }, { name, len }, { &nul, 1 } };
-    r = ll_notify(s, s->fd, FUSE_NOTIFY_INVAL_ENTRY, v, 3);
+    r = ll_notify(s, FUSE_NOTIFY_INVAL_ENTRY, v, 3);
   }
   NAPI_RETURN_INT32(r)
 }
@@ -1860,17 +1848,13 @@ static void *ll_notifier_run (void *arg) {
     if (n->head == NULL) n->tail = NULL;
     n->queued--;
     pthread_mutex_unlock(&n->mu);
-    struct fuse_out_header oh;
     struct fuse_notify_inval_entry_out out;
     memset(&out, 0, sizeof(out));
     out.parent = it->parent;
     out.namelen = it->len;
-    oh.len = (uint32_t) (sizeof(oh) + sizeof(out) + it->len + 1);
-    oh.error = FUSE_NOTIFY_INVAL_ENTRY;
-    oh.unique = 0;
-    struct iovec v[3] = { { &oh, sizeof(oh) }, { &out, sizeof(out) }, { it->name, it->len + 1 } };
+    struct iovec v[2] = { { &out, sizeof(out) }, { it->name, it->len + 1 } };
     // ENOENT: the name or its parent is gone already; ENODEV: unmounted. Nothing to do.
-    (void) !writev(n->fd, v, 3);
+    (void) ll_write_msg(n->fd, FUSE_NOTIFY_INVAL_ENTRY, 0, v, 2, NULL);
     free(it);
     pthread_mutex_lock(&n->mu);
   }
