@@ -94,13 +94,14 @@ static const char *ll_take_name (const char **p, const char *end) {
 }
 
 // The opcode's arguments: its fixed struct at fixed (avail bytes there), its names and data
-// from p to end.
+// from p to end; p NULL: right after the fixed struct (as on /dev/fuse).
 static int ll_parse_args (ll_in_t *in, const char *fixed, size_t avail, const char *p, const char *end) {
   uint32_t opcode = in->h->opcode;
   if (opcode >= LL_NSPECS || !ll_specs[opcode].parse) return 0;
   const ll_spec_t *spec = &ll_specs[opcode];
   if (avail < spec->fixed) return EINVAL;
   if (spec->fixed) in->arg = fixed;
+  if (p == NULL) p = fixed + spec->fixed;
   if (spec->names >= 1 && (in->name = ll_take_name(&p, end)) == NULL) return EINVAL;
   if (spec->names >= 2 && (in->name2 = ll_take_name(&p, end)) == NULL) return EINVAL;
   if (opcode == FUSE_WRITE) {
@@ -131,8 +132,7 @@ int ll_parse (const void *buf, size_t n, ll_in_t *in) {
   if (h->len < sizeof(*h) || h->len > n) return EIO;
   const char *p = (const char *) (h + 1), *end = (const char *) buf + h->len;
   in->arglen = (size_t) (end - p);
-  size_t fixed = h->opcode < LL_NSPECS ? ll_specs[h->opcode].fixed : 0;
-  return ll_parse_args(in, p, in->arglen, in->arglen >= fixed ? p + fixed : end, end);
+  return ll_parse_args(in, p, in->arglen, NULL, end);
 }
 
 int ll_parse_ring (const struct ll_uring_req_header *hdr, const void *payload, size_t payload_len, ll_in_t *in) {
